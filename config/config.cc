@@ -1,0 +1,437 @@
+// The wharf configuration schema: which keys exist, their types and ranges, and the checks
+// that need more than one value (duplicate binds, TLS files, client-certificate settings).
+// Generic YAML reading and error collection live in yaml_reader.cc.
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <system_error>
+#include <variant>
+
+#include <fmt/format.h>
+
+#include "config/yaml_reader.h"
+
+namespace wharf::config {
+namespace {
+
+namespace fs = std::filesystem;
+using detail::diagnostics;
+using detail::entry;
+using detail::map_reader;
+
+// What `wharf` runs with when no --config is given. Kept minimal: every other value comes
+// from the struct defaults, so there is one source of truth for them.
+constexpr std::string_view embedded_yaml = R"(# wharf built-in configuration (used without --config).
+data_dir: ./wharf-data
+listeners:
+  - type: mqtt
+    bind: "0.0.0.0:1883"
+)";
+
+constexpr std::string_view default_bind = "0.0.0.0:1883";
+constexpr std::array<std::string_view, 2> listener_types = {"mqtt", "mqtt-ws"};
+constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
+                                                        "warn",  "error", "off"};
+constexpr std::uint64_t max_io_threads = 256;
+
+struct bind_parts {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+bool is_host_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         c == '.' || c == '-' || c == '_';
+}
+
+// Splits and checks "host:port" / "[v6]:port". Returns the parts or an error message.
+std::variant<bind_parts, std::string> parse_bind(const std::string& text) {
+  bind_parts out;
+  std::string port_text;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string::npos) {
+      return fmt::format("invalid bind '{}': missing ']' after the IPv6 address", text);
+    }
+    out.host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') {
+      return fmt::format("invalid bind '{}', expected a port after ']' (e.g. \"[::1]:1883\")",
+                         text);
+    }
+    port_text = text.substr(close + 2);
+    in6_addr addr{};
+    if (::inet_pton(AF_INET6, out.host.c_str(), &addr) != 1) {
+      return fmt::format("invalid bind '{}': '{}' is not an IPv6 address", text, out.host);
+    }
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      return fmt::format("invalid bind '{}', expected \"host:port\" (IPv6 as \"[addr]:port\")",
+                         text);
+    }
+    out.host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (out.host.find(':') != std::string::npos) {
+      return fmt::format(
+          "invalid bind '{}': IPv6 addresses must be in brackets, e.g. \"[::1]:1883\"", text);
+    }
+    if (out.host.empty()) {
+      return fmt::format("invalid bind '{}': missing host, expected \"host:port\" (e.g. \"{}\")",
+                         text, default_bind);
+    }
+    if (!std::all_of(out.host.begin(), out.host.end(), is_host_char)) {
+      return fmt::format("invalid bind '{}': '{}' is not a valid host name or address", text,
+                         out.host);
+    }
+    const bool looks_numeric = std::all_of(out.host.begin(), out.host.end(), [](char c) {
+      return (c >= '0' && c <= '9') || c == '.';
+    });
+    in_addr addr{};
+    if (looks_numeric && ::inet_pton(AF_INET, out.host.c_str(), &addr) != 1) {
+      return fmt::format("invalid bind '{}': '{}' is not an IPv4 address", text, out.host);
+    }
+  }
+  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
+                      std::all_of(port_text.begin(), port_text.end(),
+                                  [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    return fmt::format("invalid bind '{}': port '{}' is not a number, expected 1..65535", text,
+                       port_text);
+  }
+  const int port = std::stoi(port_text);
+  if (port < 1 || port > 65535) {
+    return fmt::format("invalid bind '{}': port '{}' is out of range, expected 1..65535", text,
+                       port_text);
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+// Why `path` cannot be read as a regular file, or nullopt when it can.
+std::optional<std::string> unreadable_reason(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::generic_category().message(errno);
+  struct stat st {};
+  const int rc = ::fstat(fd, &st);
+  const int saved_errno = errno;
+  ::close(fd);
+  if (rc != 0) return std::generic_category().message(saved_errno);
+  if (S_ISDIR(st.st_mode)) return std::generic_category().message(EISDIR);
+  return std::nullopt;
+}
+
+class schema_reader {
+ public:
+  explicit schema_reader(const std::string& file_name) : diag_(file_name) {
+    // "<embedded>" and other pseudo-names have no directory: relative paths stay relative
+    // to the working directory.
+    if (!file_name.empty() && file_name.front() != '<') {
+      base_dir_ = fs::path(file_name).parent_path();
+    }
+  }
+
+  config read(const std::string& yaml_text) {
+    config cfg;
+    cfg.source_file = diag_.file();
+    YAML::Node root;
+    try {
+      root = YAML::Load(yaml_text);
+    } catch (const YAML::Exception& e) {
+      diag_.add(e.mark, fmt::format("YAML syntax error: {}", e.msg));
+      throw config_errors(diag_.take_sorted());
+    }
+    if (root.IsMap()) {
+      read_top(root, cfg);
+    } else if (!root.IsNull()) {
+      diag_.add(root.Mark(), fmt::format("expected a map of settings at the top level, got {}",
+                                         root.IsSequence() ? "a list" : "a single value"));
+    }
+    if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
+    if (!diag_.empty()) throw config_errors(diag_.take_sorted());
+    return cfg;
+  }
+
+ private:
+  static listener_config default_listener() {
+    listener_config l;
+    l.bind = std::string(default_bind);
+    const auto parts = std::get<bind_parts>(parse_bind(l.bind));
+    l.host = parts.host;
+    l.port = parts.port;
+    l.source_location = "<default>";
+    return l;
+  }
+
+  void read_top(const YAML::Node& root, config& cfg) {
+    map_reader m(root, "", diag_);
+    if (auto e = m.find("data_dir")) {
+      if (auto v = read_non_empty_string(*e)) cfg.data_dir = std::move(*v);
+    }
+    if (auto e = m.find("listeners")) read_listeners(*e, cfg);
+    if (auto e = m.find("io_threads")) {
+      if (auto v = detail::read_uint(*e, 0, max_io_threads, diag_)) {
+        cfg.io_threads = static_cast<unsigned>(*v);
+      }
+    }
+    if (auto e = m.find("log_level")) {
+      if (auto v = detail::read_enum(*e, log_levels, diag_)) cfg.log_level = std::move(*v);
+    }
+    if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
+    m.finish();
+  }
+
+  void read_listeners(const entry& e, config& cfg) {
+    listeners_given_ = true;
+    if (!e.value.IsSequence()) {
+      diag_.add(detail::value_mark(e),
+                fmt::format("listeners: expected a list of listeners, got {}",
+                            e.value.IsMap() ? "a map" : "a single value"));
+      return;
+    }
+    if (e.value.size() == 0) {
+      diag_.add(detail::value_mark(e), "listeners: expected at least one listener");
+      return;
+    }
+    for (std::size_t i = 0; i < e.value.size(); ++i) {
+      if (auto l = read_listener(e.value[i], fmt::format("listeners[{}]", i))) {
+        cfg.listeners.push_back(std::move(*l));
+      }
+    }
+  }
+
+  // Any error is recorded in diag_ (and parse_config throws); the listener is returned
+  // anyway so the remaining checks (duplicate binds) still run.
+  std::optional<listener_config> read_listener(const YAML::Node& node, const std::string& path) {
+    if (!node.IsMap()) {
+      diag_.add(node.Mark(), fmt::format("{}: expected a map with type and bind", path));
+      return std::nullopt;
+    }
+    listener_config l;
+    l.source_location = diag_.location(node.Mark());
+    map_reader m(node, path, diag_);
+    if (auto e = m.find("type")) {
+      if (auto v = detail::read_enum(*e, listener_types, diag_)) {
+        l.type = *v == "mqtt-ws" ? listener_type::mqtt_ws : listener_type::mqtt;
+      }
+    }
+    if (auto e = m.find("bind")) {
+      read_bind(*e, l);
+    } else {
+      diag_.add(node.Mark(), fmt::format("{}: missing required field 'bind', expected "
+                                         "\"host:port\" (e.g. \"{}\")",
+                                         path, default_bind));
+    }
+    if (auto e = m.find("path")) {
+      if (auto v = detail::read_string(*e, diag_)) {
+        if (l.type != listener_type::mqtt_ws) {
+          diag_.add(detail::value_mark(*e),
+                    fmt::format("{}: only valid for type mqtt-ws, remove it", e->path));
+        } else if (v->empty() || v->front() != '/') {
+          diag_.add(detail::value_mark(*e),
+                    fmt::format("{}: invalid path '{}', expected a path starting with '/'",
+                                e->path, *v));
+        } else {
+          l.path = std::move(*v);
+        }
+      }
+    }
+    if (auto e = m.find("tls")) l.tls = read_tls(*e);
+    m.finish();
+    return l;
+  }
+
+  void read_bind(const entry& e, listener_config& l) {
+    auto text = detail::read_string(e, diag_);
+    if (!text) return;
+    auto parsed = parse_bind(*text);
+    if (auto* err = std::get_if<std::string>(&parsed)) {
+      diag_.add(detail::value_mark(e), fmt::format("{}: {}", e.path, *err));
+      return;
+    }
+    auto& parts = std::get<bind_parts>(parsed);
+    std::string host_key = parts.host;
+    std::transform(host_key.begin(), host_key.end(), host_key.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string key = fmt::format("[{}]:{}", host_key, parts.port);
+    const int line = detail::value_mark(e).line + 1;
+    auto [pos, inserted] = binds_.emplace(key, line);
+    if (!inserted) {
+      diag_.add(detail::value_mark(e), fmt::format("{}: '{}' already used at line {}", e.path,
+                                                   *text, pos->second));
+      return;
+    }
+    l.bind = std::move(*text);
+    l.host = std::move(parts.host);
+    l.port = parts.port;
+  }
+
+  std::optional<tls_config> read_tls(const entry& e) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e),
+                fmt::format("{}: expected a map with cert_file and key_file", e.path));
+      return std::nullopt;
+    }
+    tls_config t;
+    map_reader m(e.value, e.path, diag_);
+    if (auto v = read_tls_file(m, "cert_file", true)) t.cert_file = std::move(*v);
+    if (auto v = read_tls_file(m, "key_file", true)) t.key_file = std::move(*v);
+    const bool has_ca = m.find("ca_file").has_value();
+    if (auto v = read_tls_file(m, "ca_file", false)) t.ca_file = std::move(*v);
+    if (auto r = m.find("require_client_cert")) {
+      if (auto v = detail::read_bool(*r, diag_)) {
+        t.require_client_cert = *v;
+        if (*v && !has_ca) {
+          diag_.add(detail::value_mark(*r),
+                    fmt::format("{}: true requires 'ca_file' (the CA bundle that signs client "
+                                "certificates)",
+                                r->path));
+        }
+      }
+    }
+    m.finish();
+    return t;
+  }
+
+  // A PEM file path: resolved against the config file's directory and checked readable.
+  // Errors about the file are reported at the key, as asked of a path setting.
+  std::optional<std::string> read_tls_file(map_reader& m, std::string_view key, bool required) {
+    auto e = m.find(key);
+    if (!e) {
+      if (required) {
+        diag_.add(m.node().Mark(), fmt::format("{}: missing required field '{}', expected a "
+                                               "PEM file path",
+                                               m.path(), key));
+      }
+      return std::nullopt;
+    }
+    auto text = read_non_empty_string(*e);
+    if (!text) return std::nullopt;
+    std::string resolved = resolve(*text);
+    if (auto reason = unreadable_reason(resolved)) {
+      diag_.add(e->key.Mark(),
+                fmt::format("{}: cannot read file '{}': {}", e->path, resolved, *reason));
+      return std::nullopt;
+    }
+    return resolved;
+  }
+
+  void read_mqtt(const entry& e, mqtt_config& q) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "mqtt: expected a map of MQTT settings");
+      return;
+    }
+    constexpr std::uint64_t u16 = std::numeric_limits<std::uint16_t>::max();
+    constexpr std::uint64_t u32 = std::numeric_limits<std::uint32_t>::max();
+    // Ranges: MQTT's own limits where the spec sets one, otherwise a sanity bound that
+    // catches unit mistakes (e.g. bytes given as a size with a suffix).
+    map_reader m(e.value, "mqtt", diag_);
+    read_uint_into(m, "max_packet_size", q.max_packet_size, 64, 268435455);  // [MQTT-2.2.3]
+    read_uint_into(m, "receive_maximum", q.receive_maximum, 1, u16);  // 0 is a protocol error
+    read_uint_into(m, "max_inflight", q.max_inflight, 1, u16);
+    read_uint_into(m, "topic_alias_maximum", q.topic_alias_maximum, 0, u16);
+    read_uint_into(m, "max_keep_alive_s", q.max_keep_alive_s, 1, u16);
+    read_uint_into(m, "max_session_expiry_s", q.max_session_expiry_s, 0, u32);
+    read_uint_into(m, "connect_timeout_ms", q.connect_timeout_ms, 100, 3600000);
+    // [MQTT-3.1.3-5] servers must accept client ids of 1..23 characters.
+    read_uint_into(m, "max_client_id_length", q.max_client_id_length, 23, u16);
+    read_uint_into(m, "max_queued_messages", q.max_queued_messages, 1, 1000000000);
+    read_uint_into(m, "max_queued_bytes", q.max_queued_bytes, 1024, std::uint64_t{1} << 40);
+    read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000);
+    read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1,
+                   1000000);
+    read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400);
+    m.finish();
+  }
+
+  template <class T>
+  void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t min,
+                      std::uint64_t max) {
+    static_assert(std::is_unsigned_v<T>);
+    if (auto e = m.find(key)) {
+      if (auto v = detail::read_uint(*e, min, max, diag_)) out = static_cast<T>(*v);
+    }
+  }
+
+  std::optional<std::string> read_non_empty_string(const entry& e) {
+    auto v = detail::read_string(e, diag_);
+    if (v && v->empty()) {
+      diag_.add(detail::value_mark(e), fmt::format("{}: expected a non-empty string", e.path));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  [[nodiscard]] std::string resolve(const std::string& path) const {
+    fs::path p(path);
+    if (p.is_absolute() || base_dir_.empty()) return path;
+    return (base_dir_ / p).lexically_normal().string();
+  }
+
+  diagnostics diag_;
+  fs::path base_dir_;
+  bool listeners_given_ = false;
+  std::map<std::string, int> binds_;  // "[host]:port" -> line of first use
+};
+
+std::string join_errors(const std::vector<config_error>& errors) {
+  std::string out;
+  for (const auto& e : errors) {
+    if (!out.empty()) out.push_back('\n');
+    out += e.to_string();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string config_error::to_string() const {
+  return fmt::format("{}:{}:{}: {}", file, line, column, message);
+}
+
+config_errors::config_errors(std::vector<config_error> errors)
+    : std::runtime_error(join_errors(errors)), errors_(std::move(errors)) {}
+
+config parse_config(const std::string& yaml_text, const std::string& file_name) {
+  return schema_reader(file_name).read(yaml_text);
+}
+
+config load_config_file(const std::string& path) {
+  auto fail = [&](int err) {
+    config_error e;
+    e.file = path;
+    e.message = fmt::format("cannot read file: {}", std::generic_category().message(err));
+    throw config_errors({std::move(e)});
+  };
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) fail(errno);
+  std::string text;
+  std::array<char, 8192> buf{};
+  while (true) {
+    const std::size_t n = std::fread(buf.data(), 1, buf.size(), f);
+    text.append(buf.data(), n);
+    if (n < buf.size()) break;
+  }
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) fail(err);
+  return parse_config(text, path);
+}
+
+const std::string& embedded_default_yaml() {
+  static const std::string text(embedded_yaml);
+  return text;
+}
+
+}  // namespace wharf::config

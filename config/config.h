@@ -1,0 +1,86 @@
+// wharf's configuration as plain structs with defaults. The YAML loader (config.cc) is the
+// only place yaml-cpp appears. Every field says its meaning and `Default:`.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace wharf::config {
+
+struct tls_config {
+  // Paths are resolved against the config file's directory by the parser.
+  std::string cert_file;             // PEM certificate chain. Required.
+  std::string key_file;              // PEM private key. Required.
+  std::string ca_file;               // PEM CA bundle to verify client certificates. Default: none.
+  bool require_client_cert = false;  // Refuse clients without a valid certificate. Default: false.
+};
+
+enum class listener_type { mqtt, mqtt_ws };
+
+struct listener_config {
+  listener_type type = listener_type::mqtt;
+  std::string bind;                // "host:port"; "[v6]:port" for IPv6. Required.
+  std::string host;                // bind's host, without IPv6 brackets (filled by the parser).
+  std::uint16_t port = 0;          // bind's port, 1..65535 (filled by the parser).
+  std::string path = "/mqtt";      // mqtt-ws only: the HTTP path to upgrade. Default: /mqtt.
+  std::optional<tls_config> tls;   // TLS (or WSS) when present. Default: plain.
+  // For diagnostics: where the entry is in the file.
+  std::string source_location;     // "file:line:col"
+};
+
+struct mqtt_config {
+  std::uint32_t max_packet_size = 1048576;    // bytes, inbound and advertised. Default: 1 MiB.
+  std::uint16_t receive_maximum = 1024;       // inbound QoS>0 in flight per client. Default: 1024.
+  std::uint16_t max_inflight = 64;            // outbound QoS>0 in flight per client (capped by the client's receive maximum). Default: 64.
+  std::uint16_t topic_alias_maximum = 64;     // aliases a client may use towards us. Default: 64.
+  std::uint16_t max_keep_alive_s = 65535;     // larger requests get server keep alive. Default: 65535.
+  std::uint32_t max_session_expiry_s = 4294967295u; // cap on session expiry. Default: no cap.
+  std::uint32_t connect_timeout_ms = 10000;   // time to the CONNECT packet. Default: 10 s.
+  std::size_t max_client_id_length = 256;     // Default: 256.
+  std::size_t max_queued_messages = 10000;    // per offline/slow session. Default: 10000.
+  std::size_t max_queued_bytes = 64u << 20;   // per session. Default: 64 MiB.
+  std::size_t max_retained_messages = 1000000;// Default: 1,000,000.
+  std::size_t max_subscriptions_per_client = 1000; // Default: 1000.
+  std::uint32_t sys_interval_s = 10;          // $SYS publish period; 0 disables. Default: 10.
+};
+
+struct config {
+  std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
+  std::vector<listener_config> listeners;     // Default (key absent): one plain MQTT listener on 0.0.0.0:1883.
+  unsigned io_threads = 0;                    // 0 = one per core. Default: 0.
+  std::string log_level = "info";             // trace|debug|info|warn|error|off. Default: info.
+  mqtt_config mqtt;
+  std::string source_file;                    // the file it was loaded from ("<embedded>")
+};
+
+// One problem in a config file, reported as "file:line:col: message".
+struct config_error {
+  std::string file;
+  int line = 0;    // 1-based
+  int column = 0;  // 1-based
+  std::string message;
+  [[nodiscard]] std::string to_string() const;
+};
+
+class config_errors : public std::runtime_error {
+ public:
+  explicit config_errors(std::vector<config_error> errors);
+  [[nodiscard]] const std::vector<config_error>& errors() const noexcept { return errors_; }
+
+ private:
+  std::vector<config_error> errors_;
+};
+
+// Parses YAML text. Collects every error it finds (unknown keys with a suggestion, wrong
+// types, out-of-range values, duplicate binds, missing TLS files) and throws config_errors
+// with all of them. `file_name` is used in messages and to resolve relative paths.
+[[nodiscard]] config parse_config(const std::string& yaml_text, const std::string& file_name);
+// Reads and parses a file; a missing file is one config_error at line 0.
+[[nodiscard]] config load_config_file(const std::string& path);
+// The embedded default configuration as YAML text (what `wharf` runs with no --config).
+[[nodiscard]] const std::string& embedded_default_yaml();
+
+}  // namespace wharf::config

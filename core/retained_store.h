@@ -1,0 +1,109 @@
+// Retained messages: one per topic, persisted under the "r/" key prefix.
+// Thread-safe: readers (SUBSCRIBE on any shard) share a lock; writers (a retained PUBLISH)
+// take it exclusively. Retained writes are rare next to routing, so a shared_mutex costs
+// nothing measurable on the publish path (which never touches this store unless retain=1).
+//
+// Interface contract:
+//   class retained_store {
+//    public:
+//     explicit retained_store(std::size_t max_messages);  // bound; Default from config
+//     // Loads every retained message from storage (startup).
+//     void load(storage&);
+//     // Sets m as the retained message of m.topic, or clears it when m.payload is empty.
+//     // Appends the persistence ops to `batch` (the caller commits them with the publish's
+//     // group commit). Returns false (and changes nothing) when the store is full and the
+//     // topic is new; rejected_full() counts those.
+//     bool set(const message& m, write_batch& batch);
+//     // Calls visit(const message&) for each retained message matching `filter`, skipping
+//     // (and erasing lazily) the ones whose expiry_unix_ms <= now_unix_ms.
+//     void match(std::string_view filter, std::int64_t now_unix_ms, F&& visit) const;
+//     std::size_t size() const;
+//     std::uint64_t rejected_full() const;
+//   };
+//
+// Expired messages: match() runs under the shared lock, so it only skips them; they are
+// erased (from memory and, through the caller's batch, from storage) by erase_expired(),
+// which the owner calls periodically, or when their topic is set again. Until then they
+// count towards max_messages.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+
+#include "core/message.h"
+#include "core/storage.h"
+
+namespace wharf::core {
+
+class retained_store {
+ public:
+  // Storage key prefix of retained messages: "r/" + topic → encode_message(m).
+  static constexpr std::string_view key_prefix = "r/";
+
+  // At most max_messages retained topics (a bound from config).
+  explicit retained_store(std::size_t max_messages);
+  ~retained_store();
+  retained_store(const retained_store&) = delete;
+  retained_store& operator=(const retained_store&) = delete;
+
+  // Loads every retained message from storage (startup). Records that fail to decode are
+  // skipped and counted (corrupt_records()). Loading ignores max_messages: a lowered bound
+  // refuses new topics until the store shrinks below it.
+  void load(storage& store);
+
+  // Sets m as the retained message of m.topic, or clears it when m.payload is empty
+  // ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). Appends the persistence ops to `batch` (the caller
+  // commits them with the publish's group commit). Returns false (and changes nothing)
+  // when the store is full and the topic is new; rejected_full() counts those.
+  // REQUIRES: is_valid_topic_name(m.topic).
+  bool set(const message& m, write_batch& batch);
+
+  // Calls visit(const message&) for each retained message matching `filter` (a plain
+  // filter, not "$share/..."), skipping those whose expiry_unix_ms <= now_unix_ms.
+  // visit runs under the shared lock: it must not call set() or erase_expired().
+  template <class F>
+  void match(std::string_view filter, std::int64_t now_unix_ms, F&& visit) const {
+    using fn = std::remove_reference_t<F>;
+    match_impl(filter, now_unix_ms, const_cast<void*>(static_cast<const void*>(std::addressof(visit))),
+               [](void* ctx, const message& m) { (*static_cast<fn*>(ctx))(m); });
+  }
+
+  // Erases every message whose expiry_unix_ms <= now_unix_ms, appending the storage ops to
+  // `batch`. Returns how many were erased. O(size()): call it periodically.
+  std::size_t erase_expired(std::int64_t now_unix_ms, write_batch& batch);
+
+  [[nodiscard]] std::size_t size() const;
+  [[nodiscard]] std::uint64_t rejected_full() const noexcept {
+    return rejected_full_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint64_t corrupt_records() const noexcept {
+    return corrupt_records_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  struct level_node;
+  using visit_fn = void (*)(void* ctx, const message& m);
+
+  void match_impl(std::string_view filter, std::int64_t now_unix_ms, void* ctx,
+                  visit_fn visit) const;
+  // REQUIRES: mu_ held exclusively.
+  void insert_locked(std::unique_ptr<message> m);
+  void erase_locked(std::string_view topic);
+
+  const std::size_t max_messages_;
+  mutable std::shared_mutex mu_;
+  // topic → message; the key views the message's own topic.
+  std::unordered_map<std::string_view, std::unique_ptr<message>> by_topic_;  // GUARDED_BY(mu_)
+  std::unique_ptr<level_node> root_;   // GUARDED_BY(mu_): retained topics by level
+  std::atomic<std::uint64_t> rejected_full_{0};
+  std::atomic<std::uint64_t> corrupt_records_{0};
+};
+
+}  // namespace wharf::core

@@ -1,0 +1,321 @@
+// The storage writer: group commit over RocksDB. See storage.h for the contract.
+#include "core/storage.h"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+namespace wharf::core {
+namespace {
+
+class storage_category_impl final : public std::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "wharf.storage"; }
+  [[nodiscard]] std::string message(int ev) const override {
+    switch (static_cast<storage_errc>(ev)) {
+      case storage_errc::closed: return "storage is closed";
+      case storage_errc::io_error: return "storage I/O error";
+      case storage_errc::no_space: return "storage device is full";
+      case storage_errc::corruption: return "storage corruption detected";
+      case storage_errc::failed: return "storage operation failed";
+    }
+    return "unknown storage error";
+  }
+};
+
+std::error_code to_error_code(const rocksdb::Status& s) {
+  if (s.ok()) return {};
+  if (s.IsNoSpace()) return make_error_code(storage_errc::no_space);
+  if (s.IsIOError()) return make_error_code(storage_errc::io_error);
+  if (s.IsCorruption()) return make_error_code(storage_errc::corruption);
+  return make_error_code(storage_errc::failed);
+}
+
+rocksdb::Slice to_slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view to_view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+// The smallest key greater than every key starting with `prefix`; empty when none exists
+// (the prefix is all 0xff bytes).
+std::string prefix_successor(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    auto& last = reinterpret_cast<unsigned char&>(end.back());
+    if (last != 0xff) {
+      ++last;
+      return end;
+    }
+    end.pop_back();
+  }
+  return end;
+}
+
+// Options for many small keys (queue entries, sessions, retained messages) written in
+// small synced batches and mostly deleted soon after.
+rocksdb::Options make_options() {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  // A crash (kill -9 or power loss) loses nothing that was synced: recovery replays the
+  // WAL up to the first torn or corrupt record and stops there.
+  o.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  o.max_background_jobs = 2;  // the target machines are small; compaction must not starve I/O
+  o.write_buffer_size = 32 << 20;
+  o.max_write_buffer_number = 3;
+  o.level_compaction_dynamic_level_bytes = true;
+  o.compaction_style = rocksdb::kCompactionStyleLevel;
+  // Sockets need the file descriptors (a process may open at most 20,000 files).
+  o.max_open_files = 512;
+  o.keep_log_file_num = 4;
+  o.max_manifest_file_size = 64 << 20;
+  // WAL size bound: forces flushes of memtables that pin old WAL files.
+  o.max_total_wal_size = 256 << 20;
+
+  const auto supported = rocksdb::GetSupportedCompressions();
+  const auto has = [&](rocksdb::CompressionType t) {
+    return std::find(supported.begin(), supported.end(), t) != supported.end();
+  };
+  o.compression = has(rocksdb::kLZ4Compression) ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+  o.bottommost_compression =
+      has(rocksdb::kZSTD) ? rocksdb::kZSTD : o.compression;
+
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = rocksdb::NewLRUCache(64 << 20);
+  t.cache_index_and_filter_blocks = true;
+  t.pin_l0_filter_and_index_blocks_in_cache = true;
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  t.optimize_filters_for_memory = true;
+  t.format_version = 5;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+class rocks_storage final : public storage {
+ public:
+  rocks_storage(const storage_options& options, rocksdb::DB* db)
+      : options_(options), db_(db), writer_([this] { run_writer(); }) {}
+
+  ~rocks_storage() override { close(); }
+
+  rocks_storage(const rocks_storage&) = delete;
+  rocks_storage& operator=(const rocks_storage&) = delete;
+
+  void write(write_batch batch, completion done) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!closing_) {
+        queue_.push_back(pending{std::move(batch), std::move(done)});
+        // Waking an idle writer costs a cross-thread wake-up; a busy one picks the batch
+        // up when its current sync returns, without a wake-up.
+        if (writer_idle_) cv_.notify_one();
+        return;
+      }
+    }
+    if (done) done(make_error_code(storage_errc::closed));
+  }
+
+  std::error_code write_sync(write_batch batch) override {
+    if (std::this_thread::get_id() == writer_id_.load(std::memory_order_relaxed)) {
+      return std::make_error_code(std::errc::resource_deadlock_would_occur);
+    }
+    std::promise<std::error_code> result;
+    auto future = result.get_future();
+    write(std::move(batch), [&result](std::error_code ec) { result.set_value(ec); });
+    return future.get();
+  }
+
+  std::optional<std::string> get(std::string_view key) override {
+    std::string value;
+    const auto s = db_->Get(rocksdb::ReadOptions(), to_slice(key), &value);
+    if (!s.ok()) return std::nullopt;
+    return value;
+  }
+
+  void scan_prefix(std::string_view prefix,
+                   const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    const std::string end = prefix_successor(prefix);
+    scan(prefix, end, visit);
+  }
+
+  void scan_range(std::string_view begin, std::string_view end,
+                  const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    if (end.empty() || end <= begin) return;  // [begin, end) is empty
+    scan(begin, end, visit);
+  }
+
+  storage_stats stats() const override {
+    storage_stats s;
+    s.syncs = syncs_.load(std::memory_order_relaxed);
+    s.batches_committed = batches_committed_.load(std::memory_order_relaxed);
+    s.sync_time_us_total = sync_time_us_total_.load(std::memory_order_relaxed);
+    return s;
+  }
+
+  void close() override {
+    std::call_once(close_once_, [this] {
+      {
+        std::lock_guard lock(mu_);
+        closing_ = true;
+      }
+      cv_.notify_one();
+      writer_.join();
+    });
+  }
+
+ private:
+  struct pending {
+    write_batch batch;
+    completion done;
+  };
+
+  // Scans [begin, end), or [begin, ∞) when end is empty.
+  void scan(std::string_view begin, std::string_view end,
+            const std::function<bool(std::string_view, std::string_view)>& visit) {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper = to_slice(end);
+    if (!end.empty()) ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(to_slice(begin)); it->Valid(); it->Next()) {
+      if (!visit(to_view(it->key()), to_view(it->value()))) break;
+    }
+  }
+
+  void run_writer() {
+    writer_id_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    std::vector<pending> group;
+    rocksdb::WriteBatch wb;
+    rocksdb::WriteOptions wo;
+    wo.sync = options_.sync;
+    for (;;) {
+      group.clear();
+      {
+        std::unique_lock lock(mu_);
+        writer_idle_ = true;
+        cv_.wait(lock, [this] { return !queue_.empty() || closing_; });
+        writer_idle_ = false;
+        if (queue_.empty()) return;  // closing and drained
+        // Everything queued while the previous sync was in flight, up to max_group_ops;
+        // always at least one batch, however large.
+        std::size_t ops = 0;
+        while (!queue_.empty()) {
+          const std::size_t n = queue_.front().batch.size();
+          if (!group.empty() && ops + n > options_.max_group_ops) break;
+          ops += n;
+          group.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      std::error_code ec = commit(group, wb, wo);
+      batches_committed_.fetch_add(group.size(), std::memory_order_relaxed);
+      for (auto& p : group) {
+        if (p.done) p.done(ec);
+      }
+    }
+  }
+
+  std::error_code commit(const std::vector<pending>& group, rocksdb::WriteBatch& wb,
+                         const rocksdb::WriteOptions& wo) {
+    wb.Clear();
+    for (const auto& p : group) {
+      for (const auto& op : p.batch.ops()) {
+        rocksdb::Status s;
+        switch (op.what) {
+          case write_batch::op::kind::put: s = wb.Put(op.key, op.value); break;
+          case write_batch::op::kind::erase: s = wb.Delete(op.key); break;
+          case write_batch::op::kind::erase_range:
+            // An empty or inverted range erases nothing; RocksDB must not see it.
+            if (op.key < op.value) s = wb.DeleteRange(op.key, op.value);
+            break;
+        }
+        if (!s.ok()) return to_error_code(s);
+      }
+    }
+    if (wb.Count() == 0) return {};  // nothing to make durable; earlier groups already are
+    const auto start = std::chrono::steady_clock::now();
+    const auto s = db_->Write(wo, &wb);
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    syncs_.fetch_add(1, std::memory_order_relaxed);
+    sync_time_us_total_.fetch_add(static_cast<std::uint64_t>(us.count()), std::memory_order_relaxed);
+    return to_error_code(s);
+  }
+
+  const storage_options options_;
+  const std::unique_ptr<rocksdb::DB> db_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<pending> queue_;       // GUARDED_BY(mu_)
+  bool closing_ = false;            // GUARDED_BY(mu_)
+  bool writer_idle_ = false;        // GUARDED_BY(mu_)
+  std::once_flag close_once_;
+
+  std::atomic<std::uint64_t> syncs_{0};
+  std::atomic<std::uint64_t> batches_committed_{0};
+  std::atomic<std::uint64_t> sync_time_us_total_{0};
+  std::atomic<std::thread::id> writer_id_{};
+
+  std::thread writer_;  // last: starts after every other member is constructed
+};
+
+}  // namespace
+
+const std::error_category& storage_category() noexcept {
+  static const storage_category_impl category;
+  return category;
+}
+
+std::error_code make_error_code(storage_errc e) noexcept {
+  return {static_cast<int>(e), storage_category()};
+}
+
+void write_batch::put(std::string key, std::string value) {
+  ops_.push_back(op{op::kind::put, std::move(key), std::move(value)});
+}
+
+void write_batch::erase(std::string key) {
+  ops_.push_back(op{op::kind::erase, std::move(key), {}});
+}
+
+void write_batch::erase_range(std::string begin_key, std::string end_key) {
+  ops_.push_back(op{op::kind::erase_range, std::move(begin_key), std::move(end_key)});
+}
+
+std::unique_ptr<storage> storage::open(const storage_options& options) {
+  rocksdb::DB* raw = nullptr;
+  const auto s = rocksdb::DB::Open(make_options(), options.path, &raw);
+  if (!s.ok()) {
+    throw std::system_error(to_error_code(s),
+                            "cannot open storage at '" + options.path + "': " + s.ToString());
+  }
+  return std::make_unique<rocks_storage>(options, raw);
+}
+
+void append_be64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+void append_be32(std::string& out, std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+std::uint64_t read_be64(std::string_view bytes) {
+  std::uint64_t v = 0;
+  const std::size_t n = std::min<std::size_t>(bytes.size(), 8);
+  for (std::size_t i = 0; i < n; ++i) v = (v << 8) | static_cast<unsigned char>(bytes[i]);
+  return v;
+}
+
+}  // namespace wharf::core

@@ -1,0 +1,110 @@
+// Durable key-value storage on RocksDB with group commit. The only place RocksDB appears.
+//
+// Durability: write() completes only after its batch is in the WAL and the WAL is synced
+// (fdatasync). Batches submitted while a sync is in flight are merged into the next
+// WriteBatch, so many writers share one sync (group commit).
+// Threading: all methods are thread-safe. Completions run on the storage writer thread:
+// they must be short (typically a post to the caller's executor).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace wharf::core {
+
+// Errors reported to write completions. Category name: "wharf.storage".
+enum class storage_errc {
+  closed = 1,     // write() after close()
+  io_error,       // RocksDB reported an I/O error (the batch may not be durable)
+  no_space,       // the disk is full
+  corruption,     // RocksDB detected corruption
+  failed,         // any other RocksDB failure
+};
+[[nodiscard]] const std::error_category& storage_category() noexcept;
+[[nodiscard]] std::error_code make_error_code(storage_errc e) noexcept;
+
+class write_batch {
+ public:
+  void put(std::string key, std::string value);
+  void erase(std::string key);
+  void erase_range(std::string begin_key, std::string end_key);  // [begin, end)
+  [[nodiscard]] bool empty() const noexcept { return ops_.empty(); }
+  [[nodiscard]] std::size_t size() const noexcept { return ops_.size(); }
+
+  struct op {
+    enum class kind : std::uint8_t { put, erase, erase_range } what;
+    std::string key;
+    std::string value;  // put: the value; erase_range: the end key
+  };
+  [[nodiscard]] const std::vector<op>& ops() const noexcept { return ops_; }
+
+ private:
+  std::vector<op> ops_;
+};
+
+struct storage_options {
+  std::string path;
+  // false only for tests/benchmarks that measure without fsync; never in production.
+  bool sync = true;
+  // Upper bound of one group-commit batch in operations. Default: 65536.
+  std::size_t max_group_ops = 65536;
+};
+
+struct storage_stats {
+  // Group writes to RocksDB: one WriteBatch, synced when storage_options.sync (so with
+  // sync=true this is the number of fdatasyncs the writer asked for).
+  std::uint64_t syncs = 0;
+  std::uint64_t batches_committed = 0; // caller batches committed
+  std::uint64_t sync_time_us_total = 0;
+};
+
+class storage {
+ public:
+  using completion = std::function<void(std::error_code)>;
+
+  // Opens (creating if missing) the database at options.path. Throws std::system_error
+  // with a message naming the path on failure (startup only).
+  static std::unique_ptr<storage> open(const storage_options& options);
+  virtual ~storage() = default;
+
+  // Queues `batch`; `done` runs on the writer thread once it is durable (or failed).
+  // Batches are applied in submission order and completions run in that order. A batch
+  // shares its RocksDB write (and its error) with the batches merged into its group.
+  // `done` may be empty; it must not throw and must not call write_sync(). After close(),
+  // `done` runs at once on the calling thread with storage_errc::closed.
+  virtual void write(write_batch batch, completion done) = 0;
+  // Synchronous durable write from the calling thread's point of view (waits for the
+  // group commit). For startup, shutdown and tests. Called from a completion (the writer
+  // thread) it returns std::errc::resource_deadlock_would_occur instead of hanging.
+  [[nodiscard]] virtual std::error_code write_sync(write_batch batch) = 0;
+
+  [[nodiscard]] virtual std::optional<std::string> get(std::string_view key) = 0;
+  // Visits keys starting with `prefix` in key order until `visit` returns false.
+  virtual void scan_prefix(std::string_view prefix,
+                           const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+  // Visits keys in [begin, end).
+  virtual void scan_range(std::string_view begin, std::string_view end,
+                          const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+
+  [[nodiscard]] virtual storage_stats stats() const = 0;
+  // Stops the writer thread after draining queued batches. Idempotent. Reads keep working
+  // until the object is destroyed (the RocksDB handle is released by the destructor).
+  virtual void close() = 0;
+};
+
+// Big-endian fixed-width integers for keys that sort numerically.
+void append_be64(std::string& out, std::uint64_t v);
+void append_be32(std::string& out, std::uint32_t v);
+[[nodiscard]] std::uint64_t read_be64(std::string_view bytes);
+
+}  // namespace wharf::core
+
+template <>
+struct std::is_error_code_enum<wharf::core::storage_errc> : std::true_type {};

@@ -1,0 +1,202 @@
+#include "gateway/mqtt/broker.h"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "gateway/mqtt/connection.h"
+#include "gateway/mqtt/shard.h"
+#include "session/session_store.h"
+
+namespace wharf::gateway {
+
+std::int64_t unix_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
+    : cfg_(cfg), db_(db), pool_(pool), retained_(cfg.mqtt.max_retained_messages), started_at_(std::chrono::steady_clock::now()) {
+  shards_.reserve(pool.size());
+  for (std::size_t i = 0; i < pool.size(); ++i)
+    shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
+}
+
+broker::~broker() = default;
+
+std::size_t broker::load() {
+  retained_.load(db_);
+  const auto now = unix_now_ms();
+  std::size_t loaded = 0, corrupt = 0;
+  session::load_sessions(
+      db_,
+      [&](session::loaded_session&& s) {
+        auto entry = sessions_.get_or_create(s.client_id);
+        // A session that was online when the broker stopped counts as disconnected now.
+        const auto offline_since = s.record.disconnected_unix_ms != 0 ? s.record.disconnected_unix_ms : now;
+        {
+          std::lock_guard lock(entry->mu);
+          entry->persistent = true;
+          entry->protocol_version = s.record.protocol_version;
+          entry->expiry_interval_s = s.record.expiry_interval_s;
+          entry->expires_at_ms = s.record.expiry_interval_s == 0xFFFFFFFF
+                                     ? 0
+                                     : offline_since + std::int64_t{s.record.expiry_interval_s} * 1000;
+          entry->next_seq = s.next_seq;
+          entry->queued_count = s.queued_count;
+          entry->queued_bytes = s.queued_bytes;
+          entry->subscriptions = s.subscriptions;
+          entry->pending_will = s.record.pending_will;
+          entry->will_due_ms = s.record.will_due_unix_ms;
+        }
+        for (const auto& sub : s.subscriptions)
+          for (auto& sh : shards_) sh->apply_route(make_route_change(entry, sub, true));
+        const auto due = entry->pending_will ? entry->will_due_ms : entry->expires_at_ms;
+        if (due != 0) schedule_session_timer(due, entry);
+        ++loaded;
+      },
+      [&](std::string_view key) {
+        ++corrupt;
+        spdlog::error("storage: undecodable session record at key '{}'; skipped", key);
+      });
+  spdlog::info("loaded {} persistent sessions ({} corrupt records skipped), {} retained messages", loaded, corrupt,
+               retained_.size());
+  return loaded;
+}
+
+void broker::start() {
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get()] { s->start_timer(); });
+}
+
+void broker::accept(std::shared_ptr<stream> s) {
+  const auto index = io_pool::index_of_current_thread();
+  auto& home = *shards_[index == io_pool::npos ? 0 : index];
+  s->set_handler(std::make_unique<connection>(home, s));
+}
+
+void broker::shutdown() {
+  std::vector<std::future<void>> done;
+  for (auto& sh : shards_) {
+    auto promise = std::make_shared<std::promise<void>>();
+    done.push_back(promise->get_future());
+    boost::asio::post(sh->io(), [s = sh.get(), promise] {
+      // [MQTT-3.14] v5 clients learn why: 0x8B server shutting down. Wills are published.
+      s->for_each_connection([](connection& c) { c.kick(mqtt::reason_code::server_shutting_down); });
+      promise->set_value();
+    });
+  }
+  for (auto& f : done) f.wait();
+  // Each shard flushes its batch at the end of the turn that kicked; wait for the commits
+  // with one more round that runs after them.
+  std::vector<std::future<void>> flushed;
+  for (auto& sh : shards_) {
+    auto promise = std::make_shared<std::promise<void>>();
+    flushed.push_back(promise->get_future());
+    boost::asio::post(sh->io(), [s = sh.get(), promise] { s->run_after_commit([promise] { promise->set_value(); }); });
+  }
+  for (auto& f : flushed) f.wait();
+}
+
+void broker::schedule_session_timer(std::int64_t due_unix_ms, const std::shared_ptr<session::session_entry>& entry) {
+  std::lock_guard lock(timers_mu_);
+  session_timers_.emplace(due_unix_ms, entry);
+}
+
+void broker::run_session_timers(shard& on, std::int64_t now) {
+  std::vector<std::shared_ptr<session::session_entry>> due;
+  {
+    std::lock_guard lock(timers_mu_);
+    while (!session_timers_.empty() && session_timers_.begin()->first <= now) {
+      if (auto e = session_timers_.begin()->second.lock()) due.push_back(std::move(e));
+      session_timers_.erase(session_timers_.begin());
+    }
+  }
+  for (auto& entry : due) {
+    std::optional<core::message> will;
+    bool expired = false;
+    std::vector<session::stored_subscription> unroute;
+    std::int64_t next_due = 0;
+    {
+      std::lock_guard lock(entry->mu);
+      if (entry->owner_shard >= 0 || entry->ended) continue;  // came back, or already gone
+      if (entry->pending_will && entry->will_due_ms <= now) {
+        will = std::move(entry->pending_will);
+        entry->pending_will.reset();
+      }
+      if (entry->expires_at_ms != 0 && entry->expires_at_ms <= now) {
+        expired = true;
+        entry->ended = true;
+        entry->persistent = false;
+        unroute = std::move(entry->subscriptions);
+        entry->subscriptions.clear();
+        session::erase_session(on.batch(), entry->client_id);
+      } else {
+        next_due = entry->expires_at_ms;
+        if (will) {
+          // Keep the stored record in step: the will is gone.
+          session::session_record record;
+          record.protocol_version = entry->protocol_version;
+          record.expiry_interval_s = entry->expiry_interval_s;
+          record.disconnected_unix_ms = entry->expires_at_ms == 0
+                                            ? now
+                                            : entry->expires_at_ms - std::int64_t{entry->expiry_interval_s} * 1000;
+          session::put_session(on.batch(), entry->client_id, record);
+        }
+      }
+    }
+    if (expired) {
+      counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
+      sessions_.erase(entry);
+      for (auto& sub : unroute) on.remove_route(entry.get(), sub.filter);
+    } else if (next_due != 0 && will) {
+      schedule_session_timer(next_due, entry);
+    }
+    if (will) {
+      // [MQTT-3.1.3-9] Published at the earlier of the will delay and the session's end.
+      if (will->expiry_unix_ms != 0) will->expiry_unix_ms += now;
+      will->publish_unix_ms = now;
+      counters_.wills_published.fetch_add(1, std::memory_order_relaxed);
+      auto m = std::make_shared<const core::message>(std::move(*will));
+      durable_ops ops;
+      if (m->retain && !retained_.set(*m, on.batch())) counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+      on.route(m, ops);
+    }
+  }
+}
+
+void broker::publish_sys(shard& on, std::int64_t now) {
+  if (cfg_.mqtt.sys_interval_s == 0) return;
+  if (last_sys_unix_ms_ != 0 && now - last_sys_unix_ms_ < std::int64_t{cfg_.mqtt.sys_interval_s} * 1000) return;
+  last_sys_unix_ms_ = now;
+  const auto uptime_s =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
+  auto load = [](const std::atomic<std::uint64_t>& c) { return std::to_string(c.load(std::memory_order_relaxed)); };
+  const std::pair<const char*, std::string> values[] = {
+      {"$SYS/broker/version", "wharf " WHARF_VERSION},
+      {"$SYS/broker/uptime", std::to_string(uptime_s) + " seconds"},
+      {"$SYS/broker/clients/connected", load(counters_.clients_connected)},
+      {"$SYS/broker/clients/total", std::to_string(sessions_.size())},
+      {"$SYS/broker/messages/received", load(counters_.messages_received)},
+      {"$SYS/broker/messages/sent", load(counters_.messages_sent)},
+      {"$SYS/broker/bytes/received", load(counters_.bytes_received)},
+      {"$SYS/broker/bytes/sent", load(counters_.bytes_sent)},
+      {"$SYS/broker/retained messages/count", std::to_string(retained_.size())},
+      {"$SYS/broker/messages/dropped", std::to_string(counters_.dropped_queue_full.load() + counters_.dropped_expired.load() +
+                                                      counters_.dropped_too_large.load())},
+  };
+  // $SYS values are retained for late subscribers but not persisted: they describe this run.
+  core::write_batch not_persisted;
+  for (const auto& [topic, value] : values) {
+    auto m = std::make_shared<core::message>();
+    m->topic = topic;
+    m->payload = value;
+    m->retain = true;
+    m->publish_unix_ms = now;
+    retained_.set(*m, not_persisted);
+    durable_ops ops;
+    on.route(m, ops);
+  }
+}
+
+}  // namespace wharf::gateway

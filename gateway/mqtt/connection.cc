@@ -1,0 +1,443 @@
+#include "gateway/mqtt/connection.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/topic.h"
+#include "gateway/mqtt/protocol/codec.h"
+
+namespace wharf::gateway {
+
+using mqtt::packet_type;
+using mqtt::protocol_version;
+using mqtt::reason_code;
+
+namespace {
+constexpr std::uint32_t unlimited_packet_size = 268435460;  // 256 MiB + header: the protocol maximum
+}
+
+connection::connection(shard& home, std::shared_ptr<stream> s)
+    : home_(home),
+      broker_(home.owner()),
+      stream_(std::move(s)),
+      id_(home.add_connection(this)),
+      framer_(home.owner().cfg_.mqtt.max_packet_size),
+      created_ms_(unix_now_ms()),
+      last_rx_ms_(created_ms_),
+      window_(home.owner().cfg_.mqtt.max_inflight, home.owner().cfg_.mqtt.max_queued_messages,
+              home.owner().cfg_.mqtt.max_queued_bytes) {}
+
+connection::~connection() { home_.remove_connection(id_); }
+
+void connection::on_data(std::span<const std::uint8_t> bytes) {
+  if (state_ == state::closed) return;
+  last_rx_ms_ = unix_now_ms();
+  broker_.counters_.bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
+  const auto status = framer_.feed(bytes, [this](const mqtt::fixed_header& h, std::span<const std::uint8_t> body) {
+    return handle_packet(h, body);
+  });
+  if (status == mqtt::framer::status::malformed)
+    fail(reason_code::malformed_packet, "bad fixed header");
+  else if (status == mqtt::framer::status::too_large)
+    fail(reason_code::packet_too_large, "packet above maximum packet size");
+}
+
+void connection::on_closed(std::error_code) {
+  const bool was_live = state_ == state::connected || state_ == state::restoring;
+  state_ = state::closed;
+  if (was_live && !session_ended_) end_session(/*publish_will=*/!will_cleared_);
+}
+
+bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body) {
+  if (state_ == state::closed) return false;
+  auto decoded = mqtt::decode(header, body, version_);
+  if (state_ == state::awaiting_connect) {
+    if (header.type() != packet_type::connect) {
+      // [MQTT-3.1.0-1] The first packet must be CONNECT: close without a response.
+      broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      close_stream();
+      return false;
+    }
+    if (!decoded.ok()) {
+      broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      send_connack_error(decoded.error);
+      close_stream();
+      return false;
+    }
+    handle_connect(std::get<mqtt::connect_packet>(decoded.value));
+    return state_ != state::closed;
+  }
+  if (!decoded.ok()) {
+    fail(decoded.error, decoded.detail);
+    return false;
+  }
+  std::visit(
+      [this](auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, mqtt::connect_packet>) {
+          fail(reason_code::protocol_error, "second CONNECT");  // [MQTT-3.1.0-2]
+        } else if constexpr (std::is_same_v<T, mqtt::publish_packet>) {
+          handle_publish(p);
+        } else if constexpr (std::is_same_v<T, mqtt::ack_packet>) {
+          handle_ack(p);
+        } else if constexpr (std::is_same_v<T, mqtt::subscribe_packet>) {
+          handle_subscribe(p);
+        } else if constexpr (std::is_same_v<T, mqtt::unsubscribe_packet>) {
+          handle_unsubscribe(p);
+        } else if constexpr (std::is_same_v<T, mqtt::pingreq_packet>) {
+          send(mqtt::pingresp_packet{});
+        } else if constexpr (std::is_same_v<T, mqtt::disconnect_packet>) {
+          handle_disconnect(p);
+        } else if constexpr (std::is_same_v<T, mqtt::auth_packet>) {
+          // No enhanced authentication method was agreed in CONNECT [MQTT-4.12.0-1].
+          fail(reason_code::protocol_error, "AUTH without an authentication method");
+        } else {
+          fail(reason_code::protocol_error, "packet a client may not send");
+        }
+      },
+      decoded.value);
+  return state_ != state::closed;
+}
+
+void connection::handle_connect(mqtt::connect_packet& p) {
+  const auto& limits = broker_.cfg_.mqtt;
+  version_ = p.version;
+  const bool v5 = version_ == protocol_version::v5;
+  if (p.props.authentication_method) {
+    // Enhanced authentication is not offered: [MQTT-4.12.0-1].
+    send_connack_error(reason_code::bad_authentication_method);
+    close_stream();
+    return;
+  }
+  if (p.client_id.size() > limits.max_client_id_length ||
+      (version_ == protocol_version::v3_1 && p.client_id.size() > 23)) {
+    send_connack_error(reason_code::client_identifier_not_valid);
+    close_stream();
+    return;
+  }
+  if (p.client_id.empty()) {
+    if (!v5 && !p.clean_start) {
+      // [MQTT-3.1.3-8] An empty client id needs clean session 1 before 5.0.
+      send_connack_error(reason_code::client_identifier_not_valid);
+      close_stream();
+      return;
+    }
+    static thread_local std::uint64_t counter = 0;
+    client_id_ = fmt::format("wharf-{:x}-{:x}-{:x}", unix_now_ms(), home_.index(), ++counter);
+    assigned_client_id_ = true;
+  } else {
+    client_id_ = std::move(p.client_id);
+  }
+  if (v5 && (p.props.receive_maximum == std::uint16_t{0} || p.props.maximum_packet_size == std::uint32_t{0})) {
+    send_connack_error(reason_code::protocol_error);  // [MQTT-3.1.2-?] zero is a protocol error
+    close_stream();
+    return;
+  }
+
+  clean_start_ = p.clean_start;
+  if (v5) {
+    session_expiry_s_ = std::min(p.props.session_expiry_interval.value_or(0), limits.max_session_expiry_s);
+  } else {
+    session_expiry_s_ = p.clean_start ? 0 : limits.max_session_expiry_s;
+  }
+  std::uint16_t keep_alive = p.keep_alive_s;
+  if (keep_alive > limits.max_keep_alive_s || (keep_alive == 0 && limits.max_keep_alive_s < 65535)) {
+    keep_alive = limits.max_keep_alive_s;
+    if (v5) server_keep_alive_ = keep_alive;
+  }
+  keep_alive_ms_ = std::uint32_t{keep_alive} * 1000;
+
+  client_max_packet_size_ = p.props.maximum_packet_size.value_or(unlimited_packet_size);
+  client_topic_alias_max_ = p.props.topic_alias_maximum.value_or(0);
+  window_.set_inflight_max(std::min<std::size_t>(p.props.receive_maximum.value_or(65535), limits.max_inflight));
+
+  if (p.will) {
+    auto& w = *p.will;
+    core::message m;
+    m.topic = std::move(w.topic);
+    m.payload = std::move(w.payload);
+    m.qos = static_cast<std::uint8_t>(w.qos);
+    m.retain = w.retain;
+    m.payload_format_indicator = w.props.payload_format_indicator;
+    m.content_type = w.props.content_type;
+    m.response_topic = w.props.response_topic;
+    m.correlation_data = w.props.correlation_data;
+    for (auto& up : w.props.user_properties) m.user_properties.emplace_back(up.name, up.value);
+    m.publisher_client_id = client_id_;
+    if (w.props.message_expiry_interval)
+      m.expiry_unix_ms = std::int64_t{*w.props.message_expiry_interval} * 1000;  // relative until published
+    will_delay_s_ = w.props.will_delay_interval.value_or(0);
+    will_ = std::move(m);
+  }
+  begin_session();
+}
+
+void connection::handle_publish(mqtt::publish_packet& p) {
+  const auto& limits = broker_.cfg_.mqtt;
+  const bool v5 = version_ == protocol_version::v5;
+  const auto qos = static_cast<std::uint8_t>(p.qos);
+  if (qos > 0 && inbound_unacked_ >= limits.receive_maximum) {
+    fail(reason_code::receive_maximum_exceeded, "more unacknowledged QoS 1/2 publishes than Receive Maximum");
+    return;
+  }
+  if (p.props.topic_alias) {
+    const auto alias = *p.props.topic_alias;
+    if (alias == 0 || alias > limits.topic_alias_maximum) {
+      fail(reason_code::topic_alias_invalid, "topic alias out of range");  // [MQTT-3.3.2-9/10]
+      return;
+    }
+    if (p.topic.empty()) {
+      auto it = inbound_aliases_.find(alias);
+      if (it == inbound_aliases_.end()) {
+        fail(reason_code::protocol_error, "unknown topic alias");
+        return;
+      }
+      p.topic = it->second;
+    } else {
+      inbound_aliases_[alias] = p.topic;
+    }
+  } else if (p.topic.empty()) {
+    fail(reason_code::protocol_error, "empty topic without alias");
+    return;
+  }
+  if (qos == 2 && inbound_qos2_.count(p.packet_id)) {
+    // A resend of a QoS 2 publish we already took [MQTT-4.3.3-10]: acknowledge, don't route again.
+    send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
+    return;
+  }
+  if (v5 && p.props.payload_format_indicator == std::uint8_t{1} && !mqtt::is_valid_utf8(p.payload)) {
+    if (qos > 0)
+      send_ack(qos == 1 ? packet_type::puback : packet_type::pubrec, p.packet_id, reason_code::payload_format_invalid);
+    return;
+  }
+  broker_.counters_.messages_received.fetch_add(1, std::memory_order_relaxed);
+
+  const auto now = unix_now_ms();
+  auto m = std::make_shared<core::message>();
+  m->topic = std::move(p.topic);
+  m->payload = std::move(p.payload);
+  m->qos = qos;
+  m->retain = p.retain;
+  m->payload_format_indicator = p.props.payload_format_indicator;
+  m->content_type = std::move(p.props.content_type);
+  m->response_topic = std::move(p.props.response_topic);
+  m->correlation_data = std::move(p.props.correlation_data);
+  for (auto& up : p.props.user_properties) m->user_properties.emplace_back(std::move(up.name), std::move(up.value));
+  if (p.props.message_expiry_interval) m->expiry_unix_ms = now + std::int64_t{*p.props.message_expiry_interval} * 1000;
+  m->publish_unix_ms = now;
+  m->publisher_client_id = client_id_;
+
+  durable_ops ops;
+  if (m->retain) {
+    // [MQTT-3.3.1-5..7] store, replace, or (empty payload) delete the retained message.
+    if (!broker_.retained_.set(*m, home_.batch()))
+      broker_.counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+    else
+      ops.added = true;
+  }
+  home_.route(m, ops);
+  if (qos == 0) return;
+
+  ++inbound_unacked_;
+  if (qos == 2) {
+    inbound_qos2_.insert(p.packet_id);
+    if (session_expiry_s_ > 0) {
+      session::put_inbound_qos2(home_.batch(), client_id_, p.packet_id);
+      ops.added = true;
+    }
+  }
+  const auto packet_id = p.packet_id;
+  const auto type = qos == 1 ? packet_type::puback : packet_type::pubrec;
+  if (!ops.added && acks_waiting_durability_ == 0) {
+    if (qos == 1) --inbound_unacked_;
+    send_ack(type, packet_id, reason_code::success);
+    return;
+  }
+  // Durable before acknowledged: the ack waits for this loop turn's group commit.
+  ++acks_waiting_durability_;
+  home_.run_after_commit([&home = home_, id = id_, packet_id, type, qos] {
+    auto* c = home.find_connection(id);
+    if (!c || c->state_ == state::closed) return;
+    --c->acks_waiting_durability_;
+    if (qos == 1) --c->inbound_unacked_;
+    c->send_ack(type, packet_id, reason_code::success);
+  });
+}
+
+void connection::handle_ack(const mqtt::ack_packet& p) {
+  switch (p.type) {
+    case packet_type::puback:
+    case packet_type::pubcomp: {
+      std::uint64_t stored_seq = 0;
+      if (window_.complete(p.packet_id, &stored_seq) && stored_seq != 0)
+        session::erase_delivery(home_.batch(), client_id_, stored_seq);
+      pump();
+      return;
+    }
+    case packet_type::pubrec:
+      if (mqtt::is_error(p.reason)) {
+        // The receiver refused it: the flow ends here [MQTT-4.3.3-?].
+        std::uint64_t stored_seq = 0;
+        if (window_.complete(p.packet_id, &stored_seq) && stored_seq != 0)
+          session::erase_delivery(home_.batch(), client_id_, stored_seq);
+        pump();
+        return;
+      }
+      if (window_.received(p.packet_id))
+        send_ack(packet_type::pubrel, p.packet_id, reason_code::success);
+      else
+        send_ack(packet_type::pubrel, p.packet_id,
+                 version_ == protocol_version::v5 ? reason_code::packet_identifier_not_found : reason_code::success);
+      return;
+    case packet_type::pubrel: {
+      const bool known = inbound_qos2_.erase(p.packet_id) != 0;
+      if (known) {
+        --inbound_unacked_;
+        if (session_expiry_s_ > 0) session::erase_inbound_qos2(home_.batch(), client_id_, p.packet_id);
+      }
+      send_ack(packet_type::pubcomp, p.packet_id,
+               known || version_ != protocol_version::v5 ? reason_code::success : reason_code::packet_identifier_not_found);
+      return;
+    }
+    default:
+      fail(reason_code::protocol_error, "unexpected acknowledgement");
+  }
+}
+
+void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
+  const auto& limits = broker_.cfg_.mqtt;
+  const bool v5 = version_ == protocol_version::v5;
+  const std::uint32_t subscription_id = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
+  mqtt::suback_packet ack;
+  ack.packet_id = p.packet_id;
+  std::vector<session::delivery> retained;
+  const auto now = unix_now_ms();
+  for (const auto& req : p.subscriptions) {
+    if (!core::is_valid_topic_filter(req.filter) || !mqtt::is_valid_utf8(req.filter)) {
+      ack.reasons.push_back(reason_code::topic_filter_invalid);
+      continue;
+    }
+    const auto shared = core::parse_shared_filter(req.filter);
+    if (shared && req.options.no_local) {
+      fail(reason_code::protocol_error, "No Local on a shared subscription");  // [MQTT-3.8.3-4]
+      return;
+    }
+    auto existing = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == req.filter; });
+    const bool is_new = existing == subscriptions_.end();
+    if (is_new && subscriptions_.size() >= limits.max_subscriptions_per_client) {
+      ack.reasons.push_back(v5 ? reason_code::quota_exceeded : reason_code::unspecified_error);
+      continue;
+    }
+    session::stored_subscription sub;
+    sub.filter = req.filter;
+    sub.max_qos = static_cast<std::uint8_t>(req.options.max_qos);
+    sub.no_local = req.options.no_local;
+    sub.retain_as_published = req.options.retain_as_published;
+    sub.retain_handling = req.options.retain_handling;
+    sub.subscription_id = subscription_id;
+    if (is_new)
+      subscriptions_.push_back(sub);
+    else
+      *existing = sub;
+    {
+      std::lock_guard lock(entry_->mu);
+      auto& subs = entry_->subscriptions;
+      auto it = std::find_if(subs.begin(), subs.end(), [&](auto& s) { return s.filter == sub.filter; });
+      if (it == subs.end())
+        subs.push_back(sub);
+      else
+        *it = sub;
+    }
+    home_.add_route(entry_, sub);
+    if (session_expiry_s_ > 0) session::put_subscription(home_.batch(), client_id_, sub);
+    ack.reasons.push_back(static_cast<reason_code>(sub.max_qos));
+
+    // Retained messages [MQTT-3.3.1-9..11]; never for shared subscriptions [MQTT-4.8.2-?].
+    if (!shared && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
+      broker_.retained_.match(req.filter, now, [&](const core::message& rm) {
+        session::delivery d;
+        d.msg = std::make_shared<const core::message>(rm);
+        d.qos = std::min(rm.qos, sub.max_qos);
+        d.retain = true;
+        if (subscription_id != 0) d.subscription_ids.push_back(subscription_id);
+        retained.push_back(std::move(d));
+      });
+    }
+  }
+  send(ack);
+  for (auto& d : retained) enqueue(std::move(d));
+}
+
+void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
+  mqtt::unsuback_packet ack;
+  ack.packet_id = p.packet_id;
+  for (const auto& filter : p.filters) {
+    auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
+    if (it == subscriptions_.end()) {
+      ack.reasons.push_back(reason_code::no_subscription_existed);
+      continue;
+    }
+    subscriptions_.erase(it);
+    {
+      std::lock_guard lock(entry_->mu);
+      std::erase_if(entry_->subscriptions, [&](auto& s) { return s.filter == filter; });
+    }
+    home_.remove_route(entry_.get(), filter);
+    if (session_expiry_s_ > 0) session::erase_subscription(home_.batch(), client_id_, filter);
+    ack.reasons.push_back(reason_code::success);
+  }
+  send(ack);
+}
+
+void connection::handle_disconnect(const mqtt::disconnect_packet& p) {
+  if (p.props.session_expiry_interval) {
+    // [MQTT-3.14.2-2] A session that was to end with the connection cannot be revived here.
+    if (session_expiry_s_ == 0 && *p.props.session_expiry_interval != 0) {
+      fail(reason_code::protocol_error, "session expiry set on DISCONNECT after CONNECT had 0");
+      return;
+    }
+    session_expiry_s_ = std::min(*p.props.session_expiry_interval, broker_.cfg_.mqtt.max_session_expiry_s);
+  }
+  // [MQTT-3.14.4-3] Normal disconnection discards the will; 0x04 asks for it to be published.
+  will_cleared_ = p.reason != reason_code::disconnect_with_will;
+  end_session(!will_cleared_);
+  close_stream();
+}
+
+void connection::tick(std::int64_t now_ms) {
+  if (state_ == state::awaiting_connect) {
+    if (now_ms - created_ms_ > broker_.cfg_.mqtt.connect_timeout_ms) close_stream();
+    return;
+  }
+  if (state_ == state::connected && keep_alive_ms_ != 0 &&
+      now_ms - last_rx_ms_ > static_cast<std::int64_t>(keep_alive_ms_) * 3 / 2)
+    fail(reason_code::keep_alive_timeout, "keep alive timeout");
+}
+
+void connection::kick(reason_code reason) {
+  if (state_ == state::closed) return;
+  if (version_ == protocol_version::v5 && state_ == state::connected) send(mqtt::disconnect_packet{reason, {}});
+  if (!session_ended_ && state_ != state::awaiting_connect) end_session(/*publish_will=*/true);
+  close_stream();
+}
+
+void connection::fail(reason_code rc, std::string_view why) {
+  if (state_ == state::closed) return;
+  broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  spdlog::debug("client '{}' ({}): {} ({})", client_id_, stream_->peer().remote_address, mqtt::to_string(rc), why);
+  if (version_ == protocol_version::v5 && state_ == state::connected) {
+    mqtt::disconnect_packet d{rc, {}};
+    send(d);
+  }
+  if (!session_ended_ && (state_ == state::connected || state_ == state::restoring)) end_session(/*publish_will=*/true);
+  close_stream();
+}
+
+void connection::close_stream() {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  stream_->close();
+}
+
+}  // namespace wharf::gateway

@@ -1,0 +1,116 @@
+// One MQTT client connection: the protocol behaviour of the broker towards one client.
+// Owned by its stream; lives on its shard's thread. Packet syntax is the codec's
+// (gateway/mqtt/protocol); this class applies the rules that need connection and session
+// state: the CONNECT handshake, flow control, topic aliases, QoS flows, keep alive,
+// subscriptions, wills and the session's lifecycle.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/message.h"
+#include "gateway/mqtt/protocol/framer.h"
+#include "gateway/mqtt/protocol/packets.h"
+#include "gateway/mqtt/shard.h"
+#include "gateway/mqtt/transport/stream.h"
+#include "session/outbound_window.h"
+#include "session/registry.h"
+
+namespace wharf::gateway {
+
+class connection final : public stream_handler {
+ public:
+  connection(shard& home, std::shared_ptr<stream> s);
+  ~connection() override;
+
+  void on_data(std::span<const std::uint8_t> bytes) override;
+  void on_closed(std::error_code ec) override;
+
+  // A message for this connection's session (from routing, here or from another shard).
+  void enqueue(session::delivery d);
+  // Periodic check: connect timeout and keep alive ([MQTT-3.1.2-22]: 1.5 x keep alive).
+  void tick(std::int64_t now_ms);
+  // Ends the connection from the broker's side (takeover 0x8E, shutdown 0x8B): v5 clients
+  // get DISCONNECT with `reason`, the will is published as for an abnormal close, and the
+  // session is offline (persisted) when this returns.
+  void kick(mqtt::reason_code reason);
+
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
+
+ private:
+  enum class state { awaiting_connect, restoring, connected, closed };
+
+  bool handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body);
+  void handle_connect(mqtt::connect_packet& p);
+  void handle_publish(mqtt::publish_packet& p);
+  void handle_ack(const mqtt::ack_packet& p);
+  void handle_subscribe(const mqtt::subscribe_packet& p);
+  void handle_unsubscribe(const mqtt::unsubscribe_packet& p);
+  void handle_disconnect(const mqtt::disconnect_packet& p);
+
+  // Session lifecycle (connection_session.cc).
+  void begin_session();
+  void take_session_locked(std::vector<session::stored_subscription>& discarded, bool& present);
+  void finish_begin_session(std::vector<session::stored_subscription> discarded, bool present);
+  void request_takeover(int owner_shard, std::uint64_t owner_generation);
+  void restore_session();
+  void finish_connect(bool session_present);
+  void end_session(bool publish_will);
+  void publish_will_now(core::message will);
+
+  // Output.
+  void send(const mqtt::packet& p);
+  void send_connack_error(mqtt::reason_code rc);
+  void send_ack(mqtt::packet_type type, std::uint16_t packet_id, mqtt::reason_code rc);
+  void send_delivery(const session::delivery& d, bool dup);
+  void pump();
+  // Protocol violation or broker-side close: DISCONNECT (v5, once connected), then close.
+  void fail(mqtt::reason_code rc, std::string_view why);
+  void close_stream();
+
+  shard& home_;
+  broker& broker_;
+  std::shared_ptr<stream> stream_;
+  std::uint64_t id_;
+  state state_ = state::awaiting_connect;
+  mqtt::framer framer_;
+  mqtt::protocol_version version_ = mqtt::protocol_version::v3_1_1;
+  std::int64_t created_ms_;
+  std::int64_t last_rx_ms_;
+  std::uint32_t keep_alive_ms_ = 0;
+
+  // Session.
+  std::string client_id_;
+  std::shared_ptr<session::session_entry> entry_;
+  std::uint64_t generation_ = 0;
+  bool clean_start_ = true;
+  std::uint32_t session_expiry_s_ = 0;  // 0: the session ends with the connection
+  std::optional<core::message> will_;
+  std::uint32_t will_delay_s_ = 0;
+  bool will_cleared_ = false;           // normal DISCONNECT
+  bool session_ended_ = false;
+  bool session_present_ = false;
+  bool assigned_client_id_ = false;
+  std::optional<std::uint16_t> server_keep_alive_;
+  std::vector<session::stored_subscription> subscriptions_;
+
+  // Flow control and QoS state.
+  session::outbound_window window_;
+  std::unordered_set<std::uint16_t> inbound_qos2_;  // PUBREC sent, awaiting PUBREL
+  std::uint32_t inbound_unacked_ = 0;               // QoS 1/2 received, not yet fully acked
+  std::uint32_t acks_waiting_durability_ = 0;       // keeps PUBACK order [MQTT-4.6.0-2]
+  std::uint32_t client_max_packet_size_ = 268435460;
+  std::uint16_t client_topic_alias_max_ = 0;
+  std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
+  std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+};
+
+}  // namespace wharf::gateway

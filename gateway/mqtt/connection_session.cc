@@ -1,0 +1,346 @@
+// connection: session lifecycle (begin, takeover, restore, end, wills) and output.
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/mqtt/connection.h"
+#include "gateway/mqtt/protocol/codec.h"
+
+namespace wharf::gateway {
+
+using mqtt::packet_type;
+using mqtt::protocol_version;
+using mqtt::reason_code;
+
+void connection::begin_session() {
+  entry_ = broker_.sessions_.get_or_create(client_id_);
+  std::vector<session::stored_subscription> discarded;
+  bool present = false;
+  int owner = -1;
+  std::uint64_t owner_generation = 0;
+  {
+    std::lock_guard lock(entry_->mu);
+    owner = entry_->owner_shard;
+    owner_generation = entry_->generation;
+    if (owner < 0) take_session_locked(discarded, present);
+  }
+  if (owner >= 0) {
+    // Live elsewhere: ask its owner to let go; we come back here when it has.
+    request_takeover(owner, owner_generation);
+    return;
+  }
+  finish_begin_session(std::move(discarded), present);
+}
+
+// REQUIRES: entry_->mu held and the session offline.
+void connection::take_session_locked(std::vector<session::stored_subscription>& discarded, bool& present) {
+  {
+    generation_ = ++entry_->generation;
+    entry_->owner_shard = home_.index();
+    entry_->ended = false;
+    // [MQTT-3.1.3-9] A reconnect before the will delay ends cancels the delayed will.
+    entry_->pending_will.reset();
+    present = entry_->persistent && !clean_start_;
+    if (!present) {
+      // Clean start, or no stored state: the old session, if any, is discarded [MQTT-3.1.2-4].
+      discarded = std::move(entry_->subscriptions);
+      entry_->subscriptions.clear();
+      entry_->queued_count = 0;
+      entry_->queued_bytes = 0;
+    } else {
+      subscriptions_ = entry_->subscriptions;
+    }
+    if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
+    entry_->persistent = session_expiry_s_ > 0;
+    entry_->expiry_interval_s = session_expiry_s_;
+    entry_->expires_at_ms = 0;
+    entry_->protocol_version = static_cast<std::uint8_t>(version_);
+  }
+}
+
+void connection::finish_begin_session(std::vector<session::stored_subscription> discarded, bool present) {
+  for (auto& sub : discarded) home_.remove_route(entry_.get(), sub.filter);
+  home_.attach(entry_.get(), this);
+  broker_.counters_.clients_connected.fetch_add(1, std::memory_order_relaxed);
+  broker_.counters_.clients_total.fetch_add(1, std::memory_order_relaxed);
+  if (session_expiry_s_ > 0) {
+    session::session_record record;
+    record.protocol_version = static_cast<std::uint8_t>(version_);
+    record.expiry_interval_s = session_expiry_s_;
+    session::put_session(home_.batch(), client_id_, record);
+  }
+  if (present) {
+    state_ = state::restoring;
+    restore_session();
+  } else {
+    finish_connect(false);
+  }
+}
+
+void connection::request_takeover(int owner_shard, std::uint64_t owner_generation) {
+  // [MQTT-3.1.4-3] The existing connection is closed (0x8E) before this one goes on.
+  auto entry = entry_;
+  const int me = home_.index();
+  const auto my_id = id_;
+  auto& sh = home_;
+  home_.post_to(owner_shard, [&sh, owner_shard, entry, owner_generation, me, my_id, &b = broker_] {
+    shard& owner = *b.shards_[owner_shard];
+    if (auto* old = owner.live(entry.get()); old && old->generation() == owner_generation)
+      old->kick(reason_code::session_taken_over);
+    owner.post_to(me, [&sh, my_id] {
+      if (auto* c = sh.find_connection(my_id); c && c->state_ == state::awaiting_connect) c->begin_session();
+    });
+  });
+}
+
+void connection::restore_session() {
+  bool queue_settled;
+  {
+    std::lock_guard lock(entry_->mu);
+    queue_settled = entry_->writes_in_flight == 0;
+  }
+  if (!queue_settled) {
+    // Offline-queue writes racing with this reconnect are still being synced: read the
+    // queue once they are durable, so none is missed or read twice.
+    auto timer = std::make_shared<boost::asio::steady_timer>(home_.io(), std::chrono::milliseconds(1));
+    timer->async_wait([timer, &sh = home_, id = id_](boost::system::error_code) {
+      if (auto* c = sh.find_connection(id); c && c->state_ == state::restoring) c->restore_session();
+    });
+    return;
+  }
+  auto queue = session::load_queue(broker_.db_, client_id_);
+  std::vector<session::delivery> restored;
+  restored.reserve(queue.size());
+  for (auto& [seq, stored] : queue) {
+    auto d = session::from_stored(std::move(stored));
+    d.stored_seq = seq;
+    restored.push_back(std::move(d));
+  }
+  window_.restore(std::move(restored));
+  for (auto id : session::load_inbound_qos2(broker_.db_, client_id_)) {
+    inbound_qos2_.insert(id);
+    ++inbound_unacked_;
+  }
+  {
+    std::lock_guard lock(entry_->mu);
+    entry_->queued_count = 0;
+    entry_->queued_bytes = 0;
+  }
+  finish_connect(true);
+}
+
+void connection::finish_connect(bool session_present) {
+  session_present_ = session_present;
+  const auto& limits = broker_.cfg_.mqtt;
+  mqtt::connack_packet ack;
+  ack.session_present = session_present;
+  if (version_ == protocol_version::v5) {
+    auto& props = ack.props;
+    props.receive_maximum = limits.receive_maximum;
+    props.maximum_packet_size = limits.max_packet_size;
+    props.topic_alias_maximum = limits.topic_alias_maximum;
+    props.retain_available = 1;
+    props.wildcard_subscription_available = 1;
+    props.subscription_identifier_available = 1;
+    props.shared_subscription_available = 1;
+    if (assigned_client_id_) props.assigned_client_identifier = client_id_;
+    if (server_keep_alive_) props.server_keep_alive = *server_keep_alive_;
+    props.session_expiry_interval = session_expiry_s_;
+  }
+  state_ = state::connected;
+  send(ack);
+  pump();
+}
+
+void connection::end_session(bool publish_will) {
+  session_ended_ = true;
+  home_.detach(entry_.get(), this);
+  broker_.counters_.clients_connected.fetch_sub(1, std::memory_order_relaxed);
+  const auto now = unix_now_ms();
+
+  std::optional<core::message> will_now;
+  if (publish_will && will_) {
+    if (will_delay_s_ == 0 || session_expiry_s_ == 0)
+      will_now = std::move(will_);  // [MQTT-3.1.3-9]: no delay, or the session ends now
+  }
+  bool persist = false;
+  std::vector<session::stored_subscription> unroute;
+  {
+    std::lock_guard lock(entry_->mu);
+    if (entry_->generation != generation_ || entry_->owner_shard != home_.index()) return;  // taken over already
+    entry_->owner_shard = -1;
+    if (session_expiry_s_ > 0) {
+      persist = true;
+      entry_->persistent = true;
+      entry_->expiry_interval_s = session_expiry_s_;
+      entry_->expires_at_ms = session_expiry_s_ == 0xFFFFFFFF ? 0 : now + std::int64_t{session_expiry_s_} * 1000;
+      if (publish_will && will_ && !will_now) {
+        entry_->pending_will = std::move(will_);
+        entry_->will_due_ms = now + std::int64_t{std::min(will_delay_s_, session_expiry_s_)} * 1000;
+      }
+      // What the session still holds goes back to its stored queue, in order, before any
+      // message queued from now on (those get later sequence numbers).
+      auto held = window_.drain();
+      const auto base_seq = entry_->next_seq;
+      auto& batch = home_.batch();
+      batch.erase_range(session::keys::delivery(client_id_, 0), session::keys::delivery(client_id_, base_seq));
+      entry_->queued_count = 0;
+      entry_->queued_bytes = 0;
+      for (auto& d : held) {
+        if (d.qos == 0) continue;
+        entry_->queued_bytes += d.msg->payload.size() + d.msg->topic.size();
+        ++entry_->queued_count;
+        session::put_delivery(batch, client_id_, entry_->next_seq++, session::to_stored(d));
+      }
+      ++entry_->writes_in_flight;
+      home_.note_offline_write(entry_);
+      session::session_record record;
+      record.protocol_version = static_cast<std::uint8_t>(version_);
+      record.expiry_interval_s = session_expiry_s_;
+      record.disconnected_unix_ms = now;
+      if (entry_->pending_will) {
+        record.pending_will = entry_->pending_will;
+        record.will_due_unix_ms = entry_->will_due_ms;
+      }
+      session::put_session(batch, client_id_, record);
+    } else {
+      const bool had_stored = entry_->persistent;
+      entry_->ended = true;
+      entry_->persistent = false;
+      unroute = std::move(entry_->subscriptions);
+      entry_->subscriptions.clear();
+      if (had_stored) session::erase_session(home_.batch(), client_id_);
+    }
+  }
+  if (persist) {
+    std::int64_t due = 0;
+    {
+      std::lock_guard lock(entry_->mu);
+      due = entry_->pending_will ? entry_->will_due_ms : entry_->expires_at_ms;
+    }
+    if (due != 0) broker_.schedule_session_timer(due, entry_);
+  } else {
+    broker_.sessions_.erase(entry_);
+    for (auto& sub : unroute) home_.remove_route(entry_.get(), sub.filter);
+    // Messages in flight to a non-persistent session that ends are dropped with it; QoS 1/2
+    // ones for shared subscriptions go to another member of their group.
+    for (auto& d : window_.drain()) {
+      if (d.qos == 0) continue;
+      durable_ops ops;
+      home_.route(d.msg, ops);
+    }
+  }
+  if (will_now) publish_will_now(std::move(*will_now));
+}
+
+void connection::publish_will_now(core::message will) {
+  const auto now = unix_now_ms();
+  if (will.expiry_unix_ms != 0) will.expiry_unix_ms += now;  // stored relative until now
+  will.publish_unix_ms = now;
+  broker_.counters_.wills_published.fetch_add(1, std::memory_order_relaxed);
+  auto m = std::make_shared<const core::message>(std::move(will));
+  durable_ops ops;
+  if (m->retain && !broker_.retained_.set(*m, home_.batch()))
+    broker_.counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+  home_.route(m, ops);
+}
+
+void connection::enqueue(session::delivery d) {
+  if (state_ == state::connected && d.qos == 0 && window_.waiting() == 0) {
+    send_delivery(d, false);
+    return;
+  }
+  if (!window_.push(std::move(d))) {
+    if (broker_.counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+      spdlog::warn("client '{}': session queue full ({} waiting); dropping message (counted)", client_id_,
+                   window_.waiting());
+    return;
+  }
+  pump();
+}
+
+void connection::pump() {
+  if (state_ != state::connected) return;
+  while (auto item = window_.next()) {
+    if (item->delivery.pubrel_sent)
+      send_ack(packet_type::pubrel, item->delivery.packet_id, reason_code::success);
+    else
+      send_delivery(item->delivery, item->dup);
+  }
+}
+
+void connection::send_delivery(const session::delivery& d, bool dup) {
+  const auto& m = *d.msg;
+  const auto now = unix_now_ms();
+  auto drop = [&] {
+    if (d.qos > 0) {
+      std::uint64_t stored_seq = 0;
+      if (window_.complete(d.packet_id, &stored_seq) && stored_seq != 0)
+        session::erase_delivery(home_.batch(), client_id_, stored_seq);
+    }
+  };
+  if (m.expiry_unix_ms != 0 && m.expiry_unix_ms <= now) {
+    broker_.counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);  // [MQTT-3.3.2-5]
+    drop();
+    return;
+  }
+  mqtt::publish_packet p;
+  p.dup = dup;
+  p.qos = static_cast<mqtt::qos>(d.qos);
+  p.retain = d.retain;
+  p.packet_id = d.qos > 0 ? d.packet_id : 0;
+  p.topic = m.topic;
+  p.payload = m.payload;
+  if (version_ == protocol_version::v5) {
+    auto& props = p.props;
+    props.payload_format_indicator = m.payload_format_indicator;
+    props.content_type = m.content_type;
+    props.response_topic = m.response_topic;
+    props.correlation_data = m.correlation_data;
+    for (auto& [k, v] : m.user_properties) props.user_properties.push_back({k, v});
+    if (m.expiry_unix_ms != 0)  // [MQTT-3.3.2-6] the remaining lifetime
+      props.message_expiry_interval = static_cast<std::uint32_t>((m.expiry_unix_ms - now + 999) / 1000);
+    props.subscription_identifiers = d.subscription_ids;
+  }
+  if (mqtt::encoded_size(p, version_) > client_max_packet_size_) {
+    // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
+    broker_.counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    drop();
+    return;
+  }
+  if (client_topic_alias_max_ > 0) {
+    if (auto it = outbound_aliases_.find(p.topic); it != outbound_aliases_.end()) {
+      p.props.topic_alias = it->second;
+      p.topic.clear();
+    } else if (outbound_aliases_.size() < client_topic_alias_max_) {
+      const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
+      outbound_aliases_.emplace(p.topic, alias);
+      p.props.topic_alias = alias;
+    }
+  }
+  broker_.counters_.messages_sent.fetch_add(1, std::memory_order_relaxed);
+  send(p);
+}
+
+void connection::send(const mqtt::packet& p) {
+  std::vector<std::uint8_t> bytes;
+  bytes.reserve(mqtt::encoded_size(p, version_));
+  mqtt::encode(p, version_, bytes);
+  broker_.counters_.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+  stream_->write(std::move(bytes));
+}
+
+void connection::send_connack_error(reason_code rc) {
+  mqtt::connack_packet ack;
+  ack.reason = rc;
+  send(ack);
+}
+
+void connection::send_ack(packet_type type, std::uint16_t packet_id, reason_code rc) {
+  mqtt::ack_packet ack;
+  ack.type = type;
+  ack.packet_id = packet_id;
+  ack.reason = rc;
+  send(ack);
+}
+
+}  // namespace wharf::gateway

@@ -1,0 +1,296 @@
+#include "gateway/mqtt/shard.h"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "core/topic.h"
+#include "gateway/mqtt/connection.h"
+
+namespace wharf::gateway {
+
+shard::shard(broker& b, boost::asio::io_context& ioc, int index, std::size_t shard_count)
+    : broker_(b),
+      ioc_(ioc),
+      index_(index),
+      delivery_outbox_(shard_count),
+      route_outbox_(shard_count),
+      timer_(ioc) {}
+
+namespace {
+
+// One session a message goes to, after merging its overlapping subscriptions:
+// the highest granted QoS and every matching subscription identifier ([MQTT-3.3.4-3..5]).
+struct target {
+  const std::shared_ptr<session::session_entry>* entry;
+  std::uint8_t qos;
+  bool retain_as_published;
+  std::vector<std::uint32_t> subscription_ids;
+};
+
+}  // namespace
+
+void shard::route(const std::shared_ptr<const core::message>& m, durable_ops& ops) {
+  std::vector<target> targets;
+  // Shared groups matched by this message: (filter + group) -> members.
+  std::vector<std::pair<std::string, std::vector<route_value*>>> groups;
+
+  routes_.match(m->topic, [&](std::string_view filter, const route_key& key, route_value& value) {
+    if (!key.group.empty()) {
+      std::string group_id;
+      group_id.reserve(key.group.size() + filter.size() + 1);
+      group_id.append(key.group).push_back('/');
+      group_id.append(filter);
+      auto it = std::find_if(groups.begin(), groups.end(), [&](auto& g) { return g.first == group_id; });
+      if (it == groups.end()) it = groups.insert(groups.end(), {std::move(group_id), {}});
+      it->second.push_back(&value);
+      return;
+    }
+    // [MQTT-3.8.3-3] No Local: not to the connection that published it.
+    if (value.sub.no_local && key.session->client_id == m->publisher_client_id) return;
+    const auto granted = std::min<std::uint8_t>(m->qos, value.sub.max_qos);
+    auto it = std::find_if(targets.begin(), targets.end(), [&](auto& t) { return t.entry->get() == key.session; });
+    if (it == targets.end()) {
+      targets.push_back({&value.entry, granted, value.sub.retain_as_published, {}});
+      it = targets.end() - 1;
+    } else {
+      it->qos = std::max(it->qos, granted);
+      it->retain_as_published = it->retain_as_published || value.sub.retain_as_published;
+    }
+    if (value.sub.subscription_id != 0) it->subscription_ids.push_back(value.sub.subscription_id);
+  });
+
+  for (auto& [group_id, members] : groups) {
+    // One member per group: round robin, preferring members that are connected now.
+    auto& cursor = share_cursor_[group_id];
+    route_value* chosen = nullptr;
+    for (std::size_t i = 0; i < members.size() && !chosen; ++i) {
+      route_value* candidate = members[(cursor + i) % members.size()];
+      std::lock_guard lock(candidate->entry->mu);
+      if (candidate->entry->owner_shard >= 0) chosen = candidate;
+    }
+    if (!chosen) chosen = members[cursor % members.size()];
+    ++cursor;
+    session::delivery d;
+    d.msg = m;
+    d.qos = std::min<std::uint8_t>(m->qos, chosen->sub.max_qos);
+    d.retain = false;  // [MQTT-3.3.1-9]-style: shared deliveries are live messages
+    if (chosen->sub.subscription_id != 0) d.subscription_ids.push_back(chosen->sub.subscription_id);
+    deliver(chosen->entry, std::move(d), ops);
+  }
+
+  for (auto& t : targets) {
+    session::delivery d;
+    d.msg = m;
+    d.qos = t.qos;
+    // [MQTT-3.3.1-12] Retain As Published keeps the flag; otherwise a forwarded message has it 0.
+    d.retain = t.retain_as_published && m->retain;
+    d.subscription_ids = std::move(t.subscription_ids);
+    deliver(*t.entry, std::move(d), ops);
+  }
+}
+
+void shard::deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops) {
+  auto& counters = broker_.counters_;
+  int owner;
+  {
+    std::lock_guard lock(entry->mu);
+    if (entry->ended) return;
+    owner = entry->owner_shard;
+    if (owner < 0) {
+      // Offline: QoS 1/2 go to the session's stored queue, durable before the publisher's ack.
+      if (!entry->persistent) return;
+      if (d.qos == 0) {
+        counters.dropped_offline_qos0.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      const auto bytes = d.msg->payload.size() + d.msg->topic.size();
+      const auto& limits = broker_.cfg_.mqtt;
+      if (entry->queued_count >= limits.max_queued_messages || entry->queued_bytes + bytes > limits.max_queued_bytes) {
+        if (counters.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+          spdlog::warn("session '{}': offline queue full ({} messages, {} bytes); dropping message on '{}' (counted)",
+                       entry->client_id, entry->queued_count, entry->queued_bytes, d.msg->topic);
+        return;
+      }
+      const auto seq = entry->next_seq++;
+      ++entry->queued_count;
+      entry->queued_bytes += bytes;
+      ++entry->writes_in_flight;
+      d.packet_id = 0;
+      session::put_delivery(batch(), entry->client_id, seq, session::to_stored(d));
+      offline_writes_.push_back(entry);
+      ops.added = true;
+      return;
+    }
+  }
+  if (owner == index_) {
+    // A session owned here is attached here for as long as it is owned (same thread).
+    if (auto* c = live(entry.get())) c->enqueue(std::move(d));
+    return;
+  }
+  delivery_outbox_[owner].emplace_back(entry, std::move(d));
+  schedule_flush();
+}
+
+void shard::receive_deliveries(std::vector<remote_delivery>&& batch) {
+  durable_ops ops;
+  for (auto& [entry, d] : batch) {
+    if (auto* c = live(entry.get())) {
+      c->enqueue(std::move(d));
+      continue;
+    }
+    // It moved or went offline after the sender looked: route again from here.
+    deliver(entry, std::move(d), ops);
+  }
+}
+
+route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
+                               const session::stored_subscription& sub, bool add) {
+  const auto shared = core::parse_shared_filter(sub.filter);
+  route_change change;
+  change.add = add;
+  change.filter = std::string(shared ? shared->filter : std::string_view(sub.filter));
+  change.key = route_key{entry.get(), shared ? std::string(shared->group) : std::string()};
+  if (add) change.value = route_value{entry, sub};
+  return change;
+}
+
+void shard::add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub) {
+  change_route(make_route_change(entry, sub, true));
+}
+
+void shard::remove_route(session::session_entry* entry, std::string_view filter) {
+  const auto shared = core::parse_shared_filter(filter);
+  route_change change;
+  change.add = false;
+  change.filter = std::string(shared ? shared->filter : filter);
+  change.key = route_key{entry, shared ? std::string(shared->group) : std::string()};
+  change_route(std::move(change));
+}
+
+void shard::change_route(route_change change) {
+  for (std::size_t i = 0; i < route_outbox_.size(); ++i)
+    if (static_cast<int>(i) != index_) route_outbox_[i].push_back(change);
+  apply_route(std::move(change));
+  schedule_flush();
+}
+
+void shard::apply_route(route_change&& change) {
+  if (change.add)
+    routes_.insert(change.filter, change.key, std::move(change.value));
+  else
+    routes_.erase(change.filter, change.key);
+}
+
+void shard::run_after_commit(std::function<void()> fn) {
+  after_commit_.push_back(std::move(fn));
+  schedule_flush();
+}
+
+void shard::note_offline_write(const std::shared_ptr<session::session_entry>& entry) {
+  offline_writes_.push_back(entry);
+  schedule_flush();
+}
+
+void shard::schedule_flush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  boost::asio::post(ioc_, [this] { flush(); });
+}
+
+void shard::flush() {
+  flush_scheduled_ = false;
+  auto& shards = broker_.shards_;
+  for (std::size_t i = 0; i < shards.size(); ++i) {
+    auto routes = std::move(route_outbox_[i]);
+    auto deliveries = std::move(delivery_outbox_[i]);
+    route_outbox_[i].clear();
+    delivery_outbox_[i].clear();
+    if (routes.empty() && deliveries.empty()) continue;
+    shard* target = shards[i].get();
+    // Route changes first, so a delivery never overtakes the subscription it needs.
+    boost::asio::post(target->ioc_, [target, routes = std::move(routes), deliveries = std::move(deliveries)]() mutable {
+      for (auto& change : routes) target->apply_route(std::move(change));
+      if (!deliveries.empty()) target->receive_deliveries(std::move(deliveries));
+    });
+  }
+  if (batch_.empty() && after_commit_.empty()) return;
+  auto callbacks = std::move(after_commit_);
+  after_commit_.clear();
+  auto offline = std::move(offline_writes_);
+  offline_writes_.clear();
+  core::write_batch batch = std::move(batch_);
+  batch_ = core::write_batch{};
+  broker_.db_.write(std::move(batch), [this, callbacks = std::move(callbacks), offline = std::move(offline)](
+                                          std::error_code ec) mutable {
+    // Writer thread: release the sessions' queue barrier here, then ack on our thread.
+    for (auto& entry : offline) {
+      std::lock_guard lock(entry->mu);
+      --entry->writes_in_flight;
+    }
+    if (ec) {
+      broker_.counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+      spdlog::error("storage write failed: {}; acknowledgements withheld", ec.message());
+      return;
+    }
+    if (callbacks.empty()) return;
+    boost::asio::post(ioc_, [callbacks = std::move(callbacks)] {
+      for (auto& fn : callbacks) fn();
+    });
+  });
+}
+
+void shard::detach(session::session_entry* entry, connection* c) {
+  auto it = live_.find(entry);
+  if (it != live_.end() && it->second == c) live_.erase(it);
+}
+
+connection* shard::live(session::session_entry* entry) const {
+  auto it = live_.find(entry);
+  return it == live_.end() ? nullptr : it->second;
+}
+
+std::uint64_t shard::add_connection(connection* c) {
+  const auto id = next_connection_id_++;
+  connections_.emplace(id, c);
+  return id;
+}
+
+void shard::remove_connection(std::uint64_t id) { connections_.erase(id); }
+
+connection* shard::find_connection(std::uint64_t id) const {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+void shard::for_each_connection(const std::function<void(connection&)>& fn) {
+  std::vector<connection*> all;
+  all.reserve(connections_.size());
+  for (auto& [id, c] : connections_) all.push_back(c);
+  for (auto* c : all) fn(*c);
+}
+
+void shard::post_to(int target, std::function<void()> fn) {
+  boost::asio::post(broker_.shards_[target]->ioc_, std::move(fn));
+}
+
+void shard::start_timer() {
+  timer_.expires_after(std::chrono::milliseconds(250));
+  timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    tick();
+    start_timer();
+  });
+}
+
+void shard::tick() {
+  const auto now = unix_now_ms();
+  for_each_connection([now](connection& c) { c.tick(now); });
+  if (index_ == 0) {
+    broker_.run_session_timers(*this, now);
+    broker_.publish_sys(*this, now);
+  }
+}
+
+}  // namespace wharf::gateway

@@ -1,0 +1,132 @@
+// One I/O thread's share of the broker: its connections, its copy of the routing trie,
+// and its outboxes to the other shards. Everything here runs on the shard's thread,
+// except where a comment says otherwise.
+//
+// Cross-shard traffic goes in batches: deliveries and route changes for shard k are
+// collected in outbox k during a loop turn and handed over with one post at its end.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/storage.h"
+#include "core/topic_trie.h"
+#include "gateway/mqtt/broker.h"
+#include "session/registry.h"
+#include "session/session_store.h"
+
+namespace wharf::gateway {
+
+class connection;
+
+// A routing-trie entry: one session's subscription to one filter (plain, or in a
+// shared-subscription group).
+struct route_key {
+  session::session_entry* session = nullptr;
+  std::string group;  // empty: not shared
+  friend bool operator==(const route_key&, const route_key&) = default;
+};
+struct route_key_hash {
+  std::size_t operator()(const route_key& k) const noexcept {
+    return std::hash<const void*>{}(k.session) ^ (std::hash<std::string>{}(k.group) << 1);
+  }
+};
+struct route_value {
+  std::shared_ptr<session::session_entry> entry;  // keeps the entry alive while routed
+  session::stored_subscription sub;
+};
+
+struct route_change {
+  bool add = true;
+  std::string filter;  // plain filter (share prefix removed)
+  route_key key;
+  route_value value;
+};
+
+// The trie change that adds (or, with add=false, removes) `sub` of `entry`.
+[[nodiscard]] route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
+                                             const session::stored_subscription& sub, bool add);
+
+// What routing added to the shard's pending storage batch, and what must wait for it.
+struct durable_ops {
+  bool added = false;
+};
+
+class shard {
+ public:
+  shard(broker& b, boost::asio::io_context& ioc, int index, std::size_t shard_count);
+
+  [[nodiscard]] int index() const noexcept { return index_; }
+  [[nodiscard]] boost::asio::io_context& io() noexcept { return ioc_; }
+  [[nodiscard]] broker& owner() noexcept { return broker_; }
+
+  // Routes `m` (published by `publisher_id`) to every matching session. Offline copies
+  // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
+  // acknowledgement until that batch is durable (run_after_commit).
+  void route(const std::shared_ptr<const core::message>& m, durable_ops& ops);
+  // Hands one delivery to the session, wherever it is now.
+  void deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops);
+
+  // Adds / removes a session's subscription in every shard's trie (here at once, the
+  // others at the end of this loop turn). `filter` as subscribed: "$share/g/f" is shared.
+  void add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub);
+  void remove_route(session::session_entry* entry, std::string_view filter);
+  // Applies a change from another shard (or from load()).
+  void apply_route(route_change&& change);
+
+  // Storage batching: ops added during this loop turn are committed together.
+  core::write_batch& batch() { schedule_flush(); return batch_; }
+  void run_after_commit(std::function<void()> fn);
+  // Queues a completion behind the batch without adding ops (keeps acks ordered).
+  void note_offline_write(const std::shared_ptr<session::session_entry>& entry);
+
+  // Live sessions on this shard.
+  void attach(session::session_entry* entry, connection* c) { live_[entry] = c; }
+  void detach(session::session_entry* entry, connection* c);
+  [[nodiscard]] connection* live(session::session_entry* entry) const;
+  std::uint64_t add_connection(connection* c);
+  void remove_connection(std::uint64_t id);
+  [[nodiscard]] connection* find_connection(std::uint64_t id) const;
+  void for_each_connection(const std::function<void(connection&)>& fn);
+
+  // Runs `fn` on shard `target`'s thread (one post; for rare control messages).
+  void post_to(int target, std::function<void()> fn);
+
+  void start_timer();
+
+ private:
+  void change_route(route_change change);
+  void schedule_flush();
+  void flush();  // end of loop turn: outboxes, then storage
+  void receive_deliveries(std::vector<std::pair<std::shared_ptr<session::session_entry>, session::delivery>>&& batch);
+  void tick();
+
+  broker& broker_;
+  boost::asio::io_context& ioc_;
+  const int index_;
+  core::topic_trie<route_key, route_value, route_key_hash> routes_;
+  std::unordered_map<session::session_entry*, connection*> live_;
+  std::unordered_map<std::uint64_t, connection*> connections_;
+  std::uint64_t next_connection_id_ = 1;
+  std::unordered_map<std::string, std::uint32_t> share_cursor_;  // round robin per group+filter
+
+  using remote_delivery = std::pair<std::shared_ptr<session::session_entry>, session::delivery>;
+  std::vector<std::vector<remote_delivery>> delivery_outbox_;
+  std::vector<std::vector<route_change>> route_outbox_;
+  bool flush_scheduled_ = false;
+
+  core::write_batch batch_;
+  std::vector<std::function<void()>> after_commit_;
+  std::vector<std::shared_ptr<session::session_entry>> offline_writes_;
+
+  boost::asio::steady_timer timer_;
+};
+
+}  // namespace wharf::gateway

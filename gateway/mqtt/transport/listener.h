@@ -1,0 +1,93 @@
+// Listeners: one acceptor per I/O thread on the same port (SO_REUSEPORT), so the kernel
+// spreads new connections over the threads and no accepted socket is handed between
+// threads. Each accepted socket becomes a `stream` (TCP, TLS, WebSocket or WSS) on the
+// thread that accepted it.
+#pragma once
+
+#include "config/config.h"
+#include "gateway/mqtt/transport/io_pool.h"
+#include "gateway/mqtt/transport/stream.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace wharf::gateway {
+
+// Called on the stream's own I/O thread once the transport handshake (TLS handshake,
+// WebSocket upgrade) has completed. The callee attaches a handler with set_handler();
+// reading starts then. A stream dropped without a handler is closed and freed.
+using accept_callback = std::function<void(std::shared_ptr<stream>)>;
+
+struct listener_options {
+  // Time from accept to a completed TLS handshake and WebSocket upgrade; also bounds the
+  // TLS close_notify / WebSocket close exchange. Default: 10 s.
+  std::chrono::milliseconds handshake_timeout{10000};
+  // Largest WebSocket message accepted; bigger → the connection is closed
+  // (websocket::error::message_too_big). A message normally carries one MQTT packet, so this
+  // is config.mqtt.max_packet_size plus room for the fixed header. Default: 1 MiB + 4 KiB.
+  std::size_t max_ws_message_bytes = (std::size_t{1} << 20) + 4096;
+  // Largest HTTP upgrade request (request line + headers). Default: 8 KiB.
+  std::size_t max_upgrade_request_bytes = 8192;
+  // After accept fails with EMFILE/ENFILE/ENOBUFS/ENOMEM the acceptor waits this long before
+  // trying again (instead of spinning on the listen queue). Default: 100 ms.
+  std::chrono::milliseconds accept_pause{100};
+  // listen() backlog per acceptor. Default: 1024.
+  int backlog = 1024;
+};
+
+// Counters of one listener, summed over its acceptors. Read from any thread.
+struct listener_stats {
+  std::uint64_t accepted = 0;            // sockets accepted
+  std::uint64_t accept_pauses = 0;       // times accept paused on EMFILE/ENFILE/ENOBUFS/ENOMEM
+  std::uint64_t accept_errors = 0;       // other accept errors (ECONNABORTED, ...)
+  std::uint64_t handshake_failures = 0;  // TLS/WebSocket handshakes that failed or timed out
+  std::uint64_t upgrade_refused = 0;     // HTTP requests refused (wrong path, not an upgrade)
+};
+
+namespace detail {
+struct listener_state;
+}
+
+// The running listener. Copyable handle; the acceptors keep running until stop() (or the
+// pool stops). REQUIRES: the io_pool outlives every call on this handle.
+class listener_handle {
+ public:
+  listener_handle() = default;
+  // The bound port (the kernel's choice when the bind said port 0).
+  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] listener_stats stats() const noexcept;
+  // Closes the acceptors (each on its own thread, asynchronously: a connection may still be
+  // accepted until that thread gets to it). Connections already accepted are unaffected.
+  // Thread-safe; idempotent.
+  void stop();
+
+ private:
+  friend listener_handle start_listener(io_pool&, std::size_t, const config::listener_config&,
+                                        std::shared_ptr<boost::asio::ssl::context>, accept_callback,
+                                        listener_options);
+  std::shared_ptr<detail::listener_state> state_;
+  std::uint16_t port_ = 0;
+};
+
+// Opens one acceptor per pool thread on `cfg.bind` and starts accepting. `tls_or_null`
+// makes it TLS (mqtt) or WSS (mqtt_ws). Throws std::system_error (with the bind in the
+// message) when the address cannot be parsed or bound: listeners start at startup only.
+[[nodiscard]] listener_handle start_listener(io_pool& pool, std::size_t listener_index,
+                                             const config::listener_config& cfg,
+                                             std::shared_ptr<boost::asio::ssl::context> tls_or_null,
+                                             accept_callback on_accept, listener_options options = {});
+
+// Parses "host:port", "[v6]:port", ":port" / "*:port" (any IPv4 address). Host names are
+// resolved (first result). Throws std::system_error on a malformed bind.
+[[nodiscard]] boost::asio::ip::tcp::endpoint parse_bind(std::string_view bind);
+
+}  // namespace wharf::gateway

@@ -1,0 +1,223 @@
+// Plain TCP stream. Holds no read buffer while idle: it waits for readability, then reads
+// non-blocking into the thread's scratch buffer until the socket would block, handing each
+// chunk to the handler. Writes go out with non-blocking sendmsg (gathered, up to 64
+// buffers per call); only when the socket is full does it wait for writability.
+//
+// Asio registers sockets edge-triggered (EPOLLET), and async_wait never reads
+// speculatively, so a wait is only armed after a read saw EWOULDBLOCK; whenever reading
+// starts or resumes without that (set_handler, set_reading(true)), a read is tried first.
+#include "gateway/mqtt/transport/detail.h"
+
+#include <boost/asio/post.hpp>
+
+#include <array>
+#include <cerrno>
+
+#include <sys/socket.h>
+
+namespace wharf::gateway::detail {
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// Reads per readiness before yielding to other connections of the thread (64 KiB each).
+constexpr int reads_per_turn = 16;
+// Buffers per sendmsg (Linux IOV_MAX is 1024); the vector lives on the stack during flush.
+constexpr std::size_t iov_max = 512;
+
+class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_stream> {
+ public:
+  tcp_stream(tcp::socket socket, peer_info peer) : socket_(std::move(socket)), peer_(std::move(peer)) {}
+
+  void init() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    if (ec) closed_ = true;  // cannot happen on a fresh socket; if it does, the stream is dead
+  }
+
+  void write(std::vector<std::uint8_t> bytes) override {
+    if (closing_ || closed_) return;
+    out_.push(std::move(bytes));
+    schedule_flush();
+  }
+
+  void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) override {
+    if (closing_ || closed_) return;
+    out_.push(std::move(bytes));
+    schedule_flush();
+  }
+
+  void close() override {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    // Always through a posted flush (or the pending writability wait): on_closed never
+    // runs inside a call the handler made.
+    schedule_flush();
+  }
+
+  void set_reading(bool enabled) override {
+    reading_ = enabled;
+    if (enabled && !read_waiting_) schedule_read();
+  }
+
+  [[nodiscard]] std::size_t queued_output_bytes() const noexcept override { return out_.size_bytes(); }
+  [[nodiscard]] const peer_info& peer() const noexcept override { return peer_; }
+
+  void set_handler(std::unique_ptr<stream_handler> handler) override {
+    handler_ = std::move(handler);
+    if (closed_) {
+      // Died before the handler arrived: it still gets its one on_closed.
+      asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        if (auto h = std::move(self->handler_)) h->on_closed(std::make_error_code(std::errc::not_connected));
+      });
+      return;
+    }
+    schedule_read();
+  }
+
+ private:
+  [[nodiscard]] bool can_read() const noexcept { return handler_ && reading_ && !closing_ && !closed_; }
+
+  void schedule_read() {
+    if (read_posted_ || read_waiting_ || !can_read()) return;
+    read_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->read_posted_ = false;
+      self->read_available();
+    });
+  }
+
+  // Reads what the kernel has, until it would block (then arms a wait) or the turn's
+  // budget is used (then posts itself again, letting other connections run).
+  void read_available() {
+    if (!can_read()) return;
+    auto buffer = thread_read_buffer();
+    for (int i = 0; i < reads_per_turn; ++i) {
+      boost::system::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        wait_readable();
+        return;
+      }
+      if (ec) {
+        finish(to_std(ec));
+        return;
+      }
+      handler_->on_data(std::span<const std::uint8_t>(buffer.data(), n));
+      if (!can_read()) return;
+    }
+    schedule_read();
+  }
+
+  void wait_readable() {
+    read_waiting_ = true;
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->read_waiting_ = false;
+      if (self->closed_) return;
+      if (ec) {
+        self->finish(to_std(ec));
+        return;
+      }
+      self->read_available();
+    });
+  }
+
+  void schedule_flush() {
+    if (flush_posted_ || write_waiting_ || closed_) return;
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->flush();
+    });
+  }
+
+  void flush() {
+    if (closed_ || write_waiting_) return;
+    // Asio's gathered send stops at 64 buffers; a turn may queue hundreds of small packets
+    // (PUBACKs, fan-out), so call sendmsg directly with a larger vector.
+    std::array<::iovec, iov_max> iov;
+    while (!out_.empty()) {
+      ::msghdr msg{};
+      msg.msg_iov = iov.data();
+      msg.msg_iovlen = out_.gather(std::span<::iovec>(iov));
+      ssize_t n = ::sendmsg(socket_.native_handle(), &msg, MSG_NOSIGNAL);
+      if (n < 0) {
+        int err = errno;
+        if (err == EINTR) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) {
+          wait_writable();
+          return;
+        }
+        finish(std::error_code(err, std::system_category()));
+        return;
+      }
+      out_.consume(static_cast<std::size_t>(n));
+    }
+    if (closing_) graceful_close();
+  }
+
+  void wait_writable() {
+    write_waiting_ = true;
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->write_waiting_ = false;
+      if (self->closed_) return;
+      if (ec) {
+        self->finish(to_std(ec));
+        return;
+      }
+      self->flush();
+    });
+  }
+
+  // Everything queued is sent. Unread input left in the kernel would turn close() into a
+  // RST, which may destroy what we just sent before the peer reads it, so drain it first.
+  void graceful_close() {
+    auto buffer = thread_read_buffer();
+    for (int i = 0; i < reads_per_turn; ++i) {
+      boost::system::error_code ec;
+      socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+      if (ec) break;
+    }
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    finish({});
+  }
+
+  // The end: closes the socket, calls on_closed once, destroys the handler. Only ever
+  // called from a completion handler, never from inside a call the handler made.
+  void finish(std::error_code ec) {
+    if (closed_) return;
+    closed_ = true;
+    closing_ = true;
+    boost::system::error_code ignored;
+    socket_.close(ignored);
+    out_.clear();
+    if (auto h = std::move(handler_)) h->on_closed(ec);
+  }
+
+  tcp::socket socket_;
+  peer_info peer_;
+  std::unique_ptr<stream_handler> handler_;
+  output_queue out_;
+  bool reading_ = true;
+  bool read_posted_ = false;
+  bool read_waiting_ = false;
+  bool flush_posted_ = false;
+  bool write_waiting_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+void start_tcp(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
+  auto s = std::make_shared<tcp_stream>(std::move(socket), std::move(peer));
+  s->init();
+  state->on_accept(std::move(s));
+}
+
+std::size_t sizeof_tcp_stream() noexcept { return sizeof(tcp_stream); }
+
+}  // namespace wharf::gateway::detail

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the dependencies, builds wharf twice (optimised, and with ASan+UBSan), and runs
+# every test: unit, integration (real clients over loopback), slow (kill -9 crash and
+# restart), a short libFuzzer run, and the sanitizer build's unit and integration suites.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+scripts/install-deps.sh
+
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+
+echo "== tests (RelWithDebInfo): unit, integration, slow"
+(cd build && ctest --output-on-failure -j2 -LE fuzz)
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWHARF_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+
+echo "== tests (ASan + UBSan): unit, integration"
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -j2 -L "unit|integration" -LE "slow|fuzz")
+
+echo "== fuzz (clang libFuzzer, short run)"
+cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWHARF_FUZZ=ON >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_mqtt_decode
+(cd build-fuzz && ctest --output-on-failure -L fuzz)

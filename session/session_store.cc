@@ -1,0 +1,254 @@
+#include "session/session_store.h"
+
+#include "session/binary_io.h"
+
+namespace wharf::session {
+namespace {
+
+constexpr std::uint8_t record_format = 1;
+
+std::string prefixed(char kind, std::string_view client_id) {
+  std::string key;
+  key.reserve(3 + client_id.size() + 9);
+  key.push_back(kind);
+  key.push_back('/');
+  key.append(client_id);
+  key.push_back('\0');
+  return key;
+}
+
+// The first key after every key that starts with `prefix`.
+std::string prefix_end(std::string prefix) {
+  // Prefixes here end in '\0', so bumping the last byte to '\1' bounds them.
+  prefix.back() = '\1';
+  return prefix;
+}
+
+void write_message(byte_writer& w, const core::message& m) {
+  std::string encoded;
+  core::encode_message(m, encoded);
+  w.str(encoded);
+}
+
+bool read_message(byte_reader& r, core::message& m) {
+  std::string encoded;
+  return r.str(encoded) && core::decode_message(encoded, m);
+}
+
+}  // namespace
+
+namespace keys {
+std::string session(std::string_view client_id) {
+  std::string key = "s/";
+  key.append(client_id);
+  return key;
+}
+std::string subscription(std::string_view client_id, std::string_view filter) {
+  std::string key = prefixed('u', client_id);
+  key.append(filter);
+  return key;
+}
+std::string delivery(std::string_view client_id, std::uint64_t seq) {
+  std::string key = prefixed('q', client_id);
+  core::append_be64(key, seq);
+  return key;
+}
+std::string inbound_qos2(std::string_view client_id, std::uint16_t packet_id) {
+  std::string key = prefixed('i', client_id);
+  key.push_back(static_cast<char>(packet_id >> 8));
+  key.push_back(static_cast<char>(packet_id & 0xFF));
+  return key;
+}
+}  // namespace keys
+
+std::string encode_record(const session_record& r) {
+  std::string out;
+  byte_writer w(out);
+  w.u8(record_format);
+  w.u8(r.protocol_version);
+  w.u32(r.expiry_interval_s);
+  w.i64(r.disconnected_unix_ms);
+  w.u8(r.pending_will ? 1 : 0);
+  if (r.pending_will) {
+    write_message(w, *r.pending_will);
+    w.i64(r.will_due_unix_ms);
+  }
+  return out;
+}
+
+bool decode_record(std::string_view bytes, session_record& out) {
+  byte_reader r(bytes);
+  std::uint8_t format = 0, has_will = 0;
+  if (!r.u8(format) || format != record_format) return false;
+  if (!r.u8(out.protocol_version) || !r.u32(out.expiry_interval_s) || !r.i64(out.disconnected_unix_ms) ||
+      !r.u8(has_will))
+    return false;
+  out.pending_will.reset();
+  if (has_will) {
+    core::message will;
+    if (!read_message(r, will) || !r.i64(out.will_due_unix_ms)) return false;
+    out.pending_will = std::move(will);
+  }
+  return r.empty();
+}
+
+std::string encode_subscription(const stored_subscription& s) {
+  std::string out;
+  byte_writer w(out);
+  w.u8(record_format);
+  w.str(s.filter);
+  w.u8(s.max_qos);
+  w.u8(static_cast<std::uint8_t>((s.no_local ? 1 : 0) | (s.retain_as_published ? 2 : 0)));
+  w.u8(s.retain_handling);
+  w.u32(s.subscription_id);
+  return out;
+}
+
+bool decode_subscription(std::string_view bytes, stored_subscription& out) {
+  byte_reader r(bytes);
+  std::uint8_t format = 0, flags = 0;
+  if (!r.u8(format) || format != record_format) return false;
+  if (!r.str(out.filter) || !r.u8(out.max_qos) || !r.u8(flags) || !r.u8(out.retain_handling) ||
+      !r.u32(out.subscription_id))
+    return false;
+  out.no_local = flags & 1;
+  out.retain_as_published = flags & 2;
+  return r.empty() && out.max_qos <= 2 && out.retain_handling <= 2;
+}
+
+std::string encode_delivery(const stored_delivery& d) {
+  std::string out;
+  byte_writer w(out);
+  w.u8(record_format);
+  write_message(w, d.msg);
+  w.u32(static_cast<std::uint32_t>(d.subscription_ids.size()));
+  for (auto id : d.subscription_ids) w.u32(id);
+  w.u16(d.packet_id);
+  w.u8(d.pubrel_sent ? 1 : 0);
+  return out;
+}
+
+bool decode_delivery(std::string_view bytes, stored_delivery& out) {
+  byte_reader r(bytes);
+  std::uint8_t format = 0, pubrel = 0;
+  std::uint32_t ids = 0;
+  if (!r.u8(format) || format != record_format || !read_message(r, out.msg) || !r.u32(ids)) return false;
+  if (ids > 65536) return false;
+  out.subscription_ids.resize(ids);
+  for (auto& id : out.subscription_ids)
+    if (!r.u32(id)) return false;
+  if (!r.u16(out.packet_id) || !r.u8(pubrel)) return false;
+  out.pubrel_sent = pubrel != 0;
+  return r.empty();
+}
+
+stored_delivery to_stored(const delivery& d) {
+  stored_delivery s{*d.msg, d.subscription_ids, d.packet_id, d.pubrel_sent};
+  s.msg.qos = d.qos;
+  s.msg.retain = d.retain;
+  return s;
+}
+
+delivery from_stored(stored_delivery&& s) {
+  delivery d;
+  d.qos = s.msg.qos;
+  d.retain = s.msg.retain;
+  d.subscription_ids = std::move(s.subscription_ids);
+  d.packet_id = s.packet_id;
+  d.pubrel_sent = s.pubrel_sent;
+  d.msg = std::make_shared<const core::message>(std::move(s.msg));
+  return d;
+}
+
+void put_session(core::write_batch& batch, std::string_view client_id, const session_record& record) {
+  batch.put(keys::session(client_id), encode_record(record));
+}
+void put_subscription(core::write_batch& batch, std::string_view client_id, const stored_subscription& sub) {
+  batch.put(keys::subscription(client_id, sub.filter), encode_subscription(sub));
+}
+void erase_subscription(core::write_batch& batch, std::string_view client_id, std::string_view filter) {
+  batch.erase(keys::subscription(client_id, filter));
+}
+void put_delivery(core::write_batch& batch, std::string_view client_id, std::uint64_t seq, const stored_delivery& d) {
+  batch.put(keys::delivery(client_id, seq), encode_delivery(d));
+}
+void erase_delivery(core::write_batch& batch, std::string_view client_id, std::uint64_t seq) {
+  batch.erase(keys::delivery(client_id, seq));
+}
+void put_inbound_qos2(core::write_batch& batch, std::string_view client_id, std::uint16_t packet_id) {
+  batch.put(keys::inbound_qos2(client_id, packet_id), {});
+}
+void erase_inbound_qos2(core::write_batch& batch, std::string_view client_id, std::uint16_t packet_id) {
+  batch.erase(keys::inbound_qos2(client_id, packet_id));
+}
+
+void erase_session_queue(core::write_batch& batch, std::string_view client_id) {
+  for (char kind : {'q', 'i'}) {
+    std::string begin = prefixed(kind, client_id);
+    std::string end = prefix_end(begin);
+    batch.erase_range(std::move(begin), std::move(end));
+  }
+}
+
+void erase_session(core::write_batch& batch, std::string_view client_id) {
+  batch.erase(keys::session(client_id));
+  std::string begin = prefixed('u', client_id);
+  std::string end = prefix_end(begin);
+  batch.erase_range(std::move(begin), std::move(end));
+  erase_session_queue(batch, client_id);
+}
+
+void load_sessions(core::storage& db, const std::function<void(loaded_session&&)>& visit,
+                   const std::function<void(std::string_view key)>& corrupt) {
+  db.scan_prefix("s/", [&](std::string_view key, std::string_view value) {
+    loaded_session s;
+    s.client_id.assign(key.substr(2));
+    if (!decode_record(value, s.record)) {
+      corrupt(key);
+      return true;
+    }
+    const std::string sub_prefix = prefixed('u', s.client_id);
+    db.scan_prefix(sub_prefix, [&](std::string_view sub_key, std::string_view sub_value) {
+      stored_subscription sub;
+      if (decode_subscription(sub_value, sub))
+        s.subscriptions.push_back(std::move(sub));
+      else
+        corrupt(sub_key);
+      return true;
+    });
+    const std::string queue_prefix = prefixed('q', s.client_id);
+    db.scan_prefix(queue_prefix, [&](std::string_view queue_key, std::string_view queue_value) {
+      s.next_seq = core::read_be64(queue_key.substr(queue_prefix.size())) + 1;
+      ++s.queued_count;
+      s.queued_bytes += queue_value.size();
+      return true;
+    });
+    visit(std::move(s));
+    return true;
+  });
+}
+
+std::vector<std::pair<std::uint64_t, stored_delivery>> load_queue(core::storage& db, std::string_view client_id) {
+  std::vector<std::pair<std::uint64_t, stored_delivery>> queue;
+  const std::string prefix = prefixed('q', client_id);
+  db.scan_prefix(prefix, [&](std::string_view key, std::string_view value) {
+    stored_delivery d;
+    if (decode_delivery(value, d)) queue.emplace_back(core::read_be64(key.substr(prefix.size())), std::move(d));
+    return true;
+  });
+  return queue;
+}
+
+std::vector<std::uint16_t> load_inbound_qos2(core::storage& db, std::string_view client_id) {
+  std::vector<std::uint16_t> ids;
+  const std::string prefix = prefixed('i', client_id);
+  db.scan_prefix(prefix, [&](std::string_view key, std::string_view) {
+    if (key.size() == prefix.size() + 2)
+      ids.push_back(static_cast<std::uint16_t>((static_cast<std::uint8_t>(key[prefix.size()]) << 8) |
+                                               static_cast<std::uint8_t>(key[prefix.size() + 1])));
+    return true;
+  });
+  return ids;
+}
+
+}  // namespace wharf::session

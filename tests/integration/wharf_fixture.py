@@ -1,0 +1,663 @@
+"""Broker fixture for wharf's integration tests.
+
+Starts a broker process on free loopback ports with a private data_dir, waits until
+every listener accepts, and stops it with SIGTERM (SIGKILL after a timeout). The same
+tests can run against Mosquitto (WHARF_TEST_BROKER=mosquitto) so that the tests
+themselves can be validated without wharf; tests of wharf-only behaviour call
+`require_wharf()`.
+
+Environment:
+  WHARF_BIN          path of the wharf binary. Default: <repo>/build/wharf.
+  WHARF_TEST_BROKER  "wharf" (default) or "mosquitto".
+"""
+
+import os
+import queue
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCodes
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BROKER_KIND = os.environ.get("WHARF_TEST_BROKER", "wharf")
+WHARF_BIN = os.environ.get("WHARF_BIN", str(REPO_ROOT / "build" / "wharf"))
+
+# How long a test waits for something that should happen. Generous: it only costs
+# time when a test is about to fail anyway.
+WAIT_S = 5.0
+# How long a test waits before concluding that something did NOT happen, when no
+# fence message can prove it (see Client.fence).
+QUIET_S = 0.5
+
+HOST = "127.0.0.1"
+
+
+def is_mosquitto():
+    return BROKER_KIND == "mosquitto"
+
+
+def require_wharf(test, why):
+    """Skips `test` under Mosquitto. `why` says what Mosquitto does differently."""
+    if is_mosquitto():
+        test.skipTest("wharf-only: " + why)
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix):
+    """A client id / topic component no other test uses."""
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
+
+
+# --------------------------------------------------------------------------- certs
+
+_certs = None
+_certs_lock = threading.Lock()
+
+
+class Certs:
+    """CA, server (ECDSA P-256, SAN localhost + 127.0.0.1) and client (CN=device-42)
+    certificates, generated with the openssl CLI once per test process."""
+
+    def __init__(self, directory):
+        d = Path(directory)
+        self.dir = d
+        self.ca_cert = str(d / "ca.pem")
+        self.ca_key = str(d / "ca.key")
+        self.server_cert = str(d / "server.pem")
+        self.server_key = str(d / "server.key")
+        self.client_cert = str(d / "client.pem")
+        self.client_key = str(d / "client.key")
+        # A certificate from an unrelated CA: must be rejected by the mTLS listener.
+        self.rogue_cert = str(d / "rogue.pem")
+        self.rogue_key = str(d / "rogue.key")
+
+        def run(*args):
+            subprocess.run(["openssl", *args], check=True, cwd=d,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+        def ec_key(path):
+            run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-out", path)
+
+        ec_key(self.ca_key)
+        run("req", "-x509", "-new", "-key", self.ca_key, "-sha256", "-days", "2",
+            "-subj", "/CN=wharf test CA", "-out", self.ca_cert,
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        self._leaf(run, ec_key, self.server_key, self.server_cert, "/CN=localhost",
+                   "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+                   "extendedKeyUsage=serverAuth\n", self.ca_cert, self.ca_key)
+        self._leaf(run, ec_key, self.client_key, self.client_cert, "/CN=device-42",
+                   "extendedKeyUsage=clientAuth\n", self.ca_cert, self.ca_key)
+        rogue_ca_key, rogue_ca = str(d / "rogue-ca.key"), str(d / "rogue-ca.pem")
+        ec_key(rogue_ca_key)
+        run("req", "-x509", "-new", "-key", rogue_ca_key, "-sha256", "-days", "2",
+            "-subj", "/CN=rogue CA", "-out", rogue_ca,
+            "-addext", "basicConstraints=critical,CA:TRUE")
+        self._leaf(run, ec_key, self.rogue_key, self.rogue_cert, "/CN=device-42",
+                   "extendedKeyUsage=clientAuth\n", rogue_ca, rogue_ca_key)
+
+    @staticmethod
+    def _leaf(run, ec_key, key, cert, subject, ext, ca_cert, ca_key):
+        ec_key(key)
+        csr = cert + ".csr"
+        ext_file = cert + ".ext"
+        Path(ext_file).write_text(ext)
+        run("req", "-new", "-key", key, "-subj", subject, "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+            "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext_file, "-out", cert)
+
+
+def certs():
+    global _certs
+    with _certs_lock:
+        if _certs is None:
+            d = tempfile.mkdtemp(prefix="wharf-certs-")
+            import atexit
+            atexit.register(shutil.rmtree, d, True)
+            _certs = Certs(d)
+        return _certs
+
+
+# -------------------------------------------------------------------------- broker
+
+class BrokerStartError(RuntimeError):
+    pass
+
+
+class Broker:
+    """One broker process. `listeners` is a subset of
+    {"mqtt", "tls", "mtls", "ws", "wss"}; `mqtt` is the config's optional `mqtt:`
+    section (wharf key names; translated for Mosquitto where it has an equivalent)."""
+
+    def __init__(self, listeners=("mqtt",), mqtt=None, name="broker"):
+        self.listeners = tuple(listeners)
+        self.mqtt = dict(mqtt or {})
+        self.name = name
+        self.dir = tempfile.mkdtemp(prefix="wharf-it-")
+        self.data_dir = os.path.join(self.dir, "data")
+        os.makedirs(self.data_dir)
+        self.ports = {kind: free_port() for kind in self.listeners}
+        self.log_path = os.path.join(self.dir, "broker.log")
+        self.proc = None
+        self.starts = 0
+        self.certs = certs() if any(k in ("tls", "mtls", "wss") for k in listeners) else None
+
+    # Ports by listener kind.
+    @property
+    def port(self):
+        return self.ports["mqtt"]
+
+    def _write_wharf_config(self):
+        lines = ["data_dir: %s" % self.data_dir, "listeners:"]
+        c = self.certs
+        for kind, port in self.ports.items():
+            bind = '"%s:%d"' % (HOST, port)
+            if kind == "mqtt":
+                lines.append("  - {type: mqtt, bind: %s}" % bind)
+            elif kind == "tls":
+                lines.append("  - {type: mqtt, bind: %s, tls: {cert_file: %s, key_file: %s}}"
+                             % (bind, c.server_cert, c.server_key))
+            elif kind == "mtls":
+                lines.append("  - {type: mqtt, bind: %s, tls: {cert_file: %s, key_file: %s, "
+                             "ca_file: %s, require_client_cert: true}}"
+                             % (bind, c.server_cert, c.server_key, c.ca_cert))
+            elif kind == "ws":
+                lines.append("  - {type: mqtt-ws, bind: %s, path: /mqtt}" % bind)
+            elif kind == "wss":
+                lines.append("  - {type: mqtt-ws, bind: %s, path: /mqtt, "
+                             "tls: {cert_file: %s, key_file: %s}}"
+                             % (bind, c.server_cert, c.server_key))
+            else:
+                raise ValueError(kind)
+        lines += ["io_threads: 2", "log_level: debug"]
+        if self.mqtt:
+            lines.append("mqtt:")
+            lines += ["  %s: %s" % (k, v) for k, v in self.mqtt.items()]
+        path = os.path.join(self.dir, "wharf.yaml")
+        Path(path).write_text("\n".join(lines) + "\n")
+        return [WHARF_BIN, "--config", path]
+
+    # wharf `mqtt:` knob -> Mosquitto option with the same meaning.
+    _MOSQUITTO_KNOBS = {
+        "max_packet_size": "max_packet_size",
+        "max_inflight": "max_inflight_messages",
+        # Mosquitto has one window for both directions; it advertises it as Receive
+        # Maximum.
+        "receive_maximum": "max_inflight_messages",
+        "max_keep_alive_s": "max_keepalive",
+        "max_queued_messages": "max_queued_messages",
+        "sys_interval_s": "sys_interval",
+    }
+
+    def _write_mosquitto_config(self):
+        c = self.certs
+        lines = ["persistence true", "persistence_location %s/" % self.data_dir,
+                 "log_dest stderr", "log_type all", "per_listener_settings false",
+                 "allow_anonymous true"]
+        if os.geteuid() == 0:
+            # Started as root, Mosquitto switches to user "mosquitto", which cannot
+            # write our data_dir.
+            lines.append("user root")
+        for k, v in self.mqtt.items():
+            if k in self._MOSQUITTO_KNOBS:
+                lines.append("%s %s" % (self._MOSQUITTO_KNOBS[k], v))
+        for kind, port in self.ports.items():
+            lines.append("listener %d %s" % (port, HOST))
+            if kind in ("ws", "wss"):
+                lines.append("protocol websockets")
+            if kind in ("tls", "mtls", "wss"):
+                lines += ["certfile %s" % c.server_cert, "keyfile %s" % c.server_key]
+            if kind == "mtls":
+                lines += ["cafile %s" % c.ca_cert, "require_certificate true"]
+            if "topic_alias_maximum" in self.mqtt:
+                lines.append("max_topic_alias %s" % self.mqtt["topic_alias_maximum"])
+        path = os.path.join(self.dir, "mosquitto.conf")
+        Path(path).write_text("\n".join(lines) + "\n")
+        return ["mosquitto", "-c", path]
+
+    def start(self, timeout_s=10.0):
+        if is_mosquitto():
+            cmd = self._write_mosquitto_config()
+        else:
+            if not os.access(WHARF_BIN, os.X_OK):
+                raise BrokerStartError("wharf binary not found: %s (set WHARF_BIN)" % WHARF_BIN)
+            cmd = self._write_wharf_config()
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(("\n===== start #%d: %s\n" % (self.starts, " ".join(cmd))).encode())
+        log.flush()
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout_s
+        pending = set(self.ports.values())
+        while pending:
+            if self.proc.poll() is not None:
+                raise BrokerStartError("%s exited with %s during startup:\n%s"
+                                       % (self.name, self.proc.returncode, self.log()))
+            for port in list(pending):
+                try:
+                    socket.create_connection((HOST, port), timeout=0.2).close()
+                    pending.discard(port)
+                except OSError:
+                    pass
+            if pending:
+                if time.monotonic() > deadline:
+                    self.stop(sig=signal.SIGKILL)
+                    raise BrokerStartError("%s: ports %s not accepting after %.0f s:\n%s"
+                                           % (self.name, sorted(pending), timeout_s, self.log()))
+                time.sleep(0.02)
+        return self
+
+    def stop(self, sig=signal.SIGTERM, timeout_s=10.0):
+        """Stops the broker; returns its exit status (None if it was not running)."""
+        if self.proc is None:
+            return None
+        proc, self.proc = self.proc, None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def kill(self):
+        return self.stop(sig=signal.SIGKILL)
+
+    def restart(self, sig=signal.SIGTERM):
+        """Stops and starts again with the same ports and data_dir."""
+        self.stop(sig=sig)
+        return self.start()
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self):
+        try:
+            return Path(self.log_path).read_text(errors="replace")
+        except OSError:
+            return "<no log>"
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# -------------------------------------------------------------------------- client
+
+V311 = mqtt.MQTTv311
+V5 = mqtt.MQTTv5
+
+
+def props(packet_type, **values):
+    """Properties(PacketTypes.X) with attributes set, e.g.
+    props(PacketTypes.PUBLISH, MessageExpiryInterval=2)."""
+    p = Properties(packet_type)
+    for k, v in values.items():
+        setattr(p, k, v)
+    return p
+
+
+class Client:
+    """A paho client running its network loop in a thread, with blocking helpers.
+
+    Received messages go to a queue; `expect()` takes the next one. Every operation
+    waits for its acknowledgement so that a test reads as a sequence of facts."""
+
+    def __init__(self, broker, client_id=None, version=V5, clean=True, session_expiry_s=None,
+                 keepalive_s=30, will=None, kind="mqtt", transport="tcp", tls=None,
+                 connect_props=None, auto_ack=True):
+        self.broker = broker
+        self.client_id = unique("c") if client_id is None else client_id
+        self.version = version
+        self.clean = clean
+        self.session_expiry_s = session_expiry_s
+        self.keepalive_s = keepalive_s
+        self.kind = kind
+        self.connect_props = connect_props
+        self.messages = queue.Queue()
+        self.connected = threading.Event()
+        self.disconnected = threading.Event()
+        self.disconnect_rc = None
+        self.disconnect_props = None
+        self.connack_rc = None
+        self.connack_flags = None
+        self.connack_props = None
+        self._acks = {}
+        self._acks_lock = threading.Lock()
+        kwargs = {"protocol": version, "transport": transport}
+        if version != V5:
+            kwargs["clean_session"] = clean
+        self.c = mqtt.Client(client_id=self.client_id, **kwargs)
+        if transport == "websockets":
+            self.c.ws_set_options(path="/mqtt")
+        if tls is not None:
+            self.c.tls_set_context(tls)
+        if will is not None:
+            self.c.will_set(**will)
+        self.c.on_connect = self._on_connect
+        self.c.on_disconnect = self._on_disconnect
+        self.c.on_message = self._on_message
+        self.c.on_subscribe = self._on_ack
+        self.c.on_unsubscribe = self._on_ack
+        self.c.on_publish = self._on_publish
+
+    # --- callbacks (paho's network thread)
+    def _on_connect(self, client, userdata, flags, rc, properties=None):
+        self.connack_flags = flags
+        self.connack_rc = rc if isinstance(rc, int) else rc.value
+        self.connack_props = properties
+        self.connected.set()
+
+    def _on_disconnect(self, client, userdata, rc, properties=None):
+        self.disconnect_rc = rc if isinstance(rc, int) else rc.value
+        self.disconnect_props = properties
+        self.disconnected.set()
+
+    def _on_message(self, client, userdata, msg):
+        self.messages.put(msg)
+
+    def _ack_event(self, mid):
+        with self._acks_lock:
+            return self._acks.setdefault(mid, [threading.Event(), None])
+
+    def _on_ack(self, client, userdata, mid, *rest):
+        entry = self._ack_event(mid)
+        entry[1] = rest
+        entry[0].set()
+
+    def _on_publish(self, client, userdata, mid):
+        self._ack_event(mid)[0].set()
+
+    # --- operations
+    def connect(self, expect_rc=0):
+        kwargs = {"keepalive": self.keepalive_s}
+        if self.version == V5:
+            kwargs["clean_start"] = self.clean
+            p = self.connect_props or Properties(PacketTypes.CONNECT)
+            if self.session_expiry_s is not None:
+                p.SessionExpiryInterval = self.session_expiry_s
+            kwargs["properties"] = p
+        self.c.connect(HOST, self.broker.ports[self.kind], **kwargs)
+        self.c.loop_start()
+        if not self.connected.wait(WAIT_S):
+            raise AssertionError("no CONNACK for %s" % self.client_id)
+        if expect_rc is not None and self.connack_rc != expect_rc:
+            raise AssertionError("CONNACK rc %s, expected %s" % (self.connack_rc, expect_rc))
+        return self
+
+    @property
+    def session_present(self):
+        return bool(self.connack_flags.get("session present"))
+
+    def subscribe(self, topic, qos=0, no_local=False, retain_as_published=False,
+                  retain_handling=0, sub_id=None):
+        """Subscribes and waits for SUBACK; returns the granted QoS / reason code."""
+        if self.version == V5:
+            opts = SubscribeOptions(qos=qos, noLocal=no_local,
+                                    retainAsPublished=retain_as_published,
+                                    retainHandling=retain_handling)
+            p = None
+            if sub_id is not None:
+                p = props(PacketTypes.SUBSCRIBE, SubscriptionIdentifier=sub_id)
+            rc, mid = self.c.subscribe(topic, options=opts, properties=p)
+        else:
+            rc, mid = self.c.subscribe(topic, qos)
+        assert rc == mqtt.MQTT_ERR_SUCCESS, rc
+        entry = self._ack_event(mid)
+        if not entry[0].wait(WAIT_S):
+            raise AssertionError("no SUBACK for %s" % topic)
+        granted = entry[1][0][0]
+        return granted if isinstance(granted, int) else granted.value
+
+    def unsubscribe(self, topic):
+        rc, mid = self.c.unsubscribe(topic)
+        assert rc == mqtt.MQTT_ERR_SUCCESS, rc
+        if not self._ack_event(mid)[0].wait(WAIT_S):
+            raise AssertionError("no UNSUBACK for %s" % topic)
+
+    def publish(self, topic, payload=b"", qos=0, retain=False, properties=None, wait=True):
+        """Publishes; for QoS > 0 waits for PUBACK / PUBCOMP."""
+        info = self.c.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS, info.rc
+        if wait and qos > 0:
+            if not self._ack_event(info.mid)[0].wait(WAIT_S):
+                raise AssertionError("QoS %d publish to %s not acknowledged" % (qos, topic))
+        return info
+
+    def expect(self, timeout_s=WAIT_S, topic=None):
+        """The next received message (optionally: the next one on `topic`)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                msg = self.messages.get(timeout=max(left, 0.001))
+            except queue.Empty:
+                raise AssertionError("%s: no message%s within %.1f s"
+                                     % (self.client_id, " on " + topic if topic else "",
+                                        timeout_s)) from None
+            if topic is None or msg.topic == topic:
+                return msg
+
+    def expect_none(self, timeout_s=QUIET_S):
+        try:
+            msg = self.messages.get(timeout=timeout_s)
+        except queue.Empty:
+            return
+        raise AssertionError("%s: unexpected message on %s: %r"
+                             % (self.client_id, msg.topic, msg.payload[:100]))
+
+    def drain(self):
+        out = []
+        while True:
+            try:
+                out.append(self.messages.get_nowait())
+            except queue.Empty:
+                return out
+
+    def fence(self, publisher=None, timeout_s=WAIT_S):
+        """Proves that everything published before now by `publisher` (default: self)
+        has been delivered to this client: subscribes to a fresh topic, has the
+        publisher send a QoS 1 marker there, and returns the messages received
+        before the marker."""
+        topic = unique("fence")
+        self.subscribe(topic, qos=1)
+        (publisher or self).publish(topic, b"fence", qos=1)
+        before = []
+        deadline = time.monotonic() + timeout_s
+        while True:
+            msg = self.expect(max(deadline - time.monotonic(), 0.001))
+            if msg.topic == topic:
+                self.unsubscribe(topic)
+                return before
+            before.append(msg)
+
+    def disconnect(self, reason_code=None, properties=None):
+        """Normal DISCONNECT (v5: with `reason_code`)."""
+        rc = None
+        if reason_code is not None:
+            rc = ReasonCodes(PacketTypes.DISCONNECT, identifier=reason_code)
+        self.c.disconnect(reasoncode=rc, properties=properties)
+        self.c.loop_stop()
+
+    def drop(self):
+        """Closes the TCP connection without DISCONNECT (network failure)."""
+        self.c._thread_terminate = True  # keeps paho's loop from reconnecting
+        sock = self.c.socket()
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.c.loop_stop()
+
+    def close(self):
+        """Best-effort cleanup."""
+        try:
+            if self.c.is_connected():
+                self.c.disconnect()
+        except Exception:
+            pass
+        self.c._thread_terminate = True
+        self.c.loop_stop()
+
+
+def client_tls_context(verify=True, cert=None, key=None, ca=None):
+    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca or certs().ca_cert)
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+# ----------------------------------------------------------------------- test base
+
+class BrokerTestCase(unittest.TestCase):
+    """One broker for the whole class (class attributes `listeners`, `mqtt_config`).
+    Tests that restart a broker or need other settings make their own with
+    `self.new_broker(...)`. When a test fails, the logs of the brokers it used are
+    printed."""
+
+    listeners = ("mqtt",)
+    mqtt_config = None
+    broker = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.broker = Broker(cls.listeners, cls.mqtt_config, name=cls.__name__)
+        try:
+            cls.broker.start()
+        except Exception:
+            cls.broker.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.broker is not None:
+            cls.broker.cleanup()
+
+    def setUp(self):
+        self._own_brokers = []
+
+    def new_broker(self, listeners=("mqtt",), mqtt=None):
+        b = Broker(listeners, mqtt, name="%s broker" % self._testMethodName)
+        self._own_brokers.append(b)
+        b.start()
+        return b
+
+    def client(self, broker=None, connect=True, **kwargs):
+        """A connected Client (closed at test end)."""
+        c = Client(broker or self.broker, **kwargs)
+        self.addCleanup(c.close)
+        if connect:
+            c.connect()
+        return c
+
+    def raw(self, broker=None, kind="mqtt"):
+        """A raw-socket MQTT connection (closed at test end)."""
+        import mqtt_raw
+        r = mqtt_raw.RawClient(HOST, (broker or self.broker).ports[kind])
+        self.addCleanup(r.close)
+        return r
+
+    def run(self, result=None):
+        if result is None:
+            return super().run(result)
+        bad_before = len(result.failures) + len(result.errors)
+        out = super().run(result)
+        if len(result.failures) + len(result.errors) > bad_before:
+            for b in self._own_brokers_all():
+                b.stop()  # flushes buffered logs (Mosquitto)
+            brokers = ([self.broker] if self.broker else []) + self._own_brokers_all()
+            for b in brokers:
+                sys.stderr.write("\n----- %s log (%s) -----\n%s----- end of log -----\n"
+                                 % (b.name, b.log_path, b.log()[-20000:]))
+        for b in self._own_brokers_all():
+            b.cleanup()
+        return out
+
+    def _own_brokers_all(self):
+        return list(getattr(self, "_own_brokers", []))
+
+
+# ------------------------------------------------------- mosquitto_pub / mosquitto_sub
+
+class MosquittoSub:
+    """A mosquitto_sub process. `start()` returns once the broker has acknowledged the
+    subscription (seen in -d output), so a publish after it cannot be missed."""
+
+    FORMAT = "MSG|%t|%q|%r|%p"
+
+    def __init__(self, port, topic, args=(), count=1, timeout_s=WAIT_S):
+        # stdbuf: line-buffered stdout, so the SUBACK line arrives when it happens.
+        self.cmd = ["stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "localhost", "-p", str(port), "-t", topic,
+                    "-C", str(count), "-W", str(int(timeout_s) + 1), "-F", self.FORMAT,
+                    *args]
+        self.proc = None
+        self.lines = []
+
+    def start(self):
+        self.proc = subprocess.Popen(self.cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, errors="replace")
+        deadline = time.monotonic() + WAIT_S
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if "received SUBACK" in line:
+                return self
+            if time.monotonic() > deadline:
+                break
+        self.proc.kill()
+        raise AssertionError("mosquitto_sub did not subscribe: %s\n%s"
+                             % (" ".join(self.cmd), "\n".join(self.lines)))
+
+    def wait(self, timeout_s=WAIT_S):
+        """Waits for exit; returns (returncode, [(topic, qos, retain, payload)])."""
+        try:
+            out, _ = self.proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        self.lines += out.splitlines()
+        msgs = []
+        for line in self.lines:
+            if line.startswith("MSG|"):
+                _, topic, qos, retain, payload = line.split("|", 4)
+                msgs.append((topic, int(qos), int(retain), payload))
+        return self.proc.returncode, msgs
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def mosquitto_pub(port, topic, message, args=(), timeout_s=WAIT_S):
+    """Runs mosquitto_pub; returns the CompletedProcess."""
+    cmd = ["mosquitto_pub", "-h", "localhost", "-p", str(port), "-t", topic, "-m", message,
+           *args]
+    return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=timeout_s)

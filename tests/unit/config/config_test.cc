@@ -1,0 +1,446 @@
+#include "config/config.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace wharf::config {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+
+// The errors parse_config reports for `yaml`, as "file:line:col: message" lines; empty when
+// it parses.
+std::vector<std::string> errors_of(const std::string& yaml,
+                                   const std::string& file = "test.yaml") {
+  try {
+    (void)parse_config(yaml, file);
+  } catch (const config_errors& e) {
+    std::vector<std::string> out;
+    for (const auto& err : e.errors()) out.push_back(err.to_string());
+    return out;
+  }
+  return {};
+}
+
+// A fresh directory under /tmp, removed with its contents at the end of the test.
+class temp_dir_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string templ = "/tmp/wharf-config-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ.data()), nullptr);
+    dir_ = templ;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  std::string touch(const std::string& name, const std::string& text = "x") {
+    const fs::path p = dir_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+    return p.string();
+  }
+  [[nodiscard]] std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  fs::path dir_;
+};
+
+TEST(config_defaults, embedded_default_parses) {
+  const config cfg = parse_config(embedded_default_yaml(), "<embedded>");
+  EXPECT_EQ(cfg.source_file, "<embedded>");
+  EXPECT_EQ(cfg.data_dir, "./wharf-data");
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_EQ(cfg.listeners[0].type, listener_type::mqtt);
+  EXPECT_EQ(cfg.listeners[0].bind, "0.0.0.0:1883");
+  EXPECT_EQ(cfg.listeners[0].host, "0.0.0.0");
+  EXPECT_EQ(cfg.listeners[0].port, 1883);
+  EXPECT_FALSE(cfg.listeners[0].tls.has_value());
+  EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:4:5");
+  EXPECT_EQ(cfg.io_threads, 0u);
+  EXPECT_EQ(cfg.log_level, "info");
+  EXPECT_EQ(cfg.mqtt.max_packet_size, 1048576u);
+}
+
+TEST(config_defaults, empty_document_gives_defaults_and_the_default_listener) {
+  const config cfg = parse_config("", "empty.yaml");
+  EXPECT_EQ(cfg.data_dir, "./wharf-data");
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_EQ(cfg.listeners[0].bind, "0.0.0.0:1883");
+  EXPECT_EQ(cfg.listeners[0].port, 1883);
+}
+
+TEST_F(temp_dir_test, example_from_the_docs_parses_and_resolves_tls_paths) {
+  touch("server.pem");
+  touch("server.key");
+  touch("ca.pem");
+  const std::string yaml = R"(data_dir: ./wharf-data
+listeners:
+  - {type: mqtt, bind: "127.0.0.1:1883"}
+  - {type: mqtt, bind: "0.0.0.0:8883", tls: {cert_file: server.pem, key_file: server.key, ca_file: ca.pem, require_client_cert: false}}
+  - {type: mqtt-ws, bind: "0.0.0.0:8083", path: /mqtt}
+)";
+  const config cfg = parse_config(yaml, path("wharf.yaml"));
+  EXPECT_EQ(cfg.data_dir, "./wharf-data");
+  ASSERT_EQ(cfg.listeners.size(), 3u);
+  EXPECT_EQ(cfg.listeners[0].type, listener_type::mqtt);
+  EXPECT_EQ(cfg.listeners[0].host, "127.0.0.1");
+  EXPECT_EQ(cfg.listeners[0].port, 1883);
+  EXPECT_EQ(cfg.listeners[0].source_location, path("wharf.yaml") + ":3:5");
+  ASSERT_TRUE(cfg.listeners[1].tls.has_value());
+  EXPECT_EQ(cfg.listeners[1].tls->cert_file, path("server.pem"));
+  EXPECT_EQ(cfg.listeners[1].tls->key_file, path("server.key"));
+  EXPECT_EQ(cfg.listeners[1].tls->ca_file, path("ca.pem"));
+  EXPECT_FALSE(cfg.listeners[1].tls->require_client_cert);
+  EXPECT_EQ(cfg.listeners[2].type, listener_type::mqtt_ws);
+  EXPECT_EQ(cfg.listeners[2].path, "/mqtt");
+  EXPECT_EQ(cfg.listeners[2].port, 8083);
+}
+
+TEST_F(temp_dir_test, relative_tls_paths_resolve_against_the_config_file_directory) {
+  touch("certs/server.pem");
+  touch("certs/server.key");
+  const std::string abs_key = touch("elsewhere/abs.key");
+  const std::string yaml = "listeners:\n"
+                           "  - bind: \"[::1]:8883\"\n"
+                           "    tls:\n"
+                           "      cert_file: certs/../certs/server.pem\n"
+                           "      key_file: " + abs_key + "\n";
+  const config cfg = parse_config(yaml, path("wharf.yaml"));
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_EQ(cfg.listeners[0].host, "::1");
+  EXPECT_EQ(cfg.listeners[0].port, 8883);
+  EXPECT_EQ(cfg.listeners[0].tls->cert_file, path("certs/server.pem"));
+  EXPECT_EQ(cfg.listeners[0].tls->key_file, abs_key);
+}
+
+TEST_F(temp_dir_test, load_config_file_reads_and_resolves_relative_to_the_file) {
+  touch("tls/server.pem");
+  touch("tls/server.key");
+  const std::string file = touch("wharf.yaml",
+                                 "log_level: debug\n"
+                                 "listeners:\n"
+                                 "  - {bind: \"127.0.0.1:8883\", tls: {cert_file: tls/server.pem, "
+                                 "key_file: tls/server.key}}\n");
+  const config cfg = load_config_file(file);
+  EXPECT_EQ(cfg.source_file, file);
+  EXPECT_EQ(cfg.log_level, "debug");
+  EXPECT_EQ(cfg.listeners.at(0).tls->cert_file, path("tls/server.pem"));
+}
+
+TEST_F(temp_dir_test, load_config_file_reports_a_missing_file_at_line_zero) {
+  const std::string file = path("missing.yaml");
+  try {
+    (void)load_config_file(file);
+    FAIL() << "expected config_errors";
+  } catch (const config_errors& e) {
+    ASSERT_EQ(e.errors().size(), 1u);
+    EXPECT_EQ(e.errors()[0].to_string(), file + ":0:0: cannot read file: No such file or directory");
+    EXPECT_EQ(std::string(e.what()), e.errors()[0].to_string());
+  }
+}
+
+TEST(config_mqtt, every_field_is_read) {
+  const config cfg = parse_config(R"(mqtt:
+  max_packet_size: 2048
+  receive_maximum: 10
+  max_inflight: 20
+  topic_alias_maximum: 0
+  max_keep_alive_s: 300
+  max_session_expiry_s: 3600
+  connect_timeout_ms: 5000
+  max_client_id_length: 64
+  max_queued_messages: 100
+  max_queued_bytes: 65536
+  max_retained_messages: 0
+  max_subscriptions_per_client: 50
+  sys_interval_s: 0
+io_threads: 4
+log_level: warn
+data_dir: /var/lib/wharf
+)", "test.yaml");
+  EXPECT_EQ(cfg.mqtt.max_packet_size, 2048u);
+  EXPECT_EQ(cfg.mqtt.receive_maximum, 10u);
+  EXPECT_EQ(cfg.mqtt.max_inflight, 20u);
+  EXPECT_EQ(cfg.mqtt.topic_alias_maximum, 0u);
+  EXPECT_EQ(cfg.mqtt.max_keep_alive_s, 300u);
+  EXPECT_EQ(cfg.mqtt.max_session_expiry_s, 3600u);
+  EXPECT_EQ(cfg.mqtt.connect_timeout_ms, 5000u);
+  EXPECT_EQ(cfg.mqtt.max_client_id_length, 64u);
+  EXPECT_EQ(cfg.mqtt.max_queued_messages, 100u);
+  EXPECT_EQ(cfg.mqtt.max_queued_bytes, 65536u);
+  EXPECT_EQ(cfg.mqtt.max_retained_messages, 0u);
+  EXPECT_EQ(cfg.mqtt.max_subscriptions_per_client, 50u);
+  EXPECT_EQ(cfg.mqtt.sys_interval_s, 0u);
+  EXPECT_EQ(cfg.io_threads, 4u);
+  EXPECT_EQ(cfg.log_level, "warn");
+  EXPECT_EQ(cfg.data_dir, "/var/lib/wharf");
+}
+
+TEST(config_errors_report, yaml_syntax_error) {
+  EXPECT_THAT(errors_of("listeners: [\n"),
+              ElementsAre("test.yaml:2:1: YAML syntax error: end of sequence flow not found"));
+}
+
+TEST(config_errors_report, top_level_must_be_a_map) {
+  EXPECT_THAT(errors_of("- a\n"),
+              ElementsAre("test.yaml:1:1: expected a map of settings at the top level, got a list"));
+}
+
+TEST(config_errors_report, unknown_key_suggests_the_closest) {
+  EXPECT_THAT(errors_of("listner:\n  - {type: mqtt, bind: \"127.0.0.1:1883\"}\n"),
+              ElementsAre("test.yaml:1:1: unknown key 'listner', did you mean 'listeners'?"));
+  EXPECT_THAT(errors_of("mqtt:\n  max_inflght: 5\n"),
+              ElementsAre("test.yaml:2:3: unknown key 'max_inflght' in mqtt, did you mean "
+                          "'max_inflight'?"));
+  EXPECT_THAT(errors_of("listeners:\n  - {type: mqtt, bnd: \"127.0.0.1:1883\"}\n"),
+              ElementsAre("test.yaml:2:5: listeners[0]: missing required field 'bind', expected "
+                          "\"host:port\" (e.g. \"0.0.0.0:1883\")",
+                          "test.yaml:2:18: unknown key 'bnd' in listeners[0], did you mean "
+                          "'bind'?"));
+}
+
+TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_ones) {
+  EXPECT_THAT(errors_of("colour: red\n"),
+              ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
+                          "listeners, io_threads, log_level, mqtt"));
+}
+
+TEST(config_errors_report, duplicate_key) {
+  EXPECT_THAT(errors_of("io_threads: 1\nio_threads: 2\n"),
+              ElementsAre("test.yaml:2:1: duplicate key 'io_threads', first at line 1"));
+}
+
+TEST(config_errors_report, wrong_type) {
+  EXPECT_THAT(errors_of("io_threads: abc\n"),
+              ElementsAre("test.yaml:1:13: io_threads: expected an integer, got 'abc'"));
+  EXPECT_THAT(errors_of("mqtt:\n  max_inflight: 1.5\n"),
+              ElementsAre("test.yaml:2:17: mqtt.max_inflight: expected an integer, got '1.5'"));
+  EXPECT_THAT(errors_of("mqtt:\n  max_inflight: {a: 1}\n"),
+              ElementsAre("test.yaml:2:17: mqtt.max_inflight: expected an integer, got a map"));
+  EXPECT_THAT(errors_of("data_dir: [a, b]\n"),
+              ElementsAre("test.yaml:1:11: data_dir: expected a string, got a list"));
+  EXPECT_THAT(errors_of("data_dir:\nio_threads: 1\n"),
+              ElementsAre("test.yaml:1:1: data_dir: expected a string, got an empty value"));
+  EXPECT_THAT(errors_of("listeners: {type: mqtt}\n"),
+              ElementsAre("test.yaml:1:12: listeners: expected a list of listeners, got a map"));
+}
+
+TEST(config_errors_report, out_of_range) {
+  EXPECT_THAT(errors_of("io_threads: 300\n"),
+              ElementsAre("test.yaml:1:13: io_threads: 300 is out of range, expected 0..256"));
+  EXPECT_THAT(errors_of("io_threads: -1\n"),
+              ElementsAre("test.yaml:1:13: io_threads: -1 is out of range, expected 0..256"));
+  EXPECT_THAT(errors_of("mqtt:\n  receive_maximum: 0\n"),
+              ElementsAre("test.yaml:2:20: mqtt.receive_maximum: 0 is out of range, expected "
+                          "1..65535"));
+  EXPECT_THAT(errors_of("mqtt:\n  max_session_expiry_s: 99999999999999999999999\n"),
+              ElementsAre("test.yaml:2:25: mqtt.max_session_expiry_s: 99999999999999999999999 "
+                          "is out of range, expected 0..4294967295"));
+}
+
+TEST(config_errors_report, missing_bind) {
+  EXPECT_THAT(errors_of("listeners:\n  - type: mqtt\n"),
+              ElementsAre("test.yaml:2:5: listeners[0]: missing required field 'bind', expected "
+                          "\"host:port\" (e.g. \"0.0.0.0:1883\")"));
+}
+
+TEST(config_errors_report, invalid_enum) {
+  EXPECT_THAT(errors_of("listeners:\n  - {type: mqtts, bind: \"127.0.0.1:1883\"}\n"),
+              ElementsAre("test.yaml:2:12: listeners[0].type: invalid value 'mqtts', expected "
+                          "one of: mqtt, mqtt-ws"));
+  EXPECT_THAT(errors_of("listeners:\n  - {type: queue-api, bind: \"127.0.0.1:1883\"}\n"),
+              ElementsAre("test.yaml:2:12: listeners[0].type: invalid value 'queue-api', "
+                          "expected one of: mqtt, mqtt-ws"));
+  EXPECT_THAT(errors_of("log_level: verbose\n"),
+              ElementsAre("test.yaml:1:12: log_level: invalid value 'verbose', expected one of: "
+                          "trace, debug, info, warn, error, off"));
+}
+
+TEST(config_errors_report, invalid_bind) {
+  struct bad_bind {
+    std::string bind;
+    std::string message;
+  };
+  const std::vector<bad_bind> cases = {
+      {"localhost", "invalid bind 'localhost', expected \"host:port\" (IPv6 as \"[addr]:port\")"},
+      {"127.0.0.1:0", "invalid bind '127.0.0.1:0': port '0' is out of range, expected 1..65535"},
+      {"127.0.0.1:65536",
+       "invalid bind '127.0.0.1:65536': port '65536' is out of range, expected 1..65535"},
+      {"127.0.0.1:http",
+       "invalid bind '127.0.0.1:http': port 'http' is not a number, expected 1..65535"},
+      {"127.0.0.1:", "invalid bind '127.0.0.1:': port '' is not a number, expected 1..65535"},
+      {"::1:1883",
+       "invalid bind '::1:1883': IPv6 addresses must be in brackets, e.g. \"[::1]:1883\""},
+      {"[zz]:1883", "invalid bind '[zz]:1883': 'zz' is not an IPv6 address"},
+      {"[::1]1883", "invalid bind '[::1]1883', expected a port after ']' (e.g. \"[::1]:1883\")"},
+      {"[::1:1883", "invalid bind '[::1:1883': missing ']' after the IPv6 address"},
+      {":1883",
+       "invalid bind ':1883': missing host, expected \"host:port\" (e.g. \"0.0.0.0:1883\")"},
+      {"300.1.1.1:1883", "invalid bind '300.1.1.1:1883': '300.1.1.1' is not an IPv4 address"},
+      {"my host:1883", "invalid bind 'my host:1883': 'my host' is not a valid host name or address"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_THAT(errors_of("listeners:\n  - bind: \"" + c.bind + "\"\n"),
+                ElementsAre("test.yaml:2:11: listeners[0].bind: " + c.message))
+        << c.bind;
+  }
+}
+
+TEST(config_errors_report, valid_binds) {
+  const config cfg = parse_config(
+      "listeners:\n  - bind: \"[::]:1883\"\n  - bind: broker.example:1884\n  - bind: "
+      "\"0.0.0.0:65535\"\n",
+      "test.yaml");
+  ASSERT_EQ(cfg.listeners.size(), 3u);
+  EXPECT_EQ(cfg.listeners[0].host, "::");
+  EXPECT_EQ(cfg.listeners[1].host, "broker.example");
+  EXPECT_EQ(cfg.listeners[1].port, 1884);
+  EXPECT_EQ(cfg.listeners[2].port, 65535);
+}
+
+TEST(config_errors_report, duplicate_bind) {
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - {type: mqtt, bind: \"127.0.0.1:1883\"}\n"
+                        "  - {type: mqtt-ws, bind: \"127.0.0.1:1883\"}\n"),
+              ElementsAre("test.yaml:3:27: listeners[1].bind: '127.0.0.1:1883' already used at "
+                          "line 2"));
+  // Same address spelled differently is still the same socket.
+  EXPECT_THAT(errors_of("listeners:\n  - bind: \"[::1]:1883\"\n  - bind: \"[::1]:01883\"\n"),
+              ElementsAre("test.yaml:3:11: listeners[1].bind: '[::1]:01883' already used at "
+                          "line 2"));
+}
+
+TEST(config_errors_report, empty_listener_list) {
+  EXPECT_THAT(errors_of("listeners: []\n"),
+              ElementsAre("test.yaml:1:12: listeners: expected at least one listener"));
+}
+
+TEST(config_errors_report, ws_path) {
+  EXPECT_THAT(errors_of("listeners:\n  - {type: mqtt-ws, bind: \"0.0.0.0:8083\", path: mqtt}\n"),
+              ElementsAre("test.yaml:2:49: listeners[0].path: invalid path 'mqtt', expected a "
+                          "path starting with '/'"));
+  EXPECT_THAT(errors_of("listeners:\n  - {type: mqtt, bind: \"0.0.0.0:1883\", path: /mqtt}\n"),
+              ElementsAre("test.yaml:2:46: listeners[0].path: only valid for type mqtt-ws, "
+                          "remove it"));
+}
+
+TEST_F(temp_dir_test, tls_file_missing_or_not_a_file_is_reported_at_the_key) {
+  touch("server.key");
+  fs::create_directories(dir_ / "adir");
+  const std::string file = path("wharf.yaml");
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - bind: \"0.0.0.0:8883\"\n"
+                        "    tls:\n"
+                        "      cert_file: missing.pem\n"
+                        "      key_file: server.key\n"
+                        "      ca_file: adir\n",
+                        file),
+              ElementsAre(file + ":4:7: listeners[0].tls.cert_file: cannot read file '" +
+                              path("missing.pem") + "': No such file or directory",
+                          file + ":6:7: listeners[0].tls.ca_file: cannot read file '" +
+                              path("adir") + "': Is a directory"));
+}
+
+TEST_F(temp_dir_test, tls_file_without_read_permission) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads files regardless of permissions";
+  const std::string cert = touch("server.pem");
+  touch("server.key");
+  ::chmod(cert.c_str(), 0);
+  const std::string file = path("wharf.yaml");
+  EXPECT_THAT(errors_of("listeners:\n  - bind: \"0.0.0.0:8883\"\n    tls: {cert_file: "
+                        "server.pem, key_file: server.key}\n",
+                        file),
+              ElementsAre(file + ":3:11: listeners[0].tls.cert_file: cannot read file '" + cert +
+                          "': Permission denied"));
+}
+
+TEST_F(temp_dir_test, tls_required_fields_and_client_cert_without_ca) {
+  touch("server.pem");
+  touch("server.key");
+  const std::string file = path("wharf.yaml");
+  EXPECT_THAT(errors_of("listeners:\n  - bind: \"0.0.0.0:8883\"\n    tls: {cert_file: server.pem}\n",
+                        file),
+              ElementsAre(file + ":3:10: listeners[0].tls: missing required field 'key_file', "
+                                 "expected a PEM file path"));
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - bind: \"0.0.0.0:8883\"\n"
+                        "    tls:\n"
+                        "      cert_file: server.pem\n"
+                        "      key_file: server.key\n"
+                        "      require_client_cert: true\n",
+                        file),
+              ElementsAre(file + ":6:28: listeners[0].tls.require_client_cert: true requires "
+                                 "'ca_file' (the CA bundle that signs client certificates)"));
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - bind: \"0.0.0.0:8883\"\n"
+                        "    tls: {cert_file: server.pem, key_file: server.key, "
+                        "require_client_cert: maybe}\n",
+                        file),
+              ElementsAre(file + ":3:77: listeners[0].tls.require_client_cert: expected true or "
+                                 "false, got 'maybe'"));
+}
+
+TEST(config_env, substitutes_in_string_values) {
+  ::setenv("WHARF_CT_DATA", "/srv/wharf", 1);
+  ::setenv("WHARF_CT_PORT", "1999", 1);
+  const config cfg = parse_config("data_dir: ${ENV:WHARF_CT_DATA}/data\n"
+                                  "listeners:\n  - bind: \"127.0.0.1:${ENV:WHARF_CT_PORT}\"\n",
+                                  "test.yaml");
+  EXPECT_EQ(cfg.data_dir, "/srv/wharf/data");
+  EXPECT_EQ(cfg.listeners.at(0).bind, "127.0.0.1:1999");
+  EXPECT_EQ(cfg.listeners.at(0).port, 1999);
+}
+
+TEST(config_env, unset_variable_is_an_error_at_the_value) {
+  ::unsetenv("WHARF_CT_UNSET");
+  EXPECT_THAT(errors_of("data_dir: \"${ENV:WHARF_CT_UNSET}\"\n"),
+              ElementsAre("test.yaml:1:11: data_dir: environment variable 'WHARF_CT_UNSET' is "
+                          "not set"));
+}
+
+TEST(config_errors_report, collects_every_error_in_file_order) {
+  ::unsetenv("WHARF_CT_UNSET");
+  const std::string yaml = R"(io_threads: many
+listeners:
+  - {type: mqtt, bind: "127.0.0.1:1883"}
+  - {type: websocket, bind: "127.0.0.1:1883"}
+  - {type: mqtt}
+log_lvl: debug
+data_dir: ${ENV:WHARF_CT_UNSET}
+mqtt:
+  max_packet_size: 1
+)";
+  const std::vector<std::string> expected = {
+      "test.yaml:1:13: io_threads: expected an integer, got 'many'",
+      "test.yaml:4:12: listeners[1].type: invalid value 'websocket', expected one of: mqtt, "
+      "mqtt-ws",
+      "test.yaml:4:29: listeners[1].bind: '127.0.0.1:1883' already used at line 3",
+      "test.yaml:5:5: listeners[2]: missing required field 'bind', expected \"host:port\" (e.g. "
+      "\"0.0.0.0:1883\")",
+      "test.yaml:6:1: unknown key 'log_lvl', did you mean 'log_level'?",
+      "test.yaml:7:11: data_dir: environment variable 'WHARF_CT_UNSET' is not set",
+      "test.yaml:9:20: mqtt.max_packet_size: 1 is out of range, expected 64..268435455",
+  };
+  EXPECT_EQ(errors_of(yaml), expected);
+  try {
+    (void)parse_config(yaml, "test.yaml");
+    FAIL() << "expected config_errors";
+  } catch (const config_errors& e) {
+    std::string joined;
+    for (const auto& line : expected) joined += (joined.empty() ? "" : "\n") + line;
+    EXPECT_EQ(std::string(e.what()), joined);
+  }
+}
+
+}  // namespace
+}  // namespace wharf::config
