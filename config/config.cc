@@ -32,7 +32,8 @@ using detail::map_reader;
 
 // What `wharf` runs with when no --config is given. Kept minimal: every other value comes
 // from the struct defaults, so there is one source of truth for them.
-constexpr std::string_view embedded_yaml = R"(# wharf built-in configuration (used without --config).
+constexpr std::string_view embedded_yaml =
+    R"(# wharf built-in configuration (used without --config).
 data_dir: ./wharf-data
 listeners:
   - type: mqtt
@@ -51,8 +52,8 @@ struct bind_parts {
 };
 
 bool is_host_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '-' || c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
 }
 
 // Splits and checks "host:port" / "[v6]:port". Returns the parts or an error message.
@@ -102,9 +103,9 @@ std::variant<bind_parts, std::string> parse_bind(const std::string& text) {
       return fmt::format("invalid bind '{}': '{}' is not an IPv4 address", text, out.host);
     }
   }
-  const bool digits = !port_text.empty() && port_text.size() <= 5 &&
-                      std::all_of(port_text.begin(), port_text.end(),
-                                  [](char c) { return c >= '0' && c <= '9'; });
+  const bool digits =
+      !port_text.empty() && port_text.size() <= 5 &&
+      std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits) {
     return fmt::format("invalid bind '{}': port '{}' is not a number, expected 1..65535", text,
                        port_text);
@@ -238,9 +239,9 @@ class schema_reader {
           diag_.add(detail::value_mark(*e),
                     fmt::format("{}: only valid for type mqtt-ws, remove it", e->path));
         } else if (v->empty() || v->front() != '/') {
-          diag_.add(detail::value_mark(*e),
-                    fmt::format("{}: invalid path '{}', expected a path starting with '/'",
-                                e->path, *v));
+          diag_.add(
+              detail::value_mark(*e),
+              fmt::format("{}: invalid path '{}', expected a path starting with '/'", e->path, *v));
         } else {
           l.path = std::move(*v);
         }
@@ -267,8 +268,8 @@ class schema_reader {
     const int line = detail::value_mark(e).line + 1;
     auto [pos, inserted] = binds_.emplace(key, line);
     if (!inserted) {
-      diag_.add(detail::value_mark(e), fmt::format("{}: '{}' already used at line {}", e.path,
-                                                   *text, pos->second));
+      diag_.add(detail::value_mark(e),
+                fmt::format("{}: '{}' already used at line {}", e.path, *text, pos->second));
       return;
     }
     l.bind = std::move(*text);
@@ -348,8 +349,7 @@ class schema_reader {
     read_uint_into(m, "max_queued_messages", q.max_queued_messages, 1, 1000000000);
     read_uint_into(m, "max_queued_bytes", q.max_queued_bytes, 1024, std::uint64_t{1} << 40);
     read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000);
-    read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1,
-                   1000000);
+    read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1, 1000000);
     read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400);
     m.finish();
   }

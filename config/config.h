@@ -2,6 +2,7 @@
 // only place yaml-cpp appears. Every field says its meaning and `Default:`.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -49,7 +50,8 @@ struct mqtt_config {
 
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
-  std::vector<listener_config> listeners;     // Default (key absent): one plain MQTT listener on 0.0.0.0:1883.
+  // Default (key absent): one plain MQTT listener on 0.0.0.0:1883 (see embedded default).
+  std::vector<listener_config> listeners;
   unsigned io_threads = 0;                    // 0 = one per core. Default: 0.
   std::string log_level = "info";             // trace|debug|info|warn|error|off. Default: info.
   mqtt_config mqtt;

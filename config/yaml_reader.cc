@@ -32,8 +32,8 @@ std::string describe(const YAML::Node& node) {
 std::optional<std::string> scalar_text(const entry& e, std::string_view expected,
                                        diagnostics& diag) {
   if (!e.value.IsScalar()) {
-    diag.add(value_mark(e), fmt::format("{}: expected {}, got {}", e.path, expected,
-                                        describe(e.value)));
+    diag.add(value_mark(e),
+             fmt::format("{}: expected {}, got {}", e.path, expected, describe(e.value)));
     return std::nullopt;
   }
   auto sub = substitute_env(e.value.Scalar());
@@ -47,8 +47,7 @@ std::optional<std::string> scalar_text(const entry& e, std::string_view expected
 bool is_env_name(std::string_view name) {
   if (name.empty() || (name[0] >= '0' && name[0] <= '9')) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
   });
 }
 
@@ -115,8 +114,8 @@ void map_reader::finish() {
     const std::string& name = key.Scalar();
     auto [pos, inserted] = first_line.emplace(name, key.Mark().line + 1);
     if (!inserted) {
-      diag_.add(key.Mark(), fmt::format("duplicate key '{}'{}, first at line {}", name, where,
-                                        pos->second));
+      diag_.add(key.Mark(),
+                fmt::format("duplicate key '{}'{}, first at line {}", name, where, pos->second));
       continue;
     }
     if (std::find(known_.begin(), known_.end(), name) != known_.end()) continue;
@@ -175,8 +174,8 @@ std::optional<std::string> read_enum(const entry& e, std::span<const std::string
   auto text = scalar_text(e, "a string", diag);
   if (!text) return std::nullopt;
   if (std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) return text;
-  diag.add(value_mark(e), fmt::format("{}: invalid value '{}', expected one of: {}", e.path,
-                                      *text, fmt::join(allowed, ", ")));
+  diag.add(value_mark(e), fmt::format("{}: invalid value '{}', expected one of: {}", e.path, *text,
+                                      fmt::join(allowed, ", ")));
   return std::nullopt;
 }
 

@@ -94,8 +94,9 @@ class storage {
                           const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
 
   [[nodiscard]] virtual storage_stats stats() const = 0;
-  // Stops the writer thread after draining queued batches. Idempotent. Reads keep working
-  // until the object is destroyed (the RocksDB handle is released by the destructor).
+  // Stops the writer thread after draining queued batches (their completions run). Idempotent.
+  // Reads keep working until the object is destroyed (the destructor releases RocksDB).
+  // REQUIRES: not called from a completion (it joins the writer thread).
   virtual void close() = 0;
 };
 

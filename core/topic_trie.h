@@ -18,14 +18,15 @@
 // entries by group.
 //
 // Layout (chosen for ~1,000,000 entries with mostly distinct filters):
-//  - one node per filter level; a node owns its level text, its literal children, its '+'
-//    and '#' children (kept apart from the literal ones so match never hashes them) and
-//    its entries;
+//  - one node per filter level, 56 bytes (a 64-byte malloc chunk): its level text (inline
+//    up to 15 bytes), its literal children, its '+' and '#' children (kept apart from the
+//    literal ones so match never hashes them; allocated only when present) and its entries;
 //  - literal children live in a compact table of node pointers: a single child inline, up
 //    to 8 in a small array searched linearly, more in an open-addressing hash table
 //    (linear probing, load <= 3/4) keyed by the child's level text;
-//  - entries of one node are a vector, with a hash index on Key added only when a node
-//    holds many entries (a popular filter), so one-subscriber nodes pay no index;
+//  - entries of one node are a small array (one allocation of exactly one entry in the
+//    common case), becoming a vector with a hash index on Key (KeyHash) only when the node
+//    holds more than 8 entries (a popular filter), so one-subscriber nodes pay no index;
 //  - empty nodes are pruned on erase, so the trie's size follows its entries.
 // match walks the topic's levels in place (string_views into `topic`) with an explicit
 // stack and rebuilds each matching filter in a stack buffer: it does not allocate unless a
@@ -37,6 +38,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
@@ -73,7 +75,7 @@ class inline_stack {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
  private:
-  std::array<T, N> inline_{};
+  std::array<T, N> inline_;  // not value-initialised: match() creates one per call
   std::vector<T> overflow_;
   std::size_t size_ = 0;
 };
@@ -117,6 +119,223 @@ inline std::string_view next_level(std::string_view s, std::size_t& pos, bool& l
   pos = stop + 1;
   return level;
 }
+
+// A level's text in 16 bytes: inline up to 15 bytes (most levels), else on the heap.
+class level_text {
+ public:
+  explicit level_text(std::string_view s) {
+    if (s.size() < sizeof(bytes_)) {
+      s.copy(bytes_, s.size());
+      bytes_[inline_len_at] = static_cast<char>(s.size());
+    } else {
+      char* heap = new char[s.size()];
+      s.copy(heap, s.size());
+      const auto len = static_cast<std::uint32_t>(s.size());
+      std::memcpy(bytes_, &heap, sizeof heap);
+      std::memcpy(bytes_ + sizeof heap, &len, sizeof len);
+      bytes_[inline_len_at] = heap_marker;
+    }
+  }
+  ~level_text() {
+    if (on_heap()) delete[] heap_ptr();
+  }
+  level_text(const level_text&) = delete;
+  level_text& operator=(const level_text&) = delete;
+
+  [[nodiscard]] std::string_view view() const noexcept {
+    if (!on_heap()) return {bytes_, static_cast<std::size_t>(bytes_[inline_len_at])};
+    std::uint32_t len = 0;
+    std::memcpy(&len, bytes_ + sizeof(char*), sizeof len);
+    return {heap_ptr(), len};
+  }
+  operator std::string_view() const noexcept { return view(); }  // NOLINT: a text view
+  friend bool operator==(const level_text& a, std::string_view b) noexcept {
+    return a.view() == b;
+  }
+
+ private:
+  static constexpr std::size_t inline_len_at = 15;
+  static constexpr char heap_marker = static_cast<char>(0x7f);
+
+  [[nodiscard]] bool on_heap() const noexcept { return bytes_[inline_len_at] == heap_marker; }
+  [[nodiscard]] char* heap_ptr() const noexcept {
+    char* p = nullptr;
+    std::memcpy(&p, bytes_, sizeof p);
+    return p;
+  }
+
+  alignas(8) char bytes_[16];
+};
+
+// Entries of one trie node in 16 bytes. Up to small_max entries live in a small array
+// searched linearly (one subscriber per filter is the common case); beyond that in a
+// vector with a hash index on Key, so a popular filter stays O(1) per insert and erase.
+template <class Key, class Value, class KeyHash>
+class entry_set {
+ public:
+  struct entry {
+    Key key;
+    Value value;
+  };
+
+  entry_set() = default;
+  ~entry_set() { clear(); }
+  entry_set(const entry_set&) = delete;
+  entry_set& operator=(const entry_set&) = delete;
+
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+  [[nodiscard]] entry* begin() noexcept { return is_big() ? big_->list.data() : small_; }
+  [[nodiscard]] entry* end() noexcept { return begin() + size_; }
+
+  Value* find(const Key& key) {
+    entry* e = locate(key);
+    return e == nullptr ? nullptr : &e->value;
+  }
+
+  // Returns true when `key` is new.
+  bool insert_or_assign(const Key& key, Value value) {
+    if (entry* e = locate(key)) {
+      e->value = std::move(value);
+      return false;
+    }
+    if (!is_big() && size_ == cap_ && cap_ == small_max) to_big();
+    if (is_big()) {
+      big_->list.push_back(entry{key, std::move(value)});
+      try {
+        big_->index.emplace(key, size_);
+      } catch (...) {
+        big_->list.pop_back();
+        throw;
+      }
+    } else {
+      if (size_ == cap_) grow_small(cap_ == 0 ? 1 : cap_ * 2);
+      std::construct_at(small_ + size_, entry{key, std::move(value)});
+    }
+    ++size_;
+    return true;
+  }
+
+  // Returns true when `key` was present.
+  bool erase(const Key& key) {
+    entry* e = locate(key);
+    if (e == nullptr) return false;
+    entry* last = end() - 1;
+    if (is_big()) {
+      big_->index.erase(key);
+      if (e != last) {
+        *e = std::move(*last);
+        big_->index[e->key] = static_cast<std::uint32_t>(e - begin());
+      }
+      big_->list.pop_back();
+      --size_;
+      if (size_ <= small_max / 2) shrink_quietly([this] { to_small(); });
+      return true;
+    }
+    if (e != last) *e = std::move(*last);
+    std::destroy_at(last);
+    --size_;
+    if (size_ == 0) {
+      release_small();
+    } else if (size_ * 4 <= cap_) {
+      // Give memory back after mass unsubscribes.
+      shrink_quietly([this] { grow_small(cap_ / 2); });
+    }
+    return true;
+  }
+
+ private:
+  static constexpr std::uint32_t small_max = 8;
+  static constexpr std::uint32_t big_marker = static_cast<std::uint32_t>(-1);
+
+  struct big {
+    std::vector<entry> list;
+    std::unordered_map<Key, std::uint32_t, KeyHash> index;
+  };
+
+  [[nodiscard]] bool is_big() const noexcept { return cap_ == big_marker; }
+
+  entry* locate(const Key& key) {
+    if (is_big()) {
+      const auto it = big_->index.find(key);
+      return it == big_->index.end() ? nullptr : &big_->list[it->second];
+    }
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      if (small_[i].key == key) return &small_[i];
+    }
+    return nullptr;
+  }
+
+  // Moves the small entries into a fresh array of `cap` slots (cap >= size_).
+  void grow_small(std::uint32_t cap) {
+    std::allocator<entry> alloc;
+    entry* fresh = alloc.allocate(cap);
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      std::construct_at(fresh + i, std::move(small_[i]));
+      std::destroy_at(small_ + i);
+    }
+    if (small_ != nullptr) alloc.deallocate(small_, cap_);
+    small_ = fresh;
+    cap_ = cap;
+  }
+
+  void release_small() noexcept {
+    if (small_ != nullptr) std::allocator<entry>{}.deallocate(small_, cap_);
+    small_ = nullptr;
+    cap_ = 0;
+  }
+
+  void to_big() {
+    auto b = std::make_unique<big>();
+    b->list.reserve(size_ * 2);
+    b->index.reserve(size_ * 2);
+    for (std::uint32_t i = 0; i < size_; ++i) {
+      b->index.emplace(small_[i].key, i);
+      b->list.push_back(std::move(small_[i]));
+    }
+    std::destroy_n(small_, size_);
+    release_small();
+    big_ = b.release();
+    cap_ = big_marker;
+  }
+
+  void to_small() {
+    std::allocator<entry> alloc;
+    entry* fresh = alloc.allocate(small_max);  // may throw: the set stays big
+    big* b = big_;
+    for (std::uint32_t i = 0; i < size_; ++i) std::construct_at(fresh + i, std::move(b->list[i]));
+    delete b;
+    small_ = fresh;
+    cap_ = small_max;
+  }
+
+  // Shrinking only saves memory: when it cannot allocate, keep the larger storage.
+  template <class F>
+  static void shrink_quietly(F&& shrink) noexcept {
+    try {
+      shrink();
+    } catch (const std::bad_alloc&) {
+    }
+  }
+
+  void clear() noexcept {
+    if (is_big()) {
+      delete big_;
+    } else {
+      std::destroy_n(small_, size_);
+      release_small();
+    }
+    size_ = 0;
+  }
+
+  union {
+    entry* small_ = nullptr;
+    big* big_;
+  };
+  std::uint32_t size_ = 0;
+  std::uint32_t cap_ = 0;  // big_marker: big_ is live
+};
 
 // Literal children of a trie node, keyed by each child's `level` member. Does not own the
 // children (the trie deletes them); owns only its slot storage.
@@ -391,8 +610,8 @@ class topic_trie {
       bool last = false;
       const std::string_view level = detail::next_level(topic, pos, last);
       if (!dollar) {
-        if (root_->hash != nullptr) visit_entries(root_->hash, "#", visit);
-        if (root_->plus != nullptr) stack.push(frame{root_->plus, pos, 0, last, true});
+        if (root_->hash() != nullptr) visit_entries(root_->hash(), "#", visit);
+        if (root_->plus() != nullptr) stack.push(frame{root_->plus(), pos, 0, last, true});
       }
       if (node* c = root_->children.find(level)) stack.push(frame{c, pos, 0, last, true});
     }
@@ -407,22 +626,22 @@ class topic_trie {
       if (f.done) {
         // Every topic level is matched by the filter of f.n.
         visit_entries(f.n, filter.view(), visit);
-        if (f.n->hash != nullptr) {
+        if (f.n->hash() != nullptr) {
           // "a/#" matches "a" [MQTT-4.7.1-1].
           filter.append("/#");
-          visit_entries(f.n->hash, filter.view(), visit);
+          visit_entries(f.n->hash(), filter.view(), visit);
         }
         continue;
       }
       std::size_t pos = f.pos;
       bool last = false;
       const std::string_view level = detail::next_level(topic, pos, last);
-      if (f.n->hash != nullptr) {
+      if (f.n->hash() != nullptr) {
         filter.append("/#");
-        visit_entries(f.n->hash, filter.view(), visit);
+        visit_entries(f.n->hash(), filter.view(), visit);
         filter.truncate(len);
       }
-      if (f.n->plus != nullptr) stack.push(frame{f.n->plus, pos, len, last, false});
+      if (f.n->plus() != nullptr) stack.push(frame{f.n->plus(), pos, len, last, false});
       if (node* c = f.n->children.find(level)) stack.push(frame{c, pos, len, last, false});
     }
   }
@@ -434,94 +653,26 @@ class topic_trie {
   [[nodiscard]] std::size_t node_count() const noexcept { return nodes_; }
 
  private:
-  struct entry {
-    Key key;
-    Value value;
-  };
-
-  // Entries of one node: a vector, plus a hash index once it holds more than
-  // index_threshold entries.
-  class entry_set {
-   public:
-    [[nodiscard]] bool empty() const noexcept { return list_.empty(); }
-    std::vector<entry>& list() noexcept { return list_; }
-
-    Value* find(const Key& key) {
-      const std::size_t i = index_of(key);
-      return i == npos ? nullptr : &list_[i].value;
-    }
-
-    bool insert_or_assign(const Key& key, Value value) {
-      const std::size_t i = index_of(key);
-      if (i != npos) {
-        list_[i].value = std::move(value);
-        return false;
-      }
-      list_.push_back(entry{key, std::move(value)});
-      if (index_) {
-        index_->emplace(key, static_cast<std::uint32_t>(list_.size() - 1));
-      } else if (list_.size() > index_threshold) {
-        build_index();
-      }
-      return true;
-    }
-
-    bool erase(const Key& key) {
-      const std::size_t i = index_of(key);
-      if (i == npos) return false;
-      if (index_) index_->erase(key);
-      if (i + 1 != list_.size()) {
-        list_[i] = std::move(list_.back());
-        if (index_) (*index_)[list_[i].key] = static_cast<std::uint32_t>(i);
-      }
-      list_.pop_back();
-      if (index_ && list_.size() < index_threshold / 2) index_.reset();
-      // Give memory back after mass unsubscribes from a popular filter.
-      if (list_.capacity() > 4 && list_.size() * 4 < list_.capacity()) list_.shrink_to_fit();
-      if (list_.empty()) list_.shrink_to_fit();
-      return true;
-    }
-
-   private:
-    static constexpr std::size_t index_threshold = 8;
-    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
-    std::size_t index_of(const Key& key) const {
-      if (index_) {
-        const auto it = index_->find(key);
-        return it == index_->end() ? npos : it->second;
-      }
-      for (std::size_t i = 0; i < list_.size(); ++i) {
-        if (list_[i].key == key) return i;
-      }
-      return npos;
-    }
-
-    void build_index() {
-      auto index = std::make_unique<std::unordered_map<Key, std::uint32_t, KeyHash>>();
-      index->reserve(list_.size() * 2);
-      for (std::size_t i = 0; i < list_.size(); ++i) {
-        index->emplace(list_[i].key, static_cast<std::uint32_t>(i));
-      }
-      index_ = std::move(index);
-    }
-
-    std::vector<entry> list_;
-    std::unique_ptr<std::unordered_map<Key, std::uint32_t, KeyHash>> index_;
-  };
-
+  // 56 bytes: a 64-byte allocation with glibc malloc.
   struct node {
     explicit node(std::string_view l) : level(l) {}
     [[nodiscard]] bool empty() const noexcept {
-      return entries.empty() && children.empty() && plus == nullptr && hash == nullptr;
+      return entries.empty() && children.empty() && wild == nullptr;
     }
+    [[nodiscard]] node* plus() const noexcept { return wild ? wild->plus : nullptr; }
+    [[nodiscard]] node* hash() const noexcept { return wild ? wild->hash : nullptr; }
 
-    std::string level;  // "+" for a plus child, "#" for a hash child, "" for the root
+    detail::level_text level;  // "+" for a plus child, "#" for a hash child, "" for the root
     detail::child_table<node> children;
-    node* plus = nullptr;  // owned
-    node* hash = nullptr;  // owned
-    entry_set entries;
+    // The '+' and '#' children (owned), allocated only for nodes that have one.
+    struct wildcards {
+      node* plus = nullptr;
+      node* hash = nullptr;
+    };
+    std::unique_ptr<wildcards> wild;
+    detail::entry_set<Key, Value, KeyHash> entries;
   };
+  static_assert(sizeof(void*) != 8 || sizeof(node) == 56, "node outgrew its 64-byte chunk");
 
   struct frame {
     node* n;               // node whose level matched
@@ -532,44 +683,44 @@ class topic_trie {
   };
 
   static node* child(node* n, std::string_view level) noexcept {
-    if (level == "+") return n->plus;
-    if (level == "#") return n->hash;
+    if (level == "+") return n->plus();
+    if (level == "#") return n->hash();
     return n->children.find(level);
   }
 
   node* child_or_create(node* n, std::string_view level) {
-    node** slot = nullptr;
-    if (level == "+") {
-      slot = &n->plus;
-    } else if (level == "#") {
-      slot = &n->hash;
-    } else if (node* c = n->children.find(level)) {
-      return c;
+    const bool is_plus = level == "+";
+    if (is_plus || level == "#") {
+      if (!n->wild) n->wild = std::make_unique<typename node::wildcards>();
+      node*& slot = is_plus ? n->wild->plus : n->wild->hash;
+      if (slot == nullptr) {
+        slot = new node(level);
+        ++nodes_;
+      }
+      return slot;
     }
-    if (slot != nullptr && *slot != nullptr) return *slot;
+    if (node* c = n->children.find(level)) return c;
     auto fresh = std::make_unique<node>(level);
-    if (slot != nullptr) {
-      *slot = fresh.get();
-    } else {
-      n->children.insert(fresh.get());
-    }
+    n->children.insert(fresh.get());
     ++nodes_;
     return fresh.release();
   }
 
   static void detach(node* parent, node* c) noexcept {
-    if (parent->plus == c) {
-      parent->plus = nullptr;
-    } else if (parent->hash == c) {
-      parent->hash = nullptr;
+    if (parent->plus() == c) {
+      parent->wild->plus = nullptr;
+    } else if (parent->hash() == c) {
+      parent->wild->hash = nullptr;
     } else {
       parent->children.erase(c->level);
+      return;
     }
+    if (parent->wild->plus == nullptr && parent->wild->hash == nullptr) parent->wild.reset();
   }
 
   template <class F>
   static void visit_entries(node* n, std::string_view filter, F& visit) {
-    for (auto& e : n->entries.list()) visit(filter, static_cast<const Key&>(e.key), e.value);
+    for (auto& e : n->entries) visit(filter, static_cast<const Key&>(e.key), e.value);
   }
 
   // Deletes a subtree without recursion (a filter may have thousands of levels).
@@ -581,8 +732,8 @@ class topic_trie {
       node* n = pending.back();
       pending.pop_back();
       n->children.for_each([&](node* c) { pending.push_back(c); });
-      if (n->plus != nullptr) pending.push_back(n->plus);
-      if (n->hash != nullptr) pending.push_back(n->hash);
+      if (n->plus() != nullptr) pending.push_back(n->plus());
+      if (n->hash() != nullptr) pending.push_back(n->hash());
       delete n;
     }
   }

@@ -61,6 +61,9 @@ struct delivery {
   std::uint16_t packet_id = 0;
   bool pubrel_sent = false;
   std::uint64_t stored_seq = 0;  // its key in the stored queue when restored from it; 0: none
+  // "group/filter" when it came through a shared subscription: if the member leaves before
+  // acknowledging it, it goes to another member of that group.
+  std::string shared_group;
 };
 [[nodiscard]] stored_delivery to_stored(const delivery& d);
 [[nodiscard]] delivery from_stored(stored_delivery&& d);

@@ -80,8 +80,8 @@ std::string openssl_reason() {
 void check_readable(const std::string& path, std::string_view what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    throw std::runtime_error(fmt::format("cannot read {} '{}': {}", what, path,
-                                         std::generic_category().message(errno)));
+    throw std::runtime_error(
+        fmt::format("cannot read {} '{}': {}", what, path, std::generic_category().message(errno)));
   }
   ::close(fd);
 }
@@ -215,7 +215,8 @@ void write_pair(const x509_ptr& cert, const pkey_ptr& key, const cert_key_files&
   const std::string key_pem = pem_of([&](BIO* bio) {
     return PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
   });
-  const std::string cert_pem = pem_of([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()); });
+  const std::string cert_pem =
+      pem_of([&](BIO* bio) { return PEM_write_bio_X509(bio, cert.get()); });
   write_file(out.key_file, key_pem, 0600);
   write_file(out.cert_file, cert_pem, 0644);
 }
@@ -252,8 +253,7 @@ x509_ptr build_certificate(const std::string& common_name, EVP_PKEY* subject_key
   X509_NAME* name = X509_get_subject_name(cert.get());
   const auto* cn = reinterpret_cast<const unsigned char*>(common_name.c_str());
   if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC,
-                                 reinterpret_cast<const unsigned char*>("wharf"), -1, -1,
-                                 0) != 1 ||
+                                 reinterpret_cast<const unsigned char*>("wharf"), -1, -1, 0) != 1 ||
       X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, cn, -1, -1, 0) != 1) {
     fail(fmt::format("cannot set certificate subject CN={}", common_name));
   }
@@ -312,8 +312,8 @@ std::shared_ptr<ssl::context> make_server_context(const config::tls_config& cfg)
   return ctx;
 }
 
-std::shared_ptr<ssl::context> make_client_context(const std::string& ca_file,
-                                                  const std::optional<cert_key_files>& client_cert) {
+std::shared_ptr<ssl::context> make_client_context(
+    const std::string& ca_file, const std::optional<cert_key_files>& client_cert) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* c = ctx->native_handle();
   apply_common(c);
@@ -330,8 +330,8 @@ peer_identity identity_of(SSL* ssl) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (cert == nullptr || SSL_get_verify_result(ssl) != X509_V_OK) return id;
   id.common_name = common_name_of(cert);
-  general_names_ptr names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  general_names_ptr names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return id;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
     const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names.get(), i);
@@ -366,8 +366,7 @@ void issue_certificate(const cert_key_files& ca, const certificate_request& requ
   x509_ptr ca_cert = load_certificate(ca.cert_file);
   pkey_ptr ca_key = load_private_key(ca.key_file);
   if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
-    fail(fmt::format("CA key '{}' does not match CA certificate '{}'", ca.key_file,
-                     ca.cert_file));
+    fail(fmt::format("CA key '{}' does not match CA certificate '{}'", ca.key_file, ca.cert_file));
   }
   pkey_ptr key = generate_p256_key();
   std::vector<std::pair<int, std::string>> extensions = {
@@ -390,8 +389,7 @@ dev_certificates generate_self_signed(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    throw std::runtime_error(
-        fmt::format("cannot create directory '{}': {}", dir, ec.message()));
+    throw std::runtime_error(fmt::format("cannot create directory '{}': {}", dir, ec.message()));
   }
   const fs::path base(dir);
   dev_certificates out{
@@ -401,11 +399,11 @@ dev_certificates generate_self_signed(const std::string& dir) {
   const bool have_ca = fs::exists(out.ca.cert_file) && fs::exists(out.ca.key_file);
   if (!have_ca) {
     pkey_ptr key = generate_p256_key();
-    x509_ptr cert = build_certificate("wharf development CA", key.get(), nullptr, key.get(),
-                                      dev_ca_valid_days,
-                                      {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-                                       {NID_key_usage, "critical,keyCertSign,cRLSign"},
-                                       {NID_subject_key_identifier, "hash"}});
+    x509_ptr cert =
+        build_certificate("wharf development CA", key.get(), nullptr, key.get(), dev_ca_valid_days,
+                          {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                           {NID_key_usage, "critical,keyCertSign,cRLSign"},
+                           {NID_subject_key_identifier, "hash"}});
     write_pair(cert, key, out.ca);
   }
   // A new CA invalidates the old server certificate.

@@ -37,8 +37,8 @@ struct cert_key_files {
 // Who the peer proved to be. Empty unless the peer sent a certificate that passed
 // verification.
 struct peer_identity {
-  std::optional<std::string> common_name;     // subject CN (UTF-8)
-  std::vector<std::string> subject_alt_names; // SAN DNS, email and URI entries, raw values
+  std::optional<std::string> common_name;      // subject CN (UTF-8)
+  std::vector<std::string> subject_alt_names;  // SAN DNS, email and URI entries, raw values
 };
 
 // The verified peer certificate's identity on an established connection (`ssl` is

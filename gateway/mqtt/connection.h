@@ -65,6 +65,8 @@ class connection final : public stream_handler {
   void finish_connect(bool session_present);
   void end_session(bool publish_will);
   void publish_will_now(core::message will);
+  // Drains the window, passing shared-subscription deliveries on to other group members.
+  [[nodiscard]] std::vector<session::delivery> take_held_deliveries();
 
   // Output.
   void send(const mqtt::packet& p);

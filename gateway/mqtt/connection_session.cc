@@ -164,6 +164,8 @@ void connection::end_session(bool publish_will) {
   }
   bool persist = false;
   std::vector<session::stored_subscription> unroute;
+  // Taken before locking the entry: passing shared deliveries on locks other entries.
+  auto held = take_held_deliveries();
   {
     std::lock_guard lock(entry_->mu);
     if (entry_->generation != generation_ || entry_->owner_shard != home_.index()) return;  // taken over already
@@ -179,7 +181,6 @@ void connection::end_session(bool publish_will) {
       }
       // What the session still holds goes back to its stored queue, in order, before any
       // message queued from now on (those get later sequence numbers).
-      auto held = window_.drain();
       const auto base_seq = entry_->next_seq;
       auto& batch = home_.batch();
       batch.erase_range(session::keys::delivery(client_id_, 0), session::keys::delivery(client_id_, base_seq));
@@ -221,15 +222,25 @@ void connection::end_session(bool publish_will) {
   } else {
     broker_.sessions_.erase(entry_);
     for (auto& sub : unroute) home_.remove_route(entry_.get(), sub.filter);
-    // Messages in flight to a non-persistent session that ends are dropped with it; QoS 1/2
-    // ones for shared subscriptions go to another member of their group.
-    for (auto& d : window_.drain()) {
-      if (d.qos == 0) continue;
-      durable_ops ops;
-      home_.route(d.msg, ops);
-    }
+    // Messages held for a session that ends are dropped with it (shared-subscription ones
+    // were passed to another member above).
   }
   if (will_now) publish_will_now(std::move(*will_now));
+}
+
+std::vector<session::delivery> connection::take_held_deliveries() {
+  // [MQTT-4.8.2] A shared-subscription message the member did not acknowledge goes to
+  // another member of the group rather than waiting for this one to come back.
+  std::vector<session::delivery> kept;
+  for (auto& d : window_.drain()) {
+    if (d.shared_group.empty()) {
+      kept.push_back(std::move(d));
+    } else if (d.qos > 0) {
+      if (d.stored_seq != 0) session::erase_delivery(home_.batch(), client_id_, d.stored_seq);
+      home_.redispatch_shared(entry_.get(), std::move(d));
+    }
+  }
+  return kept;
 }
 
 void connection::publish_will_now(core::message will) {

@@ -62,21 +62,13 @@ void shard::route(const std::shared_ptr<const core::message>& m, durable_ops& op
   });
 
   for (auto& [group_id, members] : groups) {
-    // One member per group: round robin, preferring members that are connected now.
-    auto& cursor = share_cursor_[group_id];
-    route_value* chosen = nullptr;
-    for (std::size_t i = 0; i < members.size() && !chosen; ++i) {
-      route_value* candidate = members[(cursor + i) % members.size()];
-      std::lock_guard lock(candidate->entry->mu);
-      if (candidate->entry->owner_shard >= 0) chosen = candidate;
-    }
-    if (!chosen) chosen = members[cursor % members.size()];
-    ++cursor;
+    route_value* chosen = pick_member(group_id, members);
     session::delivery d;
     d.msg = m;
     d.qos = std::min<std::uint8_t>(m->qos, chosen->sub.max_qos);
-    d.retain = false;  // [MQTT-3.3.1-9]-style: shared deliveries are live messages
+    d.retain = false;  // shared deliveries are live messages, never "retained"
     if (chosen->sub.subscription_id != 0) d.subscription_ids.push_back(chosen->sub.subscription_id);
+    d.shared_group = group_id;
     deliver(chosen->entry, std::move(d), ops);
   }
 
@@ -89,6 +81,39 @@ void shard::route(const std::shared_ptr<const core::message>& m, durable_ops& op
     d.subscription_ids = std::move(t.subscription_ids);
     deliver(*t.entry, std::move(d), ops);
   }
+}
+
+route_value* shard::pick_member(const std::string& group_id, const std::vector<route_value*>& members) {
+  auto& cursor = share_cursor_[group_id];
+  route_value* chosen = nullptr;
+  for (std::size_t i = 0; i < members.size() && !chosen; ++i) {
+    route_value* candidate = members[(cursor + i) % members.size()];
+    std::lock_guard lock(candidate->entry->mu);
+    if (candidate->entry->owner_shard >= 0) chosen = candidate;
+  }
+  if (!chosen) chosen = members[cursor % members.size()];
+  ++cursor;
+  return chosen;
+}
+
+void shard::redispatch_shared(session::session_entry* leaving, session::delivery d) {
+  std::vector<route_value*> members;
+  routes_.match(d.msg->topic, [&](std::string_view filter, const route_key& key, route_value& value) {
+    if (key.session == leaving || key.group.empty()) return;
+    if (d.shared_group.size() == key.group.size() + 1 + filter.size() && d.shared_group.starts_with(key.group) &&
+        d.shared_group[key.group.size()] == '/' && std::string_view(d.shared_group).substr(key.group.size() + 1) == filter)
+      members.push_back(&value);
+  });
+  if (members.empty()) return;
+  route_value* chosen = pick_member(d.shared_group, members);
+  d.packet_id = 0;
+  d.pubrel_sent = false;
+  d.stored_seq = 0;
+  d.qos = std::min<std::uint8_t>(d.msg->qos, chosen->sub.max_qos);
+  d.subscription_ids.clear();
+  if (chosen->sub.subscription_id != 0) d.subscription_ids.push_back(chosen->sub.subscription_id);
+  durable_ops ops;
+  deliver(chosen->entry, std::move(d), ops);
 }
 
 void shard::deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops) {

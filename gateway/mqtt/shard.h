@@ -71,6 +71,9 @@ class shard {
   // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
   // acknowledgement until that batch is durable (run_after_commit).
   void route(const std::shared_ptr<const core::message>& m, durable_ops& ops);
+  // Sends `d` (unacknowledged by a shared-subscription member that left) to another member
+  // of its group, if one is left.
+  void redispatch_shared(session::session_entry* leaving, session::delivery d);
   // Hands one delivery to the session, wherever it is now.
   void deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops);
 
@@ -103,6 +106,8 @@ class shard {
 
  private:
   void change_route(route_change change);
+  // Picks one member of a shared group for the next message: round robin, connected first.
+  route_value* pick_member(const std::string& group_id, const std::vector<route_value*>& members);
   void schedule_flush();
   void flush();  // end of loop turn: outboxes, then storage
   void receive_deliveries(std::vector<std::pair<std::shared_ptr<session::session_entry>, session::delivery>>&& batch);

@@ -100,14 +100,15 @@ class SysTopicsTest(BrokerTestCase):
     def test_clients_connected(self):
         extra = [self.client() for _ in range(3)]
         self.assertEqual(len(extra), 3)
-        # Three clients plus mosquitto_sub itself; the value may lag one interval.
+        # At least our three (mosquitto_sub may not be counted yet: the value is
+        # from the last $SYS period), possibly one period late.
         deadline = time.monotonic() + WAIT_S
         while True:
             value = int(self.sys_value("clients/connected"))
-            if value >= 4 or time.monotonic() > deadline:
+            if value >= 3 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        self.assertGreaterEqual(value, 4)
+        self.assertGreaterEqual(value, 3)
 
     def test_messages_received_increases(self):
         before = int(self.sys_value("messages/received"))
@@ -123,7 +124,7 @@ class SysTopicsTest(BrokerTestCase):
             time.sleep(0.5)
         self.assertGreaterEqual(after, before + 5)
 
-    def test_sys_not_writable_by_clients_or_not_matched_by_hash(self):
+    def test_hash_does_not_match_sys(self):
         # '#' never delivers $SYS [MQTT-4.7.2-1]: a '#' subscriber sees only the
         # ordinary message published after it subscribed.
         topic = unique("sys/hash")

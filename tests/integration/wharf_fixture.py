@@ -9,8 +9,10 @@ themselves can be validated without wharf; tests of wharf-only behaviour call
 Environment:
   WHARF_BIN          path of the wharf binary. Default: <repo>/build/wharf.
   WHARF_TEST_BROKER  "wharf" (default) or "mosquitto".
+  WHARF_LOG_LEVEL    wharf's log_level. Default: info.
 """
 
+import atexit
 import os
 import queue
 import shutil
@@ -132,7 +134,6 @@ def certs():
     with _certs_lock:
         if _certs is None:
             d = tempfile.mkdtemp(prefix="wharf-certs-")
-            import atexit
             atexit.register(shutil.rmtree, d, True)
             _certs = Certs(d)
         return _certs
@@ -189,7 +190,7 @@ class Broker:
                              % (bind, c.server_cert, c.server_key))
             else:
                 raise ValueError(kind)
-        lines += ["io_threads: 2", "log_level: debug"]
+        lines += ["io_threads: 2", "log_level: %s" % os.environ.get("WHARF_LOG_LEVEL", "info")]
         if self.mqtt:
             lines.append("mqtt:")
             lines += ["  %s: %s" % (k, v) for k, v in self.mqtt.items()]
@@ -328,7 +329,7 @@ class Client:
 
     def __init__(self, broker, client_id=None, version=V5, clean=True, session_expiry_s=None,
                  keepalive_s=30, will=None, kind="mqtt", transport="tcp", tls=None,
-                 connect_props=None, auto_ack=True):
+                 connect_props=None):
         self.broker = broker
         self.client_id = unique("c") if client_id is None else client_id
         self.version = version
@@ -477,11 +478,13 @@ class Client:
             except queue.Empty:
                 return out
 
-    def fence(self, publisher=None, timeout_s=WAIT_S):
+    def fence(self, publisher=None, timeout_s=WAIT_S, settle_s=0.1):
         """Proves that everything published before now by `publisher` (default: self)
         has been delivered to this client: subscribes to a fresh topic, has the
         publisher send a QoS 1 marker there, and returns the messages received
-        before the marker."""
+        before the marker, plus any arriving within `settle_s` after it (MQTT orders
+        messages per topic only, so a message on another topic could trail the
+        marker slightly)."""
         topic = unique("fence")
         self.subscribe(topic, qos=1)
         (publisher or self).publish(topic, b"fence", qos=1)
@@ -491,7 +494,8 @@ class Client:
             msg = self.expect(max(deadline - time.monotonic(), 0.001))
             if msg.topic == topic:
                 self.unsubscribe(topic)
-                return before
+                time.sleep(settle_s)
+                return before + self.drain()
             before.append(msg)
 
     def disconnect(self, reason_code=None, properties=None):
@@ -614,9 +618,9 @@ class MosquittoSub:
 
     def __init__(self, port, topic, args=(), count=1, timeout_s=WAIT_S):
         # stdbuf: line-buffered stdout, so the SUBACK line arrives when it happens.
-        self.cmd = ["stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "localhost", "-p", str(port), "-t", topic,
-                    "-C", str(count), "-W", str(int(timeout_s) + 1), "-F", self.FORMAT,
-                    *args]
+        self.cmd = ["stdbuf", "-oL", "mosquitto_sub", "-d", "-h", "localhost",
+                    "-p", str(port), "-t", topic, "-C", str(count),
+                    "-W", str(int(timeout_s) + 1), "-F", self.FORMAT, *args]
         self.proc = None
         self.lines = []
 

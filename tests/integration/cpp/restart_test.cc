@@ -7,6 +7,7 @@
 // k_batch connections are open at once.
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <numeric>
@@ -29,7 +30,7 @@ using steady = std::chrono::steady_clock;
 constexpr int k_sessions = 10'000;
 constexpr int k_batch = 200;
 constexpr int k_sample = 200;
-constexpr auto k_full_check_budget = 60s;
+constexpr auto k_full_check_budget = 60s;  // for checking beyond the sample
 constexpr auto k_wait = 30s;
 
 std::string client_id(int i) { return "restart-" + std::to_string(i); }
@@ -158,34 +159,35 @@ TEST_F(restart, ten_thousand_persistent_sessions_survive_restart) {
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), std::mt19937_64(seed));
 
-  mqtt::async_client publisher(broker().uri(), "restart-publisher");
+  // Paho bounds its queue of not-yet-sent commands (default 100): raise it.
+  mqtt::async_client publisher(broker().uri(), "restart-publisher",
+                               mqtt::create_options(MQTTVERSION_3_1_1, 4 * k_batch));
   auto opts = v311_connect_options(true);
   opts.set_max_inflight(k_batch);
   ASSERT_TRUE(publisher.connect(opts)->wait_for(k_wait));
 
+  // The sample is always checked; then more random batches while the whole
+  // check stays within k_full_check_budget, so all 10,000 are checked when
+  // the broker (and Paho: a wave of CONNECTs costs it up to ~2 s of its own
+  // polling latency) is fast enough. WHARF_RESTART_CHECK_ALL=1 checks all.
+  const bool check_all = std::getenv("WHARF_RESTART_CHECK_ALL") != nullptr;
   std::vector<std::string> failures;
   t0 = steady::now();
-  const std::vector<int> sample(order.begin(), order.begin() + k_sample);
-  for (auto& f : verify_sessions(broker().uri(), publisher, sample)) failures.push_back(f);
-  const double sample_s = seconds_since(t0);
-  const double projected_s = sample_s * k_sessions / k_sample;
-  std::cout << "[restart] sample of " << k_sample << " checked in " << sample_s
-            << " s; all would take ~" << projected_s << " s" << std::endl;
-
-  int checked = k_sample;
-  if (projected_s < std::chrono::duration<double>(k_full_check_budget).count()) {
-    for (int first = k_sample; first < k_sessions; first += k_batch) {
-      const int n = std::min(k_batch, k_sessions - first);
-      const std::vector<int> ids(order.begin() + first, order.begin() + first + n);
-      for (auto& f : verify_sessions(broker().uri(), publisher, ids)) failures.push_back(f);
-      checked += n;
+  int checked = 0;
+  while (checked < k_sessions) {
+    if (!check_all && checked >= k_sample && steady::now() - t0 >= k_full_check_budget) break;
+    const int n = std::min(k_batch, k_sessions - checked);
+    const std::vector<int> ids(order.begin() + checked, order.begin() + checked + n);
+    for (auto& f : verify_sessions(broker().uri(), publisher, ids)) failures.push_back(f);
+    checked += n;
+    if (checked == k_sample) {
+      std::cout << "[restart] sample of " << k_sample << " checked in " << seconds_since(t0)
+                << " s" << std::endl;
     }
-    std::cout << "[restart] checked all " << checked << " sessions in " << seconds_since(t0)
-              << " s" << std::endl;
-  } else {
-    std::cout << "[restart] checked only the sample (projected time over "
-              << k_full_check_budget.count() << " s)" << std::endl;
   }
+  std::cout << "[restart] checked " << checked << " of " << k_sessions << " sessions in "
+            << seconds_since(t0) << " s"
+            << (checked < k_sessions ? " (stopped at the time budget)" : " (all)") << std::endl;
   publisher.disconnect()->wait_for(k_wait);
 
   std::cout << "[restart] sessions checked=" << checked << " failed=" << failures.size()

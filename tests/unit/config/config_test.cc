@@ -20,8 +20,7 @@ using ::testing::ElementsAre;
 
 // The errors parse_config reports for `yaml`, as "file:line:col: message" lines; empty when
 // it parses.
-std::vector<std::string> errors_of(const std::string& yaml,
-                                   const std::string& file = "test.yaml") {
+std::vector<std::string> errors_of(const std::string& yaml, const std::string& file = "test.yaml") {
   try {
     (void)parse_config(yaml, file);
   } catch (const config_errors& e) {
@@ -110,11 +109,13 @@ TEST_F(temp_dir_test, relative_tls_paths_resolve_against_the_config_file_directo
   touch("certs/server.pem");
   touch("certs/server.key");
   const std::string abs_key = touch("elsewhere/abs.key");
-  const std::string yaml = "listeners:\n"
-                           "  - bind: \"[::1]:8883\"\n"
-                           "    tls:\n"
-                           "      cert_file: certs/../certs/server.pem\n"
-                           "      key_file: " + abs_key + "\n";
+  const std::string yaml =
+      "listeners:\n"
+      "  - bind: \"[::1]:8883\"\n"
+      "    tls:\n"
+      "      cert_file: certs/../certs/server.pem\n"
+      "      key_file: " +
+      abs_key + "\n";
   const config cfg = parse_config(yaml, path("wharf.yaml"));
   ASSERT_EQ(cfg.listeners.size(), 1u);
   EXPECT_EQ(cfg.listeners[0].host, "::1");
@@ -144,7 +145,8 @@ TEST_F(temp_dir_test, load_config_file_reports_a_missing_file_at_line_zero) {
     FAIL() << "expected config_errors";
   } catch (const config_errors& e) {
     ASSERT_EQ(e.errors().size(), 1u);
-    EXPECT_EQ(e.errors()[0].to_string(), file + ":0:0: cannot read file: No such file or directory");
+    EXPECT_EQ(e.errors()[0].to_string(),
+              file + ":0:0: cannot read file: No such file or directory");
     EXPECT_EQ(std::string(e.what()), e.errors()[0].to_string());
   }
 }
@@ -167,7 +169,8 @@ TEST(config_mqtt, every_field_is_read) {
 io_threads: 4
 log_level: warn
 data_dir: /var/lib/wharf
-)", "test.yaml");
+)",
+                                  "test.yaml");
   EXPECT_EQ(cfg.mqtt.max_packet_size, 2048u);
   EXPECT_EQ(cfg.mqtt.receive_maximum, 10u);
   EXPECT_EQ(cfg.mqtt.max_inflight, 20u);
@@ -192,8 +195,9 @@ TEST(config_errors_report, yaml_syntax_error) {
 }
 
 TEST(config_errors_report, top_level_must_be_a_map) {
-  EXPECT_THAT(errors_of("- a\n"),
-              ElementsAre("test.yaml:1:1: expected a map of settings at the top level, got a list"));
+  EXPECT_THAT(
+      errors_of("- a\n"),
+      ElementsAre("test.yaml:1:1: expected a map of settings at the top level, got a list"));
 }
 
 TEST(config_errors_report, unknown_key_suggests_the_closest) {
@@ -287,7 +291,8 @@ TEST(config_errors_report, invalid_bind) {
       {":1883",
        "invalid bind ':1883': missing host, expected \"host:port\" (e.g. \"0.0.0.0:1883\")"},
       {"300.1.1.1:1883", "invalid bind '300.1.1.1:1883': '300.1.1.1' is not an IPv4 address"},
-      {"my host:1883", "invalid bind 'my host:1883': 'my host' is not a valid host name or address"},
+      {"my host:1883",
+       "invalid bind 'my host:1883': 'my host' is not a valid host name or address"},
   };
   for (const auto& c : cases) {
     EXPECT_THAT(errors_of("listeners:\n  - bind: \"" + c.bind + "\"\n"),
@@ -368,10 +373,10 @@ TEST_F(temp_dir_test, tls_required_fields_and_client_cert_without_ca) {
   touch("server.pem");
   touch("server.key");
   const std::string file = path("wharf.yaml");
-  EXPECT_THAT(errors_of("listeners:\n  - bind: \"0.0.0.0:8883\"\n    tls: {cert_file: server.pem}\n",
-                        file),
-              ElementsAre(file + ":3:10: listeners[0].tls: missing required field 'key_file', "
-                                 "expected a PEM file path"));
+  EXPECT_THAT(
+      errors_of("listeners:\n  - bind: \"0.0.0.0:8883\"\n    tls: {cert_file: server.pem}\n", file),
+      ElementsAre(file + ":3:10: listeners[0].tls: missing required field 'key_file', "
+                         "expected a PEM file path"));
   EXPECT_THAT(errors_of("listeners:\n"
                         "  - bind: \"0.0.0.0:8883\"\n"
                         "    tls:\n"
@@ -393,9 +398,10 @@ TEST_F(temp_dir_test, tls_required_fields_and_client_cert_without_ca) {
 TEST(config_env, substitutes_in_string_values) {
   ::setenv("WHARF_CT_DATA", "/srv/wharf", 1);
   ::setenv("WHARF_CT_PORT", "1999", 1);
-  const config cfg = parse_config("data_dir: ${ENV:WHARF_CT_DATA}/data\n"
-                                  "listeners:\n  - bind: \"127.0.0.1:${ENV:WHARF_CT_PORT}\"\n",
-                                  "test.yaml");
+  const config cfg = parse_config(
+      "data_dir: ${ENV:WHARF_CT_DATA}/data\n"
+      "listeners:\n  - bind: \"127.0.0.1:${ENV:WHARF_CT_PORT}\"\n",
+      "test.yaml");
   EXPECT_EQ(cfg.data_dir, "/srv/wharf/data");
   EXPECT_EQ(cfg.listeners.at(0).bind, "127.0.0.1:1999");
   EXPECT_EQ(cfg.listeners.at(0).port, 1999);

@@ -197,8 +197,9 @@ TEST_F(tls_test, server_context_settings) {
   EXPECT_EQ(SSL_CTX_get_verify_mode(c) & (SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
   EXPECT_EQ(SSL_CTX_get_session_cache_mode(c), SSL_SESS_CACHE_SERVER);
-  EXPECT_EQ(SSL_CTX_get_verify_mode(make_server_context(server_config(false, false))->native_handle()),
-            SSL_VERIFY_NONE);
+  EXPECT_EQ(
+      SSL_CTX_get_verify_mode(make_server_context(server_config(false, false))->native_handle()),
+      SSL_VERIFY_NONE);
 }
 
 TEST_F(tls_test, handshake_without_client_certificate) {
@@ -256,8 +257,8 @@ TEST_F(tls_test, client_certificate_from_another_ca_is_refused) {
   req.common_name = "mallory";
   issue_certificate(other.ca, req, {path("mallory.pem"), path("mallory.key")});
   auto server_ctx = make_server_context(server_config(true, false));
-  auto client_ctx = make_client_context(
-      dev_.ca.cert_file, cert_key_files{path("mallory.pem"), path("mallory.key")});
+  auto client_ctx = make_client_context(dev_.ca.cert_file,
+                                        cert_key_files{path("mallory.pem"), path("mallory.key")});
   const auto r = handshake(*server_ctx, *client_ctx);
   ASSERT_TRUE(r.finished);
   EXPECT_THAT(r.server_error.message(), HasSubstr("certificate verify failed"));
@@ -294,9 +295,9 @@ TEST_F(tls_test, mismatched_key_names_both_files) {
     (void)make_server_context(cfg);
     FAIL() << "expected std::runtime_error";
   } catch (const std::runtime_error& e) {
-    EXPECT_THAT(e.what(), HasSubstr("private key '" + dev_.ca.key_file +
-                                    "' does not match certificate '" + dev_.server.cert_file +
-                                    "'"));
+    EXPECT_THAT(e.what(),
+                HasSubstr("private key '" + dev_.ca.key_file + "' does not match certificate '" +
+                          dev_.server.cert_file + "'"));
   }
 }
 

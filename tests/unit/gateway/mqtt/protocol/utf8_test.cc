@@ -67,9 +67,9 @@ TEST(utf8, discouraged_code_points_are_accepted) {
 // per-packet tests: user property name/value, content type, reason string.
 TEST(utf8, property_strings_are_checked) {
   const auto v5 = protocol_version::v5;
-  EXPECT_EQ(test::decode("30 0C 00 01 61 08 26 00 01 C0 00 01 61", v5).error,
+  EXPECT_EQ(test::decode("30 0B 00 01 61 07 26 00 01 C0 00 01 61", v5).error,
             reason_code::malformed_packet);
-  EXPECT_EQ(test::decode("30 0C 00 01 61 08 26 00 01 61 00 01 00", v5).error,
+  EXPECT_EQ(test::decode("30 0B 00 01 61 07 26 00 01 61 00 01 00", v5).error,
             reason_code::malformed_packet);
   EXPECT_EQ(test::decode("30 08 00 01 61 04 03 00 01 80", v5).error,
             reason_code::malformed_packet);

@@ -58,7 +58,7 @@ bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeo
 
 echo_server::echo_server(std::size_t threads, config::listener_config cfg,
                          std::shared_ptr<boost::asio::ssl::context> tls, echo_options options,
-                         listener_options lopts)
+                         listener_options lopts, bool start)
     : pool(threads), options_(options) {
   listener_ = start_listener(
       pool, 3, cfg, std::move(tls),
@@ -72,7 +72,7 @@ echo_server::echo_server(std::size_t threads, config::listener_config cfg,
         s->set_handler(std::make_unique<echo_handler>(*s, counters, options_));
       },
       lopts);
-  pool.run();
+  if (start) pool.run();
 }
 
 echo_server::~echo_server() {

@@ -59,8 +59,9 @@ class echo_server {
  public:
   echo_server(std::size_t threads, config::listener_config cfg,
               std::shared_ptr<boost::asio::ssl::context> tls = nullptr, echo_options options = {},
-              listener_options lopts = {});
+              listener_options lopts = {}, bool start = true);
   ~echo_server();
+  void start() { pool.run(); }
 
   std::uint16_t port() const { return listener_.port(); }
   listener_handle& listener() { return listener_; }
