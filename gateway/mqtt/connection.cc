@@ -34,6 +34,14 @@ void connection::on_data(std::span<const std::uint8_t> bytes) {
   if (state_ == state::closed) return;
   last_rx_ms_ = unix_now_ms();
   broker_.counters_.bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
+  if (state_ == state::awaiting_connect && framer_.buffered_bytes() == 0 && !bytes.empty() &&
+      static_cast<packet_type>(bytes[0] >> 4) != packet_type::connect) {
+    // [MQTT-3.1.0-1] Not MQTT, or not starting with CONNECT: close at the first byte rather
+    // than wait for a "remaining length" of garbage to arrive.
+    broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    close_stream();
+    return;
+  }
   const auto status = framer_.feed(bytes, [this](const mqtt::fixed_header& h, std::span<const std::uint8_t> body) {
     return handle_packet(h, body);
   });

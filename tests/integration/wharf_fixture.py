@@ -640,12 +640,15 @@ class MosquittoSub:
 
     def wait(self, timeout_s=WAIT_S):
         """Waits for exit; returns (returncode, [(topic, qos, retain, payload)])."""
+        # Not communicate(timeout=...): it reads the raw pipe and would lose what start()'s
+        # line iteration already buffered (a message that arrived with the SUBACK).
+        # mosquitto_sub exits by itself (-C / -W); its output is small.
         try:
-            out, _ = self.proc.communicate(timeout=timeout_s)
+            self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, _ = self.proc.communicate()
-        self.lines += out.splitlines()
+            self.proc.wait()
+        self.lines += self.proc.stdout.read().splitlines()
         msgs = []
         for line in self.lines:
             if line.startswith("MSG|"):

@@ -100,19 +100,20 @@ std::vector<std::string> verify_sessions(const std::string& uri, mqtt::async_cli
   const auto deadline = steady::now() + 15s;
   for (std::size_t k = 0; k < ids.size(); ++k) {
     const int i = ids[k];
+    std::string problems;
     if (!toks[k]->get_connect_response().is_session_present()) {
-      failures.push_back(client_id(i) + ": session present = 0");
+      problems += " session present = 0;";
     }
     // (Paho 1.2's try_consume_message_until does not compile; use a duration.)
     const auto left = std::max(deadline - steady::now(), steady::duration(1ms));
     auto msg = clients[k]->try_consume_message_for(
         std::chrono::duration_cast<std::chrono::milliseconds>(left));
     if (!msg) {
-      failures.push_back(client_id(i) + ": queued message not delivered");
+      problems += " queued message not delivered;";
     } else if (msg->get_topic() != topic_of(i) || msg->get_payload_str() != payload_of(i)) {
-      failures.push_back(client_id(i) + ": wrong message on " + msg->get_topic() + ": " +
-                         msg->get_payload_str());
+      problems += " wrong message on " + msg->get_topic() + ": " + msg->get_payload_str() + ";";
     }
+    if (!problems.empty()) failures.push_back(client_id(i) + ":" + problems);
   }
   toks.clear();
   for (auto& cli : clients) toks.push_back(cli->disconnect());
