@@ -189,6 +189,10 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     fail(reason_code::receive_maximum_exceeded, "more unacknowledged QoS 1/2 publishes than Receive Maximum");
     return;
   }
+  if (!p.props.subscription_identifiers.empty()) {
+    fail(reason_code::protocol_error, "subscription identifier in a client PUBLISH");  // [MQTT-3.3.4-6]
+    return;
+  }
   if (p.props.topic_alias) {
     const auto alias = *p.props.topic_alias;
     if (alias == 0 || alias > limits.topic_alias_maximum) {
