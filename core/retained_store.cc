@@ -60,8 +60,18 @@ retained_store::~retained_store() {
   }
 }
 
+std::shared_lock<std::shared_mutex> retained_store::lock_shared() const {
+  { std::lock_guard pass(gate_); }  // waits while a writer is waiting or writing
+  return std::shared_lock(mu_);
+}
+
+retained_store::exclusive_lock retained_store::lock_exclusive() const {
+  std::unique_lock gate(gate_);  // held until the write is done: no new readers meanwhile
+  return exclusive_lock{std::move(gate), std::unique_lock(mu_)};
+}
+
 void retained_store::load(storage& store) {
-  std::unique_lock lock(mu_);
+  const auto lock = lock_exclusive();
   store.scan_prefix(key_prefix, [&](std::string_view key, std::string_view value) {
     auto m = std::make_unique<message>();
     if (!decode_message(value, *m) || m->topic != key.substr(key_prefix.size())) {
@@ -75,7 +85,7 @@ void retained_store::load(storage& store) {
 }
 
 bool retained_store::set(const message& m, write_batch& batch) {
-  std::unique_lock lock(mu_);
+  const auto lock = lock_exclusive();
   const bool exists = by_topic_.contains(m.topic);
   if (m.payload.empty()) {
     // [MQTT-3.3.1-6] a zero-length retained payload removes the retained message.
@@ -99,7 +109,7 @@ bool retained_store::set(const message& m, write_batch& batch) {
 }
 
 std::size_t retained_store::erase_expired(std::int64_t now_unix_ms, write_batch& batch) {
-  std::unique_lock lock(mu_);
+  const auto lock = lock_exclusive();
   std::vector<std::string> expired;
   for (const auto& [topic, m] : by_topic_) {
     if (is_expired(*m, now_unix_ms)) expired.emplace_back(topic);
@@ -112,7 +122,7 @@ std::size_t retained_store::erase_expired(std::int64_t now_unix_ms, write_batch&
 }
 
 std::size_t retained_store::size() const {
-  std::shared_lock lock(mu_);
+  const auto lock = lock_shared();
   return by_topic_.size();
 }
 
@@ -162,7 +172,7 @@ void retained_store::erase_locked(std::string_view topic) {
 
 void retained_store::match_impl(std::string_view filter, std::int64_t now_unix_ms, void* ctx,
                                 visit_fn visit) const {
-  std::shared_lock lock(mu_);
+  const auto lock = lock_shared();
   const auto emit = [&](const message* m) {
     if (m != nullptr && !is_expired(*m, now_unix_ms)) visit(ctx, *m);
   };

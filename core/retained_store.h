@@ -21,6 +21,11 @@
 //     std::uint64_t rejected_full() const;
 //   };
 //
+// Writers are not starved: glibc's shared_mutex prefers readers, so a steady stream of
+// SUBSCRIBE readers could hold a retained PUBLISH off forever. A writer therefore holds
+// gate_ while it waits for and holds the exclusive lock, and readers pass through gate_
+// before taking the shared lock.
+//
 // Expired messages: match() runs under the shared lock, so it only skips them; they are
 // erased (from memory and, through the caller's batch, from storage) by erase_expired(),
 // which the owner calls periodically, or when their topic is set again. Until then they
@@ -31,6 +36,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
@@ -93,11 +99,20 @@ class retained_store {
 
   void match_impl(std::string_view filter, std::int64_t now_unix_ms, void* ctx,
                   visit_fn visit) const;
+  // Locks for readers and writers, in the gate_ protocol.
+  [[nodiscard]] std::shared_lock<std::shared_mutex> lock_shared() const;
+  struct exclusive_lock {
+    std::unique_lock<std::mutex> gate;
+    std::unique_lock<std::shared_mutex> lock;
+  };
+  [[nodiscard]] exclusive_lock lock_exclusive() const;
+
   // REQUIRES: mu_ held exclusively.
   void insert_locked(std::unique_ptr<message> m);
   void erase_locked(std::string_view topic);
 
   const std::size_t max_messages_;
+  mutable std::mutex gate_;  // see "Writers are not starved" above
   mutable std::shared_mutex mu_;
   // topic → message; the key views the message's own topic.
   std::unordered_map<std::string_view, std::unique_ptr<message>> by_topic_;  // GUARDED_BY(mu_)

@@ -1,8 +1,8 @@
 // The common half of the TLS, WebSocket and WSS streams: output queue, flush, read loop,
 // close and the one on_closed. These transports buffer inside themselves (OpenSSL records,
 // WebSocket frames), so the thread-scratch-buffer trick of the TCP stream does not apply:
-// a read must stay pending with its own buffer. Each such stream therefore owns a
-// `read_chunk_bytes` buffer while a read is pending (i.e. while reading is enabled).
+// a read must stay pending with its own buffer. Each such stream therefore owns a read
+// buffer while a read is pending (i.e. while reading is enabled): read_min_bytes when idle.
 //
 // Derived provides (all on the stream's thread):
 //   template <class H> void async_read_some_impl(boost::asio::mutable_buffer, H&&);
@@ -24,7 +24,10 @@
 namespace wharf::gateway::detail {
 
 // Per-connection read buffer of TLS / WebSocket streams, held while a read is pending.
-inline constexpr std::size_t read_chunk_bytes = 4096;
+// It adapts: a read that fills it makes the next one 4x larger (bulk transfer), one that
+// does not drops back to the minimum (an idle connection waits with the small buffer).
+inline constexpr std::size_t read_min_bytes = 512;
+inline constexpr std::size_t read_max_bytes = 16 * 1024;
 // Several small queued writes are copied into one buffer of at most this many bytes, so
 // they become one TLS record run / one WebSocket message instead of one per write().
 inline constexpr std::size_t coalesce_max_bytes = 64 * 1024;
@@ -50,6 +53,12 @@ class async_stream : public stream {
   void close() override {
     if (closing_ || closed_) return;
     closing_ = true;
+    // A peer that stops reading (or never answers the close) must not keep the stream:
+    // flush + TLS close_notify / WebSocket close exchange get close_timeout in all.
+    close_timer_ = std::make_shared<boost::asio::steady_timer>(self().get_executor(), close_timeout_);
+    close_timer_->async_wait([s = self().shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) s->finish(std::make_error_code(std::errc::timed_out));
+    });
     schedule_flush();  // the flush starts the shutdown once the queue is empty
   }
 
@@ -83,6 +92,10 @@ class async_stream : public stream {
     closed_ = true;
     closing_ = true;
     self().close_socket();
+    if (close_timer_) {
+      close_timer_->cancel();
+      close_timer_.reset();
+    }
     if (!write_pending_) {
       out_.clear();
       std::vector<std::uint8_t>().swap(flat_);
@@ -95,10 +108,10 @@ class async_stream : public stream {
 
   void start_read() {
     if (read_pending_ || !can_read()) return;
-    if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<std::uint8_t[]>(read_chunk_bytes);
+    if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<std::uint8_t[]>(rbuf_size_);
     read_pending_ = true;
     self().async_read_some_impl(
-        boost::asio::mutable_buffer(rbuf_.get(), read_chunk_bytes),
+        boost::asio::mutable_buffer(rbuf_.get(), rbuf_size_),
         [s = self().shared_from_this()](const boost::system::error_code& ec, std::size_t n) { s->on_read(ec, n); });
   }
 
@@ -122,6 +135,12 @@ class async_stream : public stream {
       return;
     }
     if (can_read() && n > 0) handler_->on_data(std::span<const std::uint8_t>(rbuf_.get(), n));
+    std::uint32_t next_size = n == rbuf_size_ ? std::min<std::uint32_t>(rbuf_size_ * 4, read_max_bytes)
+                                              : static_cast<std::uint32_t>(read_min_bytes);
+    if (next_size != rbuf_size_) {
+      rbuf_.reset();
+      rbuf_size_ = next_size;
+    }
     if (can_read()) {
       start_read();
     } else {
@@ -175,23 +194,17 @@ class async_stream : public stream {
   void start_shutdown() {
     if (shutdown_started_) return;
     shutdown_started_ = true;
-    // The peer may never answer: bound the exchange. The timer exists only while closing.
-    auto timer = std::make_shared<boost::asio::steady_timer>(self().get_executor(), close_timeout_);
-    timer->async_wait([s = self().shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) s->finish({});
-    });
-    self().async_shutdown_impl([s = self().shared_from_this(), timer](const boost::system::error_code&) {
-      timer->cancel();
-      s->finish({});
-    });
+    self().async_shutdown_impl([s = self().shared_from_this()](const boost::system::error_code&) { s->finish({}); });
   }
 
   peer_info peer_;
   std::unique_ptr<stream_handler> handler_;
   output_queue out_;
   std::vector<std::uint8_t> flat_;          // coalesced write, only while a write is in flight
-  std::unique_ptr<std::uint8_t[]> rbuf_;    // read_chunk_bytes, only while a read is pending
+  std::unique_ptr<std::uint8_t[]> rbuf_;    // rbuf_size_ bytes, only while a read is pending
+  std::shared_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
   std::chrono::milliseconds close_timeout_;
+  std::uint32_t rbuf_size_ = read_min_bytes;
   bool reading_ = true;
   bool read_pending_ = false;
   bool flush_posted_ = false;

@@ -28,9 +28,12 @@ namespace wharf::gateway {
 using accept_callback = std::function<void(std::shared_ptr<stream>)>;
 
 struct listener_options {
-  // Time from accept to a completed TLS handshake and WebSocket upgrade; also bounds the
-  // TLS close_notify / WebSocket close exchange. Default: 10 s.
+  // Time from accept to a completed TLS handshake and WebSocket upgrade. Default: 10 s.
   std::chrono::milliseconds handshake_timeout{10000};
+  // Time from stream::close() to the socket being closed: sending what is queued, then the
+  // TLS close_notify / WebSocket close exchange. A peer that does not read gets cut off
+  // (on_closed with errc::timed_out). Default: 10 s.
+  std::chrono::milliseconds close_timeout{10000};
   // Largest WebSocket message accepted; bigger → the connection is closed
   // (websocket::error::message_too_big). A message normally carries one MQTT packet, so this
   // is config.mqtt.max_packet_size plus room for the fixed header. Default: 1 MiB + 4 KiB.

@@ -9,6 +9,7 @@
 #include "gateway/mqtt/transport/detail.h"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <array>
 #include <cerrno>
@@ -29,7 +30,8 @@ constexpr std::size_t iov_max = 512;
 
 class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_stream> {
  public:
-  tcp_stream(tcp::socket socket, peer_info peer) : socket_(std::move(socket)), peer_(std::move(peer)) {}
+  tcp_stream(tcp::socket socket, peer_info peer, std::chrono::milliseconds close_timeout)
+      : socket_(std::move(socket)), peer_(std::move(peer)), close_timeout_(close_timeout) {}
 
   void init() {
     boost::system::error_code ec;
@@ -52,6 +54,11 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
   void close() override {
     if (closing_ || closed_) return;
     closing_ = true;
+    // A peer that stops reading must not keep the stream: the flush gets close_timeout.
+    close_timer_ = std::make_shared<asio::steady_timer>(socket_.get_executor(), close_timeout_);
+    close_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->finish(std::make_error_code(std::errc::timed_out));
+    });
     // Always through a posted flush (or the pending writability wait): on_closed never
     // runs inside a call the handler made.
     schedule_flush();
@@ -193,6 +200,10 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
     closing_ = true;
     boost::system::error_code ignored;
     socket_.close(ignored);
+    if (close_timer_) {
+      close_timer_->cancel();
+      close_timer_.reset();
+    }
     out_.clear();
     if (auto h = std::move(handler_)) h->on_closed(ec);
   }
@@ -201,6 +212,8 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
   peer_info peer_;
   std::unique_ptr<stream_handler> handler_;
   output_queue out_;
+  std::shared_ptr<asio::steady_timer> close_timer_;  // only while closing
+  std::chrono::milliseconds close_timeout_;
   bool reading_ = true;
   bool read_posted_ = false;
   bool read_waiting_ = false;
@@ -213,7 +226,7 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
 }  // namespace
 
 void start_tcp(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
-  auto s = std::make_shared<tcp_stream>(std::move(socket), std::move(peer));
+  auto s = std::make_shared<tcp_stream>(std::move(socket), std::move(peer), state->options.close_timeout);
   s->init();
   state->on_accept(std::move(s));
 }

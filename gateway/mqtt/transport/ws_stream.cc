@@ -203,7 +203,7 @@ class upgrade : public std::enable_shared_from_this<upgrade<Next>> {
 
 void start_ws(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
   peer.websocket = true;
-  auto s = std::make_shared<ws_stream<tcp::socket>>(std::move(peer), state->options.handshake_timeout,
+  auto s = std::make_shared<ws_stream<tcp::socket>>(std::move(peer), state->options.close_timeout,
                                                     std::move(socket));
   std::make_shared<upgrade<tcp::socket>>(std::move(s), state)->start();
 }
@@ -211,7 +211,7 @@ void start_ws(tcp::socket socket, peer_info peer, const std::shared_ptr<listener
 void start_wss(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
   peer.websocket = true;
   peer.tls = true;
-  auto s = std::make_shared<ws_stream<ssl_socket>>(std::move(peer), state->options.handshake_timeout,
+  auto s = std::make_shared<ws_stream<ssl_socket>>(std::move(peer), state->options.close_timeout,
                                                    std::move(socket), *state->tls);
   std::make_shared<upgrade<ssl_socket>>(std::move(s), state)->start();
 }

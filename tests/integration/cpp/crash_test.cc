@@ -16,6 +16,7 @@
 // Against Mosquitto (WHARF_TEST_BROKER=mosquitto) this test is expected to
 // fail: Mosquitto acknowledges from memory and saves to disk every
 // autosave_interval seconds.
+#include <cstdint>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -75,7 +76,11 @@ class acking_publisher : public mqtt::callback {
       }
       const std::string payload = std::to_string(seq);
       try {
-        cli_.publish(k_topic, payload.data(), payload.size(), 1, false);
+        // The seq travels as the token's user context; on_success runs only for a PUBACK.
+        // (delivery_complete is not used: Paho 1.2 also reports it for messages whose
+        // connection was lost, which would count unacknowledged messages as acked.)
+        auto msg = mqtt::make_message(k_topic, payload, 1, false);
+        cli_.publish(msg, reinterpret_cast<void*>(static_cast<std::intptr_t>(seq)), acks_);
       } catch (const mqtt::exception& e) {
         std::lock_guard lock(mu_);
         if (!lost_) error_ = e.what();
@@ -119,10 +124,19 @@ class acking_publisher : public mqtt::callback {
   }
 
  private:
-  void delivery_complete(mqtt::delivery_token_ptr tok) override {
-    const auto msg = tok->get_message();
-    if (!msg) return;
-    const int seq = std::stoi(msg->get_payload_str());
+  class ack_listener final : public mqtt::iaction_listener {
+   public:
+    explicit ack_listener(acking_publisher& owner) : owner_(owner) {}
+    void on_success(const mqtt::token& tok) override {
+      owner_.record_ack(static_cast<int>(reinterpret_cast<std::intptr_t>(tok.get_user_context())));
+    }
+    void on_failure(const mqtt::token&) override {}
+
+   private:
+    acking_publisher& owner_;
+  };
+
+  void record_ack(int seq) {
     std::lock_guard lock(mu_);
     acked_.push_back(seq);
     --in_flight_;
@@ -137,6 +151,7 @@ class acking_publisher : public mqtt::callback {
   }
 
   mqtt::async_client cli_;
+  ack_listener acks_{*this};
   std::mutex mu_;
   std::condition_variable cv_;
   int in_flight_ = 0;

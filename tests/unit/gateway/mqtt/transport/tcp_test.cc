@@ -133,6 +133,21 @@ TEST(tcp_stream, close_flushes_queued_data_then_closes) {
   EXPECT_EQ(server.counters.closed_twice, 0);
 }
 
+TEST(tcp_stream, close_gives_up_on_a_peer_that_does_not_read) {
+  echo_options opts;
+  opts.close_after_bytes = 1;
+  opts.then_write = 64 << 20;  // never fits into the socket buffers
+  listener_options lopts;
+  lopts.close_timeout = std::chrono::milliseconds(200);
+  echo_server server(1, plain_listener(), nullptr, opts, lopts);
+  asio::io_context io;
+  tcp::socket c(io);
+  c.connect(loopback(server.port()));
+  asio::write(c, asio::buffer("go", 2));
+  EXPECT_TRUE(wait_for([&] { return server.counters.destroyed == 1; }, std::chrono::seconds(5)));
+  EXPECT_EQ(server.counters.closed, 1);
+}
+
 TEST(tcp_stream, peer_reset_closes_once) {
   echo_server server(1, plain_listener());
   {
@@ -209,14 +224,11 @@ TEST(listener, stop_closes_the_acceptors) {
 }
 
 TEST(listener, bind_conflict_throws) {
-  echo_server server(1, plain_listener());
-  io_pool pool(1);
-  auto cfg = plain_listener();
-  cfg.bind = "127.0.0.1:" + std::to_string(server.port());
-  // Same port, but the existing acceptors belong to this process with SO_REUSEPORT, so the
-  // kernel allows it; a port held without SO_REUSEPORT must be refused.
+  // A port held by a socket without SO_REUSEPORT cannot be shared: startup fails loudly.
   asio::io_context io;
   tcp::acceptor plain(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
+  io_pool pool(1);
+  auto cfg = plain_listener();
   cfg.bind = "127.0.0.1:" + std::to_string(plain.local_endpoint().port());
   EXPECT_THROW((void)start_listener(pool, 0, cfg, nullptr, [](std::shared_ptr<stream>) {}), std::system_error);
 }

@@ -63,7 +63,7 @@ echo_server::echo_server(std::size_t threads, config::listener_config cfg,
   listener_ = start_listener(
       pool, 3, cfg, std::move(tls),
       [this](std::shared_ptr<stream> s) {
-        {
+        if (options_.record) {
           std::lock_guard lock(mutex);
           accept_threads.push_back(io_pool::index_of_current_thread());
           peers.push_back(s->peer());

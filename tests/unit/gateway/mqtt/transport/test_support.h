@@ -34,6 +34,7 @@ struct echo_options {
   std::size_t close_after_bytes = 0;  // >0: after this many bytes in, write `then_write` and close()
   std::size_t then_write = 0;
   bool shared = false;                // use write_shared
+  bool record = true;                 // echo_server records thread, peer and stream per accept
 };
 
 class echo_handler final : public stream_handler {
