@@ -54,6 +54,11 @@ int run(const options& opts) {
   using namespace wharf;
   config::config cfg;
   try {
+    if (opts.config_file.empty()) {
+      // The embedded default's TLS listener uses a development certificate made on first start.
+      const auto dev = tls::generate_self_signed("./wharf-data/tls");
+      spdlog::info("embedded default configuration; TLS clients can trust {}", dev.ca.cert_file);
+    }
     cfg = opts.config_file.empty() ? config::parse_config(config::embedded_default_yaml(), "<embedded>")
                                    : config::load_config_file(opts.config_file);
   } catch (const config::config_errors& e) {

@@ -34,10 +34,14 @@ using detail::map_reader;
 // from the struct defaults, so there is one source of truth for them.
 constexpr std::string_view embedded_yaml =
     R"(# wharf built-in configuration (used without --config).
+# Loopback only: nothing is exposed beyond this machine until a config file says so.
+# The TLS listener uses the development certificate wharf generates in ./wharf-data/tls
+# on first start (clients trust ./wharf-data/tls/dev-ca.pem).
 data_dir: ./wharf-data
 listeners:
-  - type: mqtt
-    bind: "0.0.0.0:1883"
+  - {type: mqtt, bind: "127.0.0.1:1883"}
+  - {type: mqtt, bind: "127.0.0.1:8883", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
+  - {type: mqtt-ws, bind: "127.0.0.1:8083", path: /mqtt}
 )";
 
 constexpr std::string_view default_bind = "0.0.0.0:1883";

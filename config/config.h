@@ -83,6 +83,8 @@ class config_errors : public std::runtime_error {
 // Reads and parses a file; a missing file is one config_error at line 0.
 [[nodiscard]] config load_config_file(const std::string& path);
 // The embedded default configuration as YAML text (what `wharf` runs with no --config).
+// Its TLS listener names ./wharf-data/tls/dev-server.{pem,key}: the caller creates them
+// (tls::generate_self_signed) before parsing it.
 [[nodiscard]] const std::string& embedded_default_yaml();
 
 }  // namespace wharf::config

@@ -64,7 +64,14 @@ class async_stream : public stream {
 
   void set_reading(bool enabled) override {
     reading_ = enabled;
-    if (enabled) start_read();
+    if (!enabled) return;
+    if (held_bytes_ > 0) {
+      // Bytes a read brought in while reading was off: delivered from a fresh turn, never
+      // inside the handler's own call.
+      boost::asio::post(self().get_executor(), [s = self().shared_from_this()] { s->deliver(); });
+    } else {
+      start_read();
+    }
   }
 
   [[nodiscard]] std::size_t queued_output_bytes() const noexcept override { return out_.size_bytes(); }
@@ -107,7 +114,7 @@ class async_stream : public stream {
   [[nodiscard]] bool can_read() const noexcept { return handler_ && reading_ && !closing_ && !closed_; }
 
   void start_read() {
-    if (read_pending_ || !can_read()) return;
+    if (read_pending_ || held_bytes_ > 0 || !can_read()) return;
     if (!rbuf_) rbuf_ = std::make_unique_for_overwrite<std::uint8_t[]>(rbuf_size_);
     read_pending_ = true;
     self().async_read_some_impl(
@@ -134,7 +141,23 @@ class async_stream : public stream {
       finish(bad);
       return;
     }
-    if (can_read() && n > 0) handler_->on_data(std::span<const std::uint8_t>(rbuf_.get(), n));
+    // The read cannot be withdrawn when reading is switched off, so what it brought is
+    // held in rbuf_ until set_reading(true).
+    held_bytes_ = static_cast<std::uint32_t>(n);
+    deliver();
+  }
+
+  void deliver() {
+    if (closing_ || closed_) {
+      held_bytes_ = 0;
+      if (!read_pending_) rbuf_.reset();
+      return;
+    }
+    if (!can_read()) return;  // reading is off: keep the bytes
+    std::uint32_t n = held_bytes_;
+    held_bytes_ = 0;
+    if (n > 0) handler_->on_data(std::span<const std::uint8_t>(rbuf_.get(), n));
+    if (read_pending_) return;  // the handler switched reading off and on inside on_data
     std::uint32_t next_size = n == rbuf_size_ ? std::min<std::uint32_t>(rbuf_size_ * 4, read_max_bytes)
                                               : static_cast<std::uint32_t>(read_min_bytes);
     if (next_size != rbuf_size_) {
@@ -205,6 +228,7 @@ class async_stream : public stream {
   std::shared_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
   std::chrono::milliseconds close_timeout_;
   std::uint32_t rbuf_size_ = read_min_bytes;
+  std::uint32_t held_bytes_ = 0;  // read while reading was off, waiting in rbuf_
   bool reading_ = true;
   bool read_pending_ = false;
   bool flush_posted_ = false;

@@ -55,16 +55,31 @@ class temp_dir_test : public ::testing::Test {
 };
 
 TEST(config_defaults, embedded_default_parses) {
+  // The embedded default's TLS files are relative to the working directory, where wharf
+  // generates them on first start; readable stand-ins are enough for the parser.
+  const auto dir = std::filesystem::temp_directory_path() / ("wharf-embedded-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "wharf-data" / "tls");
+  for (const char* f : {"dev-server.pem", "dev-server.key"}) std::ofstream(dir / "wharf-data" / "tls" / f) << "x";
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
   const config cfg = parse_config(embedded_default_yaml(), "<embedded>");
+  std::filesystem::current_path(cwd);
+  std::filesystem::remove_all(dir);
+
   EXPECT_EQ(cfg.source_file, "<embedded>");
   EXPECT_EQ(cfg.data_dir, "./wharf-data");
-  ASSERT_EQ(cfg.listeners.size(), 1u);
+  ASSERT_EQ(cfg.listeners.size(), 3u);
   EXPECT_EQ(cfg.listeners[0].type, listener_type::mqtt);
-  EXPECT_EQ(cfg.listeners[0].bind, "0.0.0.0:1883");
-  EXPECT_EQ(cfg.listeners[0].host, "0.0.0.0");
+  EXPECT_EQ(cfg.listeners[0].bind, "127.0.0.1:1883");
+  EXPECT_EQ(cfg.listeners[0].host, "127.0.0.1");
   EXPECT_EQ(cfg.listeners[0].port, 1883);
   EXPECT_FALSE(cfg.listeners[0].tls.has_value());
-  EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:4:5");
+  EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:7:5");
+  ASSERT_TRUE(cfg.listeners[1].tls.has_value());
+  EXPECT_EQ(cfg.listeners[1].port, 8883);
+  EXPECT_EQ(cfg.listeners[1].tls->cert_file, "./wharf-data/tls/dev-server.pem");
+  EXPECT_EQ(cfg.listeners[2].type, listener_type::mqtt_ws);
+  EXPECT_EQ(cfg.listeners[2].path, "/mqtt");
   EXPECT_EQ(cfg.io_threads, 0u);
   EXPECT_EQ(cfg.log_level, "info");
   EXPECT_EQ(cfg.mqtt.max_packet_size, 1048576u);

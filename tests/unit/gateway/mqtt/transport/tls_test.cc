@@ -2,10 +2,13 @@
 #include "tls/tls_context.h"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+
+#include <thread>
 
 namespace wharf::gateway::test {
 namespace {
@@ -158,6 +161,56 @@ TEST_F(tls_fixture, handshake_timeout_closes_a_silent_client) {
   EXPECT_TRUE(ec);
   EXPECT_TRUE(wait_for([&] { return server.listener().stats().handshake_failures == 1; }));
   EXPECT_EQ(server.accepted(), 0u);
+}
+
+// Pauses reading after every chunk; the test resumes it.
+class pausing_handler final : public stream_handler {
+ public:
+  pausing_handler(stream& s, std::atomic<std::size_t>& in) : stream_(s), in_(in) {}
+  void on_data(std::span<const std::uint8_t> bytes) override {
+    in_ += bytes.size();
+    stream_.set_reading(false);
+  }
+  void on_closed(std::error_code) override {}
+
+ private:
+  stream& stream_;
+  std::atomic<std::size_t>& in_;
+};
+
+TEST_F(tls_fixture, set_reading_false_holds_data_until_resumed) {
+  auto cfg = tls_listener(false);
+  io_pool pool(1);
+  std::atomic<std::size_t> in{0};
+  std::shared_ptr<stream> accepted;
+  std::atomic<bool> ready{false};
+  auto l = start_listener(pool, 0, cfg, tls::make_server_context(*cfg.tls), [&](std::shared_ptr<stream> s) {
+    s->set_handler(std::make_unique<pausing_handler>(*s, in));
+    accepted = s;
+    ready = true;
+  });
+  pool.run();
+  auto client_ctx = tls::make_client_context(certs_.ca.cert_file);
+  asio::io_context io;
+  ssl_client c(io, *client_ctx);
+  c.lowest_layer().connect(loopback(l.port()));
+  c.handshake(asio::ssl::stream_base::client);
+  ASSERT_TRUE(wait_for([&] { return ready.load(); }));
+  asio::write(c, asio::buffer("a", 1));
+  ASSERT_TRUE(wait_for([&] { return in == 1; }));
+  asio::write(c, asio::buffer("bcd", 3));  // a read is pending: it gets these, and holds them
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(in, 1u) << "delivered while reading was disabled";
+  asio::post(pool.context(0), [&] { accepted->set_reading(true); });
+  EXPECT_TRUE(wait_for([&] { return in == 4; }));
+  asio::post(pool.context(0), [&] { accepted->close(); });
+  boost::system::error_code ec;
+  char b;
+  c.read_some(asio::buffer(&b, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+  asio::post(pool.context(0), [&] { accepted.reset(); });
+  pool.stop();
+  pool.join();
 }
 
 }  // namespace
