@@ -183,7 +183,8 @@ void broker::publish_sys(shard& on, std::int64_t now) {
       {"$SYS/broker/bytes/sent", load(counters_.bytes_sent)},
       {"$SYS/broker/retained messages/count", std::to_string(retained_.size())},
       {"$SYS/broker/messages/dropped", std::to_string(counters_.dropped_queue_full.load() + counters_.dropped_expired.load() +
-                                                      counters_.dropped_too_large.load())},
+                                                      counters_.dropped_too_large.load() +
+                                                      counters_.dropped_slow_client.load())},
   };
   // $SYS values are retained for late subscribers but not persisted: they describe this run.
   core::write_batch not_persisted;

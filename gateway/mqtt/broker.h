@@ -36,6 +36,7 @@ struct broker_counters {
   std::atomic<std::uint64_t> dropped_offline_qos0{0};   // QoS 0 to an offline session
   std::atomic<std::uint64_t> dropped_expired{0};        // message expiry passed before delivery
   std::atomic<std::uint64_t> dropped_too_large{0};      // above the client's maximum packet size
+  std::atomic<std::uint64_t> dropped_slow_client{0};    // QoS 0 while max_queued_bytes wait to be sent
   std::atomic<std::uint64_t> retained_rejected{0};      // retained store full
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> storage_errors{0};

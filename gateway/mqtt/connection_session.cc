@@ -289,6 +289,13 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
         session::erase_delivery(home_.batch(), client_id_, stored_seq);
     }
   };
+  if (d.qos == 0 && stream_->queued_output_bytes() > broker_.cfg_.mqtt.max_queued_bytes) {
+    // A slow reader: QoS 0 is what may be dropped; QoS 1/2 are bounded by the window.
+    if (broker_.counters_.dropped_slow_client.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+      spdlog::warn("client '{}': {} bytes waiting to be sent; dropping QoS 0 messages (counted)", client_id_,
+                   stream_->queued_output_bytes());
+    return;
+  }
   if (m.expiry_unix_ms != 0 && m.expiry_unix_ms <= now) {
     broker_.counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);  // [MQTT-3.3.2-5]
     drop();

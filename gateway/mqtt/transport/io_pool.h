@@ -21,7 +21,9 @@ class io_pool {
   // `threads` contexts; 0 = std::thread::hardware_concurrency() (at least 1).
   // Contexts exist from construction, so listeners may be started before run().
   explicit io_pool(std::size_t threads = 0);
-  // Stops and joins. REQUIRES: not called on one of the pool's own threads.
+  // Stops and joins. Streams still open when the contexts are destroyed are freed without
+  // on_closed (their handlers are destroyed): close connections before stopping the pool.
+  // REQUIRES: not called on one of the pool's own threads.
   ~io_pool();
   io_pool(const io_pool&) = delete;
   io_pool& operator=(const io_pool&) = delete;

@@ -40,7 +40,8 @@ class stream {
  public:
   virtual ~stream() = default;
   // Queues bytes for sending. Everything queued in one turn of the event loop goes out
-  // in one gathered write (writev / one TLS record run / one WebSocket message per write()).
+  // in one gathered write (writev / one TLS record run / one WebSocket binary message per flush;
+  // [MQTT-6.0.0-2] lets packets span or share WebSocket messages).
   virtual void write(std::vector<std::uint8_t> bytes) = 0;
   // Queues bytes shared with other streams (a PUBLISH encoded once for many subscribers).
   virtual void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) = 0;

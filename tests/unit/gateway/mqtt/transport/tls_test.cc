@@ -163,18 +163,14 @@ TEST_F(tls_fixture, handshake_timeout_closes_a_silent_client) {
   EXPECT_EQ(server.accepted(), 0u);
 }
 
-// Pauses reading after every chunk; the test resumes it.
-class pausing_handler final : public stream_handler {
+// Counts bytes in.
+class counting_handler final : public stream_handler {
  public:
-  pausing_handler(stream& s, std::atomic<std::size_t>& in) : stream_(s), in_(in) {}
-  void on_data(std::span<const std::uint8_t> bytes) override {
-    in_ += bytes.size();
-    stream_.set_reading(false);
-  }
+  explicit counting_handler(std::atomic<std::size_t>& in) : in_(in) {}
+  void on_data(std::span<const std::uint8_t> bytes) override { in_ += bytes.size(); }
   void on_closed(std::error_code) override {}
 
  private:
-  stream& stream_;
   std::atomic<std::size_t>& in_;
 };
 
@@ -185,7 +181,7 @@ TEST_F(tls_fixture, set_reading_false_holds_data_until_resumed) {
   std::shared_ptr<stream> accepted;
   std::atomic<bool> ready{false};
   auto l = start_listener(pool, 0, cfg, tls::make_server_context(*cfg.tls), [&](std::shared_ptr<stream> s) {
-    s->set_handler(std::make_unique<pausing_handler>(*s, in));
+    s->set_handler(std::make_unique<counting_handler>(in));
     accepted = s;
     ready = true;
   });
@@ -198,7 +194,14 @@ TEST_F(tls_fixture, set_reading_false_holds_data_until_resumed) {
   ASSERT_TRUE(wait_for([&] { return ready.load(); }));
   asio::write(c, asio::buffer("a", 1));
   ASSERT_TRUE(wait_for([&] { return in == 1; }));
-  asio::write(c, asio::buffer("bcd", 3));  // a read is pending: it gets these, and holds them
+  // Switched off from outside, while a read is pending: that read gets "bcd" and holds it.
+  std::atomic<bool> paused{false};
+  asio::post(pool.context(0), [&] {
+    accepted->set_reading(false);
+    paused = true;
+  });
+  ASSERT_TRUE(wait_for([&] { return paused.load(); }));
+  asio::write(c, asio::buffer("bcd", 3));
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(in, 1u) << "delivered while reading was disabled";
   asio::post(pool.context(0), [&] { accepted->set_reading(true); });
