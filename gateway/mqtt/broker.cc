@@ -165,6 +165,15 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
   }
 }
 
+void broker::erase_expired_retained(shard& on, std::int64_t now) {
+  // O(retained count): once a minute keeps expired messages from holding their slots long.
+  constexpr std::int64_t period_ms = 60'000;
+  if (now - last_retained_sweep_unix_ms_ < period_ms) return;
+  last_retained_sweep_unix_ms_ = now;
+  if (const auto erased = retained_.erase_expired(now, on.batch()); erased != 0)
+    spdlog::debug("erased {} expired retained messages", erased);
+}
+
 void broker::publish_sys(shard& on, std::int64_t now) {
   if (cfg_.mqtt.sys_interval_s == 0) return;
   if (last_sys_unix_ms_ != 0 && now - last_sys_unix_ms_ < std::int64_t{cfg_.mqtt.sys_interval_s} * 1000) return;

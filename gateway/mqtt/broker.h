@@ -73,6 +73,7 @@ class broker {
   void schedule_session_timer(std::int64_t due_unix_ms, const std::shared_ptr<session::session_entry>& entry);
   void run_session_timers(shard& on, std::int64_t now_unix_ms);
   void publish_sys(shard& on, std::int64_t now_unix_ms);
+  void erase_expired_retained(shard& on, std::int64_t now_unix_ms);
 
   const config::config& cfg_;
   core::storage& db_;
@@ -82,7 +83,8 @@ class broker {
   broker_counters counters_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::chrono::steady_clock::time_point started_at_;
-  std::int64_t last_sys_unix_ms_ = 0;
+  std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only
+  std::int64_t last_retained_sweep_unix_ms_ = 0;  // shard 0's thread only
 
   std::mutex timers_mu_;
   std::multimap<std::int64_t, std::weak_ptr<session::session_entry>> session_timers_;

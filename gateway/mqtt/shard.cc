@@ -314,6 +314,7 @@ void shard::tick() {
   for_each_connection([now](connection& c) { c.tick(now); });
   if (index_ == 0) {
     broker_.run_session_timers(*this, now);
+    broker_.erase_expired_retained(*this, now);
     broker_.publish_sys(*this, now);
   }
 }
