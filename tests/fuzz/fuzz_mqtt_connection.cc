@@ -22,38 +22,13 @@
 #include "gateway/mqtt/protocol/codec.h"
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/stream.h"
+#include "tests/support/fake_stream.h"
 
 namespace {
 
 using namespace wharf;
 
-class fake_stream final : public gateway::stream {
- public:
-  void write(std::vector<std::uint8_t> bytes) override { written_ += bytes.size(); }
-  void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) override { written_ += bytes->size(); }
-  void close() override { closed_ = true; }
-  void set_reading(bool) override {}
-  [[nodiscard]] std::size_t queued_output_bytes() const noexcept override { return 0; }
-  [[nodiscard]] const gateway::peer_info& peer() const noexcept override { return peer_; }
-  void set_handler(std::unique_ptr<gateway::stream_handler> handler) override { handler_ = std::move(handler); }
-
-  // Delivers bytes as a transport would, unless the connection closed itself.
-  void feed(std::span<const std::uint8_t> bytes) {
-    if (!closed_ && handler_) handler_->on_data(bytes);
-  }
-  // The transport's last call, then the handler goes.
-  void finish() {
-    if (handler_) handler_->on_closed({});
-    handler_.reset();
-  }
-  [[nodiscard]] bool closed() const noexcept { return closed_; }
-
- private:
-  gateway::peer_info peer_{"127.0.0.1", 1, 0, false, false, std::nullopt, {}};
-  std::unique_ptr<gateway::stream_handler> handler_;
-  std::size_t written_ = 0;
-  bool closed_ = false;
-};
+using test::fake_stream;
 
 struct fixture {
   fixture() {
@@ -132,6 +107,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   a->finish();
   b->finish();
   f.run();
+  f.subscriber->output().clear();
   if (f.subscriber->closed()) {
     // The observer was taken over by a fuzz client using its id: connect a fresh one.
     f.subscriber->finish();

@@ -1,0 +1,156 @@
+#include "bench/options.h"
+
+#include <charconv>
+#include <string_view>
+
+namespace wharf::bench {
+namespace {
+
+template <class T>
+bool parse_number(std::string_view text, T& out) {
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, out);
+  return ec == std::errc{} && ptr == end;
+}
+
+std::vector<std::string> split_commas(std::string_view text) {
+  std::vector<std::string> parts;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    if (comma != 0) parts.emplace_back(text.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return parts;
+}
+
+}  // namespace
+
+std::string usage() {
+  return R"(usage: wharf-bench MODE [options]
+
+modes:
+  conn        open --connections MQTT connections at --rate per second, keep them alive
+              (PINGREQ) for --hold seconds; report connect rate, failures, total
+  pub | sub   publishers and subscribers in one process (both names run the same thing);
+              report throughput, latency percentiles, lost and duplicate messages
+
+common options:
+  --host H              broker address (default 127.0.0.1)
+  --port P              broker port (default 1883)
+  --threads N           threads, one io_context each (default 1)
+  --mqtt-version V      3.1.1 | 5 (default 3.1.1)
+  --keepalive S         keep alive seconds (default 60)
+  --rate R              conn: connects/s; pub: messages/s over all publishers; 0 = unpaced
+  --json                final report as one JSON object on stdout
+  --help                this text
+
+conn options:
+  --connections N       connections to open (default 1000)
+  --hold S              seconds to hold them once opened (default 10)
+  --source A,B,...      local source addresses, round robin (bind before connect)
+  --connect-timeout S   per-connection CONNACK deadline (default 10)
+
+pub/sub options:
+  --scenario NAME       p2p    : publisher i -> subscriber i, own topic each (P = S)
+                        fanin  : P publishers -> one topic -> S subscribers (many -> 1)
+                        fanout : P publishers -> one topic -> S subscribers (1 -> many)
+                        shared : P publishers -> S subscribers of $share/bench/<topic>
+                        (default p2p)
+  --publishers P        (default 1)
+  --subscribers S       (default 1)
+  --qos 0|1|2           publish and subscribe QoS (default 0)
+  --size BYTES          payload size, >= 24 (default 64)
+  --duration S          publishing time (default 10)
+  --drain S             wait at most S seconds for outstanding messages (default 5)
+  --inflight N          unacknowledged QoS 1/2 messages per publisher (default 64)
+  --persistent          subscribers connect with clean session 0 (v5: session expiry 1 h)
+  --topic-prefix T      (default bench)
+
+Latency is receive time minus the steady_clock send timestamp in the first 8 payload
+bytes. lost = messages that should have arrived (QoS > 0: acknowledged to the publisher;
+QoS 0: written to the socket) but did not, after the drain. Unpaced runs (--rate 0)
+measure saturation throughput; their latency includes queueing in the broker and the
+kernel. For latency, pace below capacity. Live progress goes to stderr.
+)";
+}
+
+std::optional<options> parse_options(int argc, char** argv, std::string& error, bool& help) {
+  options o;
+  help = false;
+  if (argc < 2) {
+    error = "missing mode";
+    return std::nullopt;
+  }
+  const std::string_view m = argv[1];
+  if (m == "--help" || m == "-h") {
+    help = true;
+    return std::nullopt;
+  }
+  if (m == "conn") o.mode = mode::conn;
+  else if (m == "pub" || m == "sub") o.mode = mode::pubsub;
+  else {
+    error = "unknown mode '" + std::string(m) + "'";
+    return std::nullopt;
+  }
+  for (int i = 2; i < argc; ++i) {
+    const std::string_view key = argv[i];
+    if (key == "--help" || key == "-h") {
+      help = true;
+      return std::nullopt;
+    }
+    if (key == "--json") { o.json = true; continue; }
+    if (key == "--persistent") { o.persistent = true; continue; }
+    if (i + 1 >= argc) {
+      error = "option " + std::string(key) + " needs a value (or is unknown)";
+      return std::nullopt;
+    }
+    const std::string_view v = argv[++i];
+    bool ok = true;
+    unsigned qos = 0;
+    if (key == "--host") o.host = v;
+    else if (key == "--port") ok = parse_number(v, o.port);
+    else if (key == "--threads") ok = parse_number(v, o.threads) && o.threads > 0;
+    else if (key == "--mqtt-version") {
+      if (v == "3.1.1" || v == "4") o.version = mqtt::protocol_version::v3_1_1;
+      else if (v == "5" || v == "5.0") o.version = mqtt::protocol_version::v5;
+      else ok = false;
+    } else if (key == "--keepalive") ok = parse_number(v, o.keep_alive_s);
+    else if (key == "--rate") ok = parse_number(v, o.rate) && o.rate >= 0;
+    else if (key == "--connections") ok = parse_number(v, o.connections);
+    else if (key == "--hold") ok = parse_number(v, o.hold_s) && o.hold_s >= 0;
+    else if (key == "--source") o.sources = split_commas(v);
+    else if (key == "--connect-timeout") ok = parse_number(v, o.connect_timeout_s) && o.connect_timeout_s > 0;
+    else if (key == "--scenario") {
+      if (v == "p2p") o.scenario = scenario::p2p;
+      else if (v == "fanin") o.scenario = scenario::fanin;
+      else if (v == "fanout") o.scenario = scenario::fanout;
+      else if (v == "shared") o.scenario = scenario::shared;
+      else ok = false;
+    } else if (key == "--publishers") ok = parse_number(v, o.publishers) && o.publishers > 0;
+    else if (key == "--subscribers") ok = parse_number(v, o.subscribers) && o.subscribers > 0;
+    else if (key == "--qos") {
+      ok = parse_number(v, qos) && qos <= 2;
+      o.qos = static_cast<mqtt::qos>(qos);
+    } else if (key == "--size") ok = parse_number(v, o.size_bytes) && o.size_bytes >= 24 && o.size_bytes < (1U << 28);
+    else if (key == "--duration") ok = parse_number(v, o.duration_s) && o.duration_s > 0;
+    else if (key == "--drain") ok = parse_number(v, o.drain_s) && o.drain_s >= 0;
+    else if (key == "--inflight") ok = parse_number(v, o.inflight_max) && o.inflight_max > 0 && o.inflight_max < 65535;
+    else if (key == "--topic-prefix") o.topic_prefix = v;
+    else {
+      error = "unknown option " + std::string(key);
+      return std::nullopt;
+    }
+    if (!ok) {
+      error = "bad value '" + std::string(v) + "' for " + std::string(key);
+      return std::nullopt;
+    }
+  }
+  if (o.mode == mode::pubsub && o.scenario == scenario::p2p && o.publishers != o.subscribers) {
+    // p2p pairs publisher i with subscriber i.
+    o.subscribers = o.publishers = std::max(o.publishers, o.subscribers);
+  }
+  return o;
+}
+
+}  // namespace wharf::bench

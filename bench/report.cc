@@ -1,0 +1,78 @@
+#include "bench/report.h"
+
+#include <fmt/format.h>
+
+namespace wharf::bench {
+namespace {
+
+double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
+double per_s(std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
+const char* version_name(mqtt::protocol_version v) { return v == mqtt::protocol_version::v5 ? "5" : "3.1.1"; }
+
+}  // namespace
+
+const char* scenario_name(scenario s) noexcept {
+  switch (s) {
+    case scenario::p2p: return "p2p";
+    case scenario::fanin: return "fanin";
+    case scenario::fanout: return "fanout";
+    case scenario::shared: return "shared";
+  }
+  return "?";
+}
+
+std::string format_pubsub(const pubsub_result& r, const options& o) {
+  const auto& h = r.latency;
+  const double sent_per_s = per_s(r.sent, r.publish_s);
+  if (o.json) {
+    return fmt::format(
+        "{{\"mode\":\"pubsub\",\"scenario\":\"{}\",\"mqtt_version\":\"{}\",\"qos\":{},\"publishers\":{},"
+        "\"subscribers\":{},\"size_bytes\":{},\"rate\":{},\"threads\":{},\"duration_s\":{:.3f},"
+        "\"sent\":{},\"acked\":{},\"received\":{},\"expected\":{},\"lost\":{},\"duplicates\":{},\"errors\":{},\"stale\":{},"
+        "\"sent_per_s\":{:.1f},\"received_per_s\":{:.1f},"
+        "\"latency_us\":{{\"count\":{},\"min\":{:.1f},\"mean\":{:.1f},\"p50\":{:.1f},\"p90\":{:.1f},"
+        "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}}}\n",
+        scenario_name(o.scenario), version_name(o.version), static_cast<int>(o.qos), o.publishers, o.subscribers,
+        o.size_bytes, o.rate, o.threads, r.publish_s, r.sent, r.acked, r.received, r.expected, r.lost,
+        r.duplicates, r.errors, r.stale, sent_per_s, r.received_per_s, h.count(), us(h.min()), h.mean() / 1000.0,
+        us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()));
+  }
+  return fmt::format(
+      "scenario {} (MQTT {}, QoS {}), {} publishers, {} subscribers, {} B payload, rate {}\n"
+      "published for {:.2f} s\n"
+      "  sent        {:>12}  ({:.0f} msg/s)\n"
+      "  acked       {:>12}\n"
+      "  received    {:>12}  ({:.0f} msg/s)\n"
+      "  expected    {:>12}\n"
+      "  lost        {:>12}\n"
+      "  duplicates  {:>12}\n"
+      "  errors      {:>12}\n"
+      "  stale       {:>12}\n"
+      "latency (us): p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  (mean {:.1f}, n={})\n",
+      scenario_name(o.scenario), version_name(o.version), static_cast<int>(o.qos), o.publishers, o.subscribers,
+      o.size_bytes, o.rate > 0 ? fmt::format("{}/s", o.rate) : std::string("unpaced"), r.publish_s, r.sent,
+      sent_per_s, r.acked, r.received, r.received_per_s, r.expected, r.lost, r.duplicates, r.errors, r.stale,
+      us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()),
+      h.mean() / 1000.0, h.count());
+}
+
+std::string format_conn(const conn_result& r, const options& o) {
+  const auto& h = r.connect_latency;
+  const double rate = per_s(r.connected, r.connect_s);
+  if (o.json) {
+    return fmt::format(
+        "{{\"mode\":\"conn\",\"mqtt_version\":\"{}\",\"requested\":{},\"connected\":{},\"failed\":{},"
+        "\"dropped\":{},\"connect_s\":{:.3f},\"connects_per_s\":{:.1f},\"hold_s\":{},"
+        "\"connect_latency_us\":{{\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}}}\n",
+        version_name(o.version), r.requested, r.connected, r.failed, r.dropped, r.connect_s, rate, o.hold_s,
+        us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()));
+  }
+  return fmt::format(
+      "conn (MQTT {}): {} requested, {} connected, {} failed, {} dropped during the {} s hold\n"
+      "connect rate {:.0f}/s over {:.2f} s\n"
+      "connect latency (us): p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
+      version_name(o.version), r.requested, r.connected, r.failed, r.dropped, o.hold_s, rate, r.connect_s,
+      us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()));
+}
+
+}  // namespace wharf::bench

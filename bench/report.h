@@ -1,0 +1,41 @@
+// Final reports of wharf-bench: human text or one JSON object (stdout), and the one-line
+// live progress (stderr).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bench/histogram.h"
+#include "bench/options.h"
+
+namespace wharf::bench {
+
+struct pubsub_result {
+  double publish_s = 0;       // from the first scheduled send to the end of publishing
+  double elapsed_s = 0;       // from the first send to the end of the drain
+  std::uint64_t sent = 0;     // PUBLISH packets written
+  std::uint64_t acked = 0;    // QoS 1/2: flows completed (PUBACK / PUBCOMP)
+  std::uint64_t received = 0; // PUBLISH packets received by subscribers, duplicates included
+  std::uint64_t expected = 0; // receptions that should have happened
+  std::uint64_t lost = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t stale = 0;    // messages of an earlier run (persistent sessions), not counted
+  double received_per_s = 0;  // over publish_s plus the time until the last reception
+  histogram latency;
+};
+
+struct conn_result {
+  std::uint32_t requested = 0;
+  std::uint32_t connected = 0;
+  std::uint32_t failed = 0;
+  std::uint32_t dropped = 0;  // closed by the broker or the network during the hold
+  double connect_s = 0;       // from the first attempt to the last CONNACK / failure
+  histogram connect_latency;  // TCP connect + CONNECT/CONNACK
+};
+
+[[nodiscard]] std::string format_pubsub(const pubsub_result& r, const options& o);
+[[nodiscard]] std::string format_conn(const conn_result& r, const options& o);
+[[nodiscard]] const char* scenario_name(scenario s) noexcept;
+
+}  // namespace wharf::bench
