@@ -69,6 +69,9 @@ bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const
     }
     if (!decoded.ok()) {
       broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      // Answer in the client's own version where it said one we speak (an unsupported
+      // level gets the 3.1.1 form: return code 0x01, [MQTT-3.1.2-2]).
+      if (decoded.protocol_level == static_cast<std::uint8_t>(protocol_version::v5)) version_ = protocol_version::v5;
       send_connack_error(decoded.error);
       close_stream();
       return false;
@@ -138,7 +141,7 @@ void connection::handle_connect(mqtt::connect_packet& p) {
     client_id_ = std::move(p.client_id);
   }
   if (v5 && (p.props.receive_maximum == std::uint16_t{0} || p.props.maximum_packet_size == std::uint32_t{0})) {
-    send_connack_error(reason_code::protocol_error);  // [MQTT-3.1.2-?] zero is a protocol error
+    send_connack_error(reason_code::protocol_error);  // MQTT 5.0 3.1.2.11.3/3.1.2.11.4: 0 is a protocol error
     close_stream();
     return;
   }
@@ -289,7 +292,7 @@ void connection::handle_ack(const mqtt::ack_packet& p) {
     }
     case packet_type::pubrec:
       if (mqtt::is_error(p.reason)) {
-        // The receiver refused it: the flow ends here [MQTT-4.3.3-?].
+        // A PUBREC with an error code ends the QoS 2 flow (MQTT 5.0 4.3.3): no PUBREL follows.
         std::uint64_t stored_seq = 0;
         if (window_.complete(p.packet_id, &stored_seq) && stored_seq != 0)
           session::erase_delivery(home_.batch(), client_id_, stored_seq);
@@ -365,7 +368,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     if (session_expiry_s_ > 0) session::put_subscription(home_.batch(), client_id_, sub);
     ack.reasons.push_back(static_cast<reason_code>(sub.max_qos));
 
-    // Retained messages [MQTT-3.3.1-9..11]; never for shared subscriptions [MQTT-4.8.2-?].
+    // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
     if (!shared && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
       broker_.retained_.match(req.filter, now, [&](const core::message& rm) {
         session::delivery d;

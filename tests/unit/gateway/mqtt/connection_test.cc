@@ -199,6 +199,28 @@ TEST_F(connection_test, authentication_method_is_refused_with_0x8c) {
   EXPECT_TRUE(c.stream->closed());
 }
 
+// [MQTT-3.1.2-2] An unsupported protocol level: 3.1.1 CONNACK return code 0x01, then close.
+TEST_F(connection_test, unsupported_protocol_level_is_refused) {
+  auto& c = open(protocol_version::v3_1_1);
+  // CONNECT "MQTT" level 9, clean, keep alive 60, client id "x".
+  send_raw(c, {0x10, 0x0D, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x09, 0x02, 0x00, 0x3C, 0x00, 0x01, 'x'});
+  run();
+  EXPECT_EQ(c.stream->output(), (std::vector<std::uint8_t>{0x20, 0x02, 0x00, 0x01}));
+  EXPECT_TRUE(c.stream->closed());
+}
+
+// A malformed v5 CONNECT is answered in the v5 form: CONNACK 0x81 or 0x82.
+TEST_F(connection_test, malformed_v5_connect_gets_a_v5_connack) {
+  auto& c = open(protocol_version::v5);
+  // v5 CONNECT whose properties repeat Session Expiry Interval (0x11) -> protocol error.
+  send_raw(c, {0x10, 0x18, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0x02, 0x00, 0x3C, 0x0A, 0x11, 0, 0, 0, 1,
+               0x11, 0, 0, 0, 2, 0x00, 0x01, 'x'});
+  run();
+  auto ack = only<mqtt::connack_packet>(c);
+  EXPECT_TRUE(ack.reason == reason_code::protocol_error || ack.reason == reason_code::malformed_packet);
+  EXPECT_TRUE(c.stream->closed());
+}
+
 // [MQTT-3.1.0-1] The first packet must be CONNECT: close without a reply.
 TEST_F(connection_test, first_packet_other_than_connect_closes_silently) {
   auto& c = open(protocol_version::v5);
