@@ -61,7 +61,7 @@ TEST(message_codec, round_trips_extreme_integers) {
                          std::numeric_limits<std::int64_t>::max()}) {
     message m;
     m.expiry_unix_ms = v;
-    m.publish_unix_ms = -v - 1;
+    m.publish_unix_ms = ~v;  // -v - 1 without overflowing at INT64_MIN
     EXPECT_EQ(round_trip(m), m) << v;
   }
 }
