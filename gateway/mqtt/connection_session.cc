@@ -33,28 +33,26 @@ void connection::begin_session() {
 
 // REQUIRES: entry_->mu held and the session offline.
 void connection::take_session_locked(std::vector<session::stored_subscription>& discarded, bool& present) {
-  {
-    generation_ = ++entry_->generation;
-    entry_->owner_shard = home_.index();
-    entry_->ended = false;
-    // [MQTT-3.1.3-9] A reconnect before the will delay ends cancels the delayed will.
-    entry_->pending_will.reset();
-    present = entry_->persistent && !clean_start_;
-    if (!present) {
-      // Clean start, or no stored state: the old session, if any, is discarded [MQTT-3.1.2-4].
-      discarded = std::move(entry_->subscriptions);
-      entry_->subscriptions.clear();
-      entry_->queued_count = 0;
-      entry_->queued_bytes = 0;
-    } else {
-      subscriptions_ = entry_->subscriptions;
-    }
-    if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
-    entry_->persistent = session_expiry_s_ > 0;
-    entry_->expiry_interval_s = session_expiry_s_;
-    entry_->expires_at_ms = 0;
-    entry_->protocol_version = static_cast<std::uint8_t>(version_);
+  generation_ = ++entry_->generation;
+  entry_->owner_shard = home_.index();
+  entry_->ended = false;
+  // [MQTT-3.1.3-9] A reconnect before the will delay ends cancels the delayed will.
+  entry_->pending_will.reset();
+  present = entry_->persistent && !clean_start_;
+  if (!present) {
+    // Clean start, or no stored state: the old session, if any, is discarded [MQTT-3.1.2-4].
+    discarded = std::move(entry_->subscriptions);
+    entry_->subscriptions.clear();
+    entry_->queued_count = 0;
+    entry_->queued_bytes = 0;
+  } else {
+    subscriptions_ = entry_->subscriptions;
   }
+  if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
+  entry_->persistent = session_expiry_s_ > 0;
+  entry_->expiry_interval_s = session_expiry_s_;
+  entry_->expires_at_ms = 0;
+  entry_->protocol_version = static_cast<std::uint8_t>(version_);
 }
 
 void connection::finish_begin_session(std::vector<session::stored_subscription> discarded, bool present) {
