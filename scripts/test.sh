@@ -13,7 +13,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 
 echo "== tests (RelWithDebInfo): unit, integration, slow"
-(cd build && ctest --output-on-failure -j2 -LE fuzz)
+(cd build && ctest --output-on-failure --timeout 300 -j2 -LE fuzz)
 
 echo "== build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DWHARF_SANITIZE=ON >/dev/null
@@ -21,7 +21,7 @@ cmake --build build-asan -j"$jobs"
 
 echo "== tests (ASan + UBSan): unit, integration"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --output-on-failure -j2 -L "unit|integration" -LE "slow|fuzz")
+  ctest --output-on-failure --timeout 300 -j2 -L "unit|integration" -LE "slow|fuzz")
 
 echo "== fuzz (clang libFuzzer, short run)"
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWHARF_FUZZ=ON >/dev/null

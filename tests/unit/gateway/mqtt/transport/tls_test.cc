@@ -59,10 +59,15 @@ TEST_F(tls_fixture, echo) {
   c.handshake(asio::ssl::stream_base::client);
   std::vector<std::uint8_t> msg(200000);
   for (std::size_t i = 0; i < msg.size(); ++i) msg[i] = static_cast<std::uint8_t>(i ^ (i >> 8));
-  std::thread writer([&] { asio::write(c, asio::buffer(msg)); });
+  // Write and read at once, on one thread: an SSL object must not be used by two threads
+  // concurrently (a sync write on another thread races the read inside OpenSSL and can hang).
   std::vector<std::uint8_t> got(msg.size());
-  asio::read(c, asio::buffer(got));
-  writer.join();
+  boost::system::error_code write_ec, read_ec;
+  asio::async_write(c, asio::buffer(msg), [&](const boost::system::error_code& ec, std::size_t) { write_ec = ec; });
+  asio::async_read(c, asio::buffer(got), [&](const boost::system::error_code& ec, std::size_t) { read_ec = ec; });
+  io.run();
+  ASSERT_FALSE(write_ec) << write_ec.message();
+  ASSERT_FALSE(read_ec) << read_ec.message();
   EXPECT_TRUE(got == msg);
   ASSERT_EQ(server.accepted(), 1u);
   {
