@@ -6,6 +6,9 @@ tests can run against Mosquitto (WHARF_TEST_BROKER=mosquitto) so that the tests
 themselves can be validated without wharf; tests of wharf-only behaviour call
 `require_wharf()`.
 
+The CMQ queue API (listener kinds "queue-api" and "queue-api-tls") is wharf-only: the
+test classes built on `QueueApiTestCase` skip under Mosquitto.
+
 Environment:
   WHARF_BIN          path of the wharf binary. Default: <repo>/build/wharf.
   WHARF_TEST_BROKER  "wharf" (default) or "mosquitto".
@@ -141,18 +144,37 @@ def certs():
 
 # -------------------------------------------------------------------------- broker
 
+# The queue API credentials every test broker accepts: (secret_id, secret_key). The key
+# is random per test process; no test may depend on its value.
+CREDENTIALS = (("wharf-test", "k-" + uuid.uuid4().hex),
+               ("wharf-test-2", "k2-" + uuid.uuid4().hex))
+
 class BrokerStartError(RuntimeError):
     pass
 
 
+QUEUE_API_KINDS = ("queue-api", "queue-api-tls")
+TLS_KINDS = ("tls", "mtls", "wss", "queue-api-tls")
+
+
 class Broker:
     """One broker process. `listeners` is a subset of
-    {"mqtt", "tls", "mtls", "ws", "wss"}; `mqtt` is the config's optional `mqtt:`
-    section (wharf key names; translated for Mosquitto where it has an equivalent)."""
+    {"mqtt", "tls", "mtls", "ws", "wss", "queue-api", "queue-api-tls"}; `mqtt` is the
+    config's optional `mqtt:` section (wharf key names; translated for Mosquitto where it
+    has an equivalent).
 
-    def __init__(self, listeners=("mqtt",), mqtt=None, name="broker"):
+    Queue API (wharf only): `queue_api` adds keys to the `queue_api:` section (the
+    credentials are always `self.credentials`: a test pair plus a second one, see
+    CREDENTIALS), `queue` to the `queue:` section (default tick_interval_ms 1000).
+    `cmq()` makes a client for a queue-api listener."""
+
+    def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
+                 queue=None):
         self.listeners = tuple(listeners)
         self.mqtt = dict(mqtt or {})
+        self.queue_api = dict(queue_api or {})
+        self.queue = dict(queue or {})
+        self.credentials = list(CREDENTIALS)
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="wharf-it-")
         self.data_dir = os.path.join(self.dir, "data")
@@ -161,7 +183,7 @@ class Broker:
         self.log_path = os.path.join(self.dir, "broker.log")
         self.proc = None
         self.starts = 0
-        self.certs = certs() if any(k in ("tls", "mtls", "wss") for k in listeners) else None
+        self.certs = certs() if any(k in TLS_KINDS for k in listeners) else None
 
     # Ports by listener kind.
     @property
@@ -188,12 +210,27 @@ class Broker:
                 lines.append("  - {type: mqtt-ws, bind: %s, path: /mqtt, "
                              "tls: {cert_file: %s, key_file: %s}}"
                              % (bind, c.server_cert, c.server_key))
+            elif kind == "queue-api":
+                lines.append("  - {type: queue-api, bind: %s}" % bind)
+            elif kind == "queue-api-tls":
+                lines.append("  - {type: queue-api, bind: %s, tls: {cert_file: %s, key_file: %s}}"
+                             % (bind, c.server_cert, c.server_key))
             else:
                 raise ValueError(kind)
         lines += ["io_threads: 2", "log_level: %s" % os.environ.get("WHARF_LOG_LEVEL", "info")]
         if self.mqtt:
             lines.append("mqtt:")
             lines += ["  %s: %s" % (k, v) for k, v in self.mqtt.items()]
+        if self.has_queue_api():
+            lines.append("queue_api:")
+            lines.append("  credentials:")
+            lines += ["    - {secret_id: %s, secret_key: %s}" % cred for cred in self.credentials]
+            for k, v in self.queue_api.items():
+                lines.append("  %s: %s" % (k, v))
+            q = {"tick_interval_ms": 1000}
+            q.update(self.queue)
+            lines.append("queue:")
+            lines += ["  %s: %s" % (k, v) for k, v in q.items()]
         path = os.path.join(self.dir, "wharf.yaml")
         Path(path).write_text("\n".join(lines) + "\n")
         return [WHARF_BIN, "--config", path]
@@ -211,6 +248,8 @@ class Broker:
     }
 
     def _write_mosquitto_config(self):
+        if self.has_queue_api():
+            raise unittest.SkipTest("wharf-only: Mosquitto has no CMQ queue API")
         c = self.certs
         lines = ["persistence true", "persistence_location %s/" % self.data_dir,
                  "log_dest stderr", "log_type all", "per_listener_settings false",
@@ -285,7 +324,34 @@ class Broker:
         return proc.returncode
 
     def kill(self):
+        """kill -9 (no shutdown at all); start() again reuses ports and data_dir."""
         return self.stop(sig=signal.SIGKILL)
+
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc is not None else None
+
+    def thread_count(self):
+        """Threads of the running broker process (/proc/<pid>/task)."""
+        return len(os.listdir("/proc/%d/task" % self.proc.pid))
+
+    # --- queue API
+    def has_queue_api(self):
+        return any(k in QUEUE_API_KINDS for k in self.listeners)
+
+    def cmq(self, kind="queue-api", credential=0, **kwargs):
+        """A CmqClient for the `kind` listener ("queue-api" or "queue-api-tls", which
+        trusts the test CA), signing with credentials[credential]; kwargs go to
+        CmqClient (method, signature_method, retry_idle, timeout_s, ...)."""
+        import cmq_client
+        secret_id, secret_key = self.credentials[credential]
+        tls = None
+        if kind == "queue-api-tls":
+            tls = cmq_client.tls_context(self.certs.ca_cert)
+        elif kind != "queue-api":
+            raise ValueError(kind)
+        return cmq_client.CmqClient(HOST, self.ports[kind], secret_id, secret_key, tls=tls,
+                                    **kwargs)
 
     def restart(self, sig=signal.SIGTERM):
         """Stops and starts again with the same ports and data_dir."""
@@ -548,11 +614,16 @@ class BrokerTestCase(unittest.TestCase):
 
     listeners = ("mqtt",)
     mqtt_config = None
+    queue_api_config = None
+    queue_config = None
     broker = None
 
     @classmethod
     def setUpClass(cls):
-        cls.broker = Broker(cls.listeners, cls.mqtt_config, name=cls.__name__)
+        if is_mosquitto() and any(k in QUEUE_API_KINDS for k in cls.listeners):
+            raise unittest.SkipTest("wharf-only: Mosquitto has no CMQ queue API")
+        cls.broker = Broker(cls.listeners, cls.mqtt_config, name=cls.__name__,
+                            queue_api=cls.queue_api_config, queue=cls.queue_config)
         try:
             cls.broker.start()
         except Exception:
@@ -567,8 +638,9 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self._own_brokers = []
 
-    def new_broker(self, listeners=("mqtt",), mqtt=None):
-        b = Broker(listeners, mqtt, name="%s broker" % self._testMethodName)
+    def new_broker(self, listeners=("mqtt",), mqtt=None, queue_api=None, queue=None):
+        b = Broker(listeners, mqtt, name="%s broker" % self._testMethodName,
+                   queue_api=queue_api, queue=queue)
         self._own_brokers.append(b)
         b.start()
         return b
@@ -606,6 +678,107 @@ class BrokerTestCase(unittest.TestCase):
 
     def _own_brokers_all(self):
         return list(getattr(self, "_own_brokers", []))
+
+
+# ------------------------------------------------------------- queue API test base
+
+class QueueApiTestCase(BrokerTestCase):
+    """A BrokerTestCase for the CMQ queue API (wharf only: skips under Mosquitto).
+
+    `api_kind` is the listener the helpers talk to ("queue-api" or "queue-api-tls"), so
+    one mixin of tests runs over HTTP and HTTPS by two subclasses. `self.api` is a
+    keep-alive client made per test."""
+
+    listeners = ("queue-api",)
+    api_kind = "queue-api"
+
+    def setUp(self):
+        super().setUp()
+        self.api = self.cmq()
+
+    def cmq(self, broker=None, kind=None, **kwargs):
+        """A CmqClient (closed at test end) for `kind` (default: the class's api_kind)."""
+        c = (broker or self.broker).cmq(kind or self.api_kind, **kwargs)
+        self.addCleanup(c.close)
+        return c
+
+    # --- assertions
+    def ok(self, action, params=None, client=None, **kw):
+        """The answer to a request that must succeed (code 0, a requestId)."""
+        answer = (client or self.api).call(action, params, **kw)
+        self.assertEqual(answer.get("code"), 0, "%s %r -> %r" % (action, params, answer))
+        self.assertTrue(answer.get("requestId"), answer)
+        return answer
+
+    def fails(self, code, action, params=None, client=None, **kw):
+        """The answer to a request that must fail with `code` (and say something)."""
+        answer = (client or self.api).call(action, params, **kw)
+        self.assertEqual(answer.get("code"), code, "%s %r -> %r" % (action, params, answer))
+        self.assertIsInstance(answer.get("message"), str, answer)
+        self.assertTrue(answer.get("message"), "error without a message: %r" % answer)
+        return answer
+
+    # --- queue helpers
+    def new_queue(self, prefix="q", client=None, **attributes):
+        """Creates a queue with a fresh name and `attributes`; returns the name."""
+        name = unique(prefix)
+        self.ok("CreateQueue", dict(queueName=name, **attributes), client=client)
+        return name
+
+    def send(self, queue, body, client=None, **params):
+        """SendMessage that must succeed; returns the msgId."""
+        a = self.ok("SendMessage", dict(queueName=queue, msgBody=body, **params), client=client)
+        self.assertTrue(a.get("msgId"), a)
+        return a["msgId"]
+
+    def receive(self, queue, wait=0, client=None, **params):
+        """ReceiveMessage with pollingWaitSeconds=wait: the answer (code 0 or 7000)."""
+        a = (client or self.api).call("ReceiveMessage", dict(queueName=queue,
+                                                             pollingWaitSeconds=wait, **params))
+        self.assertIn(a.get("code"), (0, 7000), a)
+        return a
+
+    def receive_one(self, queue, wait=WAIT_S, client=None):
+        """A message that must arrive within `wait` seconds (long poll)."""
+        a = self.receive(queue, wait=int(wait), client=client)
+        self.assertEqual(a["code"], 0, "no message in %s within %s s: %r" % (queue, wait, a))
+        return a
+
+    def assert_empty(self, queue, client=None):
+        """Nothing receivable now (code 7000 without waiting)."""
+        a = self.receive(queue, wait=0, client=client)
+        self.assertEqual(a["code"], 7000, "%s should have nothing receivable: %r" % (queue, a))
+
+    def delete(self, queue, receipt_handle, client=None):
+        self.ok("DeleteMessage", dict(queueName=queue, receiptHandle=receipt_handle),
+                client=client)
+
+    def attributes(self, queue, client=None):
+        return self.ok("GetQueueAttributes", dict(queueName=queue), client=client)
+
+    def drain(self, queue, client=None, until_body=None, wait=WAIT_S):
+        """Receives and deletes messages until one with body `until_body` arrived
+        (long polls up to `wait` s each), or, without until_body, until a receive with
+        no wait finds nothing. Returns the received answers in order."""
+        got = []
+        deadline = time.monotonic() + wait
+        while True:
+            if until_body is None:
+                a = self.receive(queue, wait=0, client=client)
+            else:
+                left = max(1, int(deadline - time.monotonic() + 0.999))
+                a = self.receive(queue, wait=min(left, 30), client=client)
+            if a["code"] == 7000:
+                if until_body is None:
+                    return got
+                if time.monotonic() > deadline:
+                    self.fail("%s: %r did not arrive within %s s (got %r)"
+                              % (queue, until_body, wait, [m["msgBody"] for m in got]))
+                continue
+            got.append(a)
+            self.delete(queue, a["receiptHandle"], client=client)
+            if until_body is not None and a["msgBody"] == until_body:
+                return got
 
 
 # ------------------------------------------------------- mosquitto_pub / mosquitto_sub

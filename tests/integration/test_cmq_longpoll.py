@@ -1,0 +1,286 @@
+"""CMQ long polling (docs/API.md): a waiting ReceiveMessage is answered the moment a
+message becomes receivable (a send, a delay ending, a visibility timeout ending), within
+50 ms of the send's answer; 2,000 waiting receives cost no thread each and are all
+answered; max_long_polls bounds them (4420). wharf only.
+
+Where a test needs a receive to be waiting on the server before it acts, it gives the
+request PARK_S to arrive: the API has no way to observe a parked receive."""
+
+import json
+import resource
+import selectors
+import socket
+import threading
+import time
+import unittest
+import urllib.parse
+
+from cmq_client import indexed
+from wharf_fixture import HOST, QUIET_S, WAIT_S, QueueApiTestCase
+
+PARK_S = 0.3
+
+
+def _raise_fd_limit():
+    # The broker inherits this limit when the test starts it.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+_raise_fd_limit()
+
+
+class Waiter:
+    """A ReceiveMessage (or any call) in a thread; join() gives (answer, answer time)."""
+
+    def __init__(self, client, action, params):
+        self.answer = None
+        self.error = None
+        self.t_answer = None
+        self.thread = threading.Thread(target=self._run, args=(client, action, params),
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self, client, action, params):
+        try:
+            self.answer = client.call(action, params)
+        except Exception as e:  # reported by join()
+            self.error = e
+        self.t_answer = time.monotonic()
+
+    def done(self):
+        return not self.thread.is_alive()
+
+    def join(self, timeout_s=WAIT_S):
+        self.thread.join(timeout_s)
+        if self.thread.is_alive():
+            raise AssertionError("receive not answered within %.1f s" % timeout_s)
+        if self.error is not None:
+            raise self.error
+        return self.answer, self.t_answer
+
+
+class LongPollTest(QueueApiTestCase):
+    listeners = ("queue-api", "queue-api-tls")
+
+    def waiter(self, q, wait, kind=None, **params):
+        return Waiter(self.cmq(kind=kind), "ReceiveMessage",
+                      dict(queueName=q, pollingWaitSeconds=wait, **params))
+
+    def test_send_wakes_waiting_receive_within_50ms(self):
+        for kind in ("queue-api", "queue-api-tls"):
+            sender = self.cmq(kind=kind)
+            latencies = []
+            for i in range(5):
+                q = self.new_queue("wake")
+                w = self.waiter(q, 20, kind=kind)
+                time.sleep(PARK_S)
+                self.assertFalse(w.done(), "answered before any message: %r" % w.answer)
+                msg_id = self.send(q, "wake %d" % i, client=sender)
+                t_sent = time.monotonic()
+                answer, t_answer = w.join()
+                self.assertEqual(answer["code"], 0, answer)
+                self.assertEqual(answer["msgId"], msg_id)
+                latencies.append(t_answer - t_sent)
+            with self.subTest(kind=kind):
+                self.assertLess(max(latencies), 0.050,
+                                "receive answered %s s after the send's answer"
+                                % ["%.3f" % x for x in latencies])
+
+    def test_batch_receive_waits_too(self):
+        q = self.new_queue("bwake")
+        w = Waiter(self.cmq(), "BatchReceiveMessage",
+                   dict(queueName=q, numOfMsg=16, pollingWaitSeconds=20))
+        time.sleep(PARK_S)
+        self.assertFalse(w.done())
+        self.ok("BatchSendMessage", dict(queueName=q, **indexed("msgBody", ["a", "b"])))
+        answer, _ = w.join()
+        self.assertEqual(answer["code"], 0, answer)
+        self.assertGreaterEqual(len(answer["msgInfoList"]), 1)
+
+    def test_delay_ending_wakes_waiting_receive(self):
+        q = self.new_queue("dwake")
+        w = self.waiter(q, 10)
+        time.sleep(PARK_S)
+        msg_id = self.send(q, "delayed", delaySeconds=1)
+        t_sent = time.monotonic()
+        answer, t_answer = w.join()
+        self.assertEqual(answer["msgId"], msg_id)
+        self.assertTrue(0.9 <= t_answer - t_sent <= 2.0, t_answer - t_sent)
+
+    def test_visibility_timeout_ending_wakes_waiting_receive(self):
+        q = self.new_queue("vwake", visibilityTimeout=1)
+        msg_id = self.send(q, "comes back")
+        first = self.receive(q)
+        t_received = time.monotonic()
+        self.assertEqual(first["msgId"], msg_id)
+        answer, t_answer = self.waiter(q, 10).join()
+        self.assertEqual(answer["msgId"], msg_id)
+        self.assertEqual(answer["dequeueCount"], 2)
+        self.assertTrue(0.9 <= t_answer - t_received <= 2.0, t_answer - t_received)
+
+    def test_polling_wait_ends_with_7000(self):
+        q = self.new_queue("expire")
+        t = time.monotonic()
+        answer, t_answer = self.waiter(q, 2).join()
+        self.assertEqual(answer["code"], 7000, answer)
+        self.assertTrue(1.9 <= t_answer - t <= 3.0, t_answer - t)
+
+    def test_one_message_one_waiter(self):
+        q = self.new_queue("fair")
+        waiters = [self.waiter(q, 20) for _ in range(3)]
+        time.sleep(PARK_S)
+        first = self.send(q, "only one")
+        deadline = time.monotonic() + WAIT_S
+        while not any(w.done() for w in waiters):
+            self.assertLess(time.monotonic(), deadline, "no waiter answered")
+            time.sleep(0.01)
+        time.sleep(QUIET_S)
+        done = [w for w in waiters if w.done()]
+        self.assertEqual(len(done), 1, [w.answer for w in done])
+        self.assertEqual(done[0].join()[0]["msgId"], first)
+        ids = {self.send(q, "second"), self.send(q, "third")}
+        got = {w.join()[0]["msgId"] for w in waiters if w is not done[0]}
+        self.assertEqual(got, ids)
+
+    def test_2000_waiting_receives_cost_no_thread_each(self):
+        n = 2000
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < n + 500:
+            self.skipTest("needs %d file descriptors, the limit is %d" % (n + 500, soft))
+        q = self.new_queue("many")
+        signer = self.cmq(kind="queue-api")
+        self.attributes(q)  # the broker has served requests: its threads exist
+        threads_before = self.broker.thread_count()
+
+        sel = selectors.DefaultSelector()
+        conns = []
+        try:
+            for i in range(n):
+                params = signer.signed_params("ReceiveMessage",
+                                              dict(queueName=q, pollingWaitSeconds=30))
+                body = urllib.parse.urlencode(params).encode()
+                head = ("POST %s HTTP/1.1\r\nHost: %s\r\n"
+                        "Content-Type: application/x-www-form-urlencoded\r\n"
+                        "Content-Length: %d\r\n\r\n" % (signer.path, signer.host_header, len(body)))
+                s = socket.create_connection((HOST, signer.port), timeout=10)
+                s.sendall(head.encode() + body)
+                s.setblocking(False)
+                conn = RawResponse(s)
+                conns.append(conn)
+                sel.register(s, selectors.EVENT_READ, conn)
+            # All parked: none answered, and the broker has (about) the threads it had.
+            early = sel.select(timeout=1.0)
+            self.assertEqual(early, [], "answered before any message was sent")
+            threads_during = self.broker.thread_count()
+            self.assertLessEqual(threads_during - threads_before, 4,
+                                 "threads: %d before, %d with %d receives waiting"
+                                 % (threads_before, threads_during, n))
+
+            sender = self.cmq(kind="queue-api")
+            sent = {}
+            for b in range(n // 16):
+                bodies = ["m%04d" % (b * 16 + i) for i in range(16)]
+                a = self.ok("BatchSendMessage", dict(queueName=q, **indexed("msgBody", bodies)),
+                            client=sender)
+                sent.update({m["msgId"]: body for m, body in zip(a["msgList"], bodies)})
+            self.assertEqual(len(sent), n)
+
+            got = {}
+            deadline = time.monotonic() + 20
+            pending = n
+            while pending:
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, "%d receives not answered" % pending)
+                for key, _ in sel.select(timeout=left):
+                    conn = key.data
+                    answer = conn.read()
+                    if answer is None:
+                        continue
+                    sel.unregister(conn.sock)
+                    conn.sock.close()
+                    pending -= 1
+                    self.assertEqual(answer.get("code"), 0, answer)
+                    self.assertNotIn(answer["msgId"], got, "delivered twice")
+                    got[answer["msgId"]] = answer["msgBody"]
+            self.assertEqual(got, sent)
+        finally:
+            for conn in conns:
+                conn.sock.close()
+            sel.close()
+
+
+class RawResponse:
+    """Reads one HTTP/1.1 response (Content-Length or chunked) from a non-blocking
+    socket; read() returns the decoded JSON once complete, else None."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def read(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise AssertionError("connection closed without a complete answer: %r" % self.buf)
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = self.buf[:end].decode("latin-1").split("\r\n")
+        status = int(head[0].split()[1])
+        headers = {}
+        for line in head[1:]:
+            k, _, v = line.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        rest = self.buf[end + 4:]
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                eol = rest.find(b"\r\n")
+                if eol < 0:
+                    return None
+                size = int(rest[:eol].split(b";")[0], 16)
+                if size == 0:
+                    break
+                if len(rest) < eol + 2 + size + 2:
+                    return None
+                body += rest[eol + 2:eol + 2 + size]
+                rest = rest[eol + 2 + size + 2:]
+        else:
+            length = int(headers.get("content-length", "0"))
+            if len(rest) < length:
+                return None
+            body = rest[:length]
+        if status != 200:
+            raise AssertionError("HTTP %d: %r" % (status, body[:300]))
+        return json.loads(body)
+
+
+class MaxLongPollsTest(QueueApiTestCase):
+    """queue_api.max_long_polls bounds the waiting receives: beyond it, 4420."""
+    listeners = ("queue-api",)
+    queue_api_config = {"max_long_polls": 2}
+
+    def test_beyond_max_long_polls_4420(self):
+        q = self.new_queue("bounded")
+        waiters = [Waiter(self.cmq(), "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
+                   for _ in range(2)]
+        time.sleep(PARK_S)
+        t = time.monotonic()
+        self.fails(4420, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
+        self.assertLess(time.monotonic() - t, 1.0, "refused only after waiting")
+        # Not a long poll: answered at once.
+        self.assertEqual(self.receive(q, wait=0)["code"], 7000)
+        ids = {self.send(q, "a"), self.send(q, "b")}
+        self.assertEqual({w.join()[0]["msgId"] for w in waiters}, ids)
+        # Slots are free again.
+        w = Waiter(self.cmq(), "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
+        time.sleep(PARK_S)
+        msg_id = self.send(q, "c")
+        self.assertEqual(w.join()[0]["msgId"], msg_id)
+
+
+if __name__ == "__main__":
+    unittest.main()
