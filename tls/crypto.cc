@@ -1,0 +1,99 @@
+#include "tls/crypto.h"
+
+#include <algorithm>
+#include <stdexcept>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace wharf::tls {
+namespace {
+
+// OpenSSL wants non-null pointers even for empty inputs; string_view may hold nullptr.
+const unsigned char* bytes_of(std::string_view s) noexcept {
+  static constexpr unsigned char empty = 0;
+  return s.empty() ? &empty : reinterpret_cast<const unsigned char*>(s.data());
+}
+
+template <std::size_t N>
+std::array<std::uint8_t, N> hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
+  std::array<std::uint8_t, N> out{};
+  unsigned int length = 0;
+  if (HMAC(md, bytes_of(key), static_cast<int>(key.size()), bytes_of(data), data.size(), out.data(),
+           &length) == nullptr ||
+      length != N) {
+    // Only an OpenSSL build without SHA-1/SHA-256 or out of memory gets here.
+    throw std::runtime_error("HMAC computation failed");
+  }
+  return out;
+}
+
+// Value of a base64 alphabet character, or -1.
+int base64_value(char c) noexcept {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+sha1_digest hmac_sha1(std::string_view key, std::string_view data) {
+  return hmac<sha1_digest_bytes>(EVP_sha1(), key, data);
+}
+
+sha256_digest hmac_sha256(std::string_view key, std::string_view data) {
+  return hmac<sha256_digest_bytes>(EVP_sha256(), key, data);
+}
+
+std::string base64_encode(std::span<const std::uint8_t> bytes) {
+  // EVP_EncodeBlock writes 4 characters per started 3-byte group plus a NUL.
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  std::size_t done = 0;
+  // EVP_EncodeBlock takes an int length: encode in chunks that are a multiple of 3 bytes.
+  constexpr std::size_t chunk = 3 * (std::size_t{1} << 28);
+  for (std::size_t pos = 0; pos < bytes.size(); pos += chunk) {
+    const std::size_t n = std::min(chunk, bytes.size() - pos);
+    done += static_cast<std::size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + done),
+                                                     bytes.data() + pos, static_cast<int>(n)));
+  }
+  out.resize(done);
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::vector<std::uint8_t> out;
+  out.reserve(text.size() / 4 * 3);
+  for (std::size_t pos = 0; pos < text.size(); pos += 4) {
+    const bool last = pos + 4 == text.size();
+    // '=' may only end the last group: "xx==" (one byte) or "xxx=" (two bytes).
+    std::size_t padding = 0;
+    if (last && text[pos + 3] == '=') padding = text[pos + 2] == '=' ? 2 : 1;
+    std::uint32_t group = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      int v = 0;
+      if (i < 4 - padding) {
+        v = base64_value(text[pos + i]);
+        if (v < 0) return std::nullopt;
+      }
+      group = (group << 6) | static_cast<std::uint32_t>(v);
+    }
+    const std::size_t n = 3 - padding;
+    // Bits below the last encoded byte must be zero, else two texts would decode alike.
+    if ((group & ((std::uint32_t{1} << (8 * padding)) - 1)) != 0) return std::nullopt;
+    for (std::size_t i = 0; i < n; ++i) out.push_back(static_cast<std::uint8_t>(group >> (16 - 8 * i)));
+  }
+  return out;
+}
+
+bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::uint8_t> b) noexcept {
+  if (a.size() != b.size()) return false;
+  if (a.empty()) return true;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace wharf::tls

@@ -1,0 +1,43 @@
+// Message authentication and encodings for request signing (the CMQ queue API): HMAC-SHA1
+// and HMAC-SHA256 over raw bytes, base64 (RFC 4648, standard alphabet, padded), and a
+// comparison whose time does not depend on where two secrets differ. Raw OpenSSL stays in
+// this module; callers see bytes and strings only.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace wharf::tls {
+
+inline constexpr std::size_t sha1_digest_bytes = 20;
+inline constexpr std::size_t sha256_digest_bytes = 32;
+
+using sha1_digest = std::array<std::uint8_t, sha1_digest_bytes>;
+using sha256_digest = std::array<std::uint8_t, sha256_digest_bytes>;
+
+// HMAC (RFC 2104) of `data` under `key`; any key length (longer than the hash's block size
+// is hashed first, as the RFC says). Raw digest bytes.
+[[nodiscard]] sha1_digest hmac_sha1(std::string_view key, std::string_view data);
+[[nodiscard]] sha256_digest hmac_sha256(std::string_view key, std::string_view data);
+
+// RFC 4648 base64 with the standard alphabet and '=' padding, no line breaks.
+[[nodiscard]] std::string base64_encode(std::span<const std::uint8_t> bytes);
+// Strict inverse of base64_encode: the length must be a multiple of 4, padding only at the
+// end, no whitespace, and the unused bits of the last group zero (so every byte string has
+// exactly one accepted encoding). nullopt when `text` is not such an encoding.
+[[nodiscard]] std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);
+
+// True when both hold the same bytes. For equal lengths the time taken does not depend on
+// the contents (CRYPTO_memcmp), so comparing a secret-derived value leaks nothing about it;
+// different lengths return false at once (lengths are not secret here: digests have fixed
+// sizes).
+[[nodiscard]] bool constant_time_equal(std::span<const std::uint8_t> a,
+                                       std::span<const std::uint8_t> b) noexcept;
+
+}  // namespace wharf::tls
