@@ -42,10 +42,17 @@ listeners:
   - {type: mqtt, bind: "127.0.0.1:1883"}
   - {type: mqtt, bind: "127.0.0.1:8883", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
   - {type: mqtt-ws, bind: "127.0.0.1:8083", path: /mqtt}
+  - {type: queue-api, bind: "127.0.0.1:8080"}
+  - {type: queue-api, bind: "127.0.0.1:8443", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
+queue_api:
+  # For local development only: the listeners above accept loopback connections alone.
+  # A deployment sets its own credentials (secret_key: ${ENV:NAME} keeps it out of the file).
+  credentials:
+    - {secret_id: wharf-dev, secret_key: wharf-dev-secret}
 )";
 
 constexpr std::string_view default_bind = "0.0.0.0:1883";
-constexpr std::array<std::string_view, 2> listener_types = {"mqtt", "mqtt-ws"};
+constexpr std::array<std::string_view, 3> listener_types = {"mqtt", "mqtt-ws", "queue-api"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 constexpr std::uint64_t max_io_threads = 256;
@@ -163,6 +170,11 @@ class schema_reader {
                                          root.IsSequence() ? "a list" : "a single value"));
     }
     if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
+    if (first_queue_api_listener_ && credential_entries_ == 0) {
+      diag_.add(credentials_mark_.value_or(*first_queue_api_listener_),
+                "queue_api.credentials: at least one credential is required when a queue-api "
+                "listener is configured");
+    }
     if (!diag_.empty()) throw config_errors(diag_.take_sorted());
     return cfg;
   }
@@ -193,6 +205,8 @@ class schema_reader {
       if (auto v = detail::read_enum(*e, log_levels, diag_)) cfg.log_level = std::move(*v);
     }
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
+    if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
+    if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
     m.finish();
   }
 
@@ -227,7 +241,12 @@ class schema_reader {
     map_reader m(node, path, diag_);
     if (auto e = m.find("type")) {
       if (auto v = detail::read_enum(*e, listener_types, diag_)) {
-        l.type = *v == "mqtt-ws" ? listener_type::mqtt_ws : listener_type::mqtt;
+        l.type = *v == "mqtt-ws"     ? listener_type::mqtt_ws
+                 : *v == "queue-api" ? listener_type::queue_api
+                                     : listener_type::mqtt;
+        if (l.type == listener_type::queue_api && !first_queue_api_listener_) {
+          first_queue_api_listener_ = node.Mark();
+        }
       }
     }
     if (auto e = m.find("bind")) {
@@ -358,6 +377,110 @@ class schema_reader {
     m.finish();
   }
 
+  void read_queue_api(const entry& e, queue_api_config& q) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "queue_api: expected a map of queue API settings");
+      return;
+    }
+    map_reader m(e.value, "queue_api", diag_);
+    if (auto c = m.find("credentials")) read_credentials(*c, q.credentials);
+    read_uint_into(m, "signature_window_s", q.signature_window_s, 1, 86400);
+    read_uint_into(m, "nonce_cache_entries", q.nonce_cache_entries, 1000, 100000000);
+    read_uint_into(m, "max_body_bytes", q.max_body_bytes, 1024, std::uint64_t{1} << 30);
+    read_uint_into(m, "max_header_bytes", q.max_header_bytes, 1024, 1048576);
+    read_uint_into(m, "max_params", q.max_params, 16, 65536);
+    read_uint_into(m, "request_timeout_ms", q.request_timeout_ms, 100, 3600000);
+    read_uint_into(m, "idle_timeout_ms", q.idle_timeout_ms, 100, 86400000);
+    read_uint_into(m, "max_connections", q.max_connections, 1, 10000000);
+    read_uint_into(m, "max_long_polls", q.max_long_polls, 1, 10000000);
+    m.finish();
+  }
+
+  void read_credentials(const entry& e, std::vector<queue_api_credential>& out) {
+    credentials_mark_ = detail::value_mark(e);
+    if (!e.value.IsSequence()) {
+      diag_.add(detail::value_mark(e),
+                fmt::format("{}: expected a list of {{secret_id, secret_key}} maps, got {}", e.path,
+                            e.value.IsMap() ? "a map" : "a single value"));
+      return;
+    }
+    std::map<std::string, int> first_line;  // secret_id -> line of first use
+    for (std::size_t i = 0; i < e.value.size(); ++i) {
+      ++credential_entries_;
+      const YAML::Node node = e.value[i];
+      const std::string path = fmt::format("{}[{}]", e.path, i);
+      if (!node.IsMap()) {
+        diag_.add(node.Mark(), fmt::format("{}: expected a map with secret_id and secret_key", path));
+        continue;
+      }
+      map_reader m(node, path, diag_);
+      auto id = read_required_string(m, "secret_id");
+      auto key = read_required_string(m, "secret_key");
+      m.finish();
+      if (id) {
+        auto [pos, inserted] = first_line.emplace(id->first, id->second.line + 1);
+        if (!inserted) {
+          diag_.add(id->second, fmt::format("{}.secret_id: '{}' already used at line {}", path,
+                                            id->first, pos->second));
+          continue;
+        }
+      }
+      if (id && key) out.push_back({std::move(id->first), std::move(key->first)});
+    }
+  }
+
+  // A required non-empty string of the map `m`: its value and position, or nullopt after
+  // reporting it missing or empty.
+  std::optional<std::pair<std::string, YAML::Mark>> read_required_string(map_reader& m,
+                                                                         std::string_view key) {
+    auto field = m.find(key);
+    if (!field) {
+      diag_.add(m.node().Mark(), fmt::format("{}: missing required field '{}'", m.path(), key));
+      return std::nullopt;
+    }
+    auto value = read_non_empty_string(*field);
+    if (!value) return std::nullopt;
+    return std::pair(std::move(*value), detail::value_mark(*field));
+  }
+
+  void read_queue(const entry& e, queue_config& q) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "queue: expected a map of queue settings");
+      return;
+    }
+    map_reader m(e.value, "queue", diag_);
+    read_uint_into(m, "max_queues", q.max_queues, 1, 10000000);
+    read_uint_into(m, "max_topics", q.max_topics, 1, 10000000);
+    read_uint_into(m, "max_subscriptions_per_topic", q.max_subscriptions_per_topic, 1, 100000);
+    read_uint_into(m, "log_retain_entries", q.log_retain_entries, 0, 1000000000);
+    read_uint_into(m, "tick_interval_ms", q.tick_interval_ms, 10, 60000);
+    if (auto p = m.find("push")) read_push(*p, q.push);
+    m.finish();
+  }
+
+  void read_push(const entry& e, queue_push_config& p) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "queue.push: expected a map of HTTP push settings");
+      return;
+    }
+    map_reader m(e.value, "queue.push", diag_);
+    read_uint_into(m, "timeout_ms", p.timeout_ms, 100, 600000);
+    read_uint_into(m, "max_in_flight", p.max_in_flight, 1, 100000);
+    if (auto ca = m.find("ca_file")) {
+      // Empty is allowed here: it names the system trust store.
+      if (auto text = detail::read_string(*ca, diag_); text && !text->empty()) {
+        std::string resolved = resolve(*text);
+        if (auto reason = unreadable_reason(resolved)) {
+          diag_.add(ca->key.Mark(),
+                    fmt::format("{}: cannot read file '{}': {}", ca->path, resolved, *reason));
+        } else {
+          p.ca_file = std::move(resolved);
+        }
+      }
+    }
+    m.finish();
+  }
+
   template <class T>
   void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t min,
                       std::uint64_t max) {
@@ -386,6 +509,11 @@ class schema_reader {
   fs::path base_dir_;
   bool listeners_given_ = false;
   std::map<std::string, int> binds_;  // "[host]:port" -> line of first use
+  // For "a queue-api listener needs credentials": where the first such listener is, where
+  // queue_api.credentials is (when given), and how many entries it has (valid or not).
+  std::optional<YAML::Mark> first_queue_api_listener_;
+  std::optional<YAML::Mark> credentials_mark_;
+  std::size_t credential_entries_ = 0;
 };
 
 std::string join_errors(const std::vector<config_error>& errors) {

@@ -19,7 +19,9 @@ struct tls_config {
   bool require_client_cert = false;  // Refuse clients without a valid certificate. Default: false.
 };
 
-enum class listener_type { mqtt, mqtt_ws };
+// mqtt: MQTT over TCP (or TLS); mqtt_ws: MQTT over WebSocket (or WSS); queue_api: the
+// CMQ-compatible HTTP (or HTTPS) queue API (YAML type "queue-api").
+enum class listener_type { mqtt, mqtt_ws, queue_api };
 
 struct listener_config {
   listener_type type = listener_type::mqtt;
@@ -48,6 +50,71 @@ struct mqtt_config {
   std::uint32_t sys_interval_s = 10;          // $SYS publish period; 0 disables. Default: 10.
 };
 
+// A key pair of the queue API: clients sign requests with secret_key and name it by
+// secret_id (CMQ's SecretId / SecretKey).
+struct queue_api_credential {
+  std::string secret_id;   // Required, non-empty, unique among the credentials.
+  std::string secret_key;  // Required, non-empty. Use ${ENV:NAME} to keep it out of the file.
+};
+
+// The CMQ-compatible HTTP queue API: authentication and the bounds of its listeners.
+struct queue_api_config {
+  // Who may call the API. At least one is required when a queue-api listener is
+  // configured. Default: none.
+  std::vector<queue_api_credential> credentials;
+  // A request's Timestamp may differ from the server's clock by at most this; a Nonce may
+  // not be reused by one SecretId within it. 1..86400. Default: 300.
+  std::uint32_t signature_window_s = 300;
+  // (SecretId, Nonce) pairs remembered for replay protection, about 90 bytes each; when
+  // full the oldest is forgotten early (counted). 1000..100000000. Default: 1000000.
+  std::size_t nonce_cache_entries = 1000000;
+  // Largest request body; larger → CMQ code 4000 and the connection is closed.
+  // 1024..1073741824. Default: 4194304 (4 MiB).
+  std::size_t max_body_bytes = 4194304;
+  // Largest request line plus headers; larger → HTTP 431. 1024..1048576. Default: 8192.
+  std::size_t max_header_bytes = 8192;
+  // Parameters per request (query string and body together); more → CMQ code 4000.
+  // 16..65536. Default: 256.
+  std::size_t max_params = 256;
+  // Time to receive a whole request once its first byte arrived, and to write an answer.
+  // 100..3600000. Default: 30000.
+  std::uint32_t request_timeout_ms = 30000;
+  // A keep-alive connection without a request is closed after this. 100..86400000.
+  // Default: 60000.
+  std::uint32_t idle_timeout_ms = 60000;
+  // Open connections per queue-api listener; beyond → accepted and closed at once.
+  // 1..10000000. Default: 10000.
+  std::size_t max_connections = 10000;
+  // Receives waiting (long polling) at once, all listeners together; more → CMQ code 4420.
+  // 1..10000000. Default: 100000.
+  std::size_t max_long_polls = 100000;
+};
+
+// Delivery of topic messages to `http` subscriptions.
+struct queue_push_config {
+  // One push attempt (connect, TLS, request, response) in all. 100..600000. Default: 5000.
+  std::uint32_t timeout_ms = 5000;
+  // Pushes in flight at once, all subscriptions together. 1..100000. Default: 256.
+  std::size_t max_in_flight = 256;
+  // PEM CA bundle https endpoints must chain to (resolved against the config file's
+  // directory); empty: the system's trust store. Default: "".
+  std::string ca_file;
+};
+
+// The queue core (queues, topics, subscriptions).
+struct queue_config {
+  std::size_t max_queues = 10000;                 // CreateQueue beyond → 4450. 1..10000000. Default: 10000.
+  std::size_t max_topics = 10000;                 // CreateTopic beyond → 4450. 1..10000000. Default: 10000.
+  std::size_t max_subscriptions_per_topic = 100;  // Subscribe beyond → 4450. 1..100000. Default: 100.
+  // Applied commands kept in the stored command log behind the snapshot (older ones are
+  // trimmed). 0 keeps all. 0..1000000000. Default: 100000.
+  std::uint64_t log_retain_entries = 100000;
+  // Housekeeping period (retention, time to live) when nothing is due sooner.
+  // 10..60000. Default: 1000.
+  std::uint32_t tick_interval_ms = 1000;
+  queue_push_config push;
+};
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Default (key absent): one plain MQTT listener on 0.0.0.0:1883 (see embedded default).
@@ -55,6 +122,8 @@ struct config {
   unsigned io_threads = 0;                    // 0 = one per core. Default: 0.
   std::string log_level = "info";             // trace|debug|info|warn|error|off. Default: info.
   mqtt_config mqtt;
+  queue_api_config queue_api;
+  queue_config queue;
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 
@@ -77,14 +146,16 @@ class config_errors : public std::runtime_error {
 };
 
 // Parses YAML text. Collects every error it finds (unknown keys with a suggestion, wrong
-// types, out-of-range values, duplicate binds, missing TLS files) and throws config_errors
+// types, out-of-range values, duplicate binds, missing TLS files, queue API credentials that
+// are empty or duplicate or missing while a queue-api listener exists) and throws config_errors
 // with all of them. `file_name` is used in messages and to resolve relative paths.
 [[nodiscard]] config parse_config(const std::string& yaml_text, const std::string& file_name);
 // Reads and parses a file; a missing file is one config_error at line 0.
 [[nodiscard]] config load_config_file(const std::string& path);
 // The embedded default configuration as YAML text (what `wharf` runs with no --config).
-// Its TLS listener names ./wharf-data/tls/dev-server.{pem,key}: the caller creates them
-// (tls::generate_self_signed) before parsing it.
+// Its TLS listeners (MQTT and queue API) name ./wharf-data/tls/dev-server.{pem,key}: the
+// caller creates them (tls::generate_self_signed) before parsing it. Its queue API
+// credential (wharf-dev / wharf-dev-secret) is for local development on loopback only.
 [[nodiscard]] const std::string& embedded_default_yaml();
 
 }  // namespace wharf::config

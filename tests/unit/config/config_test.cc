@@ -68,7 +68,7 @@ TEST(config_defaults, embedded_default_parses) {
 
   EXPECT_EQ(cfg.source_file, "<embedded>");
   EXPECT_EQ(cfg.data_dir, "./wharf-data");
-  ASSERT_EQ(cfg.listeners.size(), 3u);
+  ASSERT_EQ(cfg.listeners.size(), 5u);
   EXPECT_EQ(cfg.listeners[0].type, listener_type::mqtt);
   EXPECT_EQ(cfg.listeners[0].bind, "127.0.0.1:1883");
   EXPECT_EQ(cfg.listeners[0].host, "127.0.0.1");
@@ -80,6 +80,16 @@ TEST(config_defaults, embedded_default_parses) {
   EXPECT_EQ(cfg.listeners[1].tls->cert_file, "./wharf-data/tls/dev-server.pem");
   EXPECT_EQ(cfg.listeners[2].type, listener_type::mqtt_ws);
   EXPECT_EQ(cfg.listeners[2].path, "/mqtt");
+  EXPECT_EQ(cfg.listeners[3].type, listener_type::queue_api);
+  EXPECT_EQ(cfg.listeners[3].bind, "127.0.0.1:8080");
+  EXPECT_FALSE(cfg.listeners[3].tls.has_value());
+  EXPECT_EQ(cfg.listeners[4].type, listener_type::queue_api);
+  EXPECT_EQ(cfg.listeners[4].port, 8443);
+  ASSERT_TRUE(cfg.listeners[4].tls.has_value());
+  EXPECT_EQ(cfg.listeners[4].tls->cert_file, "./wharf-data/tls/dev-server.pem");
+  ASSERT_EQ(cfg.queue_api.credentials.size(), 1u);
+  EXPECT_EQ(cfg.queue_api.credentials[0].secret_id, "wharf-dev");
+  EXPECT_EQ(cfg.queue_api.credentials[0].secret_key, "wharf-dev-secret");
   EXPECT_EQ(cfg.io_threads, 0u);
   EXPECT_EQ(cfg.log_level, "info");
   EXPECT_EQ(cfg.mqtt.max_packet_size, 1048576u);
@@ -231,7 +241,7 @@ TEST(config_errors_report, unknown_key_suggests_the_closest) {
 TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_ones) {
   EXPECT_THAT(errors_of("colour: red\n"),
               ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
-                          "listeners, io_threads, log_level, mqtt"));
+                          "listeners, io_threads, log_level, mqtt, queue_api, queue"));
 }
 
 TEST(config_errors_report, duplicate_key) {
@@ -276,10 +286,7 @@ TEST(config_errors_report, missing_bind) {
 TEST(config_errors_report, invalid_enum) {
   EXPECT_THAT(errors_of("listeners:\n  - {type: mqtts, bind: \"127.0.0.1:1883\"}\n"),
               ElementsAre("test.yaml:2:12: listeners[0].type: invalid value 'mqtts', expected "
-                          "one of: mqtt, mqtt-ws"));
-  EXPECT_THAT(errors_of("listeners:\n  - {type: queue-api, bind: \"127.0.0.1:1883\"}\n"),
-              ElementsAre("test.yaml:2:12: listeners[0].type: invalid value 'queue-api', "
-                          "expected one of: mqtt, mqtt-ws"));
+                          "one of: mqtt, mqtt-ws, queue-api"));
   EXPECT_THAT(errors_of("log_level: verbose\n"),
               ElementsAre("test.yaml:1:12: log_level: invalid value 'verbose', expected one of: "
                           "trace, debug, info, warn, error, off"));
@@ -444,7 +451,7 @@ mqtt:
   const std::vector<std::string> expected = {
       "test.yaml:1:13: io_threads: expected an integer, got 'many'",
       "test.yaml:4:12: listeners[1].type: invalid value 'websocket', expected one of: mqtt, "
-      "mqtt-ws",
+      "mqtt-ws, queue-api",
       "test.yaml:4:29: listeners[1].bind: '127.0.0.1:1883' already used at line 3",
       "test.yaml:5:5: listeners[2]: missing required field 'bind', expected \"host:port\" (e.g. "
       "\"0.0.0.0:1883\")",
