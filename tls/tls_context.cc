@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <boost/asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -317,11 +318,24 @@ std::shared_ptr<ssl::context> make_client_context(
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* c = ctx->native_handle();
   apply_common(c);
-  load_ca(c, ca_file);
+  if (ca_file.empty()) {
+    ERR_clear_error();
+    if (SSL_CTX_set_default_verify_paths(c) != 1) fail("cannot load the system's default CA certificates");
+  } else {
+    load_ca(c, ca_file);
+  }
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
   SSL_CTX_set_verify_depth(c, verify_depth);
   if (client_cert) use_cert_and_key(c, client_cert->cert_file, client_cert->key_file);
   return ctx;
+}
+
+void set_server_name(SSL* ssl, const std::string& host) {
+  boost::system::error_code not_an_address;
+  boost::asio::ip::make_address(host, not_an_address);
+  if (!not_an_address) return;
+  ERR_clear_error();
+  if (SSL_set_tlsext_host_name(ssl, host.c_str()) != 1) fail(fmt::format("cannot set server name '{}'", host));
 }
 
 peer_identity identity_of(SSL* ssl) {

@@ -28,11 +28,17 @@ struct cert_key_files {
   std::string key_file;   // PEM private key
 };
 
-// A client context that verifies the server against `ca_file` and optionally presents a
-// client certificate. For tests and wharf-bench. The caller sets the expected host name
-// per stream (boost::asio::ssl::host_name_verification). Throws std::runtime_error.
+// A client context that verifies the server against `ca_file` (empty: the system's default
+// trust store, as for HTTP push to public endpoints) and optionally presents a client
+// certificate. The caller sets the expected host name per stream
+// (boost::asio::ssl::host_name_verification, and set_server_name). Throws std::runtime_error.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_client_context(
     const std::string& ca_file, const std::optional<cert_key_files>& client_cert = std::nullopt);
+
+// Names `host` in the ClientHello of a client stream (`ssl` is stream.native_handle()), so
+// that a server with several names presents the right certificate. IP addresses are not
+// sent: SNI carries host names only (RFC 6066 §3). Throws std::runtime_error.
+void set_server_name(SSL* ssl, const std::string& host);
 
 // Who the peer proved to be. Empty unless the peer sent a certificate that passed
 // verification.
