@@ -1,0 +1,124 @@
+// Byte writer and reader for the queue core's binary formats: log entries (command_codec.cc)
+// and storage records (engine_store.cc). Integers are LEB128 varints (signed ones zigzag),
+// strings are length-prefixed.
+//
+// The reader never reads past its input and never allocates more than its input could
+// hold: the first failure sticks, later reads return zero values, and a decoder checks
+// done() once at the end. Decoders face fuzzed and corrupt input.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace wharf::core::queue::binary {
+
+class writer {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void boolean(bool v) { u8(v ? 1 : 0); }
+  void varint(std::uint64_t v) {
+    while (v >= 0x80) {
+      out_.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out_.push_back(static_cast<char>(v));
+  }
+  void svarint(std::int64_t v) {
+    varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+  }
+  void bytes(std::string_view s) {
+    varint(s.size());
+    out_.append(s);
+  }
+  void strings(const std::vector<std::string>& v) {
+    varint(v.size());
+    for (const auto& s : v) bytes(s);
+  }
+
+  [[nodiscard]] std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+class reader {
+ public:
+  explicit reader(std::string_view in) noexcept : in_(in) {}
+
+  std::uint8_t u8() noexcept {
+    if (!ok_ || pos_ >= in_.size()) {
+      fail();
+      return 0;
+    }
+    return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  bool boolean() noexcept {
+    const std::uint8_t v = u8();
+    if (v > 1) fail();
+    return v == 1;
+  }
+  std::uint64_t varint() noexcept {
+    std::uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const std::uint8_t b = u8();
+      if (!ok_) return 0;
+      // The tenth byte holds bit 63 only.
+      if (shift == 63 && b > 1) break;
+      v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return v;
+    }
+    fail();
+    return 0;
+  }
+  std::uint32_t u32() noexcept {
+    const std::uint64_t v = varint();
+    if (v > std::numeric_limits<std::uint32_t>::max()) {
+      fail();
+      return 0;
+    }
+    return static_cast<std::uint32_t>(v);
+  }
+  std::int64_t svarint() noexcept {
+    const std::uint64_t v = varint();
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+  }
+  std::string bytes() {
+    const std::uint64_t n = varint();
+    if (!ok_ || n > in_.size() - pos_) {
+      fail();
+      return {};
+    }
+    std::string s(in_.substr(pos_, n));
+    pos_ += n;
+    return s;
+  }
+  std::vector<std::string> strings() {
+    const std::uint64_t n = varint();
+    // Each string takes at least its length byte: a count beyond the rest is corrupt.
+    if (!ok_ || n > in_.size() - pos_) {
+      fail();
+      return {};
+    }
+    std::vector<std::string> v;
+    v.reserve(n);
+    for (std::uint64_t i = 0; i < n && ok_; ++i) v.push_back(bytes());
+    return v;
+  }
+
+  void fail() noexcept { ok_ = false; }
+  [[nodiscard]] bool ok() const noexcept { return ok_; }
+  // Everything read without error and nothing left over.
+  [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == in_.size(); }
+
+ private:
+  std::string_view in_;
+  std::size_t pos_ = 0;
+  bool ok_ = true;
+};
+
+}  // namespace wharf::core::queue::binary
