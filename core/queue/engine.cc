@@ -1,0 +1,171 @@
+// The queue core engine (engine.h): apply() and the log, the body cache, open(), helpers.
+//
+// Storage keys (RocksDB, default column family). `be64` numbers sort numerically, so a
+// prefix scan returns a queue's messages in enqueue order. Values are binary records
+// (binary.h) starting with a format byte (engine_store.cc).
+//
+// | key | value | written |
+// |---|---|---|
+// | `cl/<be64 index>` | the command (encode_command) | every apply; trimmed to engine_limits.log_retain_entries |
+// | `cm/applied` | applied index, latest command time | every apply |
+// | `cm/counters` | id counters (queue, topic, subscription, msg number, seq, delivery), engine_stats | when one changes |
+// | `cq/<be64 queue id>` | name, attributes, create/modify time, time-to-live cursor | create/set queue, TTL expiry |
+// | `cs/<be64 queue id><be64 seq>` | message metadata: msg number, enqueue/visible/first-dequeue time, dequeue count, generation, state (waiting, received, deleted-kept-for-rewind), dead-letter source | enqueue, receive, delete, rewind |
+// | `cb/<be64 queue id><be64 seq>` | message body | once, at enqueue |
+// | `cd/<be64 queue id><be64 first ms><dedup key>` | msg number of the key's first message | send with a new key; erased when its window ends |
+// | `ct/<be64 topic id>` | name, attributes, create/modify time, msg count | create/set topic, publish |
+// | `cu/<be64 subscription id>` | topic id, name, attributes, create/modify time | subscribe, set/clear attributes |
+// | `cp/<be64 subscription id><be64 delivery id>` | pending HTTP push: msg number, tags, publish time, attempts, due time | publish, failed attempt |
+// | `cpb/<be64 subscription id><be64 delivery id>` | the push's body | once, at publish |
+//
+// Deleting a queue erases its `cs/`, `cb/` and `cd/` ranges; removing a subscription its
+// `cp/` and `cpb/` ranges. Message sequence numbers come from one engine-wide counter and
+// are never reused. Memory holds every message's metadata, never a body once committed.
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "core/queue/engine_impl.h"
+
+namespace wharf::core::queue {
+namespace detail {
+namespace {
+
+// Commands carry unix milliseconds; a time outside this range is a caller bug, answered
+// without a change. The bound (year 287,000) keeps every time sum far from overflow.
+constexpr time_ms max_command_time = time_ms{1} << 53;
+
+// The log is trimmed once per this many entries, not on every command.
+constexpr std::uint64_t log_trim_interval = 1024;
+
+}  // namespace
+
+bool is_valid_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  const auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!is_letter(name.front())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
+}
+
+std::size_t utf8_length(std::string_view s) noexcept {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+}
+
+result failure(code value, std::string message) {
+  result r;
+  r.outcome = status{value, std::move(message)};
+  return r;
+}
+
+status invalid(std::string message) { return status{code::invalid_parameter, std::move(message)}; }
+
+std::string format_queue_id(std::uint64_t id) { return fmt::format("queue-{}", id); }
+std::string format_topic_id(std::uint64_t id) { return fmt::format("topic-{}", id); }
+std::string format_subscription_id(std::uint64_t id) { return fmt::format("subscription-{}", id); }
+std::string format_msg_id(std::uint64_t msg_number) { return fmt::format("msg-{:016x}", msg_number); }
+
+std::string format_receipt_handle(const receipt& r) {
+  return fmt::format("{:016x}{:016x}{:08x}", r.queue_id, r.seq, r.generation);
+}
+
+std::optional<receipt> parse_receipt_handle(std::string_view handle) noexcept {
+  if (handle.size() != 40) return std::nullopt;
+  // Lower-case hex only, so one handle has one spelling.
+  const bool hex = std::all_of(handle.begin(), handle.end(),
+                               [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (!hex) return std::nullopt;
+  receipt r;
+  const char* p = handle.data();
+  std::from_chars(p, p + 16, r.queue_id, 16);
+  std::from_chars(p + 16, p + 32, r.seq, 16);
+  std::from_chars(p + 32, p + 40, r.generation, 16);
+  return r;
+}
+
+engine_impl::engine_impl(storage& store, engine_limits limits) : store_(store), limits_(limits) {}
+
+result engine_impl::apply(const command& cmd, write_batch& batch) {
+  batch_ = &batch;
+  ++applied_index_;
+  result r;
+  if (cmd.now < 0 || cmd.now > max_command_time) {
+    r = failure(code::invalid_parameter, "command time out of range");
+  } else {
+    // The service never goes back in time; should a clock step back anyway, the engine
+    // keeps its own time monotonic (every expiry index relies on it).
+    now_ = std::max(cmd.now, last_now_);
+    last_now_ = now_;
+    r = std::visit([this](const auto& body) { return on(body); }, cmd.body);
+  }
+  put(keys::log_entry(applied_index_), encode_command(cmd));
+  if (counters_dirty_) {
+    put(std::string(keys::counters), encode_counters(counters_));
+    counters_dirty_ = false;
+  }
+  put(std::string(keys::applied), encode_applied(applied_index_, last_now_));
+  trim_log();
+  batch_ = nullptr;
+  return r;
+}
+
+void engine_impl::committed(std::uint64_t index) {
+  while (!uncommitted_order_.empty() && uncommitted_order_.front().first <= index) {
+    uncommitted_bodies_.erase(uncommitted_order_.front().second);
+    uncommitted_order_.pop_front();
+  }
+}
+
+void engine_impl::trim_log() {
+  const std::uint64_t retain = limits_.log_retain_entries;
+  if (retain == 0 || applied_index_ % log_trim_interval != 0 || applied_index_ <= retain) return;
+  erase_range(keys::log_entry(0), keys::log_entry(applied_index_ - retain + 1));
+}
+
+void engine_impl::put(std::string key, std::string value) { batch_->put(std::move(key), std::move(value)); }
+
+void engine_impl::erase(std::string key) { batch_->erase(std::move(key)); }
+
+void engine_impl::erase_range(std::string begin, std::string end) {
+  batch_->erase_range(std::move(begin), std::move(end));
+}
+
+void engine_impl::put_body(std::string key, std::string_view body) {
+  batch_->put(key, std::string(body));
+  uncommitted_bodies_.emplace(key, body);
+  uncommitted_order_.emplace_back(applied_index_, std::move(key));
+}
+
+std::string engine_impl::read_body(const std::string& key) const {
+  if (const auto it = uncommitted_bodies_.find(key); it != uncommitted_bodies_.end()) return it->second;
+  auto body = store_.get(key);
+  // Bodies are written with their metadata in one batch: a missing one is corruption.
+  if (!body) throw std::runtime_error("queue core storage: missing body for a stored message");
+  return std::move(*body);
+}
+
+result engine_impl::on(const tick&) {
+  // Queues may reschedule one another (dead-lettering): collect the due ones first.
+  std::vector<std::uint64_t> due;
+  for (auto it = housekeeping_.begin(); it != housekeeping_.end() && it->first <= now_; ++it) {
+    due.push_back(it->second);
+  }
+  for (const std::uint64_t id : due) {
+    if (const auto it = queue_by_id_.find(id); it != queue_by_id_.end()) expire(*it->second);
+  }
+  return {};
+}
+
+}  // namespace detail
+
+std::unique_ptr<engine> engine::open(storage& store, engine_limits limits) {
+  auto e = std::make_unique<detail::engine_impl>(store, limits);
+  e->load();
+  return e;
+}
+
+}  // namespace wharf::core::queue
