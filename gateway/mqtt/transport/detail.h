@@ -29,15 +29,8 @@ struct listener_state {
   accept_callback on_accept;
   listener_options options;
 
-  std::atomic<bool> stopped{false};
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> accept_pauses{0};
-  std::atomic<std::uint64_t> accept_errors{0};
   std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> upgrade_refused{0};
-
-  // Per acceptor (index = pool thread): closes it. Filled by start_listener, then constant.
-  std::vector<std::function<void()>> stoppers;
 };
 
 // The queue of bytes waiting to be sent on one connection. Entries keep their storage

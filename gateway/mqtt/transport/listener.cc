@@ -3,15 +3,12 @@
 #include "gateway/mqtt/transport/detail.h"
 
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
-#include <charconv>
 #include <string>
-#include <sys/socket.h>
+#include <system_error>
 
 namespace wharf::gateway {
 
@@ -20,34 +17,6 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-// SO_REUSEPORT as an Asio socket option (Asio has none of its own).
-class reuse_port {
- public:
-  explicit reuse_port(bool on) : value_(on ? 1 : 0) {}
-  template <class Protocol>
-  int level(const Protocol&) const { return SOL_SOCKET; }
-  template <class Protocol>
-  int name(const Protocol&) const { return SO_REUSEPORT; }
-  template <class Protocol>
-  const void* data(const Protocol&) const { return &value_; }
-  template <class Protocol>
-  std::size_t size(const Protocol&) const { return sizeof(value_); }
-
- private:
-  int value_;
-};
-
-[[noreturn]] void throw_bind_error(std::string_view bind, std::string_view what, boost::system::error_code ec = {}) {
-  if (!ec) ec = asio::error::invalid_argument;
-  throw std::system_error(ec, fmt::format("listener bind \"{}\": {}", bind, what));
-}
-
-bool is_resource_exhaustion(const boost::system::error_code& ec) {
-  return ec == asio::error::no_descriptors ||                                     // EMFILE
-         ec == boost::system::errc::too_many_files_open_in_system ||             // ENFILE
-         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;     // ENOBUFS, ENOMEM
-}
-
 std::string address_text(const asio::ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped()) {
     return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
@@ -55,186 +24,65 @@ std::string address_text(const asio::ip::address& a) {
   return a.to_string();
 }
 
-// One acceptor on one pool thread. Owned by its pending accept / pause timer.
-class acceptor_slot : public std::enable_shared_from_this<acceptor_slot> {
- public:
-  acceptor_slot(asio::io_context& ctx, std::shared_ptr<detail::listener_state> state)
-      : acceptor_(ctx), pause_timer_(ctx), state_(std::move(state)) {}
-
-  tcp::acceptor& acceptor() noexcept { return acceptor_; }
-
-  void accept_next() {
-    if (!acceptor_.is_open()) return;
-    acceptor_.async_accept(
-        [self = shared_from_this()](const boost::system::error_code& ec, tcp::socket socket) {
-          self->on_accept(ec, std::move(socket));
-        });
+// Turns an accepted socket into the listener's kind of stream, on the accepting thread.
+void start_stream(tcp::socket socket, const std::shared_ptr<detail::listener_state>& state) {
+  boost::system::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return;  // already gone
+  peer_info peer;
+  peer.remote_address = address_text(remote.address());
+  peer.remote_port = remote.port();
+  peer.listener_index = state->listener_index;
+  const bool tls = state->tls != nullptr;
+  if (state->config.type == config::listener_type::mqtt_ws) {
+    tls ? detail::start_wss(std::move(socket), std::move(peer), state)
+        : detail::start_ws(std::move(socket), std::move(peer), state);
+  } else {
+    tls ? detail::start_tls(std::move(socket), std::move(peer), state)
+        : detail::start_tcp(std::move(socket), std::move(peer), state);
   }
-
-  void close() {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-    pause_timer_.cancel();
-  }
-
- private:
-  void on_accept(const boost::system::error_code& ec, tcp::socket socket) {
-    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (ec) {
-      if (is_resource_exhaustion(ec)) {
-        state_->accept_pauses.fetch_add(1, std::memory_order_relaxed);
-        if (!paused_) spdlog::warn("listener {}: accept: {}; pausing accepts", state_->config.bind, ec.message());
-        paused_ = true;
-        pause(state_->options.accept_pause);
-        return;
-      }
-      state_->accept_errors.fetch_add(1, std::memory_order_relaxed);
-      if (ec == asio::error::connection_aborted) {
-        accept_next();  // the peer gave up while queued: harmless
-      } else {
-        // Unknown trouble: do not spin on it.
-        spdlog::warn("listener {}: accept: {}", state_->config.bind, ec.message());
-        pause(state_->options.accept_pause);
-      }
-      return;
-    }
-    paused_ = false;
-    state_->accepted.fetch_add(1, std::memory_order_relaxed);
-    accept_next();
-    start_stream(std::move(socket));
-  }
-
-  void pause(std::chrono::milliseconds duration) {
-    pause_timer_.expires_after(duration);
-    pause_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->accept_next();
-    });
-  }
-
-  void start_stream(tcp::socket socket) {
-    boost::system::error_code ec;
-    auto remote = socket.remote_endpoint(ec);
-    if (ec) return;  // already gone
-    socket.set_option(tcp::no_delay(true), ec);  // we coalesce writes ourselves
-    peer_info peer;
-    peer.remote_address = address_text(remote.address());
-    peer.remote_port = remote.port();
-    peer.listener_index = state_->listener_index;
-    const bool tls = state_->tls != nullptr;
-    if (state_->config.type == config::listener_type::mqtt_ws) {
-      tls ? detail::start_wss(std::move(socket), std::move(peer), state_)
-          : detail::start_ws(std::move(socket), std::move(peer), state_);
-    } else {
-      tls ? detail::start_tls(std::move(socket), std::move(peer), state_)
-          : detail::start_tcp(std::move(socket), std::move(peer), state_);
-    }
-  }
-
-  tcp::acceptor acceptor_;
-  asio::steady_timer pause_timer_;
-  std::shared_ptr<detail::listener_state> state_;
-  bool paused_ = false;
-};
+}
 
 }  // namespace
-
-tcp::endpoint parse_bind(std::string_view bind) {
-  std::string_view host;
-  std::string_view port_text;
-  if (!bind.empty() && bind.front() == '[') {
-    auto close = bind.find(']');
-    if (close == std::string_view::npos || close + 1 >= bind.size() || bind[close + 1] != ':') {
-      throw_bind_error(bind, "expected \"[v6-address]:port\"");
-    }
-    host = bind.substr(1, close - 1);
-    port_text = bind.substr(close + 2);
-  } else {
-    auto colon = bind.rfind(':');
-    if (colon == std::string_view::npos) throw_bind_error(bind, "expected \"host:port\"");
-    host = bind.substr(0, colon);
-    port_text = bind.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) throw_bind_error(bind, "IPv6 addresses go in brackets: \"[::1]:1883\"");
-  }
-  unsigned port = 0;
-  auto [end, err] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || err != std::errc{} || end != port_text.data() + port_text.size() || port > 65535) {
-    throw_bind_error(bind, "port must be a number 0..65535");
-  }
-  if (host.empty() || host == "*") return {asio::ip::address_v4::any(), static_cast<std::uint16_t>(port)};
-
-  boost::system::error_code ec;
-  auto address = asio::ip::make_address(std::string(host), ec);
-  if (!ec) return {address, static_cast<std::uint16_t>(port)};
-  // A host name: resolve once, at startup.
-  asio::io_context ctx;
-  tcp::resolver resolver(ctx);
-  auto results = resolver.resolve(std::string(host), std::string(port_text), tcp::resolver::passive, ec);
-  if (ec || results.empty()) throw_bind_error(bind, "cannot resolve host", ec);
-  return results.begin()->endpoint();
-}
 
 listener_stats listener_handle::stats() const noexcept {
   listener_stats s;
   if (!state_) return s;
-  s.accepted = state_->accepted.load(std::memory_order_relaxed);
-  s.accept_pauses = state_->accept_pauses.load(std::memory_order_relaxed);
-  s.accept_errors = state_->accept_errors.load(std::memory_order_relaxed);
+  const acceptor_stats a = acceptors_.stats();
+  s.accepted = a.accepted;
+  s.accept_pauses = a.accept_pauses;
+  s.accept_errors = a.accept_errors;
   s.handshake_failures = state_->handshake_failures.load(std::memory_order_relaxed);
   s.upgrade_refused = state_->upgrade_refused.load(std::memory_order_relaxed);
   return s;
 }
 
-void listener_handle::stop() {
-  if (!state_ || state_->stopped.exchange(true)) return;
-  for (auto& stop_one : state_->stoppers) stop_one();
-}
+void listener_handle::stop() { acceptors_.stop(); }
 
 listener_handle start_listener(io_pool& pool, std::size_t listener_index, const config::listener_config& cfg,
                                std::shared_ptr<asio::ssl::context> tls_or_null, accept_callback on_accept,
                                listener_options options) {
-  auto endpoint = parse_bind(cfg.bind);
   auto state = std::make_shared<detail::listener_state>();
   state->listener_index = listener_index;
   state->config = cfg;
   state->tls = std::move(tls_or_null);
   state->on_accept = std::move(on_accept);
   state->options = options;
-  if (cfg.tls && !state->tls) throw_bind_error(cfg.bind, "TLS configured but no TLS context given");
-
-  std::vector<std::shared_ptr<acceptor_slot>> slots;
-  for (std::size_t i = 0; i < pool.size(); ++i) {
-    auto slot = std::make_shared<acceptor_slot>(pool.context(i), state);
-    auto& acceptor = slot->acceptor();
-    boost::system::error_code ec;
-    acceptor.open(endpoint.protocol(), ec);
-    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor.set_option(reuse_port(true), ec);
-    if (!ec) acceptor.bind(endpoint, ec);
-    if (!ec) acceptor.listen(options.backlog, ec);
-    if (ec) throw_bind_error(cfg.bind, ec.message(), ec);
-    // Port 0: the first acceptor gets a port from the kernel; the others share it.
-    if (i == 0 && endpoint.port() == 0) endpoint.port(acceptor.local_endpoint().port());
-    slots.push_back(std::move(slot));
+  if (cfg.tls && !state->tls) {
+    throw std::system_error(boost::system::error_code(asio::error::invalid_argument),
+                            fmt::format("listener bind \"{}\": TLS configured but no TLS context given", cfg.bind));
   }
 
-  for (std::size_t i = 0; i < slots.size(); ++i) {
-    auto executor = pool.context(i).get_executor();
-    state->stoppers.push_back([executor, weak = std::weak_ptr<acceptor_slot>(slots[i])] {
-      asio::post(executor, [weak] {
-        if (auto slot = weak.lock()) slot->close();
-      });
-    });
-    // The first accept is started on the slot's own thread: an acceptor is only ever
-    // touched by the thread that owns it.
-    asio::post(executor, [slot = slots[i]] { slot->accept_next(); });
-  }
-  spdlog::info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,
-               cfg.type == config::listener_type::mqtt_ws ? "mqtt-ws" : "mqtt", state->tls ? "+tls" : "",
-               endpoint.port(), slots.size());
-
+  acceptor_options acceptor_opts;
+  acceptor_opts.accept_pause = options.accept_pause;
+  acceptor_opts.backlog = options.backlog;
   listener_handle handle;
+  handle.acceptors_ = start_acceptors(pool, cfg.bind, acceptor_opts,
+                                      [state](tcp::socket socket) { start_stream(std::move(socket), state); });
   handle.state_ = std::move(state);
-  handle.port_ = endpoint.port();
+  spdlog::info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,
+               cfg.type == config::listener_type::mqtt_ws ? "mqtt-ws" : "mqtt", handle.state_->tls ? "+tls" : "",
+               handle.port(), pool.size());
   return handle;
 }
 

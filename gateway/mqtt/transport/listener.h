@@ -1,10 +1,11 @@
 // Listeners: one acceptor per I/O thread on the same port (SO_REUSEPORT), so the kernel
 // spreads new connections over the threads and no accepted socket is handed between
-// threads. Each accepted socket becomes a `stream` (TCP, TLS, WebSocket or WSS) on the
+// threads (acceptor.h). Each accepted socket becomes a `stream` (TCP, TLS, WebSocket or WSS) on the
 // thread that accepted it.
 #pragma once
 
 #include "config/config.h"
+#include "gateway/mqtt/transport/acceptor.h"
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/stream.h"
 
@@ -66,7 +67,7 @@ class listener_handle {
  public:
   listener_handle() = default;
   // The bound port (the kernel's choice when the bind said port 0).
-  [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] std::uint16_t port() const noexcept { return acceptors_.port(); }
   [[nodiscard]] listener_stats stats() const noexcept;
   // Closes the acceptors (each on its own thread, asynchronously: a connection may still be
   // accepted until that thread gets to it). Connections already accepted are unaffected.
@@ -78,7 +79,7 @@ class listener_handle {
                                         std::shared_ptr<boost::asio::ssl::context>, accept_callback,
                                         listener_options);
   std::shared_ptr<detail::listener_state> state_;
-  std::uint16_t port_ = 0;
+  acceptor_group acceptors_;
 };
 
 // Opens one acceptor per pool thread on `cfg.bind` and starts accepting. `tls_or_null`
@@ -88,9 +89,5 @@ class listener_handle {
                                              const config::listener_config& cfg,
                                              std::shared_ptr<boost::asio::ssl::context> tls_or_null,
                                              accept_callback on_accept, listener_options options = {});
-
-// Parses "host:port", "[v6]:port", ":port" / "*:port" (any IPv4 address). Host names are
-// resolved (first result). Throws std::system_error on a malformed bind.
-[[nodiscard]] boost::asio::ip::tcp::endpoint parse_bind(std::string_view bind);
 
 }  // namespace wharf::gateway
