@@ -1,6 +1,8 @@
 // wharf: start-up and shut-down order.
-//   config -> storage -> I/O pool -> broker (load sessions, retained) -> listeners -> run
-//   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool -> storage
+//   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
+//     -> push client, CMQ API -> listeners -> run
+//   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
+//     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
 
 #include <spdlog/spdlog.h>
@@ -13,10 +15,14 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/queue/service.h"
 #include "core/storage.h"
+#include "gateway/http/cmq_api.h"
+#include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/listener.h"
+#include "gateway/push/push_client.h"
 #include "tls/tls_context.h"
 
 namespace {
@@ -50,6 +56,39 @@ options parse_args(int argc, char** argv) {
   return o;
 }
 
+wharf::core::queue::service_options queue_core_options(const wharf::config::config& cfg) {
+  wharf::core::queue::service_options o;
+  o.limits.max_queues = cfg.queue.max_queues;
+  o.limits.max_topics = cfg.queue.max_topics;
+  o.limits.max_subscriptions_per_topic = cfg.queue.max_subscriptions_per_topic;
+  o.limits.log_retain_entries = cfg.queue.log_retain_entries;
+  o.tick_interval = std::chrono::milliseconds(cfg.queue.tick_interval_ms);
+  o.max_long_polls = cfg.queue_api.max_long_polls;
+  o.max_pushes_in_flight = cfg.queue.push.max_in_flight;
+  return o;
+}
+
+// Due HTTP pushes of the queue core go out through the push client; failures are logged at
+// debug level (the retry policy decides what happens next, and counts what it gives up).
+void connect_push_client(wharf::core::queue::service& queue_core, wharf::gateway::push::push_client& pusher) {
+  queue_core.set_push_sender([&pusher](wharf::core::queue::push_delivery delivery, std::function<void(bool)> done) {
+    const auto endpoint = delivery.endpoint;
+    pusher.send(std::move(delivery), [endpoint, done = std::move(done)](bool success, std::string error) {
+      if (!success) spdlog::debug("push to {} failed: {}", endpoint, error);
+      done(success);
+    });
+  });
+}
+
+const char* listener_kind(wharf::config::listener_type type) {
+  switch (type) {
+    case wharf::config::listener_type::mqtt: return "mqtt";
+    case wharf::config::listener_type::mqtt_ws: return "mqtt-ws";
+    case wharf::config::listener_type::queue_api: return "queue-api";
+  }
+  return "?";
+}
+
 int run(const options& opts) {
   using namespace wharf;
   config::config cfg;
@@ -77,22 +116,49 @@ int run(const options& opts) {
 
   std::filesystem::create_directories(cfg.data_dir);
   auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string()});
+  core::queue::service queue_core(*db, queue_core_options(cfg));
 
   gateway::io_pool pool(cfg.io_threads);
   gateway::broker broker(cfg, *db, pool);
   broker.load();
 
+  gateway::push::push_client_options push_options;
+  push_options.timeout = std::chrono::milliseconds(cfg.queue.push.timeout_ms);
+  push_options.ca_file = cfg.queue.push.ca_file;
+  gateway::push::push_client pusher(pool.context(0), push_options);
+  connect_push_client(queue_core, pusher);
+
+  std::vector<gateway::http::credential> credentials;
+  for (const auto& c : cfg.queue_api.credentials) credentials.push_back({c.secret_id, c.secret_key});
+  gateway::http::authenticator_options auth_options;
+  auth_options.window_s = cfg.queue_api.signature_window_s;
+  auth_options.nonce_cache_entries = cfg.queue_api.nonce_cache_entries;
+  gateway::http::authenticator queue_api_auth(std::move(credentials), auth_options);
+  gateway::http::cmq_api queue_api(queue_core, queue_api_auth, pool, {.max_params = cfg.queue_api.max_params});
+
   std::vector<gateway::listener_handle> listeners;
+  std::vector<gateway::http::http_listener> http_listeners;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
     std::shared_ptr<boost::asio::ssl::context> tls_context;
     if (l.tls) tls_context = tls::make_server_context(*l.tls);
-    gateway::listener_options lo;
-    lo.max_ws_message_bytes = std::size_t{cfg.mqtt.max_packet_size} + 4096;
-    listeners.push_back(gateway::start_listener(
-        pool, i, l, tls_context, [&broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, lo));
-    spdlog::info("listening on {} ({}{}), port {}", l.bind, l.type == config::listener_type::mqtt ? "mqtt" : "mqtt-ws",
-                 l.tls ? ", tls" : "", listeners.back().port());
+    std::uint16_t port = 0;
+    if (l.type == config::listener_type::queue_api) {
+      http_listeners.push_back(gateway::http::start_http_listener(
+          pool, l, tls_context,
+          [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
+            queue_api.handle(std::move(r), std::move(respond));
+          },
+          gateway::http::http_server_options_from(cfg.queue_api)));
+      port = http_listeners.back().port();
+    } else {
+      gateway::listener_options lo;
+      lo.max_ws_message_bytes = std::size_t{cfg.mqtt.max_packet_size} + 4096;
+      listeners.push_back(gateway::start_listener(
+          pool, i, l, tls_context, [&broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, lo));
+      port = listeners.back().port();
+    }
+    spdlog::info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
   }
   pool.run();
   broker.start();
@@ -102,9 +168,13 @@ int run(const options& opts) {
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {} received: shutting down", sig);
   for (auto& l : listeners) l.stop();
+  for (auto& l : http_listeners) l.stop();
   broker.shutdown();
   pool.stop();
   pool.join();
+  // After the pool: no request can reach the core any more. Before the push client goes:
+  // the core's thread must not hand it another push.
+  queue_core.stop();
   db->close();
   spdlog::info("stopped cleanly");
   return 0;

@@ -1,0 +1,166 @@
+// The queue core's deterministic state machine: queues, topics and subscriptions with CMQ
+// semantics, persisted in RocksDB under the "c" key prefixes (docs/ARCHITECTURE.md).
+//
+// Every change is a `command` (types.h) applied in log order by apply(). apply() reads no
+// clock and no randomness: time is command.now, ids come from counters in the state, retry
+// delays come inside push_result. Applying the same commands to an empty store therefore
+// gives the same state, in memory and on disk; replication puts a Raft log under this.
+//
+// Durability: apply() changes memory at once and appends the matching storage operations,
+// plus the command itself (the log entry) and the applied index, to the caller's
+// write_batch. The caller commits the batch (group commit) and answers the command only
+// after the commit: nothing is acknowledged before it is durable.
+//
+// Threading: one owner. Every method, queries included, runs on the thread that owns the
+// engine (queue::service's executor).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/queue/types.h"
+#include "core/storage.h"
+
+namespace wharf::core::queue {
+
+// Limits of the core as a whole (config `queue:`).
+struct engine_limits {
+  std::size_t max_queues = 10000;         // CreateQueue beyond → code::too_many (4450). Default: 10000.
+  std::size_t max_topics = 10000;         // CreateTopic beyond → 4450. Default: 10000.
+  std::size_t max_subscriptions_per_topic = 100;  // Subscribe beyond → 4450. Default: 100.
+  // Commands kept in the persisted log ("cl/" keys) behind the applied index; older entries
+  // are trimmed (the materialized state is the snapshot). 0 keeps all (tests). Default: 100000.
+  std::uint64_t log_retain_entries = 100000;
+};
+
+// Counts of one queue at a moment (GetQueueAttributes).
+struct queue_counts {
+  std::uint64_t active = 0;    // visible now
+  std::uint64_t inactive = 0;  // received, invisible until their visibility timeout
+  std::uint64_t delayed = 0;   // sent with a delay that has not passed
+  std::uint64_t rewindable = 0;  // deleted but kept for the rewind window (rewindMsgNum)
+  std::int64_t min_msg_time_s = 0;  // enqueue time of the oldest message not deleted; 0 if none
+};
+
+struct queue_info {
+  std::string id;
+  std::string name;
+  queue_attributes attributes;
+  std::int64_t create_time_s = 0;
+  std::int64_t last_modify_time_s = 0;
+  queue_counts counts;
+};
+
+struct topic_info {
+  std::string id;
+  std::string name;
+  topic_attributes attributes;
+  std::int64_t create_time_s = 0;
+  std::int64_t last_modify_time_s = 0;
+  std::uint64_t msg_count = 0;  // messages published (CMQ's msgCount)
+};
+
+struct subscription_info {
+  std::string id;
+  std::string topic;
+  std::string name;
+  subscription_attributes attributes;
+  std::int64_t create_time_s = 0;
+  std::int64_t last_modify_time_s = 0;
+  std::uint64_t pending_pushes = 0;  // http: deliveries not yet acknowledged by the endpoint
+};
+
+// One HTTP push to make (protocol http subscriptions).
+struct push_delivery {
+  std::uint64_t delivery_id = 0;
+  std::string topic;
+  std::string subscription;
+  std::string endpoint;
+  notify_format format = notify_format::json;
+  notify_strategy strategy = notify_strategy::exponential_decay_retry;
+  std::string msg_id;
+  std::string body;
+  std::vector<std::string> tags;
+  std::int64_t publish_time_s = 0;
+  std::uint32_t attempts = 0;  // failed attempts so far
+  time_ms due = 0;
+};
+
+struct engine_stats {
+  std::uint64_t applied_index = 0;
+  std::uint64_t messages_expired = 0;        // removed by retention
+  std::uint64_t messages_dead_lettered = 0;
+  std::uint64_t publish_queue_full = 0;      // topic → queue subscription deliveries refused (queue full)
+  std::uint64_t pushes_given_up = 0;
+  std::uint64_t dedup_hits = 0;
+};
+
+class engine {
+ public:
+  // Loads the persisted state from `store` (empty store: empty state).
+  // Throws std::runtime_error on a corrupt record (startup only).
+  static std::unique_ptr<engine> open(storage& store, engine_limits limits = {});
+  virtual ~engine() = default;
+
+  // Applies `cmd` as log entry applied_index()+1. Changes memory and appends the storage
+  // operations (state, the log entry, the applied index) to `batch`. Never throws for bad
+  // input: a bad command is a result with a non-zero code and no change.
+  [[nodiscard]] virtual result apply(const command& cmd, write_batch& batch) = 0;
+  [[nodiscard]] virtual std::uint64_t applied_index() const = 0;
+  // Entries up to `index` are durable. Until then apply() keeps the bodies it wrote in
+  // memory (a receive in the same group commit reads them there); this releases them.
+  virtual void committed(std::uint64_t index) = 0;
+
+  // ---- queries: read-only, answered from memory ----
+  [[nodiscard]] virtual std::optional<queue_info> queue(std::string_view name, time_ms now) const = 0;
+  // Names containing search_word (all when empty), sorted by name, paged by offset/limit;
+  // total is the number matching before paging.
+  [[nodiscard]] virtual std::vector<queue_info> list_queues(std::string_view search_word, std::size_t offset,
+                                                            std::size_t limit, std::size_t& total,
+                                                            time_ms now) const = 0;
+  [[nodiscard]] virtual std::optional<topic_info> topic(std::string_view name) const = 0;
+  [[nodiscard]] virtual std::vector<topic_info> list_topics(std::string_view search_word, std::size_t offset,
+                                                            std::size_t limit, std::size_t& total) const = 0;
+  [[nodiscard]] virtual std::optional<subscription_info> subscription(std::string_view topic,
+                                                                      std::string_view name) const = 0;
+  [[nodiscard]] virtual std::vector<subscription_info> list_subscriptions(std::string_view topic,
+                                                                          std::string_view search_word,
+                                                                          std::size_t offset, std::size_t limit,
+                                                                          std::size_t& total) const = 0;
+
+  // Long polling support: whether `queue` has a message visible at `now`, and the earliest
+  // time after `now` at which one becomes visible (a delay or a visibility timeout ending),
+  // if any.
+  [[nodiscard]] virtual bool has_visible(std::string_view queue, time_ms now) const = 0;
+  [[nodiscard]] virtual std::optional<time_ms> next_visible_time(std::string_view queue, time_ms now) const = 0;
+  // The earliest time a tick would change something (retention, time to live), if any.
+  [[nodiscard]] virtual std::optional<time_ms> next_tick_time() const = 0;
+
+  // HTTP pushes due at `now`, oldest first, at most `limit`, skipping ids in `in_flight`
+  // (sorted). A delivery stays pending until a push_result says success or give_up.
+  [[nodiscard]] virtual std::vector<push_delivery> due_pushes(time_ms now, std::size_t limit,
+                                                              const std::vector<std::uint64_t>& in_flight) const = 0;
+  [[nodiscard]] virtual std::optional<time_ms> next_push_time() const = 0;
+
+  [[nodiscard]] virtual engine_stats stats() const = 0;
+
+  // A canonical text dump of the whole in-memory state (queues, messages with all fields,
+  // topics, subscriptions, pushes, dedup keys, counters). Two engines that applied the
+  // same log have equal dumps. For tests.
+  [[nodiscard]] virtual std::string dump() const = 0;
+};
+
+// Encoding of a command as a log entry (stable binary format, versioned by its first byte).
+[[nodiscard]] std::string encode_command(const command& cmd);
+// std::nullopt when `bytes` is not a valid encoding.
+[[nodiscard]] std::optional<command> decode_command(std::string_view bytes);
+
+// Storage key prefixes owned by the queue core (MQTT uses s/ u/ q/ i/ r/).
+inline constexpr std::string_view log_key_prefix = "cl/";  // + be64 index → encode_command
+
+}  // namespace wharf::core::queue

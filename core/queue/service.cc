@@ -1,0 +1,369 @@
+// queue::service: one thread owns the engine. Each loop turn applies the commands that
+// arrived, serves long polls that can now be served, and hands the turn's storage batch to
+// the group-committing writer; answers go out when the writer reports the batch durable.
+#include "core/queue/service.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "core/queue/push_retry.h"
+
+namespace wharf::core::queue {
+namespace {
+
+namespace asio = boost::asio;
+
+time_ms system_clock_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+result failure(code value, std::string message) {
+  result r;
+  r.outcome = {value, std::move(message)};
+  return r;
+}
+
+constexpr std::uint32_t max_receive_batch = 16;
+
+}  // namespace
+
+struct service::impl {
+  // A receive waiting for a message (long polling). Lives in waiting_ until answered.
+  struct waiter {
+    receive_messages request;
+    time_ms deadline = 0;
+    result_callback done;
+  };
+  // Answers that wait for their batch to be durable.
+  struct pending_answer {
+    result_callback done;
+    result answer;
+  };
+
+  impl(storage& store_in, service_options options_in)
+      : store(store_in),
+        options(std::move(options_in)),
+        eng(engine::open(store, options.limits)),
+        work(asio::make_work_guard(ctx)),
+        timer(ctx),
+        random(std::random_device{}()) {
+    if (!options.clock) options.clock = system_clock_ms;
+    thread = std::thread([this] { ctx.run(); });
+  }
+
+  // ---- time ----
+  // Command times never go backwards, even when the wall clock does (the engine's expiry
+  // indexes rely on it).
+  time_ms now() {
+    last_now = std::max(last_now, options.clock());
+    return last_now;
+  }
+
+  // ---- applying ----
+  // REQUIRES: on the service thread (all of the following too).
+  void apply_and_answer_after_commit(command_body body, result_callback done) {
+    if (failed) {
+      if (done) done(failure(code::internal_error, "the queue store failed; see the broker log"));
+      return;
+    }
+    result r = eng->apply(command{now(), std::move(body)}, batch);
+    commands.fetch_add(1, std::memory_order_relaxed);
+    answers.push_back({std::move(done), std::move(r)});
+    schedule_turn_end();
+  }
+
+  // Posting the end of the turn puts it behind every handler already queued, so everything
+  // that arrived together shares one batch and one fsync.
+  void schedule_turn_end() {
+    if (turn_end_posted) return;
+    turn_end_posted = true;
+    asio::post(ctx, [this] { end_turn(); });
+  }
+
+  void end_turn() {
+    turn_end_posted = false;
+    serve_waiters();
+    commit_batch();
+    start_due_pushes();
+    arm_timer();
+    const std::lock_guard lock(engine_stats_mutex);
+    last_engine_stats = eng->stats();
+  }
+
+  void commit_batch() {
+    if (batch.empty()) {
+      // Nothing written (e.g. every command was read-only): answer at once.
+      for (auto& a : answers)
+        if (a.done) a.done(std::move(a.answer));
+      answers.clear();
+      return;
+    }
+    auto committed_answers = std::make_shared<std::vector<pending_answer>>(std::move(answers));
+    answers.clear();
+    const std::uint64_t index = eng->applied_index();
+    ++commits_in_flight;
+    store.write(std::exchange(batch, write_batch{}), [this, index, committed_answers](std::error_code ec) {
+      // Storage writer thread: hop back to the service thread, one post per batch.
+      asio::post(ctx, [this, index, committed_answers, ec] { on_committed(index, *committed_answers, ec); });
+    });
+  }
+
+  void on_committed(std::uint64_t index, std::vector<pending_answer>& done_answers, std::error_code ec) {
+    --commits_in_flight;
+    commits.fetch_add(1, std::memory_order_relaxed);
+    if (ec) {
+      // Memory now holds changes the disk may not: refuse everything from here on rather than
+      // answer from a state that a restart would not reproduce.
+      if (!failed) spdlog::critical("queue store write failed: {}; the queue core stops accepting commands", ec.message());
+      failed = true;
+      storage_failures.fetch_add(1, std::memory_order_relaxed);
+      for (auto& a : done_answers)
+        if (a.done) a.done(failure(code::internal_error, "the message store failed to write: " + ec.message()));
+    } else {
+      eng->committed(index);
+      for (auto& a : done_answers)
+        if (a.done) a.done(std::move(a.answer));
+    }
+    if (stopping && commits_in_flight == 0) work.reset();
+  }
+
+  // ---- long polling ----
+  void receive(receive_messages request, std::optional<std::chrono::milliseconds> requested_wait,
+               result_callback done) {
+    const time_ms t = now();
+    const bool valid_batch = request.max_messages >= 1 && request.max_messages <= max_receive_batch;
+    const auto info = failed || !valid_batch ? std::nullopt : eng->queue(request.queue, t);
+    if (info && !eng->has_visible(request.queue, t)) {
+      // Nothing to take: answer without a command (an empty receive changes nothing), or wait.
+      const auto wait = requested_wait.value_or(std::chrono::seconds(info->attributes.polling_wait_seconds));
+      if (wait.count() <= 0 || stopping) {
+        if (done) done(failure(code::no_message, "no message in the queue"));
+        return;
+      }
+      if (waiter_count >= options.max_long_polls) {
+        long_polls_refused.fetch_add(1, std::memory_order_relaxed);
+        if (done) done(failure(code::rate_limited, "too many receives are waiting (queue_api.max_long_polls)"));
+        return;
+      }
+      const std::string queue = request.queue;
+      waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done)});
+      ++waiter_count;
+      long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
+      arm_timer();
+      return;
+    }
+    apply_and_answer_after_commit(std::move(request), std::move(done));
+  }
+
+  // Takes messages for waiting receives, oldest waiter first, while the queue has visible
+  // ones; answers the ones whose wait is over. Runs at the end of every turn and on timer.
+  void serve_waiters() {
+    if (waiting.empty()) return;
+    const time_ms t = now();
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      auto& queue_waiters = it->second;
+      while (!queue_waiters.empty() && !failed && eng->has_visible(it->first, t)) {
+        waiter w = std::move(queue_waiters.front());
+        queue_waiters.pop_front();
+        --waiter_count;
+        result r = eng->apply(command{t, std::move(w.request)}, batch);
+        commands.fetch_add(1, std::memory_order_relaxed);
+        answers.push_back({std::move(w.done), std::move(r)});
+      }
+      // Deadlines of one queue's waiters are not ordered (waits differ), so sweep them all;
+      // a sweep is per turn with waiters, not per message.
+      const bool queue_exists = eng->queue(it->first, t).has_value();
+      for (auto w = queue_waiters.begin(); w != queue_waiters.end();) {
+        if (w->deadline > t && queue_exists && !stopping && !failed) {
+          ++w;
+          continue;
+        }
+        if (w->done)
+          w->done(queue_exists ? failure(code::no_message, "no message in the queue")
+                               : failure(code::not_found, "the queue was deleted while the receive waited"));
+        w = queue_waiters.erase(w);
+        --waiter_count;
+      }
+      it = queue_waiters.empty() ? waiting.erase(it) : std::next(it);
+    }
+    long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
+  }
+
+  // ---- timer: waits ending, messages becoming visible, housekeeping, push retries ----
+  void arm_timer() {
+    if (stopping) return;
+    const time_ms t = now();
+    time_ms next = t + options.tick_interval.count();
+    for (const auto& [queue, queue_waiters] : waiting) {
+      for (const auto& w : queue_waiters) next = std::min(next, w.deadline);
+      if (auto v = eng->next_visible_time(queue, t)) next = std::min(next, *v);
+    }
+    if (auto v = eng->next_tick_time()) next = std::min(next, std::max(*v, t));
+    if (push_sender_fn)
+      if (auto v = eng->next_push_time()) next = std::min(next, std::max(*v, t));
+    if (timer_armed && next >= timer_due) return;
+    timer_armed = true;
+    timer_due = next;
+    timer.expires_after(std::chrono::milliseconds(std::max<time_ms>(next - t, 0)));
+    timer.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;  // cancelled by a re-arm or stop
+      timer_armed = false;
+      on_timer();
+    });
+  }
+
+  void on_timer() {
+    const time_ms t = now();
+    if (auto due = eng->next_tick_time(); due && *due <= t && !failed) {
+      result r = eng->apply(command{t, tick{}}, batch);
+      commands.fetch_add(1, std::memory_order_relaxed);
+      answers.push_back({nullptr, std::move(r)});
+    }
+    end_turn();
+  }
+
+  // ---- HTTP pushes ----
+  void start_due_pushes() {
+    if (!push_sender_fn || stopping || failed || in_flight_pushes.size() >= options.max_pushes_in_flight) return;
+    const std::vector<std::uint64_t> in_flight(in_flight_pushes.begin(), in_flight_pushes.end());
+    auto due = eng->due_pushes(now(), options.max_pushes_in_flight - in_flight_pushes.size(), in_flight);
+    for (auto& delivery : due) {
+      in_flight_pushes.insert(delivery.delivery_id);
+      const auto id = delivery.delivery_id;
+      const auto strategy = delivery.strategy;
+      const auto attempts = delivery.attempts;
+      push_sender_fn(std::move(delivery), [this, id, strategy, attempts](bool success) {
+        asio::post(ctx, [this, id, strategy, attempts, success] { on_push_done(id, strategy, attempts, success); });
+      });
+    }
+    pushes_in_flight.store(in_flight_pushes.size(), std::memory_order_relaxed);
+  }
+
+  void on_push_done(std::uint64_t id, notify_strategy strategy, std::uint32_t attempts, bool success) {
+    in_flight_pushes.erase(id);
+    pushes_in_flight.store(in_flight_pushes.size(), std::memory_order_relaxed);
+    push_result outcome{.delivery_id = id, .success = success};
+    if (!success) {
+      // The retry delay is chosen here, not in apply(), so that the engine stays deterministic.
+      const auto delay = next_retry_delay_ms(strategy, attempts + 1, random());
+      outcome.give_up = !delay;
+      outcome.retry_delay_ms = delay.value_or(0);
+    }
+    apply_and_answer_after_commit(outcome, nullptr);
+  }
+
+  // ---- stop ----
+  void begin_stop() {
+    stopping = true;
+    timer.cancel();
+    serve_waiters();  // answers every waiter: stopping ends their wait
+    commit_batch();
+    if (commits_in_flight == 0) work.reset();
+  }
+
+  storage& store;
+  service_options options;
+  std::unique_ptr<engine> eng;
+  asio::io_context ctx;
+  asio::executor_work_guard<asio::io_context::executor_type> work;
+  asio::steady_timer timer;
+  std::thread thread;
+  std::mt19937_64 random;
+  push_sender push_sender_fn;
+
+  // Service-thread state.
+  time_ms last_now = 0;
+  write_batch batch;
+  std::vector<pending_answer> answers;
+  bool turn_end_posted = false;
+  std::size_t commits_in_flight = 0;
+  bool failed = false;
+  bool stopping = false;
+  bool timer_armed = false;
+  time_ms timer_due = 0;
+  std::map<std::string, std::deque<waiter>> waiting;  // by queue name
+  std::size_t waiter_count = 0;
+  std::set<std::uint64_t> in_flight_pushes;
+
+  // Counters read from any thread.
+  std::atomic<std::uint64_t> commands{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> long_polls_waiting{0};
+  std::atomic<std::uint64_t> long_polls_refused{0};
+  std::atomic<std::uint64_t> pushes_in_flight{0};
+  std::atomic<std::uint64_t> storage_failures{0};
+  mutable std::mutex engine_stats_mutex;
+  engine_stats last_engine_stats;
+  std::once_flag stop_once;
+};
+
+service::service(storage& store, service_options options)
+    : impl_(std::make_unique<impl>(store, std::move(options))) {}
+
+service::~service() { stop(); }
+
+void service::set_push_sender(push_sender sender) {
+  asio::post(impl_->ctx, [this, sender = std::move(sender)]() mutable {
+    impl_->push_sender_fn = std::move(sender);
+    impl_->end_turn();
+  });
+}
+
+void service::submit(command_body body, result_callback done) {
+  asio::post(impl_->ctx, [this, body = std::move(body), done = std::move(done)]() mutable {
+    impl_->apply_and_answer_after_commit(std::move(body), std::move(done));
+  });
+}
+
+void service::receive(receive_messages request, std::optional<std::chrono::milliseconds> wait,
+                      result_callback done) {
+  asio::post(impl_->ctx, [this, request = std::move(request), wait, done = std::move(done)]() mutable {
+    impl_->receive(std::move(request), wait, std::move(done));
+  });
+}
+
+void service::query(std::function<void(const engine&, time_ms now)> run_query) {
+  asio::post(impl_->ctx, [this, run_query = std::move(run_query)] { run_query(*impl_->eng, impl_->now()); });
+}
+
+service_stats service::stats() const {
+  service_stats s;
+  {
+    const std::lock_guard lock(impl_->engine_stats_mutex);
+    s.engine = impl_->last_engine_stats;
+  }
+  s.commands = impl_->commands.load(std::memory_order_relaxed);
+  s.commits = impl_->commits.load(std::memory_order_relaxed);
+  s.long_polls_waiting = impl_->long_polls_waiting.load(std::memory_order_relaxed);
+  s.long_polls_refused = impl_->long_polls_refused.load(std::memory_order_relaxed);
+  s.pushes_in_flight = impl_->pushes_in_flight.load(std::memory_order_relaxed);
+  s.storage_failures = impl_->storage_failures.load(std::memory_order_relaxed);
+  return s;
+}
+
+void service::stop() {
+  std::call_once(impl_->stop_once, [this] {
+    asio::post(impl_->ctx, [this] { impl_->begin_stop(); });
+    impl_->thread.join();
+  });
+}
+
+}  // namespace wharf::core::queue

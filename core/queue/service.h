@@ -1,0 +1,89 @@
+// The queue core's executor: owns the engine on one thread, turns requests from any thread
+// into commands, commits them with group commit and answers them after the commit; keeps
+// long-polling receives waiting without a thread each; runs housekeeping ticks and hands due
+// HTTP pushes to a push sender.
+//
+// Threading: all public methods are thread-safe (they post to the service's own
+// io_context). Callbacks run on the service thread: they must be short (typically a post to
+// the caller's executor) and must not call back into the service synchronously.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/queue/engine.h"
+#include "core/queue/types.h"
+#include "core/storage.h"
+
+namespace wharf::core::queue {
+
+struct service_options {
+  engine_limits limits;
+  // Waiting long-poll receives, all queues together. Beyond → code::rate_limited (4420).
+  // Default: 100000.
+  std::size_t max_long_polls = 100000;
+  // Period of the housekeeping tick (retention, time to live, dedup pruning) when nothing
+  // is due sooner. Default: 1 s.
+  std::chrono::milliseconds tick_interval{1000};
+  // HTTP pushes in flight at once. Default: 256.
+  std::size_t max_pushes_in_flight = 256;
+  // Clock for command times (unix ms). Default: the system clock. Tests inject their own.
+  std::function<time_ms()> clock;
+};
+
+struct service_stats {
+  engine_stats engine;
+  std::uint64_t commands = 0;
+  std::uint64_t commits = 0;          // storage batches written (each one group-commit member)
+  std::uint64_t long_polls_waiting = 0;
+  std::uint64_t long_polls_refused = 0;  // max_long_polls hit
+  std::uint64_t pushes_in_flight = 0;
+  std::uint64_t storage_failures = 0;
+};
+
+class service {
+ public:
+  using result_callback = std::function<void(result)>;
+  // Sends one push; calls `done(success)` exactly once, on any thread.
+  using push_sender = std::function<void(push_delivery, std::function<void(bool success)> done)>;
+
+  // Opens the engine on `store` and starts the service thread.
+  // Throws std::runtime_error when the stored state cannot be loaded.
+  service(storage& store, service_options options);
+  // Stops the thread; answers waiting long polls with code::no_message first.
+  ~service();
+  service(const service&) = delete;
+  service& operator=(const service&) = delete;
+
+  // Where due HTTP pushes go. Without one, pushes stay pending. Call before traffic.
+  void set_push_sender(push_sender sender);
+
+  // Applies `body` as a command at the clock's now; `done` gets the result after the
+  // command is durable (or code::internal_error when the commit failed).
+  void submit(command_body body, result_callback done);
+
+  // A receive that waits up to `wait` for a message when none is visible: answered as soon
+  // as one becomes visible (a send, a delay or a visibility timeout ending, a rewind), or
+  // with code::no_message when the wait ends. `wait` absent: the queue's pollingWaitSeconds.
+  void receive(receive_messages request, std::optional<std::chrono::milliseconds> wait, result_callback done);
+
+  // Runs `query` on the service thread with the engine and the current time (read-only use).
+  void query(std::function<void(const engine&, time_ms now)> query);
+
+  [[nodiscard]] service_stats stats() const;
+
+  // Answers waiting long polls with no_message, drains in-flight commits and stops the
+  // thread. Idempotent. The destructor calls it.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace wharf::core::queue

@@ -1,0 +1,606 @@
+// CMQ actions → queue core. Parameter names, answer fields and their JSON types follow the
+// Tencent CMQ v2 API (docs/API.md); where CMQ's own clients disagree on a field name, both
+// spellings are answered (noted where it happens).
+#include "gateway/http/cmq_api.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <limits>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace wharf::gateway::http {
+
+namespace json = boost::json;
+namespace q = core::queue;
+
+// One request on its way through the API: parameters, where to answer, and the answer.
+struct cmq_call {
+  cmq_params params;
+  std::string request_id;
+  respond_fn respond;
+  boost::asio::io_context* home = nullptr;  // the connection's I/O context
+};
+
+namespace {
+
+using call = cmq_call;
+using call_ptr = std::shared_ptr<cmq_call>;
+
+constexpr std::size_t max_batch = 16;
+constexpr std::size_t max_tags = 5;
+constexpr std::uint32_t max_polling_wait_s = 30;
+constexpr std::size_t default_list_limit = 20;
+
+// A parameter problem found while building a command: answered 4000 with `message`.
+// Thrown and caught only inside this file, between dispatch() and the action functions.
+struct bad_parameter {
+  std::string message;
+};
+
+std::string serialize_answer(int code, std::string_view message, const std::string& request_id, json::object fields) {
+  json::object answer;
+  answer["code"] = code;
+  answer["message"] = message;
+  answer["requestId"] = request_id;
+  for (auto& [key, value] : fields) answer[key] = std::move(value);
+  return json::serialize(answer);
+}
+
+// Answers on the connection's thread (JSON is built there, not on the core's thread).
+void answer(const call_ptr& c, q::code code, std::string message, json::object fields = {}) {
+  boost::asio::post(*c->home, [c, code, message = std::move(message), fields = std::move(fields)]() mutable {
+    c->respond(serialize_answer(static_cast<int>(code), message, c->request_id, std::move(fields)));
+  });
+}
+
+// ---- parameters --------------------------------------------------------------------------
+
+std::string required(const call& c, std::string_view name) {
+  auto v = c.params.get(name);
+  if (!v || v->empty()) throw bad_parameter{fmt::format("missing parameter {}", name)};
+  return std::string(*v);
+}
+
+std::optional<std::string> optional_string(const call& c, std::string_view name) {
+  auto v = c.params.get(name);
+  if (!v) return std::nullopt;
+  return std::string(*v);
+}
+
+std::optional<std::uint64_t> optional_uint(const call& c, std::string_view name,
+                                           std::uint64_t max = std::numeric_limits<std::uint32_t>::max()) {
+  auto v = c.params.get(name);
+  if (!v) return std::nullopt;
+  std::uint64_t n = 0;
+  const auto* end = v->data() + v->size();
+  auto [ptr, ec] = std::from_chars(v->data(), end, n);
+  if (v->empty() || ec == std::errc::invalid_argument || ptr != end)
+    throw bad_parameter{fmt::format("{} must be a non-negative integer, got '{}'", name, *v)};
+  if (ec == std::errc::result_out_of_range || n > max)
+    throw bad_parameter{fmt::format("{} is out of range (at most {}), got {}", name, max, *v)};
+  return n;
+}
+
+std::optional<std::uint32_t> optional_u32(const call& c, std::string_view name) {
+  auto v = optional_uint(c, name);
+  if (!v) return std::nullopt;
+  return static_cast<std::uint32_t>(*v);
+}
+
+std::vector<std::string> array(const call& c, std::string_view base, std::size_t max_count) {
+  auto values = c.params.array(base, max_count);
+  if (!values) throw bad_parameter{values.error().message};
+  return {values->begin(), values->end()};
+}
+
+// ---- answers -----------------------------------------------------------------------------
+
+json::array strings(const std::vector<std::string>& values) {
+  json::array out;
+  for (const auto& v : values) out.emplace_back(v);
+  return out;
+}
+
+json::object message_fields(const q::received_message& m) {
+  return {{"msgBody", m.body},
+          {"msgId", m.msg_id},
+          {"receiptHandle", m.receipt_handle},
+          {"enqueueTime", m.enqueue_time_s},
+          {"firstDequeueTime", m.first_dequeue_time_s},
+          {"nextVisibleTime", m.next_visible_time_s},
+          {"dequeueCount", m.dequeue_count}};
+}
+
+json::array msg_list(const q::result& r) {
+  json::array list;
+  for (const auto& id : r.msg_ids) list.push_back(json::object{{"msgId", id}});
+  return list;
+}
+
+// Runs `body` as a core command; on success `fill` adds the action's answer fields.
+template <class Fill>
+void run_command(q::service& core, const call_ptr& c, q::command_body body, Fill fill) {
+  core.submit(std::move(body), [c, fill = std::move(fill)](q::result r) mutable {
+    json::object fields;
+    if (r.outcome.ok()) fill(r, fields);
+    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+  });
+}
+
+void run_command(q::service& core, const call_ptr& c, q::command_body body) {
+  run_command(core, c, std::move(body), [](const q::result&, json::object&) {});
+}
+
+// ---- queue actions -----------------------------------------------------------------------
+
+std::optional<q::dead_letter_policy> policy_param(const call& c) {
+  auto v = optional_uint(c, "policy");
+  if (!v) return std::nullopt;
+  if (*v > 1) throw bad_parameter{fmt::format("policy must be 0 (maxReceiveCount) or 1 (maxTimeToLive), got {}", *v)};
+  return static_cast<q::dead_letter_policy>(*v);
+}
+
+// CMQ's newer form: deadLetterPolicy={"deadLetterQueue":..., "policy":..., "maxReceiveCount":...,
+// "maxTimeToLive":...} as one JSON string. Fills the same fields as the flat parameters.
+void read_dead_letter_policy_json(std::string_view text, q::queue_attribute_changes& a) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) throw bad_parameter{"deadLetterPolicy must be a JSON object"};
+  const auto& o = v.as_object();
+  auto uint_field = [&](std::string_view key) -> std::optional<std::uint32_t> {
+    const auto* f = o.if_contains(key);
+    if (!f) return std::nullopt;
+    if (!f->is_int64() || f->as_int64() < 0 || f->as_int64() > std::numeric_limits<std::uint32_t>::max())
+      throw bad_parameter{fmt::format("deadLetterPolicy.{} must be a non-negative integer", key)};
+    return static_cast<std::uint32_t>(f->as_int64());
+  };
+  if (const auto* name = o.if_contains("deadLetterQueue")) {
+    if (!name->is_string()) throw bad_parameter{"deadLetterPolicy.deadLetterQueue must be a queue name"};
+    a.dead_letter_queue = std::string(name->as_string());
+  }
+  if (auto p = uint_field("policy")) {
+    if (*p > 1) throw bad_parameter{"deadLetterPolicy.policy must be 0 or 1"};
+    a.policy = static_cast<q::dead_letter_policy>(*p);
+  }
+  if (auto n = uint_field("maxReceiveCount")) a.max_receive_count = n;
+  if (auto n = uint_field("maxTimeToLive")) a.max_time_to_live = n;
+}
+
+q::queue_attribute_changes queue_attribute_params(const call& c) {
+  q::queue_attribute_changes a;
+  a.max_msg_heap_num = optional_uint(c, "maxMsgHeapNum", std::numeric_limits<std::uint64_t>::max());
+  a.polling_wait_seconds = optional_u32(c, "pollingWaitSeconds");
+  a.visibility_timeout = optional_u32(c, "visibilityTimeout");
+  a.max_msg_size = optional_u32(c, "maxMsgSize");
+  a.msg_retention_seconds = optional_u32(c, "msgRetentionSeconds");
+  a.rewind_seconds = optional_u32(c, "rewindSeconds");
+  a.dead_letter_queue = optional_string(c, "deadLetterQueueName");
+  a.policy = policy_param(c);
+  a.max_receive_count = optional_u32(c, "maxReceiveCount");
+  a.max_time_to_live = optional_u32(c, "maxTimeToLive");
+  a.dedup_window_seconds = optional_u32(c, "dedupWindowSeconds");
+  if (auto text = c.params.get("deadLetterPolicy")) read_dead_letter_policy_json(*text, a);
+  return a;
+}
+
+void create_queue(q::service& core, const call_ptr& c) {
+  q::create_queue cmd{required(*c, "queueName"), queue_attribute_params(*c)};
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["queueId"] = r.id; });
+}
+
+void set_queue_attributes(q::service& core, const call_ptr& c) {
+  q::set_queue_attributes cmd{required(*c, "queueName"), queue_attribute_params(*c)};
+  run_command(core, c, std::move(cmd));
+}
+
+void delete_queue(q::service& core, const call_ptr& c) {
+  run_command(core, c, q::delete_queue{required(*c, "queueName")});
+}
+
+void rewind_queue(q::service& core, const call_ptr& c) {
+  const auto start = optional_uint(*c, "startConsumeTime", std::numeric_limits<std::int64_t>::max());
+  if (!start) throw bad_parameter{"missing parameter startConsumeTime"};
+  run_command(core, c, q::rewind_queue{required(*c, "queueName"), static_cast<std::int64_t>(*start)});
+}
+
+json::object dead_letter_fields(const q::queue_attributes& a) {
+  if (a.dead_letter_queue.empty()) return {};
+  json::object policy{{"deadLetterQueue", a.dead_letter_queue},
+                      {"policy", static_cast<int>(a.policy)},
+                      {"maxReceiveCount", a.max_receive_count},
+                      {"maxTimeToLive", a.max_time_to_live}};
+  // Flat fields (the names CreateQueue takes) and CMQ's deadLetterPolicy object.
+  json::object out{{"deadLetterQueueName", a.dead_letter_queue},
+                   {"policy", static_cast<int>(a.policy)},
+                   {"maxReceiveCount", a.max_receive_count},
+                   {"maxTimeToLive", a.max_time_to_live}};
+  out["deadLetterPolicy"] = std::move(policy);
+  return out;
+}
+
+void get_queue_attributes(q::service& core, const call_ptr& c) {
+  core.query([c, name = required(*c, "queueName")](const q::engine& e, q::time_ms now) {
+    auto info = e.queue(name, now);
+    if (!info) return answer(c, q::code::not_found, fmt::format("queue {} does not exist", name));
+    const auto& a = info->attributes;
+    json::object out{{"queueId", info->id},
+                     {"queueName", info->name},
+                     {"maxMsgHeapNum", a.max_msg_heap_num},
+                     {"pollingWaitSeconds", a.polling_wait_seconds},
+                     {"visibilityTimeout", a.visibility_timeout},
+                     {"maxMsgSize", a.max_msg_size},
+                     {"msgRetentionSeconds", a.msg_retention_seconds},
+                     {"rewindSeconds", a.rewind_seconds},
+                     {"dedupWindowSeconds", a.dedup_window_seconds},
+                     {"createTime", info->create_time_s},
+                     {"lastModifyTime", info->last_modify_time_s},
+                     {"activeMsgNum", info->counts.active},
+                     {"inactiveMsgNum", info->counts.inactive},
+                     {"delayMsgNum", info->counts.delayed},
+                     // CMQ's documents and Python SDK read rewindmsgNum, its Java SDK rewindMsgNum.
+                     {"rewindMsgNum", info->counts.rewindable},
+                     {"rewindmsgNum", info->counts.rewindable},
+                     {"minMsgTime", info->counts.min_msg_time_s}};
+    for (auto& [key, value] : dead_letter_fields(a)) out[key] = std::move(value);
+    answer(c, q::code::ok, "", std::move(out));
+  });
+}
+
+struct page {
+  std::string search_word;
+  std::size_t offset = 0;
+  std::size_t limit = default_list_limit;
+};
+
+page page_params(const call& c) {
+  page p;
+  p.search_word = optional_string(c, "searchWord").value_or("");
+  p.offset = optional_uint(c, "offset").value_or(0);
+  p.limit = optional_uint(c, "limit").value_or(default_list_limit);
+  return p;
+}
+
+void list_queue(q::service& core, const call_ptr& c) {
+  core.query([c, p = page_params(*c)](const q::engine& e, q::time_ms now) {
+    std::size_t total = 0;
+    json::array list;
+    for (const auto& info : e.list_queues(p.search_word, p.offset, p.limit, total, now))
+      list.push_back(json::object{{"queueId", info.id}, {"queueName", info.name}});
+    answer(c, q::code::ok, "", {{"totalCount", total}, {"queueList", std::move(list)}});
+  });
+}
+
+void send_message(q::service& core, const call_ptr& c) {
+  q::send_item item{required(*c, "msgBody"), optional_u32(*c, "delaySeconds").value_or(0),
+                    optional_string(*c, "dedupKey")};
+  q::send_messages cmd{required(*c, "queueName"), {}};
+  cmd.items.push_back(std::move(item));
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgId"] = r.msg_ids.at(0); });
+}
+
+void batch_send_message(q::service& core, const call_ptr& c) {
+  const auto bodies = array(*c, "msgBody", max_batch);
+  if (bodies.empty()) throw bad_parameter{"missing parameter msgBody.n"};
+  const auto dedup_keys = array(*c, "dedupKey", max_batch);
+  if (!dedup_keys.empty() && dedup_keys.size() != bodies.size())
+    throw bad_parameter{"dedupKey.n must give one key per msgBody.n"};
+  const auto delay = optional_u32(*c, "delaySeconds").value_or(0);
+  q::send_messages cmd{required(*c, "queueName"), {}};
+  for (std::size_t i = 0; i < bodies.size(); ++i)
+    cmd.items.push_back({bodies[i], delay, dedup_keys.empty() ? std::nullopt : std::optional(dedup_keys[i])});
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgList"] = msg_list(r); });
+}
+
+std::optional<std::chrono::milliseconds> polling_wait_param(const call& c) {
+  auto wait = optional_uint(c, "pollingWaitSeconds");
+  if (!wait) return std::nullopt;
+  if (*wait > max_polling_wait_s)
+    throw bad_parameter{fmt::format("pollingWaitSeconds must be 0..{}, got {}", max_polling_wait_s, *wait)};
+  return std::chrono::seconds(*wait);
+}
+
+void receive_message(q::service& core, const call_ptr& c) {
+  q::receive_messages request{required(*c, "queueName"), 1};
+  core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
+    json::object fields;
+    if (r.outcome.ok()) fields = message_fields(r.messages.at(0));
+    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+  });
+}
+
+void batch_receive_message(q::service& core, const call_ptr& c) {
+  const auto count = optional_uint(*c, "numOfMsg");
+  if (!count) throw bad_parameter{"missing parameter numOfMsg"};
+  if (*count < 1 || *count > max_batch) throw bad_parameter{fmt::format("numOfMsg must be 1..{}, got {}", max_batch, *count)};
+  q::receive_messages request{required(*c, "queueName"), static_cast<std::uint32_t>(*count)};
+  core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
+    json::object fields;
+    if (r.outcome.ok()) {
+      json::array list;
+      for (const auto& m : r.messages) list.push_back(message_fields(m));
+      fields["msgInfoList"] = std::move(list);
+    }
+    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+  });
+}
+
+void delete_message(q::service& core, const call_ptr& c) {
+  q::delete_messages cmd{required(*c, "queueName"), {required(*c, "receiptHandle")}};
+  run_command(core, c, std::move(cmd));
+}
+
+void batch_delete_message(q::service& core, const call_ptr& c) {
+  q::delete_messages cmd{required(*c, "queueName"), array(*c, "receiptHandle", max_batch)};
+  if (cmd.receipt_handles.empty()) throw bad_parameter{"missing parameter receiptHandle.n"};
+  core.submit(std::move(cmd), [c](q::result r) {
+    json::object fields;
+    if (!r.errors.empty()) {
+      json::array errors;
+      for (const auto& e : r.errors)
+        errors.push_back(json::object{
+            {"code", static_cast<int>(e.value)}, {"message", e.message}, {"receiptHandle", e.receipt_handle}});
+      fields["errorList"] = std::move(errors);
+    }
+    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+  });
+}
+
+// wharf extension: RedriveDeadLetters(deadLetterQueueName, [queueName], [limit]).
+void redrive_dead_letters(q::service& core, const call_ptr& c) {
+  q::redrive_dead_letters cmd{required(*c, "deadLetterQueueName"), optional_string(*c, "queueName").value_or(""),
+                              optional_u32(*c, "limit").value_or(1000)};
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["count"] = r.count; });
+}
+
+// ---- topic and subscription actions ------------------------------------------------------
+
+void create_topic(q::service& core, const call_ptr& c) {
+  q::create_topic cmd{required(*c, "topicName"), {}};
+  cmd.attributes.max_msg_size = optional_u32(*c, "maxMsgSize").value_or(cmd.attributes.max_msg_size);
+  const auto filter = optional_uint(*c, "filterType").value_or(1);
+  if (filter != 1 && filter != 2) throw bad_parameter{fmt::format("filterType must be 1 (tags) or 2 (routing keys), got {}", filter)};
+  cmd.attributes.filter = static_cast<q::filter_type>(filter);
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["topicId"] = r.id; });
+}
+
+void set_topic_attributes(q::service& core, const call_ptr& c) {
+  run_command(core, c, q::set_topic_attributes{required(*c, "topicName"), optional_u32(*c, "maxMsgSize")});
+}
+
+void delete_topic(q::service& core, const call_ptr& c) {
+  run_command(core, c, q::delete_topic{required(*c, "topicName")});
+}
+
+void get_topic_attributes(q::service& core, const call_ptr& c) {
+  core.query([c, name = required(*c, "topicName")](const q::engine& e, q::time_ms) {
+    auto info = e.topic(name);
+    if (!info) return answer(c, q::code::not_found, fmt::format("topic {} does not exist", name));
+    answer(c, q::code::ok, "",
+           {{"topicId", info->id},
+            {"topicName", info->name},
+            {"msgCount", info->msg_count},
+            {"maxMsgSize", info->attributes.max_msg_size},
+            // Topics keep no messages: a publish is delivered at once (HTTP retries are
+            // kept by the subscription). CMQ answers its fixed one day here.
+            {"msgRetentionSeconds", 86400},
+            {"createTime", info->create_time_s},
+            {"lastModifyTime", info->last_modify_time_s},
+            {"filterType", static_cast<int>(info->attributes.filter)}});
+  });
+}
+
+void list_topic(q::service& core, const call_ptr& c) {
+  core.query([c, p = page_params(*c)](const q::engine& e, q::time_ms) {
+    std::size_t total = 0;
+    json::array list;
+    for (const auto& info : e.list_topics(p.search_word, p.offset, p.limit, total))
+      list.push_back(json::object{{"topicId", info.id}, {"topicName", info.name}});
+    answer(c, q::code::ok, "", {{"totalCount", total}, {"topicList", std::move(list)}});
+  });
+}
+
+void publish_message(q::service& core, const call_ptr& c) {
+  q::publish_item item{required(*c, "msgBody"), array(*c, "msgTag", max_tags),
+                       optional_string(*c, "routingKey").value_or("")};
+  q::publish_messages cmd{required(*c, "topicName"), {}};
+  cmd.items.push_back(std::move(item));
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgId"] = r.msg_ids.at(0); });
+}
+
+void batch_publish_message(q::service& core, const call_ptr& c) {
+  const auto bodies = array(*c, "msgBody", max_batch);
+  if (bodies.empty()) throw bad_parameter{"missing parameter msgBody.n"};
+  const auto tags = array(*c, "msgTag", max_tags);
+  const auto routing_key = optional_string(*c, "routingKey").value_or("");
+  q::publish_messages cmd{required(*c, "topicName"), {}};
+  for (const auto& body : bodies) cmd.items.push_back({body, tags, routing_key});
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgList"] = msg_list(r); });
+}
+
+std::optional<q::notify_strategy> strategy_param(const call& c) {
+  auto v = optional_string(c, "notifyStrategy");
+  if (!v) return std::nullopt;
+  if (*v == "BACKOFF_RETRY") return q::notify_strategy::backoff_retry;
+  if (*v == "EXPONENTIAL_DECAY_RETRY") return q::notify_strategy::exponential_decay_retry;
+  throw bad_parameter{fmt::format("notifyStrategy must be BACKOFF_RETRY or EXPONENTIAL_DECAY_RETRY, got '{}'", *v)};
+}
+
+std::optional<q::notify_format> format_param(const call& c) {
+  auto v = optional_string(c, "notifyContentFormat");
+  if (!v) return std::nullopt;
+  if (*v == "JSON") return q::notify_format::json;
+  if (*v == "SIMPLIFIED") return q::notify_format::simplified;
+  throw bad_parameter{fmt::format("notifyContentFormat must be JSON or SIMPLIFIED, got '{}'", *v)};
+}
+
+void subscribe(q::service& core, const call_ptr& c) {
+  q::subscribe cmd{required(*c, "topicName"), required(*c, "subscriptionName"), {}};
+  auto& a = cmd.attributes;
+  const auto protocol = required(*c, "protocol");
+  if (protocol == "http" || protocol == "HTTP") a.protocol = q::sub_protocol::http;
+  else if (protocol == "queue") a.protocol = q::sub_protocol::queue;
+  else throw bad_parameter{fmt::format("protocol must be http or queue, got '{}'", protocol)};
+  a.endpoint = required(*c, "endpoint");
+  a.strategy = strategy_param(*c).value_or(a.strategy);
+  a.format = format_param(*c).value_or(a.format);
+  a.filter_tags = array(*c, "filterTag", max_tags);
+  a.binding_keys = array(*c, "bindingKey", max_tags);
+  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["subscriptionId"] = r.id; });
+}
+
+void set_subscription_attributes(q::service& core, const call_ptr& c) {
+  q::set_subscription_attributes cmd{required(*c, "topicName"), required(*c, "subscriptionName"),
+                                     strategy_param(*c), format_param(*c), std::nullopt, std::nullopt};
+  if (auto tags = array(*c, "filterTag", max_tags); !tags.empty()) cmd.filter_tags = std::move(tags);
+  if (auto keys = array(*c, "bindingKey", max_tags); !keys.empty()) cmd.binding_keys = std::move(keys);
+  run_command(core, c, std::move(cmd));
+}
+
+void clear_subscription_filter_tags(q::service& core, const call_ptr& c) {
+  run_command(core, c, q::clear_subscription_filter_tags{required(*c, "topicName"), required(*c, "subscriptionName")});
+}
+
+void unsubscribe(q::service& core, const call_ptr& c) {
+  run_command(core, c, q::unsubscribe{required(*c, "topicName"), required(*c, "subscriptionName")});
+}
+
+std::string_view protocol_name(q::sub_protocol p) { return p == q::sub_protocol::http ? "http" : "queue"; }
+
+void get_subscription_attributes(q::service& core, const call_ptr& c) {
+  core.query([c, topic = required(*c, "topicName"), name = required(*c, "subscriptionName")](const q::engine& e,
+                                                                                             q::time_ms) {
+    auto info = e.subscription(topic, name);
+    if (!info) return answer(c, q::code::not_found, fmt::format("subscription {} of topic {} does not exist", name, topic));
+    const auto& a = info->attributes;
+    answer(c, q::code::ok, "",
+           {{"subscriptionId", info->id},
+            {"topicOwner", "wharf"},
+            {"msgCount", info->pending_pushes},
+            {"protocol", protocol_name(a.protocol)},
+            {"endpoint", a.endpoint},
+            {"notifyStrategy", a.strategy == q::notify_strategy::backoff_retry ? "BACKOFF_RETRY" : "EXPONENTIAL_DECAY_RETRY"},
+            {"notifyContentFormat", a.format == q::notify_format::json ? "JSON" : "SIMPLIFIED"},
+            {"createTime", info->create_time_s},
+            {"lastModifyTime", info->last_modify_time_s},
+            // CMQ's Java SDK reads filterTag, its Python SDK filterTags.
+            {"filterTag", strings(a.filter_tags)},
+            {"filterTags", strings(a.filter_tags)},
+            {"bindingKey", strings(a.binding_keys)}});
+  });
+}
+
+void list_subscription_by_topic(q::service& core, const call_ptr& c) {
+  core.query([c, topic = required(*c, "topicName"), p = page_params(*c)](const q::engine& e, q::time_ms) {
+    if (!e.topic(topic)) return answer(c, q::code::not_found, fmt::format("topic {} does not exist", topic));
+    std::size_t total = 0;
+    json::array list;
+    for (const auto& info : e.list_subscriptions(topic, p.search_word, p.offset, p.limit, total))
+      list.push_back(json::object{{"subscriptionId", info.id},
+                                  {"subscriptionName", info.name},
+                                  {"protocol", protocol_name(info.attributes.protocol)},
+                                  {"endpoint", info.attributes.endpoint}});
+    answer(c, q::code::ok, "", {{"totalCount", total}, {"subscriptionList", std::move(list)}});
+  });
+}
+
+using action_fn = void (*)(q::service&, const call_ptr&);
+
+// Keyed by the action in lower case: CMQ matches actions case-insensitively.
+const std::unordered_map<std::string, action_fn>& actions() {
+  static const std::unordered_map<std::string, action_fn> table = {
+      {"createqueue", create_queue},
+      {"listqueue", list_queue},
+      {"getqueueattributes", get_queue_attributes},
+      {"setqueueattributes", set_queue_attributes},
+      {"deletequeue", delete_queue},
+      {"rewindqueue", rewind_queue},
+      {"sendmessage", send_message},
+      {"batchsendmessage", batch_send_message},
+      {"receivemessage", receive_message},
+      {"batchreceivemessage", batch_receive_message},
+      {"deletemessage", delete_message},
+      {"batchdeletemessage", batch_delete_message},
+      {"redrivedeadletters", redrive_dead_letters},
+      {"createtopic", create_topic},
+      {"listtopic", list_topic},
+      {"gettopicattributes", get_topic_attributes},
+      {"settopicattributes", set_topic_attributes},
+      {"deletetopic", delete_topic},
+      {"publishmessage", publish_message},
+      {"batchpublishmessage", batch_publish_message},
+      {"subscribe", subscribe},
+      {"listsubscriptionbytopic", list_subscription_by_topic},
+      {"getsubscriptionattributes", get_subscription_attributes},
+      {"setsubscriptionattributes", set_subscription_attributes},
+      {"clearsubscriptionfiltertags", clear_subscription_filter_tags},
+      {"unsubscribe", unsubscribe},
+  };
+  return table;
+}
+
+std::string random_request_id_prefix() {
+  std::random_device rd;
+  return fmt::format("{:08x}", rd());
+}
+
+}  // namespace
+
+cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options)
+    : core_(queue_core), auth_(auth), pool_(pool), options_(options), request_id_prefix_(random_request_id_prefix()) {}
+
+void cmq_api::handle(http_request request, respond_fn respond) {
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  auto c = std::make_shared<cmq_call>();
+  c->request_id = fmt::format("{}-{}", request_id_prefix_, next_request_number_.fetch_add(1, std::memory_order_relaxed));
+  c->respond = std::move(respond);
+  c->home = &pool_.context(io_pool::index_of_current_thread());
+
+  auto params = params_of_request(request.method, request.target, request.content_type, request.body, options_.max_params);
+  if (!params) {
+    bad_requests_.fetch_add(1, std::memory_order_relaxed);
+    return c->respond(serialize_answer(static_cast<int>(params.error().code), params.error().message, c->request_id, {}));
+  }
+  c->params = std::move(*params);
+  const request_line line{request.method, request.host, split_target(request.target).path};
+  if (auto who = auth_.authenticate(line, c->params); !who) {
+    auth_failures_.fetch_add(1, std::memory_order_relaxed);
+    return c->respond(serialize_answer(static_cast<int>(who.error().code), who.error().message, c->request_id, {}));
+  }
+  dispatch(c);
+}
+
+void cmq_api::dispatch(const std::shared_ptr<cmq_call>& c) {
+  const auto action = c->params.action_lower();
+  const auto found = action ? actions().find(*action) : actions().end();
+  std::string problem;
+  if (!action) {
+    problem = "missing parameter Action";
+  } else if (found == actions().end()) {
+    problem = fmt::format("unknown Action '{}'", *c->params.action());
+  } else {
+    try {
+      found->second(core_, c);
+      return;
+    } catch (const bad_parameter& e) {
+      problem = e.message;
+    }
+  }
+  bad_requests_.fetch_add(1, std::memory_order_relaxed);
+  c->respond(serialize_answer(static_cast<int>(q::code::invalid_parameter), problem, c->request_id, {}));
+}
+
+cmq_api_stats cmq_api::stats() const noexcept {
+  return {requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
+          bad_requests_.load(std::memory_order_relaxed)};
+}
+
+}  // namespace wharf::gateway::http

@@ -1,0 +1,59 @@
+// The CMQ v2 queue API over the queue core: authenticates a request, maps its Action and
+// parameters onto a core command or query, and answers CMQ's JSON. Every outcome is HTTP
+// 200 with {"code", "message", "requestId", ...} (shared/cmq-api.md); the answer to a
+// command is sent only after the core made it durable.
+//
+// Threading: handle() runs on the connection's I/O thread; the core answers on its own
+// thread and the JSON is built back on the connection's thread.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/queue/service.h"
+#include "gateway/http/cmq_signature.h"
+#include "gateway/http/server.h"
+#include "gateway/mqtt/transport/io_pool.h"
+
+namespace wharf::gateway::http {
+
+struct cmq_call;  // one request on its way through the API (cmq_api.cc)
+
+struct cmq_api_options {
+  std::size_t max_params = 256;  // parameters per request (config queue_api.max_params)
+};
+
+struct cmq_api_stats {
+  std::uint64_t requests = 0;
+  std::uint64_t auth_failures = 0;
+  std::uint64_t bad_requests = 0;  // answered 4000 before reaching the core
+};
+
+class cmq_api {
+ public:
+  // REQUIRES: `queue_core`, `auth` and `pool` outlive every request in flight.
+  cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options);
+
+  // The server's request handler.
+  void handle(http_request request, respond_fn respond);
+
+  [[nodiscard]] cmq_api_stats stats() const noexcept;
+
+ private:
+  void dispatch(const std::shared_ptr<cmq_call>& c);
+
+  core::queue::service& core_;
+  authenticator& auth_;
+  io_pool& pool_;
+  cmq_api_options options_;
+  std::atomic<std::uint64_t> requests_{0};
+  std::atomic<std::uint64_t> auth_failures_{0};
+  std::atomic<std::uint64_t> bad_requests_{0};
+  std::atomic<std::uint64_t> next_request_number_{0};
+  std::string request_id_prefix_;
+};
+
+}  // namespace wharf::gateway::http
