@@ -1,5 +1,6 @@
 // Queue commands: create, set attributes, delete, send, receive, delete messages, rewind,
 // redrive; and the message bookkeeping they share.
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -30,7 +31,11 @@ queue_attributes merged(queue_attributes a, const queue_attribute_changes& c) {
   if (c.policy) a.policy = *c.policy;
   if (c.max_receive_count) a.max_receive_count = *c.max_receive_count;
   if (c.max_time_to_live) a.max_time_to_live = *c.max_time_to_live;
-  if (c.dedup_window_seconds) a.dedup_window_seconds = *c.dedup_window_seconds;
+  // Unless named, the dedup window follows a retention shorter than it (a queue keeping
+  // messages 60 s cannot remember keys for 300 s): a CMQ client never names it.
+  a.dedup_window_seconds = c.dedup_window_seconds
+                               ? *c.dedup_window_seconds
+                               : std::min(a.dedup_window_seconds, a.msg_retention_seconds);
   return a;
 }
 

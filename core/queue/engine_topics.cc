@@ -55,10 +55,15 @@ result subscription_not_found(std::string_view topic, std::string_view name) {
   return failure(code::not_found, fmt::format("subscription {} of topic {} does not exist", name, topic));
 }
 
-const std::string tags_error =
-    fmt::format("msgTag/filterTag: at most {} tags of 1..{} characters", max_tags, max_tag_chars);
-const std::string binding_keys_error = fmt::format(
-    "bindingKey: at most {} keys of 1..{} bytes with at most {} dots", max_keys, max_key_bytes, max_key_dots);
+// `parameter` is msgTag (publish) or filterTag (subscription).
+std::string tags_error(std::string_view parameter) {
+  return fmt::format("{}: at most {} tags of 1..{} characters", parameter, max_tags, max_tag_chars);
+}
+
+std::string binding_keys_error() {
+  return fmt::format("bindingKey: at most {} keys of 1..{} bytes with at most {} dots", max_keys,
+                     max_key_bytes, max_key_dots);
+}
 
 }  // namespace
 
@@ -129,7 +134,7 @@ result engine_impl::on(const publish_messages& c) {
   if (!t) return topic_not_found(c.topic);
   for (const publish_item& item : c.items) {
     if (item.body.empty()) return failure(code::invalid_parameter, "msgBody must not be empty");
-    if (!valid_tags(item.tags)) return failure(code::invalid_parameter, tags_error);
+    if (!valid_tags(item.tags)) return failure(code::invalid_parameter, tags_error("msgTag"));
     if (!valid_routing_key(item.routing_key)) {
       return failure(code::invalid_parameter,
                      fmt::format("routingKey must be at most {} bytes with at most {} dots", max_key_bytes,
@@ -211,8 +216,8 @@ status engine_impl::validate_subscription(const subscription_attributes& a, bool
   if (a.format != notify_format::json && a.format != notify_format::simplified) {
     return invalid("notifyContentFormat must be JSON or SIMPLIFIED");
   }
-  if (!valid_tags(a.filter_tags)) return invalid(tags_error);
-  if (!valid_binding_keys(a.binding_keys)) return invalid(binding_keys_error);
+  if (!valid_tags(a.filter_tags)) return invalid(tags_error("filterTag"));
+  if (!valid_binding_keys(a.binding_keys)) return invalid(binding_keys_error());
   return {};
 }
 
