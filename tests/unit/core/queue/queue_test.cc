@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -65,7 +66,6 @@ TEST(queue_create, attribute_ranges) {
   int n = 0;
   for (const auto& c : cases) {
     queue_attribute_changes a;
-    a.dedup_window_seconds = 0;  // fits every retention
     c.set(a, c.high + 1);
     expect_invalid(h.create("q" + std::to_string(n++), a), c.parameter);
     if (c.low > 0) {
@@ -105,16 +105,22 @@ TEST(queue_set_attributes, validates_the_merged_result) {
   a.msg_retention_seconds = 600;
   ASSERT_OK(h.create("q", a));
   queue_attribute_changes shorter;
-  shorter.msg_retention_seconds = 200;  // the default dedup window (300 s) no longer fits
+  shorter.msg_retention_seconds = 200;
+  shorter.dedup_window_seconds = 201;  // named: it must fit the (merged) retention
   expect_invalid(h.run(set_queue_attributes{"q", shorter}), "dedupWindowSeconds");
-  shorter.dedup_window_seconds = 60;
+  shorter.dedup_window_seconds.reset();  // not named: the default 300 s follows retention
   h.advance_s(5);
   ASSERT_OK(h.run(set_queue_attributes{"q", shorter}));
-  const auto info = h.eng().queue("q", h.now).value();
+  auto info = h.eng().queue("q", h.now).value();
   EXPECT_EQ(info.attributes.msg_retention_seconds, 200u);
-  EXPECT_EQ(info.attributes.dedup_window_seconds, 60u);
+  EXPECT_EQ(info.attributes.dedup_window_seconds, 200u);
   EXPECT_EQ(info.attributes.visibility_timeout, 30u);  // untouched
   EXPECT_EQ(info.last_modify_time_s, h.now / 1000);
+  queue_attribute_changes window;
+  window.dedup_window_seconds = 60;
+  ASSERT_OK(h.run(set_queue_attributes{"q", window}));
+  info = h.eng().queue("q", h.now).value();
+  EXPECT_EQ(info.attributes.dedup_window_seconds, 60u);
   EXPECT_CODE(h.run(set_queue_attributes{"missing", {}}), code::not_found);
 }
 
@@ -339,9 +345,9 @@ TEST(queue_retention, ten_thousand_messages_expire_in_order) {
 TEST(queue_retention, applies_to_received_and_delayed_messages_at_receive) {
   harness h;
   queue_attribute_changes a;
-  a.msg_retention_seconds = 60;
-  a.dedup_window_seconds = 60;
+  a.msg_retention_seconds = 60;  // the default dedup window (300 s) follows it down
   ASSERT_OK(h.create("q", a));
+  EXPECT_EQ(h.eng().queue("q", h.now)->attributes.dedup_window_seconds, 60u);
   ASSERT_OK(h.send("q", "received"));
   ASSERT_OK(h.send("q", "delayed", 3600));
   ASSERT_OK(h.receive("q"));
@@ -539,6 +545,24 @@ TEST(queue_engine, command_time_out_of_range_changes_nothing) {
   h.commit(std::move(batch));
   EXPECT_FALSE(h.eng().queue("q", h.now));
   EXPECT_EQ(h.eng().applied_index(), 2u);  // still log entries
+}
+
+TEST(queue_engine, time_never_goes_back) {
+  harness h;
+  ASSERT_OK(h.create("q"));
+  const time_ms later = h.now;
+  h.now -= 60000;  // a clock stepping back: the engine keeps its own time
+  ASSERT_OK(h.send("q", "m"));
+  EXPECT_EQ(h.receive("q").messages.at(0).enqueue_time_s, later / 1000);
+}
+
+TEST(queue_engine, a_corrupt_record_is_refused_at_open) {
+  harness h;
+  ASSERT_OK(h.create("q"));
+  write_batch garbage;
+  garbage.put(h.scan("cq/").at(0).first, "\x01\xff");
+  h.commit(std::move(garbage));
+  EXPECT_THROW(h.reopen(), std::runtime_error);
 }
 
 // maxMsgHeapNum is at least 1,000,000 (CMQ), so this fills a queue for real: the commands
