@@ -32,6 +32,16 @@ def _raise_fd_limit():
 _raise_fd_limit()
 
 
+def raw_request(client, action, params):
+    """A complete signed POST request, as bytes, for writing to a raw socket."""
+    signed = client.signed_params(action, params)
+    body = urllib.parse.urlencode(signed).encode()
+    head = ("POST %s HTTP/1.1\r\nHost: %s\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: %d\r\n\r\n" % (client.path, client.host_header, len(body)))
+    return head.encode() + body
+
+
 class Waiter:
     """A ReceiveMessage (or any call) in a thread; join() gives (answer, answer time)."""
 
@@ -145,6 +155,23 @@ class LongPollTest(QueueApiTestCase):
         got = {w.join()[0]["msgId"] for w in waiters if w is not done[0]}
         self.assertEqual(got, ids)
 
+    def test_abandoned_long_poll_does_not_take_a_message(self):
+        # A client that gives up waiting (its HTTP timeout is shorter than the polling
+        # wait, or it was stopped) closes the connection. Its receive must not take the
+        # next message: that message would stay invisible for the visibility timeout
+        # (30 s here) while live consumers wait for it.
+        q = self.new_queue("abandoned")
+        s = socket.create_connection((HOST, self.api.port), timeout=10)
+        s.sendall(raw_request(self.api, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20)))
+        time.sleep(PARK_S)
+        s.close()
+        time.sleep(PARK_S)
+        msg_id = self.send(q, "for a live consumer")
+        a = self.receive(q, wait=0)
+        self.assertEqual(a["code"], 0, "the message went to the closed connection's receive: %r"
+                         % self.attributes(q))
+        self.assertEqual(a["msgId"], msg_id)
+
     def test_2000_waiting_receives_cost_no_thread_each(self):
         n = 2000
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -159,14 +186,10 @@ class LongPollTest(QueueApiTestCase):
         conns = []
         try:
             for i in range(n):
-                params = signer.signed_params("ReceiveMessage",
-                                              dict(queueName=q, pollingWaitSeconds=30))
-                body = urllib.parse.urlencode(params).encode()
-                head = ("POST %s HTTP/1.1\r\nHost: %s\r\n"
-                        "Content-Type: application/x-www-form-urlencoded\r\n"
-                        "Content-Length: %d\r\n\r\n" % (signer.path, signer.host_header, len(body)))
+                request = raw_request(signer, "ReceiveMessage",
+                                      dict(queueName=q, pollingWaitSeconds=30))
                 s = socket.create_connection((HOST, signer.port), timeout=10)
-                s.sendall(head.encode() + body)
+                s.sendall(request)
                 s.setblocking(False)
                 conn = RawResponse(s)
                 conns.append(conn)

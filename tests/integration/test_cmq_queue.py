@@ -5,6 +5,7 @@ case-insensitive Action, 0-based and non-consecutive arrays). The action tests r
 HTTP and over HTTPS (two subclasses of one mixin). wharf only."""
 
 import json
+import signal
 import time
 import unittest
 import urllib.parse
@@ -798,6 +799,69 @@ class QueueApiLimitsTest(QueueApiTestCase):
         self.assertEqual(a["msgId"], msg_id)
         self.delete(q, a["receiptHandle"], client=tls)
         self.ok("DeleteQueue", dict(queueName=q), client=tls)
+
+
+class QueueApiRestartTest(QueueApiTestCase):
+    """The queue core's state survives a restart, graceful or kill -9: queues and their
+    attributes, messages in every state with their ids and counts, receipt handles, dedup
+    keys, dead letters, topics and subscriptions."""
+    listeners = ("queue-api",)
+
+    def test_state_survives_restart(self):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            with self.subTest(signal=sig.name):
+                self.restart_round(sig)
+
+    def restart_round(self, sig):
+        broker = self.new_broker(listeners=("queue-api",))
+        api = self.cmq(broker=broker)
+        dlq = self.new_queue("rdlq", client=api)
+        q = self.new_queue("rq", client=api, visibilityTimeout=1, maxMsgSize=2048,
+                           rewindSeconds=600, deadLetterQueueName=dlq, policy=0,
+                           maxReceiveCount=1)
+        long_q = self.new_queue("rlong", client=api, visibilityTimeout=300)
+        ids = {b: self.send(q, b, client=api) for b in ("a", "b")}
+        ids["later"] = self.send(q, "later", client=api, delaySeconds=600)
+        ids["dedup"] = self.send(q, "dedup", client=api, dedupKey="k1")
+        self.send(long_q, "held", client=api)
+        held = self.receive(long_q, client=api)
+        # "a" and "b" each received once: the next receive dead-letters them.
+        first = self.ok("BatchReceiveMessage", dict(queueName=q, numOfMsg=2), client=api)
+        self.assertEqual(len(first["msgInfoList"]), 2)
+        topic = unique("rt")
+        self.ok("CreateTopic", dict(topicName=topic, filterType=2), client=api)
+        sub_q = self.new_queue("rsub", client=api)
+        self.ok("Subscribe", dict(topicName=topic, subscriptionName="s", protocol="queue",
+                                  endpoint=sub_q, notifyContentFormat="SIMPLIFIED",
+                                  **indexed("bindingKey", ["a.#"])), client=api)
+        before = {name: self.attributes(name, client=api) for name in (q, dlq, long_q)}
+
+        broker.stop(sig=sig)
+        broker.start()
+        api = self.cmq(broker=broker)
+        for name, old in before.items():
+            new = self.attributes(name, client=api)
+            # In q, "a" and "b" turn from inactive to active 1 s after their receive.
+            moving = ("activeMsgNum", "inactiveMsgNum") if name == q else ()
+            for k, v in old.items():
+                if k != "requestId" and k not in moving:
+                    self.assertEqual(new.get(k), v, "%s.%s after restart" % (name, k))
+            self.assertEqual(sum(new[k] for k in moving), sum(old[k] for k in moving))
+        # The receipt handle given out before the restart still deletes.
+        self.delete(long_q, held["receiptHandle"], client=api)
+        # The dedup key is remembered.
+        self.assertEqual(self.send(q, "dedup", client=api, dedupKey="k1"), ids["dedup"])
+        # Received once (maxReceiveCount 1): dead-lettered on the next receive.
+        got = self.drain(q, client=api, until_body="dedup")
+        self.assertEqual([m["msgBody"] for m in got], ["dedup"])
+        self.assertEqual(self.receive(q, wait=3, client=api)["code"], 7000)
+        self.assertEqual(sorted(m["msgId"] for m in self.drain(dlq, client=api)),
+                         sorted([ids["a"], ids["b"]]))
+        self.assertEqual(self.attributes(q, client=api)["delayMsgNum"], 1)
+        # Topic and subscription, with its binding key.
+        self.ok("PublishMessage", dict(topicName=topic, msgBody="x", routingKey="b"), client=api)
+        self.ok("PublishMessage", dict(topicName=topic, msgBody="y", routingKey="a.b"), client=api)
+        self.assertEqual([m["msgBody"] for m in self.drain(sub_q, client=api)], ["y"])
 
 
 if __name__ == "__main__":
