@@ -607,10 +607,12 @@ def client_tls_context(verify=True, cert=None, key=None, ca=None):
 # ----------------------------------------------------------------------- test base
 
 class BrokerTestCase(unittest.TestCase):
-    """One broker for the whole class (class attributes `listeners`, `mqtt_config`).
-    Tests that restart a broker or need other settings make their own with
-    `self.new_broker(...)`. When a test fails, the logs of the brokers it used are
-    printed."""
+    """One broker for the whole class (class attributes `listeners`, `mqtt_config`, and
+    for the queue API `queue_api_config`, `queue_config`; a class with a queue-api
+    listener skips under Mosquitto). Tests that restart a broker or need other settings
+    make their own with `self.new_broker(...)` (restart: `broker.restart(sig)`, or
+    `broker.kill()` then `broker.start()`: same ports, same data_dir). When a test
+    fails, the logs of the brokers it used are printed."""
 
     listeners = ("mqtt",)
     mqtt_config = None
