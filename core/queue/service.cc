@@ -151,26 +151,39 @@ struct service::impl {
     const time_ms t = now();
     const bool valid_batch = request.max_messages >= 1 && request.max_messages <= max_receive_batch;
     const auto info = failed || !valid_batch ? std::nullopt : eng->queue(request.queue, t);
-    if (info && !eng->has_visible(request.queue, t)) {
-      // Nothing to take: answer without a command (an empty receive changes nothing), or wait.
-      const auto wait = requested_wait.value_or(std::chrono::seconds(info->attributes.polling_wait_seconds));
-      if (wait.count() <= 0 || stopping) {
-        if (done) done(failure(code::no_message, "no message in the queue"));
-        return;
-      }
-      if (waiter_count >= options.max_long_polls) {
-        long_polls_refused.fetch_add(1, std::memory_order_relaxed);
-        if (done) done(failure(code::rate_limited, "too many receives are waiting (queue_api.max_long_polls)"));
-        return;
-      }
-      const std::string queue = request.queue;
-      waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done)});
-      ++waiter_count;
-      long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
-      arm_timer();
+    if (!info) {
+      // Let the engine answer (invalid parameter, missing queue, failed store).
+      apply_and_answer_after_commit(std::move(request), std::move(done));
       return;
     }
-    apply_and_answer_after_commit(std::move(request), std::move(done));
+    const std::chrono::milliseconds wait =
+        requested_wait.value_or(std::chrono::seconds(info->attributes.polling_wait_seconds));
+    const bool may_wait = wait.count() > 0 && !stopping;
+    if (eng->has_visible(request.queue, t)) {
+      result r = eng->apply(command{t, request}, batch);
+      commands.fetch_add(1, std::memory_order_relaxed);
+      schedule_turn_end();
+      // 7000 although a message was visible: the receive dead-lettered or expired it. A
+      // receive that may wait goes on waiting instead.
+      if (r.outcome.value != code::no_message || !may_wait) {
+        answers.push_back({std::move(done), std::move(r)});
+        return;
+      }
+    } else if (!may_wait) {
+      // Nothing to take: answered without a command (an empty receive changes nothing).
+      if (done) done(failure(code::no_message, "no message in the queue"));
+      return;
+    }
+    if (waiter_count >= options.max_long_polls) {
+      long_polls_refused.fetch_add(1, std::memory_order_relaxed);
+      if (done) done(failure(code::rate_limited, "too many receives are waiting (queue_api.max_long_polls)"));
+      return;
+    }
+    const std::string queue = request.queue;
+    waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done)});
+    ++waiter_count;
+    long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
+    arm_timer();
   }
 
   // Takes messages for waiting receives, oldest waiter first, while the queue has visible
@@ -181,12 +194,15 @@ struct service::impl {
     for (auto it = waiting.begin(); it != waiting.end();) {
       auto& queue_waiters = it->second;
       while (!queue_waiters.empty() && !failed && eng->has_visible(it->first, t)) {
-        waiter w = std::move(queue_waiters.front());
+        waiter& w = queue_waiters.front();
+        result r = eng->apply(command{t, w.request}, batch);
+        commands.fetch_add(1, std::memory_order_relaxed);
+        // 7000 although a message was visible: the receive dead-lettered or expired what
+        // was there. The waiter keeps waiting (and nothing is visible any more).
+        if (r.outcome.value == code::no_message && w.deadline > t) break;
+        answers.push_back({std::move(w.done), std::move(r)});
         queue_waiters.pop_front();
         --waiter_count;
-        result r = eng->apply(command{t, std::move(w.request)}, batch);
-        commands.fetch_add(1, std::memory_order_relaxed);
-        answers.push_back({std::move(w.done), std::move(r)});
       }
       // Deadlines of one queue's waiters are not ordered (waits differ), so sweep them all;
       // a sweep is per turn with waiters, not per message.
