@@ -25,5 +25,5 @@ echo "== tests (ASan + UBSan): unit, integration"
 
 echo "== fuzz (clang libFuzzer, short run)"
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWHARF_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_mqtt_decode fuzz_mqtt_connection
+cmake --build build-fuzz -j"$jobs" --target fuzz_mqtt_decode fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request
 (cd build-fuzz && ctest --output-on-failure -L fuzz)
