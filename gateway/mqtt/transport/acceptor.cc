@@ -167,6 +167,13 @@ tcp::endpoint parse_bind(std::string_view bind) {
   return results.begin()->endpoint();
 }
 
+std::string address_text(const asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6()).to_string();
+  }
+  return address.to_string();
+}
+
 acceptor_stats acceptor_group::stats() const noexcept {
   acceptor_stats s;
   if (!state_) return s;

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace wharf::gateway {
@@ -65,6 +66,10 @@ class acceptor_group {
 // parsed or bound: acceptors start at startup only.
 [[nodiscard]] acceptor_group start_acceptors(io_pool& pool, std::string_view bind,
                                              acceptor_options options, socket_callback on_socket);
+
+// A peer's address as text ("127.0.0.1", "::1"); an IPv4-mapped IPv6 address (from a
+// dual-stack socket) as the plain IPv4 address.
+[[nodiscard]] std::string address_text(const boost::asio::ip::address& address);
 
 // Parses "host:port", "[v6]:port", ":port" / "*:port" (any IPv4 address). Host names are
 // resolved (first result). Throws std::system_error on a malformed bind.

@@ -2,7 +2,6 @@
 
 #include "gateway/mqtt/transport/detail.h"
 
-#include <boost/asio/ip/address.hpp>
 #include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
@@ -16,13 +15,6 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
 namespace {
-
-std::string address_text(const asio::ip::address& a) {
-  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
-  }
-  return a.to_string();
-}
 
 // Turns an accepted socket into the listener's kind of stream, on the accepting thread.
 void start_stream(tcp::socket socket, const std::shared_ptr<detail::listener_state>& state) {
@@ -73,11 +65,8 @@ listener_handle start_listener(io_pool& pool, std::size_t listener_index, const 
                             fmt::format("listener bind \"{}\": TLS configured but no TLS context given", cfg.bind));
   }
 
-  acceptor_options acceptor_opts;
-  acceptor_opts.accept_pause = options.accept_pause;
-  acceptor_opts.backlog = options.backlog;
   listener_handle handle;
-  handle.acceptors_ = start_acceptors(pool, cfg.bind, acceptor_opts,
+  handle.acceptors_ = start_acceptors(pool, cfg.bind, options.acceptor,
                                       [state](tcp::socket socket) { start_stream(std::move(socket), state); });
   handle.state_ = std::move(state);
   spdlog::info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,

@@ -41,11 +41,8 @@ struct listener_options {
   std::size_t max_ws_message_bytes = (std::size_t{1} << 20) + 4096;
   // Largest HTTP upgrade request (request line + headers). Default: 8 KiB.
   std::size_t max_upgrade_request_bytes = 8192;
-  // After accept fails with EMFILE/ENFILE/ENOBUFS/ENOMEM the acceptor waits this long before
-  // trying again (instead of spinning on the listen queue). Default: 100 ms.
-  std::chrono::milliseconds accept_pause{100};
-  // listen() backlog per acceptor. Default: 1024.
-  int backlog = 1024;
+  // Accept pause on EMFILE and listen backlog (acceptor.h).
+  acceptor_options acceptor;
 };
 
 // Counters of one listener, summed over its acceptors. Read from any thread.

@@ -206,7 +206,7 @@ TEST(transport_memory, idle_connection_heap) {
 TEST(listener, emfile_pauses_accepting_and_recovers) {
   constexpr std::size_t clients = 30;
   listener_options lopts;
-  lopts.accept_pause = std::chrono::milliseconds(30);
+  lopts.acceptor.accept_pause = std::chrono::milliseconds(30);
   echo_server server(1, plain_listener(), nullptr, echo_options{}, lopts, false);
   channel ch;
   std::uint16_t port = server.port();
