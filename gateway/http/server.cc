@@ -71,12 +71,9 @@ std::string remote_text(const tcp::socket& socket) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec) return "?";
-  auto address = remote.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
-  }
-  return address.is_v6() ? fmt::format("[{}]:{}", address.to_string(), remote.port())
-                         : fmt::format("{}:{}", address.to_string(), remote.port());
+  const std::string address = address_text(remote.address());
+  return address.find(':') != std::string::npos ? fmt::format("[{}]:{}", address, remote.port())
+                                                : fmt::format("{}:{}", address, remote.port());
 }
 
 // Where bytes discarded during a lingering close go. Shared by all connections of a
@@ -282,6 +279,8 @@ class connection final : public answerable, public std::enable_shared_from_this<
     request.body = std::move(message.body());
     request.tls = is_tls;
     request.remote = remote_;
+    awaiting_answer_abandoned_ = std::make_shared<std::atomic<bool>>(false);
+    request.abandoned = awaiting_answer_abandoned_;
     // Nothing of the request stays while it waits for its answer (a long poll can be long).
     parser_.reset();
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
@@ -399,6 +398,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
   void mark_closed() {
     if (closed_) return;
     closed_ = true;
+    if (awaiting_answer_abandoned_) awaiting_answer_abandoned_->store(true, std::memory_order_relaxed);
     state_->connections_open.fetch_sub(1, std::memory_order_relaxed);
   }
 
@@ -413,6 +413,8 @@ class connection final : public answerable, public std::enable_shared_from_this<
   unsigned version_ = 11;  // of the request being answered
   bool keep_alive_ = true;
   bool closed_ = false;
+  // The flag of the request last handed to the handler (http_request::abandoned).
+  std::shared_ptr<std::atomic<bool>> awaiting_answer_abandoned_;
   phase phase_ = phase::idle;
   std::uint64_t timer_generation_ = 0;  // a timer wait acts only if no deadline was set since
   std::uint64_t watch_generation_ = 0;  // a peer watch acts only if the answer has not come
