@@ -12,21 +12,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "config_test_util.h"
+
 namespace wharf::config {
 namespace {
 
 using ::testing::ElementsAre;
-
-std::vector<std::string> errors_of(const std::string& yaml, const std::string& file = "test.yaml") {
-  try {
-    (void)parse_config(yaml, file);
-  } catch (const config_errors& e) {
-    std::vector<std::string> out;
-    for (const auto& err : e.errors()) out.push_back(err.to_string());
-    return out;
-  }
-  return {};
-}
+using test::errors_of;
 
 constexpr const char* queue_api_listener = "listeners:\n  - {type: queue-api, bind: \"127.0.0.1:8080\"}\n";
 

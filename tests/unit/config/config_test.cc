@@ -12,24 +12,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "config_test_util.h"
+
 namespace wharf::config {
 namespace {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
-
-// The errors parse_config reports for `yaml`, as "file:line:col: message" lines; empty when
-// it parses.
-std::vector<std::string> errors_of(const std::string& yaml, const std::string& file = "test.yaml") {
-  try {
-    (void)parse_config(yaml, file);
-  } catch (const config_errors& e) {
-    std::vector<std::string> out;
-    for (const auto& err : e.errors()) out.push_back(err.to_string());
-    return out;
-  }
-  return {};
-}
+using test::errors_of;
 
 // A fresh directory under /tmp, removed with its contents at the end of the test.
 class temp_dir_test : public ::testing::Test {
