@@ -51,6 +51,8 @@ struct service::impl {
     receive_messages request;
     time_ms deadline = 0;
     result_callback done;
+    std::shared_ptr<const std::atomic<bool>> abandoned;  // may be null
+    [[nodiscard]] bool is_abandoned() const { return abandoned && abandoned->load(std::memory_order_relaxed); }
   };
   // Answers that wait for their batch to be durable.
   struct pending_answer {
@@ -147,7 +149,7 @@ struct service::impl {
 
   // ---- long polling ----
   void receive(receive_messages request, std::optional<std::chrono::milliseconds> requested_wait,
-               result_callback done) {
+               result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned) {
     const time_ms t = now();
     const bool valid_batch = request.max_messages >= 1 && request.max_messages <= max_receive_batch;
     const auto info = failed || !valid_batch ? std::nullopt : eng->queue(request.queue, t);
@@ -180,7 +182,7 @@ struct service::impl {
       return;
     }
     const std::string queue = request.queue;
-    waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done)});
+    waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done), std::move(abandoned)});
     ++waiter_count;
     long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
     arm_timer();
@@ -195,6 +197,12 @@ struct service::impl {
       auto& queue_waiters = it->second;
       while (!queue_waiters.empty() && !failed && eng->has_visible(it->first, t)) {
         waiter& w = queue_waiters.front();
+        if (w.is_abandoned()) {  // its client is gone: take nothing for it
+          queue_waiters.pop_front();
+          --waiter_count;
+          abandoned_long_polls.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         result r = eng->apply(command{t, w.request}, batch);
         commands.fetch_add(1, std::memory_order_relaxed);
         // 7000 although a message was visible: the receive dead-lettered or expired what
@@ -208,7 +216,7 @@ struct service::impl {
       // a sweep is per turn with waiters, not per message.
       const bool queue_exists = eng->queue(it->first, t).has_value();
       for (auto w = queue_waiters.begin(); w != queue_waiters.end();) {
-        if (w->deadline > t && queue_exists && !stopping && !failed) {
+        if (w->deadline > t && queue_exists && !stopping && !failed && !w->is_abandoned()) {
           ++w;
           continue;
         }
@@ -324,6 +332,7 @@ struct service::impl {
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> long_polls_waiting{0};
   std::atomic<std::uint64_t> long_polls_refused{0};
+  std::atomic<std::uint64_t> abandoned_long_polls{0};
   std::atomic<std::uint64_t> pushes_in_flight{0};
   std::atomic<std::uint64_t> storage_failures{0};
   mutable std::mutex engine_stats_mutex;
@@ -350,9 +359,10 @@ void service::submit(command_body body, result_callback done) {
 }
 
 void service::receive(receive_messages request, std::optional<std::chrono::milliseconds> wait,
-                      result_callback done) {
-  asio::post(impl_->ctx, [this, request = std::move(request), wait, done = std::move(done)]() mutable {
-    impl_->receive(std::move(request), wait, std::move(done));
+                      result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned) {
+  asio::post(impl_->ctx, [this, request = std::move(request), wait, done = std::move(done),
+                          abandoned = std::move(abandoned)]() mutable {
+    impl_->receive(std::move(request), wait, std::move(done), std::move(abandoned));
   });
 }
 
@@ -370,6 +380,7 @@ service_stats service::stats() const {
   s.commits = impl_->commits.load(std::memory_order_relaxed);
   s.long_polls_waiting = impl_->long_polls_waiting.load(std::memory_order_relaxed);
   s.long_polls_refused = impl_->long_polls_refused.load(std::memory_order_relaxed);
+  s.long_polls_abandoned = impl_->abandoned_long_polls.load(std::memory_order_relaxed);
   s.pushes_in_flight = impl_->pushes_in_flight.load(std::memory_order_relaxed);
   s.storage_failures = impl_->storage_failures.load(std::memory_order_relaxed);
   return s;

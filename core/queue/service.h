@@ -8,6 +8,7 @@
 // the caller's executor) and must not call back into the service synchronously.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +43,7 @@ struct service_stats {
   std::uint64_t commits = 0;          // storage batches written (each one group-commit member)
   std::uint64_t long_polls_waiting = 0;
   std::uint64_t long_polls_refused = 0;  // max_long_polls hit
+  std::uint64_t long_polls_abandoned = 0;  // dropped unanswered: their client had gone
   std::uint64_t pushes_in_flight = 0;
   std::uint64_t storage_failures = 0;
 };
@@ -70,7 +72,11 @@ class service {
   // A receive that waits up to `wait` for a message when none is visible: answered as soon
   // as one becomes visible (a send, a delay or a visibility timeout ending, a rewind), or
   // with code::no_message when the wait ends. `wait` absent: the queue's pollingWaitSeconds.
-  void receive(receive_messages request, std::optional<std::chrono::milliseconds> wait, result_callback done);
+  // `abandoned`, when given, is set by the caller once nobody is waiting for the answer any
+  // more (the client closed its connection): a waiting receive whose flag is set takes no
+  // message, so none turns invisible for a consumer that is gone.
+  void receive(receive_messages request, std::optional<std::chrono::milliseconds> wait, result_callback done,
+               std::shared_ptr<const std::atomic<bool>> abandoned = nullptr);
 
   // Runs `query` on the service thread with the engine and the current time (read-only use).
   void query(std::function<void(const engine&, time_ms now)> query);

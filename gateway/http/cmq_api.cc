@@ -28,6 +28,7 @@ struct cmq_call {
   std::string request_id;
   respond_fn respond;
   boost::asio::io_context* home = nullptr;  // the connection's I/O context
+  std::shared_ptr<const std::atomic<bool>> abandoned;  // the client went away (server.h)
 };
 
 namespace {
@@ -314,7 +315,7 @@ void receive_message(q::service& core, const call_ptr& c) {
     json::object fields;
     if (r.outcome.ok()) fields = message_fields(r.messages.at(0));
     answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
-  });
+  }, c->abandoned);
 }
 
 void batch_receive_message(q::service& core, const call_ptr& c) {
@@ -330,7 +331,7 @@ void batch_receive_message(q::service& core, const call_ptr& c) {
       fields["msgInfoList"] = std::move(list);
     }
     answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
-  });
+  }, c->abandoned);
 }
 
 void delete_message(q::service& core, const call_ptr& c) {
@@ -563,6 +564,7 @@ void cmq_api::handle(http_request request, respond_fn respond) {
   c->request_id = fmt::format("{}-{}", request_id_prefix_, next_request_number_.fetch_add(1, std::memory_order_relaxed));
   c->respond = std::move(respond);
   c->home = &pool_.context(io_pool::index_of_current_thread());
+  c->abandoned = request.abandoned;
 
   auto params = params_of_request(request.method, request.target, request.content_type, request.body, options_.max_params);
   if (!params) {

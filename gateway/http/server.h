@@ -22,6 +22,7 @@
 // own buffers (the known gap in docs/ARCHITECTURE.md).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +48,10 @@ struct http_request {
   std::string body;
   bool tls = false;                         // arrived over TLS
   std::string remote;                       // peer address and port: "127.0.0.1:50000", "[::1]:50000"
+  // Becomes true when the connection closes before the answer is written: nobody will read
+  // it (a long poll can then stop waiting and take nothing). Set on the connection's
+  // thread, read from any. Never null.
+  std::shared_ptr<const std::atomic<bool>> abandoned;
 };
 
 // Answers one request with HTTP 200, Content-Type application/json and `json_body`.
