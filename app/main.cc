@@ -128,14 +128,14 @@ int run(const options& opts) {
   gateway::push::push_client pusher(pool.context(0), push_options);
   connect_push_client(queue_core, pusher);
 
-  std::vector<gateway::http::credential> credentials;
-  for (const auto& c : cfg.queue_api.credentials) credentials.push_back({c.secret_id, c.secret_key});
-  gateway::http::authenticator_options auth_options;
-  auth_options.window_s = cfg.queue_api.signature_window_s;
-  auth_options.nonce_cache_entries = cfg.queue_api.nonce_cache_entries;
-  gateway::http::authenticator queue_api_auth(std::move(credentials), auth_options);
+  gateway::http::authenticator queue_api_auth(cfg.queue_api.credentials,
+                                              gateway::http::authenticator_options_from(cfg.queue_api));
   gateway::http::cmq_api queue_api(queue_core, queue_api_auth, pool, {.max_params = cfg.queue_api.max_params});
 
+  auto queue_api_server_options = gateway::http::http_server_options_from(cfg.queue_api);
+  queue_api_server_options.error_body = [&queue_api](int code, const std::string& message) {
+    return queue_api.refusal(code, message);
+  };
   std::vector<gateway::listener_handle> listeners;
   std::vector<gateway::http::http_listener> http_listeners;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -149,7 +149,7 @@ int run(const options& opts) {
           [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
             queue_api.handle(std::move(r), std::move(respond));
           },
-          gateway::http::http_server_options_from(cfg.queue_api)));
+          queue_api_server_options));
       port = http_listeners.back().port();
     } else {
       gateway::listener_options lo;

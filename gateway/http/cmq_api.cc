@@ -561,7 +561,7 @@ cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool&
 void cmq_api::handle(http_request request, respond_fn respond) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   auto c = std::make_shared<cmq_call>();
-  c->request_id = fmt::format("{}-{}", request_id_prefix_, next_request_number_.fetch_add(1, std::memory_order_relaxed));
+  c->request_id = next_request_id();
   c->respond = std::move(respond);
   c->home = &pool_.context(io_pool::index_of_current_thread());
   c->abandoned = request.abandoned;
@@ -598,6 +598,15 @@ void cmq_api::dispatch(const std::shared_ptr<cmq_call>& c) {
   }
   bad_requests_.fetch_add(1, std::memory_order_relaxed);
   c->respond(serialize_answer(static_cast<int>(q::code::invalid_parameter), problem, c->request_id, {}));
+}
+
+std::string cmq_api::next_request_id() {
+  return fmt::format("{}-{}", request_id_prefix_, next_request_number_.fetch_add(1, std::memory_order_relaxed));
+}
+
+std::string cmq_api::refusal(int code, const std::string& message) {
+  bad_requests_.fetch_add(1, std::memory_order_relaxed);
+  return serialize_answer(code, message, next_request_id(), {});
 }
 
 cmq_api_stats cmq_api::stats() const noexcept {

@@ -39,11 +39,15 @@ class cmq_api {
 
   // The server's request handler.
   void handle(http_request request, respond_fn respond);
+  // A CMQ answer with a fresh requestId, for what the server refuses before handle() could
+  // run (http_server_options::error_body: a body over max_body_bytes).
+  [[nodiscard]] std::string refusal(int code, const std::string& message);
 
   [[nodiscard]] cmq_api_stats stats() const noexcept;
 
  private:
   void dispatch(const std::shared_ptr<cmq_call>& c);
+  [[nodiscard]] std::string next_request_id();
 
   core::queue::service& core_;
   authenticator& auth_;
