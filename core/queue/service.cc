@@ -176,15 +176,15 @@ struct service::impl {
       if (done) done(failure(code::no_message, "no message in the queue"));
       return;
     }
-    if (waiter_count >= options.max_long_polls) {
+    if (deadlines.size() >= options.max_long_polls) {
       long_polls_refused.fetch_add(1, std::memory_order_relaxed);
       if (done) done(failure(code::rate_limited, "too many receives are waiting (queue_api.max_long_polls)"));
       return;
     }
     const std::string queue = request.queue;
     waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done), std::move(abandoned)});
-    ++waiter_count;
-    long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
+    deadlines.insert(t + wait.count());
+    long_polls_waiting.store(deadlines.size(), std::memory_order_relaxed);
     arm_timer();
   }
 
@@ -198,8 +198,8 @@ struct service::impl {
       while (!queue_waiters.empty() && !failed && eng->has_visible(it->first, t)) {
         waiter& w = queue_waiters.front();
         if (w.is_abandoned()) {  // its client is gone: take nothing for it
+          forget(w);
           queue_waiters.pop_front();
-          --waiter_count;
           abandoned_long_polls.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
@@ -209,13 +209,15 @@ struct service::impl {
         // was there. The waiter keeps waiting (and nothing is visible any more).
         if (r.outcome.value == code::no_message && w.deadline > t) break;
         answers.push_back({std::move(w.done), std::move(r)});
+        forget(w);
         queue_waiters.pop_front();
-        --waiter_count;
       }
-      // Deadlines of one queue's waiters are not ordered (waits differ), so sweep them all;
-      // a sweep is per turn with waiters, not per message.
+      // Deadlines of one queue's waiters are not ordered (waits differ), so ending waits
+      // takes a sweep; it runs only when some wait is over (or the queue is gone, or the
+      // service stops), not on every turn.
       const bool queue_exists = eng->queue(it->first, t).has_value();
-      for (auto w = queue_waiters.begin(); w != queue_waiters.end();) {
+      const bool sweep = !queue_exists || stopping || failed || (!deadlines.empty() && *deadlines.begin() <= t);
+      for (auto w = queue_waiters.begin(); sweep && w != queue_waiters.end();) {
         if (w->deadline > t && queue_exists && !stopping && !failed && !w->is_abandoned()) {
           ++w;
           continue;
@@ -223,12 +225,17 @@ struct service::impl {
         if (w->done)
           w->done(queue_exists ? failure(code::no_message, "no message in the queue")
                                : failure(code::not_found, "the queue was deleted while the receive waited"));
+        forget(*w);
         w = queue_waiters.erase(w);
-        --waiter_count;
       }
       it = queue_waiters.empty() ? waiting.erase(it) : std::next(it);
     }
-    long_polls_waiting.store(waiter_count, std::memory_order_relaxed);
+    long_polls_waiting.store(deadlines.size(), std::memory_order_relaxed);
+  }
+
+  // Bookkeeping of a waiter leaving `waiting` (the caller erases it).
+  void forget(const waiter& w) {
+    deadlines.erase(deadlines.find(w.deadline));
   }
 
   // ---- timer: waits ending, messages becoming visible, housekeeping, push retries ----
@@ -236,10 +243,9 @@ struct service::impl {
     if (stopping) return;
     const time_ms t = now();
     time_ms next = t + options.tick_interval.count();
-    for (const auto& [queue, queue_waiters] : waiting) {
-      for (const auto& w : queue_waiters) next = std::min(next, w.deadline);
-      if (auto v = eng->next_visible_time(queue, t)) next = std::min(next, *v);
-    }
+    if (!deadlines.empty()) next = std::min(next, *deadlines.begin());
+    for (const auto& entry : waiting)
+      if (auto v = eng->next_visible_time(entry.first, t)) next = std::min(next, *v);
     if (auto v = eng->next_tick_time()) next = std::min(next, std::max(*v, t));
     if (push_sender_fn)
       if (auto v = eng->next_push_time()) next = std::min(next, std::max(*v, t));
@@ -324,7 +330,7 @@ struct service::impl {
   bool timer_armed = false;
   time_ms timer_due = 0;
   std::map<std::string, std::deque<waiter>> waiting;  // by queue name
-  std::size_t waiter_count = 0;
+  std::multiset<time_ms> deadlines;  // one per waiter: the earliest arms the timer
   std::set<std::uint64_t> in_flight_pushes;
 
   // Counters read from any thread.
