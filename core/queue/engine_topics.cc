@@ -23,10 +23,13 @@ constexpr std::size_t max_key_dots = 15;
 // A retry delay beyond a week is a caller bug; it is cut to this.
 constexpr std::int64_t max_retry_delay_ms = 7LL * 24 * 3600 * 1000;
 
+// Tags travel in the x-cmq-message-tag header of HTTP pushes: control characters (CR, LF,
+// NUL, ...) could split or end that header, so they are refused here, at publish.
 bool valid_tags(const std::vector<std::string>& tags) {
-  return tags.size() <= max_tags && std::all_of(tags.begin(), tags.end(), [](const std::string& t) {
+  const auto is_control = [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; };
+  return tags.size() <= max_tags && std::all_of(tags.begin(), tags.end(), [&](const std::string& t) {
            const std::size_t n = utf8_length(t);
-           return n >= 1 && n <= max_tag_chars;
+           return n >= 1 && n <= max_tag_chars && std::none_of(t.begin(), t.end(), is_control);
          });
 }
 
@@ -57,7 +60,8 @@ result subscription_not_found(std::string_view topic, std::string_view name) {
 
 // `parameter` is msgTag (publish) or filterTag (subscription).
 std::string tags_error(std::string_view parameter) {
-  return fmt::format("{}: at most {} tags of 1..{} characters", parameter, max_tags, max_tag_chars);
+  return fmt::format("{}: at most {} tags of 1..{} characters, no control characters", parameter, max_tags,
+                     max_tag_chars);
 }
 
 std::string binding_keys_error() {

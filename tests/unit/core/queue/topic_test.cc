@@ -87,6 +87,9 @@ TEST(topic_publish, validation) {
   expect_invalid(h.run(one("t", "m", {"1", "2", "3", "4", "5", "6"})), "msgTag");
   expect_invalid(h.run(one("t", "m", {""})), "msgTag");
   expect_invalid(h.run(one("t", "m", {std::string(17, 'x')})), "msgTag");
+  // Tags go into an HTTP header of pushes: no CR/LF/NUL or other control characters.
+  expect_invalid(h.run(one("t", "m", {"a\r\nX-Evil: 1"})), "msgTag");
+  expect_invalid(h.run(one("t", "m", {std::string("a\0b", 3)})), "msgTag");
   expect_invalid(h.run(one("t", "m", {}, std::string(65, 'k'))), "routingKey");
   expect_invalid(h.run(one("t", "m", {}, std::string(16, '.'))), "routingKey");
   EXPECT_CODE(h.run(one("t", std::string(1025, 'x'))), code::message_too_large);
