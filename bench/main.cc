@@ -1,4 +1,4 @@
-// wharf-bench: load generator for wharf (and any MQTT broker). See `wharf-bench --help`.
+// wharf-bench: load generator for wharf (MQTT, for any broker; and the CMQ queue API). See `wharf-bench --help`.
 #include <sys/resource.h>
 
 #include <cstdio>
@@ -37,7 +37,12 @@ int main(int argc, char** argv) {
   }
   raise_file_limit();
   try {
-    return opts->mode == wharf::bench::mode::conn ? wharf::bench::run_conn(*opts) : wharf::bench::run_pubsub(*opts);
+    switch (opts->mode) {
+      case wharf::bench::mode::conn: return wharf::bench::run_conn(*opts);
+      case wharf::bench::mode::pubsub: return wharf::bench::run_pubsub(*opts);
+      case wharf::bench::mode::queue: return wharf::bench::run_queue(*opts);
+    }
+    return 2;
   } catch (const std::exception& e) {
     fmt::print(stderr, "wharf-bench: {}\n", e.what());
     return 1;

@@ -1,5 +1,6 @@
 #include "bench/options.h"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
@@ -24,6 +25,14 @@ std::vector<std::string> split_commas(std::string_view text) {
   return parts;
 }
 
+// CMQ queue names: a letter, then up to 63 letters, digits, '_' or '-'.
+bool is_queue_name(std::string_view name) {
+  auto is_letter = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); };
+  auto is_name_char = [&](char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; };
+  return !name.empty() && name.size() <= 64 && is_letter(name.front()) &&
+         std::all_of(name.begin() + 1, name.end(), is_name_char);
+}
+
 }  // namespace
 
 std::string usage() {
@@ -34,6 +43,9 @@ modes:
               (PINGREQ) for --hold seconds; report connect rate, failures, total
   pub | sub   publishers and subscribers in one process (both names run the same thing);
               report throughput, latency percentiles, lost and duplicate messages
+  queue       producers and consumers of one queue over the CMQ queue API (HTTP or HTTPS):
+              send, receive with long polling, delete (or their batch forms); report
+              throughput, request and end-to-end latency, errors by CMQ code
 
 common options:
   --host H              broker address (default 127.0.0.1)
@@ -41,7 +53,8 @@ common options:
   --threads N           threads, one io_context each (default 1)
   --mqtt-version V      3.1.1 | 5 (default 3.1.1)
   --keepalive S         keep alive seconds (default 60)
-  --rate R              conn: connects/s; pub: messages/s over all publishers; 0 = unpaced
+  --rate R              conn: connects/s; pub, queue: messages/s over all publishers or
+                        producers; 0 = unpaced
   --json                final report as one JSON object on stdout
   --help                this text
 
@@ -67,11 +80,34 @@ pub/sub options:
   --persistent          subscribers connect with clean session 0 (v5: session expiry 1 h)
   --topic-prefix T      (default bench)
 
+queue options (and --rate, --size, --duration from pub/sub; --size at most 1048576):
+  --endpoint URL        http://HOST[:PORT][/PATH] or https://... (default
+                        http://127.0.0.1:8080; path default /v2/index.php)
+  --ca FILE             https: CA bundle that the server's certificate must chain to
+                        (default: the system's; wharf's embedded default generates
+                        ./wharf-data/tls/dev-ca.pem)
+  --secret-id ID        (default wharf-dev, the embedded default's development credential)
+  --secret-key KEY      (default wharf-dev-secret)
+  --queue NAME          the queue, created when missing (default bench-<random>)
+  --keep                keep the queue at the end; otherwise a queue this run created is
+                        deleted (a queue that existed before is never deleted)
+  --batch N             messages per request, 1..16: 1 uses SendMessage, ReceiveMessage,
+                        DeleteMessage; more, BatchSendMessage etc. with N (default 1)
+  --producers P         senders, each on its own keep-alive connection (default 1)
+  --consumers C         receivers, each on its own keep-alive connection (default 1)
+  --polling-wait S      consumers' pollingWaitSeconds, 0..30 (default 1)
+
 Latency is receive time minus the steady_clock send timestamp in the first 8 payload
 bytes. lost = messages that should have arrived (QoS > 0: acknowledged to the publisher;
 QoS 0: written to the socket) but did not, after the drain. Unpaced runs (--rate 0)
 measure saturation throughput; their latency includes queueing in the broker and the
 kernel. For latency, pace below capacity. Live progress goes to stderr.
+
+queue latencies: send = request written until its answer (code 0 means durable, so this
+includes the broker's fsync); consume = receive request until the delete's answer, for
+receives that got messages; end to end = the send timestamp in the body until the receive
+answer. Each producer and consumer has one request outstanding at a time, so unpaced
+throughput is bounded by (producers or consumers) x batch / request latency.
 )";
 }
 
@@ -89,6 +125,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
   }
   if (m == "conn") o.mode = mode::conn;
   else if (m == "pub" || m == "sub") o.mode = mode::pubsub;
+  else if (m == "queue") o.mode = mode::queue;
   else {
     error = "unknown mode '" + std::string(m) + "'";
     return std::nullopt;
@@ -101,6 +138,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     }
     if (key == "--json") { o.json = true; continue; }
     if (key == "--persistent") { o.persistent = true; continue; }
+    if (key == "--keep") { o.keep_queue = true; continue; }
     if (i + 1 >= argc) {
       error = "option " + std::string(key) + " needs a value (or is unknown)";
       return std::nullopt;
@@ -137,6 +175,18 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--drain") ok = parse_number(v, o.drain_s) && o.drain_s >= 0;
     else if (key == "--inflight") ok = parse_number(v, o.inflight_max) && o.inflight_max > 0 && o.inflight_max < 65535;
     else if (key == "--topic-prefix") o.topic_prefix = v;
+    else if (key == "--endpoint") o.endpoint = v;
+    else if (key == "--ca") o.ca_file = v;
+    else if (key == "--secret-id") o.secret_id = v;
+    else if (key == "--secret-key") o.secret_key = v;
+    else if (key == "--queue") {
+      ok = is_queue_name(v);
+      o.queue_name = v;
+    }
+    else if (key == "--batch") ok = parse_number(v, o.batch) && o.batch >= 1 && o.batch <= cmq_batch_max;
+    else if (key == "--producers") ok = parse_number(v, o.producers) && o.producers > 0;
+    else if (key == "--consumers") ok = parse_number(v, o.consumers) && o.consumers > 0;
+    else if (key == "--polling-wait") ok = parse_number(v, o.polling_wait_s) && o.polling_wait_s <= 30;
     else {
       error = "unknown option " + std::string(key);
       return std::nullopt;
@@ -145,6 +195,10 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
       error = "bad value '" + std::string(v) + "' for " + std::string(key);
       return std::nullopt;
     }
+  }
+  if (o.mode == mode::queue && o.size_bytes > cmq_body_bytes_max) {
+    error = "--size must be at most " + std::to_string(cmq_body_bytes_max) + " in queue mode (CMQ's largest maxMsgSize)";
+    return std::nullopt;
   }
   if (o.mode == mode::pubsub && o.scenario == scenario::p2p && o.publishers != o.subscribers) {
     // p2p pairs publisher i with subscriber i.

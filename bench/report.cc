@@ -1,5 +1,7 @@
 #include "bench/report.h"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
 #include <fmt/format.h>
 
 namespace wharf::bench {
@@ -8,6 +10,17 @@ namespace {
 double us(std::uint64_t ns) { return static_cast<double>(ns) / 1000.0; }
 double per_s(std::uint64_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; }
 const char* version_name(mqtt::protocol_version v) { return v == mqtt::protocol_version::v5 ? "5" : "3.1.1"; }
+
+std::string latency_json(const histogram& h) {
+  return fmt::format("{{\"count\":{},\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}",
+                     h.count(), us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)),
+                     us(h.percentile(99.9)), us(h.max()));
+}
+
+std::string latency_text(const histogram& h) {
+  return fmt::format("p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}  (n={})", us(h.percentile(50)),
+                     us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()), h.count());
+}
 
 }  // namespace
 
@@ -73,6 +86,48 @@ std::string format_conn(const conn_result& r, const options& o) {
       "connect latency (us): p50 {:.1f}  p90 {:.1f}  p99 {:.1f}  p99.9 {:.1f}  max {:.1f}\n",
       version_name(o.version), r.requested, r.connected, r.failed, r.dropped, o.hold_s, rate, r.connect_s,
       us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()));
+}
+
+std::string format_queue(const queue_result& r, const options& o) {
+  std::uint64_t errors = 0;
+  std::string by_code_json, by_code_text;
+  for (const auto& [code, n] : r.errors) {
+    errors += n;
+    // Codes are digits or "transport": nothing to escape.
+    by_code_json += fmt::format("{}\"{}\":{}", by_code_json.empty() ? "" : ",", code, n);
+    by_code_text += fmt::format("{}{}: {}", by_code_text.empty() ? "" : ", ", code, n);
+  }
+  if (o.json) {
+    return fmt::format(
+        "{{\"mode\":\"queue\",\"endpoint\":{},\"queue\":\"{}\",\"producers\":{},\"consumers\":{},\"batch\":{},"
+        "\"size_bytes\":{},\"rate\":{},\"threads\":{},\"polling_wait_s\":{},\"duration_s\":{:.3f},"
+        "\"sent\":{},\"received\":{},\"deleted\":{},\"empty_receives\":{},\"stale\":{},\"errors\":{},"
+        "\"errors_by_code\":{{{}}},\"sent_per_s\":{:.1f},\"received_per_s\":{:.1f},\"deleted_per_s\":{:.1f},"
+        "\"send_latency_us\":{},\"consume_latency_us\":{},\"end_to_end_latency_us\":{}}}\n",
+        boost::json::serialize(boost::json::string(o.endpoint)), r.queue, o.producers, o.consumers, o.batch,
+        o.size_bytes, o.rate, o.threads, o.polling_wait_s, r.send_s, r.sent, r.received, r.deleted,
+        r.empty_receives, r.stale, errors, by_code_json, per_s(r.sent, r.send_s), per_s(r.received, r.send_s),
+        per_s(r.deleted, r.send_s), latency_json(r.send_latency), latency_json(r.consume_latency),
+        latency_json(r.end_to_end));
+  }
+  return fmt::format(
+      "queue {} at {}: {} producers, {} consumers, batch {}, {} B bodies, rate {}\n"
+      "sent for {:.2f} s\n"
+      "  sent            {:>12}  ({:.0f} msg/s)\n"
+      "  received        {:>12}  ({:.0f} msg/s)\n"
+      "  deleted         {:>12}  ({:.0f} msg/s)\n"
+      "  empty receives  {:>12}\n"
+      "  stale           {:>12}\n"
+      "  errors          {:>12}{}\n"
+      "latency (us)\n"
+      "  send request    {}\n"
+      "  receive+delete  {}\n"
+      "  end to end      {}\n",
+      r.queue, o.endpoint, o.producers, o.consumers, o.batch, o.size_bytes,
+      o.rate > 0 ? fmt::format("{}/s", o.rate) : std::string("unpaced"), r.send_s, r.sent, per_s(r.sent, r.send_s),
+      r.received, per_s(r.received, r.send_s), r.deleted, per_s(r.deleted, r.send_s), r.empty_receives, r.stale,
+      errors, by_code_text.empty() ? "" : "  (" + by_code_text + ")", latency_text(r.send_latency),
+      latency_text(r.consume_latency), latency_text(r.end_to_end));
 }
 
 }  // namespace wharf::bench

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "bench/histogram.h"
@@ -34,8 +35,23 @@ struct conn_result {
   histogram connect_latency;  // TCP connect + CONNECT/CONNACK
 };
 
+struct queue_result {
+  std::string queue;                  // the queue's name
+  double send_s = 0;                  // sending time (--duration); the rates are over it
+  std::uint64_t sent = 0;             // messages whose send answered code 0
+  std::uint64_t received = 0;         // messages received, duplicates and stale ones included
+  std::uint64_t deleted = 0;          // messages whose delete succeeded
+  std::uint64_t empty_receives = 0;   // receives answered 7000 (no message): not errors
+  std::uint64_t stale = 0;            // received messages of an earlier run (a kept queue)
+  std::map<std::string, std::uint64_t> errors;  // by CMQ code, or "transport" (no answer)
+  histogram send_latency;             // send request until its answer
+  histogram consume_latency;          // receive request until the delete's answer
+  histogram end_to_end;               // send timestamp in the body until the receive's answer
+};
+
 [[nodiscard]] std::string format_pubsub(const pubsub_result& r, const options& o);
 [[nodiscard]] std::string format_conn(const conn_result& r, const options& o);
+[[nodiscard]] std::string format_queue(const queue_result& r, const options& o);
 [[nodiscard]] const char* scenario_name(scenario s) noexcept;
 
 }  // namespace wharf::bench
