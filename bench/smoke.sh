@@ -1,8 +1,11 @@
 #!/bin/sh
-# Smoke test of wharf-bench against a real broker: starts WHARF on a free loopback port
-# with a temporary data_dir, runs a 2 s p2p QoS 1 benchmark and checks that messages
-# arrived and none were lost. Paced well below capacity: it tests the bench, not the
-# broker under overload (where a bounded session queue may drop messages).
+# Smoke test of wharf-bench against a real broker: starts WHARF on free loopback ports with
+# a temporary data_dir, then
+#   - runs a 2 s p2p QoS 1 benchmark and checks that messages arrived and none were lost;
+#   - runs the queue mode over HTTP (2 s, batches of 4) and over HTTPS (1 s, the single
+#     actions) and checks that messages were sent, received and deleted without errors.
+# Paced well below capacity: it tests the bench, not the broker under overload (where a
+# bounded session queue may drop messages).
 # usage: smoke.sh WHARF_BINARY WHARF_BENCH_BINARY
 set -eu
 wharf=$1
@@ -15,23 +18,38 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+http_port=$(free_port)
+https_port=$(free_port)
+# A self-signed server certificate for 127.0.0.1; the bench trusts it as its own CA.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
+  -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$dir/server.key" -out "$dir/server.pem" 2>/dev/null
 mkdir "$dir/data"
 cat > "$dir/wharf.yaml" <<YAML
 data_dir: $dir/data
 listeners:
   - {type: mqtt, bind: "127.0.0.1:$port"}
+  - {type: queue-api, bind: "127.0.0.1:$http_port"}
+  - {type: queue-api, bind: "127.0.0.1:$https_port", tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
+queue_api:
+  credentials:
+    - {secret_id: smoke, secret_key: smoke-secret}
 io_threads: 2
 YAML
 "$wharf" --config "$dir/wharf.yaml" > "$dir/wharf.log" 2>&1 &
 broker_pid=$!
 
-# Wait up to 10 s for the listener.
-i=0
-until python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" 2>/dev/null; do
-  i=$((i + 1))
-  if [ "$i" -ge 100 ]; then echo "broker did not start"; cat "$dir/wharf.log"; exit 1; fi
-  sleep 0.1
+# Wait up to 10 s for the listeners.
+for p in "$port" "$http_port" "$https_port"; do
+  i=0
+  until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 1).close()" 2>/dev/null; do
+    i=$((i + 1))
+    if [ "$i" -ge 100 ]; then echo "broker did not start"; cat "$dir/wharf.log"; exit 1; fi
+    sleep 0.1
+  done
 done
 
 "$bench" pub --port "$port" --scenario p2p --qos 1 --rate 5000 --duration 2 --drain 5 --json > "$dir/report.json"
@@ -42,5 +60,27 @@ r = json.load(open(sys.argv[1]))
 assert r["received"] > 0, "nothing received"
 assert r["lost"] == 0, "lost %d" % r["lost"]
 assert r["errors"] == 0, "errors %d" % r["errors"]
-print("bench.smoke: ok (%d received, p99 %.1f us)" % (r["received"], r["latency_us"]["p99"]))
+print("bench.smoke: pub ok (%d received, p99 %.1f us)" % (r["received"], r["latency_us"]["p99"]))
+PY
+
+credentials="--secret-id smoke --secret-key smoke-secret"
+# shellcheck disable=SC2086 # $credentials is two options
+"$bench" queue --endpoint "http://127.0.0.1:$http_port" $credentials --batch 4 --producers 2 --consumers 2 \
+  --rate 2000 --duration 2 --json > "$dir/queue-http.json"
+# shellcheck disable=SC2086
+"$bench" queue --endpoint "https://127.0.0.1:$https_port" --ca "$dir/server.pem" $credentials --queue smoke-tls \
+  --rate 200 --duration 1 --json > "$dir/queue-https.json"
+cat "$dir/queue-http.json" "$dir/queue-https.json"
+python3 - "$dir/queue-http.json" "$dir/queue-https.json" <<'PY'
+import json, sys
+for path in sys.argv[1:]:
+    r = json.load(open(path))
+    where = r["endpoint"]
+    assert r["errors"] == 0, "%s: errors %s" % (where, r["errors_by_code"])
+    assert r["sent"] > 0 and r["received"] > 0, "%s: sent %d, received %d" % (where, r["sent"], r["received"])
+    # Every message received was deleted, and nothing came that this run did not send.
+    assert r["deleted"] == r["received"], "%s: received %d, deleted %d" % (where, r["received"], r["deleted"])
+    assert r["stale"] == 0 and r["received"] <= r["sent"], "%s: %s" % (where, r)
+    print("bench.smoke: queue ok over %s (%d sent, %d received, %d deleted, send p99 %.1f us)"
+          % (where, r["sent"], r["received"], r["deleted"], r["send_latency_us"]["p99"]))
 PY
