@@ -8,7 +8,8 @@ again on the same data_dir. Then the queue is drained:
     the msgId the send answered;
   - no message whose DeleteMessage/BatchDeleteMessage answered code 0 comes back;
   - nothing comes back that was never sent.
-Messages whose send or delete got no answer (in flight at the kill) may go either way;
+Messages whose send or delete got no answer (in flight at the kill) may go either way; a
+message received but not deleted, or whose delete answered 4430, must come back;
 duplicates of not-deleted messages are allowed (at least once). Three rounds on the same
 broker; each round also checks that the earlier rounds' queues stay drained.
 
@@ -39,7 +40,7 @@ class Traffic:
         self.acked = {}        # body -> msgId (send answered code 0)
         self.attempted = set()  # bodies sent, answered or not
         self.deleted = set()   # bodies whose delete answered code 0
-        self.delete_attempted = set()  # bodies a delete was sent for, answered or not
+        self.delete_pending = set()  # bodies a delete was sent for and not answered (yet)
         self.received = {}     # body -> msgId, seen by consumers before the kill
         self.errors = []       # protocol errors (not connection failures)
         self.acked_count = 0
@@ -119,21 +120,27 @@ class CmqCrashTest(QueueApiTestCase):
                 with traffic.lock:
                     for m in msgs:
                         traffic.received[m["msgBody"]] = m["msgId"]
-                    traffic.delete_attempted.update(m["msgBody"] for m in msgs)
                 if single_delete:
                     for m in msgs:
+                        with traffic.lock:
+                            traffic.delete_pending.add(m["msgBody"])
                         d = c.call("DeleteMessage", dict(queueName=q,
                                                          receiptHandle=m["receiptHandle"]))
-                        if d.get("code") == 0:
-                            with traffic.lock:
+                        with traffic.lock:
+                            traffic.delete_pending.discard(m["msgBody"])
+                            if d.get("code") == 0:
                                 traffic.deleted.add(m["msgBody"])
-                        elif d.get("code") != 4430:
+                        if d.get("code") not in (0, 4430):
                             # 4430: the visibility timeout (2 s) ended and another consumer
                             # received the message again; allowed.
                             traffic.errors.append(("DeleteMessage", d))
                     continue
+                with traffic.lock:
+                    traffic.delete_pending.update(m["msgBody"] for m in msgs)
                 d = c.call("BatchDeleteMessage", dict(queueName=q, **indexed(
                     "receiptHandle", [m["receiptHandle"] for m in msgs])))
+                with traffic.lock:
+                    traffic.delete_pending.difference_update(m["msgBody"] for m in msgs)
                 failed = set()
                 if d.get("code") == 6010:
                     failed = {e["receiptHandle"] for e in d["errorList"]}
@@ -216,8 +223,10 @@ class CmqCrashTest(QueueApiTestCase):
                 if body in traffic.acked:
                     self.assertEqual(msg_id, traffic.acked[body], body)
                 bodies_after[body] = msg_id
-            # A message whose delete was in flight at the kill may be gone either way.
-            missing = sorted(set(traffic.acked) - traffic.delete_attempted - set(bodies_after))
+            # A message whose delete was in flight at the kill may be gone either way; one
+            # received but not deleted (or whose delete answered 4430) must come back.
+            missing = sorted(set(traffic.acked) - traffic.deleted - traffic.delete_pending
+                             - set(bodies_after))
             self.assertEqual(missing, [], "round %d (seed %d): %d acknowledged messages lost"
                              % (round_no, self.seed, len(missing)))
             resurrected = sorted(traffic.deleted & set(bodies_after))

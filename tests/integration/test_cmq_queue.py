@@ -303,8 +303,7 @@ class QueueActions:
         self.fails(4430, "DeleteMessage", dict(queueName=q, receiptHandle=first["receiptHandle"]))
         self.delete(q, again["receiptHandle"])
         self.fails(4430, "DeleteMessage", dict(queueName=q, receiptHandle=again["receiptHandle"]))
-        a = self.api.call("DeleteMessage", dict(queueName=q, receiptHandle="not-a-handle"))
-        self.assertIn(a["code"], (4000, 4430), a)
+        self.fails(4430, "DeleteMessage", dict(queueName=q, receiptHandle="not-a-handle"))
 
     def test_batch_delete_partly_failed_6010(self):
         q = self.new_queue("partial", visibilityTimeout=1)
@@ -412,8 +411,7 @@ class QueueActions:
         self.fails(4000, "RewindQueue", dict(queueName=q))
         # Without a rewind window there is nothing to rewind to.
         plain = self.new_queue("norewind")
-        r = self.api.call("RewindQueue", dict(queueName=plain, startConsumeTime=now_s() - 10))
-        self.assertNotEqual(r["code"], 0, r)
+        self.fails(4000, "RewindQueue", dict(queueName=plain, startConsumeTime=now_s() - 10))
 
     def test_dead_letter_after_max_receive_count(self):
         for max_count in (1, 2):
@@ -444,10 +442,9 @@ class QueueActions:
         # A policy-1 queue (time to live, 300 s at least) is accepted; its expiry is
         # covered by the engine's unit tests (too slow here).
         self.new_queue("ttl", deadLetterQueueName=dlq, policy=1, maxTimeToLive=300)
-        r = self.api.call("CreateQueue", dict(queueName=unique("dlsrc"),
-                                              deadLetterQueueName=unique("nodlq"),
-                                              policy=0, maxReceiveCount=3))
-        self.assertIn(r["code"], (4000, 4440), r)
+        # A dead-letter queue that does not exist is an invalid parameter of this queue.
+        self.fails(4000, "CreateQueue", dict(queueName=unique("dlsrc"), deadLetterQueueName=unique("nodlq"),
+                                             policy=0, maxReceiveCount=3))
         # SetQueueAttributes can add a dead-letter queue.
         q = self.new_queue("later-dl", visibilityTimeout=1)
         self.ok("SetQueueAttributes", dict(queueName=q, deadLetterQueueName=dlq, policy=0,
@@ -563,12 +560,6 @@ class QueueActions:
         self.assertEqual(a["code"], 7000, a)
         self.assertTrue(0.9 <= time.monotonic() - t <= 3.0)
         self.fails(4000, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=31))
-
-    @unittest.skip("4410 needs maxMsgHeapNum messages in a queue, 1e6 at least (the "
-                   "smallest value CMQ allows): too many for an integration test. The "
-                   "engine's unit tests cover queue_full.")
-    def test_queue_full_4410(self):
-        pass
 
     # ------------------------------------------------------------- request format, auth
 
@@ -715,8 +706,7 @@ class QueueActions:
                              ("Nonce abc", dict(nonce="abc")), ("Nonce 2^63", dict(nonce=2 ** 63)),
                              ("Timestamp abc", dict(timestamp="abc"))]:
             with self.subTest(what):
-                a = self.api.call("SendMessage", send, **tamper)
-                self.assertIn(a["code"], (4000, 4100), a)
+                self.fails(4100, "SendMessage", send, **tamper)
         # The signature of a GET covers the query parameters too.
         self.fails(4100, "SendMessage", send, method="GET", sign_extra={"msgBody": "other"})
         g = self.attributes(q)

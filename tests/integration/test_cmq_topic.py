@@ -1,6 +1,6 @@
 """CMQ topic API (docs/API.md): topics, subscriptions and their attributes, publishing to
-queue subscriptions, tag filters, routing-key bindings, errors 4000/4400/4440/4460.
-HTTP push is in test_cmq_push.py. wharf only."""
+queue subscriptions, tag filters, routing-key bindings, errors 4000/4400/4440/4460, over
+HTTP and HTTPS. HTTP push is in test_cmq_push.py. wharf only."""
 
 import time
 import unittest
@@ -13,8 +13,8 @@ def now_s():
     return int(time.time())
 
 
-class TopicTest(QueueApiTestCase):
-    listeners = ("queue-api",)
+class TopicActions:
+    """The topic tests; run over HTTP and HTTPS by the two classes at the end."""
 
     # ------------------------------------------------------------------ helpers
 
@@ -370,6 +370,16 @@ class TopicTest(QueueApiTestCase):
                 self.assertEqual(self.bodies_until_fence(q, "fence"), expected)
         self.send(multi, "fence")
         self.assertEqual(self.bodies_until_fence(multi, "fence"), sorted(["rk=a", "rk=x.y"]))
+
+
+class TopicHttpTest(TopicActions, QueueApiTestCase):
+    listeners = ("queue-api",)
+    api_kind = "queue-api"
+
+
+class TopicHttpsTest(TopicActions, QueueApiTestCase):
+    listeners = ("queue-api-tls",)
+    api_kind = "queue-api-tls"
 
 
 if __name__ == "__main__":
