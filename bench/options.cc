@@ -78,6 +78,8 @@ pub/sub options:
   --drain S             wait at most S seconds for outstanding messages (default 5)
   --inflight N          unacknowledged QoS 1/2 messages per publisher (default 64)
   --persistent          subscribers connect with clean session 0 (v5: session expiry 1 h)
+  --offline             persistent subscribers subscribe, leave, and come back once the
+                        publishers are done: measures publishing into stored sessions
   --topic-prefix T      (default bench)
 
 queue options (and --rate, --size, --duration from pub/sub; --size at most 1048576):
@@ -138,6 +140,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     }
     if (key == "--json") { o.json = true; continue; }
     if (key == "--persistent") { o.persistent = true; continue; }
+    if (key == "--offline") { o.offline = o.persistent = true; continue; }
     if (key == "--keep") { o.keep_queue = true; continue; }
     if (i + 1 >= argc) {
       error = "option " + std::string(key) + " needs a value (or is unknown)";

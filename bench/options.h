@@ -38,6 +38,7 @@ struct options {
   std::string topic_prefix = "bench";
   std::uint32_t inflight_max = 64;            // QoS 1/2 window per publisher. Default: 64
   bool persistent = false;                    // subscribers use clean session 0
+  bool offline = false;                       // subscribers leave before publishing, return after (implies persistent)
   // queue (the CMQ queue API over HTTP or HTTPS)
   std::string endpoint = "http://127.0.0.1:8080";  // URL of the API; path default /v2/index.php
   std::string ca_file;                        // https: CA bundle (empty: the system's trust store)

@@ -2,6 +2,7 @@
 // order, same process): [0,8) send time, steady_clock ns; [8,16) sequence number of the
 // publisher; [16,20) publisher index; [20,24) run nonce (messages of earlier runs, e.g.
 // from a persistent session, are acknowledged but not counted); the rest is filler.
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstring>
@@ -155,16 +156,9 @@ void on_subscriber_packet(subscriber& s, shared_state& st, mqtt::packet& p) {
 
 asio::awaitable<void> start_subscriber(subscriber& s, shared_state& st) {
   const options& o = *st.opts;
-  auto ec = co_await s.conn->open(st.broker, std::nullopt,
-                                  make_connect(o, fmt::format("bench-sub-{}", s.index), o.persistent),
-                                  std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.connect_timeout_s)));
-  if (ec) {
-    fmt::print(stderr, "subscriber {}: connect failed: {}\n", s.index, ec.message());
-    st.failed.fetch_add(1);
-    co_return;
-  }
   bool done = false;
   event suback(s.conn->socket_executor());
+  // Set before CONNECT: a resumed session's stored messages may come before the SUBACK.
   s.conn->set_handler([&s, &st, &done, &suback](mqtt::packet& p) {
     if (auto* ack = std::get_if<mqtt::suback_packet>(&p)) {
       done = true;
@@ -175,6 +169,14 @@ asio::awaitable<void> start_subscriber(subscriber& s, shared_state& st) {
     on_subscriber_packet(s, st, p);
   });
   s.conn->set_close_handler([&suback] { suback.notify(); });
+  auto ec = co_await s.conn->open(st.broker, std::nullopt,
+                                  make_connect(o, fmt::format("bench-sub-{}", s.index), o.persistent),
+                                  std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.connect_timeout_s)));
+  if (ec) {
+    fmt::print(stderr, "subscriber {}: connect failed: {}\n", s.index, ec.message());
+    st.failed.fetch_add(1);
+    co_return;
+  }
   mqtt::subscribe_packet sub;
   sub.packet_id = 1;
   mqtt::subscription_request request;
@@ -318,6 +320,16 @@ int run_pubsub(const options& o) {
     fmt::print(stderr, "wharf-bench: no client could connect to {}:{}\n", o.host, o.port);
     return 1;
   }
+  // --offline: the subscribers' sessions stay with their subscriptions while they are away,
+  // so every message is stored for them (durably before the PUBACK, on wharf); they come
+  // back after the publishers finished and drain what was stored.
+  if (o.offline) {
+    st.stopping = true;
+    for (auto& s : subs) asio::co_spawn(rt.io(s.index), s.conn->disconnect(), asio::detached);
+    wait_for([&] { return std::none_of(subs.begin(), subs.end(), [](auto& s) { return s.conn->is_open(); }); }, setup_s);
+    for (auto& s : subs) s.conn = std::make_shared<client>(rt.io(s.index), o.version, 64 * 1024);
+    st.stopping = false;
+  }
 
   const auto start = clock::now() + std::chrono::milliseconds(20);
   const auto end = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.duration_s));
@@ -359,6 +371,12 @@ int run_pubsub(const options& o) {
   };
   while (clock::now() < end)
     if (sleep_to_tick(end)) progress("pub");
+  if (o.offline) {
+    wait_for([&] { return st.publishers_done >= publishing; }, o.drain_s);
+    const std::uint32_t ready_before = st.ready;
+    for (auto& s : subs) asio::co_spawn(rt.io(s.index), start_subscriber(s, st), asio::detached);
+    wait_for([&] { return st.ready + st.failed >= ready_before + o.subscribers; }, setup_s);
+  }
   const auto drain_end = end + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.drain_s));
   auto drained = [&] {
     const auto settled = o.qos == mqtt::qos::at_most_once ? sum(&thread_stats::sent) : sum(&thread_stats::acked);

@@ -42,12 +42,12 @@ std::string format_pubsub(const pubsub_result& r, const options& o) {
         "{{\"mode\":\"pubsub\",\"scenario\":\"{}\",\"mqtt_version\":\"{}\",\"qos\":{},\"publishers\":{},"
         "\"subscribers\":{},\"size_bytes\":{},\"rate\":{},\"threads\":{},\"duration_s\":{:.3f},"
         "\"sent\":{},\"acked\":{},\"received\":{},\"expected\":{},\"lost\":{},\"duplicates\":{},\"errors\":{},\"stale\":{},"
-        "\"sent_per_s\":{:.1f},\"received_per_s\":{:.1f},"
+        "\"sent_per_s\":{:.1f},\"acked_per_s\":{:.1f},\"received_per_s\":{:.1f},"
         "\"latency_us\":{{\"count\":{},\"min\":{:.1f},\"mean\":{:.1f},\"p50\":{:.1f},\"p90\":{:.1f},"
         "\"p99\":{:.1f},\"p99_9\":{:.1f},\"max\":{:.1f}}}}}\n",
         scenario_name(o.scenario), version_name(o.version), static_cast<int>(o.qos), o.publishers, o.subscribers,
         o.size_bytes, o.rate, o.threads, r.publish_s, r.sent, r.acked, r.received, r.expected, r.lost,
-        r.duplicates, r.errors, r.stale, sent_per_s, r.received_per_s, h.count(), us(h.min()), h.mean() / 1000.0,
+        r.duplicates, r.errors, r.stale, sent_per_s, per_s(r.acked, r.publish_s), r.received_per_s, h.count(), us(h.min()), h.mean() / 1000.0,
         us(h.percentile(50)), us(h.percentile(90)), us(h.percentile(99)), us(h.percentile(99.9)), us(h.max()));
   }
   return fmt::format(

@@ -1,4 +1,4 @@
-// Command line of the queue mode: defaults, every option, and the values refused.
+// Command line of the pub/sub and queue modes: defaults, every option, and the values refused.
 #include "bench/options.h"
 
 #include <gtest/gtest.h>
@@ -22,6 +22,17 @@ parsed parse(std::vector<std::string> args) {
   parsed p;
   p.opts = parse_options(static_cast<int>(argv.size()), argv.data(), p.error, p.help);
   return p;
+}
+
+TEST(pubsub_options, offline_subscribers_are_persistent) {
+  const auto plain = parse({"pub"});
+  ASSERT_TRUE(plain.opts) << plain.error;
+  EXPECT_FALSE(plain.opts->offline);
+  EXPECT_FALSE(plain.opts->persistent);
+  const auto offline = parse({"pub", "--offline", "--qos", "1"});
+  ASSERT_TRUE(offline.opts) << offline.error;
+  EXPECT_TRUE(offline.opts->offline);
+  EXPECT_TRUE(offline.opts->persistent);  // a clean session would lose its subscription on leaving
 }
 
 TEST(queue_options, defaults_fit_the_embedded_default_server) {
