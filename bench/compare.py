@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of wharf and Mosquitto on loopback, in one run.
+
+Starts wharf and Debian's mosquitto (persistence on, as documented in the README) on free
+loopback ports with temporary data directories, runs the same wharf-bench scenarios against
+each, alternating broker by broker within every round, and prints a table with each figure
+and the ratio wharf / Mosquitto. Broker CPU time comes from /proc/PID/stat (utime + stime)
+around each run, memory from /proc/PID/status (VmRSS) before and while the idle connections
+are held. The wharf-only figures (the CMQ queue API) follow in a second table.
+
+usage: bench/compare.py [--wharf build/wharf] [--bench build/wharf-bench] [--rounds 2]
+                        [--duration 5] [--connections 10000] [--wharf-threads 1] [--json FILE]
+
+Both brokers get one I/O thread by default (--wharf-threads 1), so the table compares them
+per core; the bench runs one thread per role beside them on the same machine.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, log_path, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit("broker exited at start:\n" + open(log_path).read())
+        try:
+            socket.create_connection(("127.0.0.1", port), 1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("broker did not listen on %d:\n%s" % (port, open(log_path).read()))
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+def raise_file_limit():
+    """Children (brokers, bench) inherit the hard limit: thousands of idle connections need it."""
+    import resource
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Broker:
+    def __init__(self, name, argv, port, workdir, log_path, extra_ports=()):
+        self.name, self.port = name, port
+        self.log_path = log_path
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+        for p in (port, *extra_ports):
+            wait_port(p, self.proc, log_path)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_wharf(binary, workdir, threads):
+    port, api_port = free_port(), free_port()
+    data = os.path.join(workdir, "wharf-data")
+    os.mkdir(data)
+    config = os.path.join(workdir, "wharf.yaml")
+    with open(config, "w") as f:
+        f.write(
+            "data_dir: %s\n"
+            "listeners:\n"
+            '  - {type: mqtt, bind: "127.0.0.1:%d"}\n'
+            '  - {type: queue-api, bind: "127.0.0.1:%d"}\n'
+            "queue_api:\n"
+            "  credentials:\n"
+            "    - {secret_id: compare, secret_key: compare-secret}\n"
+            "io_threads: %d\n"
+            "mqtt:\n"
+            "  max_queued_messages: 1000000\n" % (data, port, api_port, threads))
+    broker = Broker("wharf", [binary, "--config", config], port, workdir, os.path.join(workdir, "wharf.log"),
+                    extra_ports=(api_port,))
+    broker.api_port = api_port
+    return broker
+
+
+def start_mosquitto(workdir):
+    port = free_port()
+    data = os.path.join(workdir, "mosquitto-data") + "/"
+    os.mkdir(data)
+    config = os.path.join(workdir, "mosquitto.conf")
+    # Persistence as documented: the in-memory store is written to disk every
+    # autosave_interval seconds (and at exit) — Mosquitto acknowledges before any fsync.
+    # The queue bound matches wharf's mqtt.max_queued_messages above.
+    with open(config, "w") as f:
+        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s\n"
+                "max_queued_messages 1000000\nlog_dest stdout\nlog_type error\nlog_type warning\n" % (port, data))
+    return Broker("mosquitto", ["mosquitto", "-c", config], port, workdir, os.path.join(workdir, "mosquitto.log"))
+
+
+def run_bench(bench, args):
+    out = subprocess.run([bench, *args, "--json"], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        sys.exit("wharf-bench %s failed (%d):\n%s" % (" ".join(args), out.returncode, out.stderr[-4000:]))
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def pubsub(bench, broker, duration, scenario, qos, publishers=1, subscribers=1, rate=0, offline=False):
+    args = ["pub", "--port", str(broker.port), "--scenario", scenario, "--qos", str(qos), "--publishers",
+            str(publishers), "--subscribers", str(subscribers), "--size", "64", "--duration", str(duration),
+            "--drain", "60" if offline else "3"]
+    if rate:
+        args += ["--rate", str(int(rate))]
+    if offline:
+        args += ["--offline"]
+    cpu_before = cpu_seconds(broker.proc.pid)
+    r = run_bench(bench, args)
+    cpu = cpu_seconds(broker.proc.pid) - cpu_before
+    r["broker_cpu_us_per_msg"] = cpu * 1e6 / r["received"] if r["received"] else float("nan")
+    return r
+
+
+def idle_connections(bench, broker, connections):
+    """RSS delta per idle connection: sampled once every connection is up and held."""
+    before = rss_kib(broker.proc.pid)
+    hold = 6.0
+    proc = subprocess.Popen([bench, "conn", "--port", str(broker.port), "--connections", str(connections),
+                             "--rate", "10000", "--hold", str(hold), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The bench prints "[... hold]" progress lines once the connect phase is over.
+    held_rss = None
+    deadline = time.monotonic() + 120
+    for line in proc.stderr:
+        if "hold]" in line and held_rss is None:
+            time.sleep(hold / 2)
+            held_rss = rss_kib(broker.proc.pid)
+        if time.monotonic() > deadline:
+            break
+    out, _ = proc.communicate(timeout=60)
+    r = json.loads(out.strip().splitlines()[-1])
+    if held_rss is None or r["connected"] == 0:
+        sys.exit("%s: idle connection run failed: %s" % (broker.name, r))
+    r["rss_delta_bytes_per_conn"] = (held_rss - before) * 1024 / r["connected"]
+    return r
+
+
+def queue_api(bench, broker, duration):
+    return run_bench(bench, ["queue", "--endpoint", "http://127.0.0.1:%d" % broker.api_port, "--secret-id", "compare",
+                             "--secret-key", "compare-secret", "--batch", "16", "--producers", "4", "--consumers",
+                             "4", "--size", "64", "--duration", str(duration)])
+
+
+def best(results, key, higher_is_better=True):
+    values = [r[key] for r in results]
+    return max(values) if higher_is_better else min(values)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser.add_argument("--wharf", default=os.path.join(here, "..", "build", "wharf"))
+    parser.add_argument("--bench", default=os.path.join(here, "..", "build", "wharf-bench"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=5)
+    parser.add_argument("--connections", type=int, default=10000)
+    parser.add_argument("--wharf-threads", type=int, default=1)
+    parser.add_argument("--json", help="also write every raw result here")
+    a = parser.parse_args()
+    if not shutil.which("mosquitto"):
+        sys.exit("mosquitto is not installed (Debian package mosquitto)")
+    raise_file_limit()
+
+    workdir = tempfile.mkdtemp(prefix="wharf-compare-")
+    brokers = []
+    try:
+        brokers = [start_wharf(os.path.abspath(a.wharf), workdir, a.wharf_threads), start_mosquitto(workdir)]
+        raw = {b.name: {} for b in brokers}
+
+        def each_round(key, fn):
+            for rnd in range(a.rounds):
+                for b in brokers:
+                    r = fn(b)
+                    raw[b.name].setdefault(key, []).append(r)
+                    print("round %d %-9s %-16s %s" % (rnd + 1, b.name, key, summary(key, r)), file=sys.stderr)
+
+        # First, on fresh brokers: a later run's freed memory would hide part of the cost.
+        for b in brokers:
+            r = idle_connections(a.bench, b, a.connections)
+            raw[b.name]["idle_conn"] = [r]
+            print("          %-9s %-16s %s" % (b.name, "idle_conn", summary("idle_conn", r)), file=sys.stderr)
+        each_round("qos0_p2p", lambda b: pubsub(a.bench, b, a.duration, "p2p", 0))
+        each_round("qos0_fanout", lambda b: pubsub(a.bench, b, a.duration, "fanout", 0, subscribers=8))
+        each_round("qos1_p2p", lambda b: pubsub(a.bench, b, a.duration, "p2p", 1))
+        # Latency at half of Mosquitto's best QoS 1 rate, the same offered rate for both.
+        half_rate = best(raw["mosquitto"]["qos1_p2p"], "received_per_s") / 2
+        each_round("qos1_p2p_half", lambda b: pubsub(a.bench, b, a.duration, "p2p", 1, rate=half_rate))
+        # Into stored sessions: 4 publishers, each to its own offline persistent subscriber.
+        each_round("qos1_offline", lambda b: pubsub(a.bench, b, a.duration, "p2p", 1, publishers=4, subscribers=4,
+                                                    offline=True))
+        wharf = brokers[0]
+        raw["wharf"]["queue_batch16"] = [queue_api(a.bench, wharf, a.duration) for _ in range(a.rounds)]
+    finally:
+        for b in brokers:
+            b.stop()
+
+    print(table(raw, half_rate, a))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(raw, f, indent=1)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+def summary(key, r):
+    if key == "qos1_offline":
+        return "%.0f msg/s acked, %d received after reconnect, lost %d" % (r["acked_per_s"], r["received"], r["lost"])
+    if key == "idle_conn":
+        return "%d connected, %.0f B/conn" % (r["connected"], r["rss_delta_bytes_per_conn"])
+    return "%.0f msg/s received, lost %d, p99 %.0f us, broker CPU %.2f us/msg" % (
+        r["received_per_s"], r["lost"], r["latency_us"]["p99"], r["broker_cpu_us_per_msg"])
+
+
+def table(raw, half_rate, a):
+    w, m = raw["wharf"], raw["mosquitto"]
+    rows = []
+
+    def row(name, key, field, higher_is_better, fmt="%.0f", sub=None):
+        def pick(results):
+            values = [(r[field] if sub is None else r[field][sub]) for r in results]
+            return max(values) if higher_is_better else min(values)
+        wv, mv = pick(w[key]), pick(m[key])
+        rows.append((name, fmt % wv, fmt % mv, "%.2f" % (wv / mv) if mv else "-"))
+
+    row("QoS 0 p2p, msg/s", "qos0_p2p", "received_per_s", True)
+    row("QoS 0 p2p, broker CPU us/msg", "qos0_p2p", "broker_cpu_us_per_msg", False, "%.2f")
+    row("QoS 0 fan-out 1->8, deliveries/s", "qos0_fanout", "received_per_s", True)
+    row("QoS 0 fan-out, broker CPU us/delivery", "qos0_fanout", "broker_cpu_us_per_msg", False, "%.2f")
+    row("QoS 1 p2p, msg/s", "qos1_p2p", "received_per_s", True)
+    row("QoS 1 p2p at %.0f msg/s, p99 us" % half_rate, "qos1_p2p_half", "latency_us", False, sub="p99")
+    row("QoS 1 into 4 offline sessions, acked msg/s", "qos1_offline", "acked_per_s", True)
+    row("  of which lost after reconnect", "qos1_offline", "lost", False)
+    row("idle connections held", "idle_conn", "connected", True)
+    row("RSS per idle connection, bytes", "idle_conn", "rss_delta_bytes_per_conn", False)
+    widths = [max(len(r[i]) for r in rows + [("figure", "wharf", "mosquitto", "wharf/mosq")]) for i in range(4)]
+    line = lambda cells: "| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(cells)) + " |"
+    out = [line(("figure", "wharf", "mosquitto", "wharf/mosq")), "|" + "|".join("-" * (x + 2) for x in widths) + "|"]
+    out += [line(r) for r in rows]
+    q = max(w["queue_batch16"], key=lambda r: r["deleted_per_s"])
+    out += ["", "wharf only, CMQ queue API over HTTP, batches of 16, 4 producers + 4 consumers (durable: fsync before code 0):",
+            "  send %.0f msg/s, receive+delete %.0f msg/s, send p99 %.1f ms, errors %d" % (
+                q["sent_per_s"], q["deleted_per_s"], q["send_latency_us"]["p99"] / 1000, q["errors"])]
+    out += ["", "best of %d rounds, %.0f s each; wharf io_threads %d; %d cores; %s" % (
+        a.rounds, a.duration, a.wharf_threads, os.cpu_count(), time.strftime("%Y-%m-%d"))]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()
