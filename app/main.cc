@@ -130,7 +130,8 @@ int run(const options& opts) {
 
   gateway::http::authenticator queue_api_auth(cfg.queue_api.credentials,
                                               gateway::http::authenticator_options_from(cfg.queue_api));
-  gateway::http::cmq_api queue_api(queue_core, queue_api_auth, pool, {.max_params = cfg.queue_api.max_params});
+  gateway::http::cmq_api queue_api(queue_core, queue_api_auth, pool, {.max_params = cfg.queue_api.max_params,
+                                                                          .max_requests_per_second = cfg.queue_api.max_requests_per_second});
 
   auto queue_api_server_options = gateway::http::http_server_options_from(cfg.queue_api);
   queue_api_server_options.error_body = [&queue_api](int code, const std::string& message) {

@@ -393,6 +393,7 @@ class schema_reader {
     read_uint_into(m, "idle_timeout_ms", q.idle_timeout_ms, 100, 86400000);
     read_uint_into(m, "max_connections", q.max_connections, 1, 10000000);
     read_uint_into(m, "max_long_polls", q.max_long_polls, 1, 10000000);
+    read_uint_into(m, "max_requests_per_second", q.max_requests_per_second, 0, 10000000);
     m.finish();
   }
 

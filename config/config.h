@@ -88,6 +88,9 @@ struct queue_api_config {
   // Receives waiting (long polling) at once, all listeners together; more → CMQ code 4420.
   // 1..10000000. Default: 100000.
   std::size_t max_long_polls = 100000;
+  // Requests a second per SecretId (a burst of as many is allowed); beyond → CMQ code 4420,
+  // nothing changed, counted. 0..10000000, 0 for no limit. Default: 0.
+  std::uint32_t max_requests_per_second = 0;
 };
 
 // Delivery of topic messages to `http` subscriptions.

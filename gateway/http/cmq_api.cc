@@ -556,7 +556,9 @@ std::string random_request_id_prefix() {
 }  // namespace
 
 cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options)
-    : core_(queue_core), auth_(auth), pool_(pool), options_(options), request_id_prefix_(random_request_id_prefix()) {}
+    : core_(queue_core), auth_(auth), pool_(pool), options_(options),
+      rate_limiter_(options.max_requests_per_second),
+      request_id_prefix_(random_request_id_prefix()) {}
 
 void cmq_api::handle(http_request request, respond_fn respond) {
   requests_.fetch_add(1, std::memory_order_relaxed);
@@ -576,6 +578,12 @@ void cmq_api::handle(http_request request, respond_fn respond) {
   if (auto who = auth_.authenticate(line, c->params); !who) {
     auth_failures_.fetch_add(1, std::memory_order_relaxed);
     return c->respond(serialize_answer(static_cast<int>(who.error().code), who.error().message, c->request_id, {}));
+  } else if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
+    return c->respond(serialize_answer(static_cast<int>(cmq_error_code::rate_limited),
+                                       fmt::format("SecretId '{}' is over {} requests a second "
+                                                   "(queue_api.max_requests_per_second); nothing was changed",
+                                                   *who, rate_limiter_.rate_per_s()),
+                                       c->request_id, {}));
   }
   dispatch(c);
 }
@@ -611,7 +619,7 @@ std::string cmq_api::refusal(int code, const std::string& message) {
 
 cmq_api_stats cmq_api::stats() const noexcept {
   return {requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
-          bad_requests_.load(std::memory_order_relaxed)};
+          bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused()};
 }
 
 }  // namespace wharf::gateway::http

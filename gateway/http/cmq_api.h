@@ -15,6 +15,7 @@
 
 #include "core/queue/service.h"
 #include "gateway/http/cmq_signature.h"
+#include "gateway/http/rate_limiter.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/transport/io_pool.h"
 
@@ -24,12 +25,15 @@ struct cmq_call;  // one request on its way through the API (cmq_api.cc)
 
 struct cmq_api_options {
   std::size_t max_params = 256;  // parameters per request (config queue_api.max_params)
+  // Requests a second per SecretId, 0 for no limit (config queue_api.max_requests_per_second).
+  std::uint32_t max_requests_per_second = 0;
 };
 
 struct cmq_api_stats {
   std::uint64_t requests = 0;
   std::uint64_t auth_failures = 0;
   std::uint64_t bad_requests = 0;  // answered 4000 before reaching the core
+  std::uint64_t rate_limited = 0;  // answered 4420: over max_requests_per_second
 };
 
 class cmq_api {
@@ -53,6 +57,7 @@ class cmq_api {
   authenticator& auth_;
   io_pool& pool_;
   cmq_api_options options_;
+  request_rate_limiter rate_limiter_;
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> auth_failures_{0};
   std::atomic<std::uint64_t> bad_requests_{0};

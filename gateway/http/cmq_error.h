@@ -14,6 +14,7 @@ namespace wharf::gateway::http {
 enum class cmq_error_code : int {
   invalid_parameter = 4000,  // malformed form data, duplicate or bad parameter, bad array
   auth_failed = 4100,        // unsigned, unknown SecretId, bad signature, stale, replayed
+  rate_limited = 4420,       // the SecretId is over queue_api.max_requests_per_second
 };
 
 struct cmq_error {

@@ -753,7 +753,8 @@ class QueueApiHttpsTest(QueueActions, QueueApiTestCase):
 
 
 class QueueApiLimitsTest(QueueApiTestCase):
-    """Configured limits: queue.max_queues (4450), queue_api.signature_window_s."""
+    """Configured limits: queue.max_queues (4450), queue_api.signature_window_s. The request
+    rate limit (4420) is QueueApiRateLimitTest's."""
     listeners = ("queue-api", "queue-api-tls")
     queue_config = {"max_queues": 3}
     queue_api_config = {"signature_window_s": 10}
@@ -789,6 +790,28 @@ class QueueApiLimitsTest(QueueApiTestCase):
         self.assertEqual(a["msgId"], msg_id)
         self.delete(q, a["receiptHandle"], client=tls)
         self.ok("DeleteQueue", dict(queueName=q), client=tls)
+
+
+class QueueApiRateLimitTest(QueueApiTestCase):
+    """queue_api.max_requests_per_second (4420): per SecretId, over both listeners."""
+    listeners = ("queue-api", "queue-api-tls")
+    queue_api_config = {"max_requests_per_second": 5}
+
+    def test_over_the_rate_4420_changes_nothing(self):
+        q = self.new_queue("rate")
+        time.sleep(1.1)  # the bucket refills to its burst of 5
+        plain, tls = self.cmq(kind="queue-api"), self.cmq(kind="queue-api-tls")
+        codes = [(plain if i % 2 else tls).call("SendMessage", dict(queueName=q, msgBody="m%d" % i))["code"]
+                 for i in range(12)]
+        self.assertEqual(codes[:5], [0] * 5, codes)  # the burst
+        self.assertLessEqual(set(codes), {0, 4420}, codes)
+        self.assertGreaterEqual(codes.count(4420), 5, codes)
+        self.fails(4420, "ListQueue")
+        # Another SecretId has its own bucket.
+        self.ok("GetQueueAttributes", dict(queueName=q), client=self.cmq(credential=1))
+        time.sleep(1.1)
+        # Refused sends enqueued nothing.
+        self.assertEqual(self.attributes(q)["activeMsgNum"], codes.count(0))
 
 
 class QueueApiRestartTest(QueueApiTestCase):

@@ -34,6 +34,7 @@ TEST(config_queue, defaults_when_absent) {
   EXPECT_EQ(cfg.queue_api.idle_timeout_ms, 60000u);
   EXPECT_EQ(cfg.queue_api.max_connections, 10000u);
   EXPECT_EQ(cfg.queue_api.max_long_polls, 100000u);
+  EXPECT_EQ(cfg.queue_api.max_requests_per_second, 0u);
   EXPECT_EQ(cfg.queue.max_queues, 10000u);
   EXPECT_EQ(cfg.queue.max_topics, 10000u);
   EXPECT_EQ(cfg.queue.max_subscriptions_per_topic, 100u);
@@ -65,6 +66,7 @@ queue_api:
   idle_timeout_ms: 2000
   max_connections: 10
   max_long_polls: 20
+  max_requests_per_second: 500
 queue:
   max_queues: 1
   max_topics: 2
@@ -93,6 +95,7 @@ queue:
   EXPECT_EQ(cfg.queue_api.idle_timeout_ms, 2000u);
   EXPECT_EQ(cfg.queue_api.max_connections, 10u);
   EXPECT_EQ(cfg.queue_api.max_long_polls, 20u);
+  EXPECT_EQ(cfg.queue_api.max_requests_per_second, 500u);
   EXPECT_EQ(cfg.queue.max_queues, 1u);
   EXPECT_EQ(cfg.queue.max_topics, 2u);
   EXPECT_EQ(cfg.queue.max_subscriptions_per_topic, 3u);

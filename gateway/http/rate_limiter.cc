@@ -1,0 +1,33 @@
+#include "gateway/http/rate_limiter.h"
+
+#include <algorithm>
+
+namespace wharf::gateway::http {
+
+bool request_rate_limiter::admit(std::string_view caller, clock::time_point now) {
+  if (rate_per_s_ == 0) return true;
+  const double capacity = rate_per_s_;
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = buckets_.try_emplace(std::string(caller));
+  bucket& b = it->second;
+  if (fresh) {
+    b.tokens = capacity;
+  } else if (now > b.refilled) {
+    const double elapsed_s = std::chrono::duration<double>(now - b.refilled).count();
+    b.tokens = std::min(capacity, b.tokens + elapsed_s * capacity);
+  }
+  b.refilled = std::max(b.refilled, now);
+  if (b.tokens < 1) {
+    ++refused_;
+    return false;
+  }
+  b.tokens -= 1;
+  return true;
+}
+
+std::uint64_t request_rate_limiter::refused() const {
+  std::lock_guard lock(mu_);
+  return refused_;
+}
+
+}  // namespace wharf::gateway::http

@@ -1,0 +1,42 @@
+// Requests per second per caller (the CMQ SecretId), as a token bucket: a caller may send
+// `rate` requests a second on average and `rate` in one burst. Beyond, the API answers CMQ
+// code 4420 and changes nothing. Sans-I/O: the caller passes the time, so tests need no clock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace wharf::gateway::http {
+
+class request_rate_limiter {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  // rate_per_s 0: no limit (admit() is always true).
+  explicit request_rate_limiter(std::uint32_t rate_per_s) : rate_per_s_(rate_per_s) {}
+
+  // Takes one request's token of `caller`; false when its bucket is empty (counted).
+  // Thread-safe. Callers are authenticated SecretIds, so the map holds at most one bucket
+  // per configured credential.
+  [[nodiscard]] bool admit(std::string_view caller, clock::time_point now);
+
+  [[nodiscard]] std::uint32_t rate_per_s() const noexcept { return rate_per_s_; }
+  [[nodiscard]] std::uint64_t refused() const;
+
+ private:
+  struct bucket {
+    double tokens = 0;
+    clock::time_point refilled;
+  };
+
+  const std::uint32_t rate_per_s_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, bucket> buckets_;  // GUARDED_BY(mu_)
+  std::uint64_t refused_ = 0;                        // GUARDED_BY(mu_)
+};
+
+}  // namespace wharf::gateway::http

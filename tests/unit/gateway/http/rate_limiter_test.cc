@@ -1,0 +1,53 @@
+// The per-SecretId request rate limit (CMQ code 4420), with the time passed in.
+#include "gateway/http/rate_limiter.h"
+
+#include <gtest/gtest.h>
+
+namespace wharf::gateway::http {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = request_rate_limiter::clock;
+
+TEST(request_rate_limiter, zero_is_no_limit) {
+  request_rate_limiter limiter(0);
+  const auto t = clock::now();
+  for (int i = 0; i < 100000; ++i) ASSERT_TRUE(limiter.admit("AKID", t));
+  EXPECT_EQ(limiter.refused(), 0u);
+}
+
+TEST(request_rate_limiter, a_burst_of_rate_then_rate_per_second) {
+  request_rate_limiter limiter(10);
+  const auto t = clock::now();
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limiter.admit("AKID", t)) << i;
+  EXPECT_FALSE(limiter.admit("AKID", t));
+  EXPECT_FALSE(limiter.admit("AKID", t + 50ms));  // half a token
+  EXPECT_TRUE(limiter.admit("AKID", t + 100ms));  // one token back
+  EXPECT_FALSE(limiter.admit("AKID", t + 100ms));
+  EXPECT_EQ(limiter.refused(), 3u);
+  // A long pause refills to the burst, never beyond.
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(limiter.admit("AKID", t + 1h)) << i;
+  EXPECT_FALSE(limiter.admit("AKID", t + 1h));
+}
+
+TEST(request_rate_limiter, callers_have_their_own_buckets) {
+  request_rate_limiter limiter(2);
+  const auto t = clock::now();
+  EXPECT_TRUE(limiter.admit("busy", t));
+  EXPECT_TRUE(limiter.admit("busy", t));
+  EXPECT_FALSE(limiter.admit("busy", t));
+  EXPECT_TRUE(limiter.admit("quiet", t));
+  EXPECT_TRUE(limiter.admit("quiet", t));
+}
+
+TEST(request_rate_limiter, time_going_backwards_adds_nothing) {
+  request_rate_limiter limiter(1);
+  const auto t = clock::now();
+  EXPECT_TRUE(limiter.admit("AKID", t));
+  EXPECT_FALSE(limiter.admit("AKID", t - 10s));
+  EXPECT_FALSE(limiter.admit("AKID", t + 500ms));
+  EXPECT_TRUE(limiter.admit("AKID", t + 1s));
+}
+
+}  // namespace
+}  // namespace wharf::gateway::http
