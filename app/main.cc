@@ -115,7 +115,8 @@ int run(const options& opts) {
   signal(SIGPIPE, SIG_IGN);
 
   std::filesystem::create_directories(cfg.data_dir);
-  auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string()});
+  auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string(),
+                                 .min_free_bytes = cfg.min_free_disk_bytes});
   core::queue::service queue_core(*db, queue_core_options(cfg));
 
   gateway::io_pool pool(cfg.io_threads);

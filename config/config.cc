@@ -195,6 +195,9 @@ class schema_reader {
     if (auto e = m.find("data_dir")) {
       if (auto v = read_non_empty_string(*e)) cfg.data_dir = std::move(*v);
     }
+    if (auto e = m.find("min_free_disk_bytes")) {
+      if (auto v = detail::read_uint(*e, 0, std::uint64_t{1} << 50, diag_)) cfg.min_free_disk_bytes = *v;
+    }
     if (auto e = m.find("listeners")) read_listeners(*e, cfg);
     if (auto e = m.find("io_threads")) {
       if (auto v = detail::read_uint(*e, 0, max_io_threads, diag_)) {

@@ -120,6 +120,9 @@ struct queue_config {
 
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
+  // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
+  // acks withheld, CMQ code 6000), counted; 0: no check. 0..2^50. Default: 67108864 (64 MiB).
+  std::uint64_t min_free_disk_bytes = 64u << 20;
   // Default (key absent): one plain MQTT listener on 0.0.0.0:1883 (see embedded default).
   std::vector<listener_config> listeners;
   unsigned io_threads = 0;                    // 0 = one per core. Default: 0.

@@ -9,6 +9,8 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -160,6 +162,7 @@ class rocks_storage final : public storage {
     s.syncs = syncs_.load(std::memory_order_relaxed);
     s.batches_committed = batches_committed_.load(std::memory_order_relaxed);
     s.sync_time_us_total = sync_time_us_total_.load(std::memory_order_relaxed);
+    s.refused_low_disk = refused_low_disk_.load(std::memory_order_relaxed);
     return s;
   }
 
@@ -243,17 +246,38 @@ class rocks_storage final : public storage {
       }
     }
     if (wb.Count() == 0) return {};  // nothing to make durable; earlier groups already are
+    // After a failed write (a full disk, an I/O error) every later one fails the same way
+    // without reaching RocksDB: the WAL's file writer may not be written again after an
+    // error (RocksDB 7.8 aborts on an assertion), and a later group made durable after an
+    // earlier one failed would leave a state that no order of the acknowledged writes gives.
+    if (failed_) return failed_;
+    if (low_on_disk()) {
+      refused_low_disk_.fetch_add(1, std::memory_order_relaxed);
+      return std::make_error_code(std::errc::no_space_on_device);  // not sticky: space may come back
+    }
     const auto start = std::chrono::steady_clock::now();
     const auto s = db_->Write(wo, &wb);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
     syncs_.fetch_add(1, std::memory_order_relaxed);
     sync_time_us_total_.fetch_add(static_cast<std::uint64_t>(us.count()), std::memory_order_relaxed);
-    return to_error_code(s);
+    failed_ = to_error_code(s);
+    return failed_;
+  }
+
+  // One statvfs per group commit (~1 µs next to a ~200 µs sync). A failing statvfs
+  // refuses nothing: the check is a guard, not a new way to fail.
+  [[nodiscard]] bool low_on_disk() const {
+    if (options_.min_free_bytes == 0) return false;
+    struct statvfs fs {};
+    if (::statvfs(options_.path.c_str(), &fs) != 0) return false;
+    return static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < options_.min_free_bytes;
   }
 
   const storage_options options_;
   const std::unique_ptr<rocksdb::DB> db_;
+
+  std::error_code failed_;  // the first failed write's error; touched by the writer thread only
 
   std::mutex mu_;
   std::condition_variable cv_;
@@ -265,6 +289,7 @@ class rocks_storage final : public storage {
   std::atomic<std::uint64_t> syncs_{0};
   std::atomic<std::uint64_t> batches_committed_{0};
   std::atomic<std::uint64_t> sync_time_us_total_{0};
+  std::atomic<std::uint64_t> refused_low_disk_{0};
   std::atomic<std::thread::id> writer_id_{};
 
   std::thread writer_;  // last: starts after every other member is constructed

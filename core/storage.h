@@ -55,6 +55,10 @@ struct storage_options {
   bool sync = true;
   // Upper bound of one group-commit batch in operations. Default: 65536.
   std::size_t max_group_ops = 65536;
+  // A write is refused (std::errc::no_space_on_device, before RocksDB sees it) while the file
+  // system of `path` has less free space than this; 0: no check. RocksDB must never meet a
+  // full disk in its WAL: its file writer aborts on the error path (7.8). Default: 0.
+  std::uint64_t min_free_bytes = 0;
 };
 
 struct storage_stats {
@@ -63,6 +67,7 @@ struct storage_stats {
   std::uint64_t syncs = 0;
   std::uint64_t batches_committed = 0; // caller batches committed
   std::uint64_t sync_time_us_total = 0;
+  std::uint64_t refused_low_disk = 0;  // group writes refused for min_free_bytes
 };
 
 class storage {

@@ -81,6 +81,7 @@ TEST(config_defaults, embedded_default_parses) {
   EXPECT_EQ(cfg.queue_api.credentials[0].secret_id, "wharf-dev");
   EXPECT_EQ(cfg.queue_api.credentials[0].secret_key, "wharf-dev-secret");
   EXPECT_EQ(cfg.io_threads, 0u);
+  EXPECT_EQ(cfg.min_free_disk_bytes, 64u << 20);
   EXPECT_EQ(cfg.log_level, "info");
   EXPECT_EQ(cfg.mqtt.max_packet_size, 1048576u);
 }
@@ -182,6 +183,7 @@ TEST(config_mqtt, every_field_is_read) {
   max_subscriptions_per_client: 50
   sys_interval_s: 0
 io_threads: 4
+min_free_disk_bytes: 0
 log_level: warn
 data_dir: /var/lib/wharf
 )",
@@ -200,6 +202,7 @@ data_dir: /var/lib/wharf
   EXPECT_EQ(cfg.mqtt.max_subscriptions_per_client, 50u);
   EXPECT_EQ(cfg.mqtt.sys_interval_s, 0u);
   EXPECT_EQ(cfg.io_threads, 4u);
+  EXPECT_EQ(cfg.min_free_disk_bytes, 0u);
   EXPECT_EQ(cfg.log_level, "warn");
   EXPECT_EQ(cfg.data_dir, "/var/lib/wharf");
 }
@@ -231,7 +234,7 @@ TEST(config_errors_report, unknown_key_suggests_the_closest) {
 TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_ones) {
   EXPECT_THAT(errors_of("colour: red\n"),
               ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
-                          "listeners, io_threads, log_level, mqtt, queue_api, queue"));
+                          "min_free_disk_bytes, listeners, io_threads, log_level, mqtt, queue_api, queue"));
 }
 
 TEST(config_errors_report, duplicate_key) {

@@ -85,6 +85,29 @@ TEST(storage, put_get_erase) {
   EXPECT_EQ(s->get("b"), "2");
 }
 
+TEST(storage, writes_are_refused_below_the_free_space_reserve) {
+  temp_dir dir;
+  storage_options o;
+  o.path = dir.path();
+  o.min_free_bytes = std::uint64_t{1} << 60;  // more than any disk has
+  auto s = storage::open(o);
+  write_batch b;
+  b.put("k", "v");
+  EXPECT_EQ(s->write_sync(std::move(b)), std::make_error_code(std::errc::no_space_on_device));
+  EXPECT_EQ(s->get("k"), std::nullopt);
+  EXPECT_EQ(s->stats().refused_low_disk, 1u);
+  EXPECT_EQ(s->stats().syncs, 0u);  // RocksDB never saw it
+  s.reset();
+
+  o.min_free_bytes = 1;  // a reserve this machine's disk has
+  s = storage::open(o);
+  write_batch ok;
+  ok.put("k", "v");
+  EXPECT_FALSE(s->write_sync(std::move(ok)));
+  EXPECT_EQ(s->get("k"), "v");
+  EXPECT_EQ(s->stats().refused_low_disk, 0u);
+}
+
 TEST(storage, erase_range_is_half_open) {
   temp_dir dir;
   auto s = open_at(dir.path());
