@@ -8,15 +8,16 @@ bool request_rate_limiter::admit(std::string_view caller, clock::time_point now)
   if (rate_per_s_ == 0) return true;
   const double capacity = rate_per_s_;
   std::lock_guard lock(mu_);
-  auto [it, fresh] = buckets_.try_emplace(std::string(caller));
+  auto it = buckets_.find(caller);
+  if (it == buckets_.end()) {
+    it = buckets_.emplace(std::string(caller), bucket{capacity, now}).first;
+  }
   bucket& b = it->second;
-  if (fresh) {
-    b.tokens = capacity;
-  } else if (now > b.refilled) {
+  if (now > b.refilled) {  // time going backwards adds nothing
     const double elapsed_s = std::chrono::duration<double>(now - b.refilled).count();
     b.tokens = std::min(capacity, b.tokens + elapsed_s * capacity);
+    b.refilled = now;
   }
-  b.refilled = std::max(b.refilled, now);
   if (b.tokens < 1) {
     ++refused_;
     return false;
