@@ -28,10 +28,8 @@ void outbound_window::restore(std::vector<delivery> ds) {
       unsent.push_back(std::move(d));
     }
   }
-  for (auto it = unsent.rbegin(); it != unsent.rend(); ++it) {
-    waiting_bytes_ += it->msg->payload.size() + it->msg->topic.size();
-    waiting_.push_front(std::move(*it));
-  }
+  for (const auto& d : unsent) waiting_bytes_ += d.msg->payload.size() + d.msg->topic.size();
+  waiting_.prepend(std::move(unsent));
 }
 
 std::uint16_t outbound_window::allocate_packet_id() {

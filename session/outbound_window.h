@@ -9,11 +9,11 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <unordered_map>
 #include <vector>
 
+#include "session/fifo.h"
 #include "session/session_store.h"
 
 namespace wharf::session {
@@ -63,14 +63,14 @@ class outbound_window {
   std::size_t waiting_bytes_ = 0;
   std::uint16_t last_packet_id_ = 0;
   std::uint64_t send_counter_ = 0;
-  std::deque<delivery> waiting_;
+  fifo<delivery> waiting_;
   struct inflight_entry {
     session::delivery item;
     std::uint64_t send_order;
   };
   std::unordered_map<std::uint16_t, inflight_entry> inflight_;
   // Restored deliveries that were already sent before: resent first, keeping their ids.
-  std::deque<delivery> resend_;
+  fifo<delivery> resend_;
 };
 
 }  // namespace wharf::session

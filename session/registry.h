@@ -41,7 +41,9 @@ struct session_entry {
   // reads the queue only once this is 0, so no message lands behind its read.
   int writes_in_flight = 0;
   std::vector<stored_subscription> subscriptions;  // so routes can be removed when it ends
-  std::optional<core::message> pending_will;       // will waiting for its delay
+  // A will waiting for its delay. Held by pointer: almost no session has one, and a
+  // message in place would add ~280 bytes to every entry (a million stored sessions).
+  std::unique_ptr<core::message> pending_will;
   std::int64_t will_due_ms = 0;
 };
 

@@ -47,7 +47,7 @@ std::size_t broker::load() {
           entry->queued_count = s.queued_count;
           entry->queued_bytes = s.queued_bytes;
           entry->subscriptions = s.subscriptions;
-          entry->pending_will = s.record.pending_will;
+          if (s.record.pending_will) entry->pending_will = std::make_unique<core::message>(std::move(*s.record.pending_will));
           entry->will_due_ms = s.record.will_due_unix_ms;
         }
         for (const auto& sub : s.subscriptions)
@@ -113,7 +113,7 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
     }
   }
   for (auto& entry : due) {
-    std::optional<core::message> will;
+    std::unique_ptr<core::message> will;
     bool expired = false;
     std::vector<session::stored_subscription> unroute;
     std::int64_t next_due = 0;
@@ -122,7 +122,6 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
       if (entry->owner_shard >= 0 || entry->ended) continue;  // came back, or already gone
       if (entry->pending_will && entry->will_due_ms <= now) {
         will = std::move(entry->pending_will);
-        entry->pending_will.reset();
       }
       if (entry->expires_at_ms != 0 && entry->expires_at_ms <= now) {
         expired = true;

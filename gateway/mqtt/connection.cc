@@ -179,7 +179,7 @@ void connection::handle_connect(mqtt::connect_packet& p) {
     if (w.props.message_expiry_interval)
       m.expiry_unix_ms = std::int64_t{*w.props.message_expiry_interval} * 1000;  // relative until published
     will_delay_s_ = w.props.will_delay_interval.value_or(0);
-    will_ = std::move(m);
+    will_ = std::make_unique<core::message>(std::move(m));
   }
   begin_session();
 }

@@ -95,7 +95,7 @@ class connection final : public stream_handler {
   std::uint64_t generation_ = 0;
   bool clean_start_ = true;
   std::uint32_t session_expiry_s_ = 0;  // 0: the session ends with the connection
-  std::optional<core::message> will_;
+  std::unique_ptr<core::message> will_;  // by pointer: most clients set no will
   std::uint32_t will_delay_s_ = 0;
   bool will_cleared_ = false;           // normal DISCONNECT
   bool session_ended_ = false;

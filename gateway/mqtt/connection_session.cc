@@ -155,7 +155,7 @@ void connection::end_session(bool publish_will) {
   broker_.counters_.clients_connected.fetch_sub(1, std::memory_order_relaxed);
   const auto now = unix_now_ms();
 
-  std::optional<core::message> will_now;
+  std::unique_ptr<core::message> will_now;
   if (publish_will && will_) {
     if (will_delay_s_ == 0 || session_expiry_s_ == 0)
       will_now = std::move(will_);  // [MQTT-3.1.3-9]: no delay, or the session ends now
@@ -197,7 +197,7 @@ void connection::end_session(bool publish_will) {
       record.expiry_interval_s = session_expiry_s_;
       record.disconnected_unix_ms = now;
       if (entry_->pending_will) {
-        record.pending_will = entry_->pending_will;
+        record.pending_will = *entry_->pending_will;
         record.will_due_unix_ms = entry_->will_due_ms;
       }
       session::put_session(batch, client_id_, record);
