@@ -70,12 +70,14 @@ def raise_file_limit():
 
 
 class Broker:
-    def __init__(self, name, argv, port, workdir, log_path, extra_ports=()):
+    def __init__(self, name, argv, port, workdir, log_path, extra_ports=(), ready_timeout=15.0):
         self.name, self.port = name, port
         self.log_path = log_path
-        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+        began = time.monotonic()
+        self.proc = subprocess.Popen(argv, cwd=workdir, stdout=open(log_path, "a"), stderr=subprocess.STDOUT)
         for p in (port, *extra_ports):
-            wait_port(p, self.proc, log_path)
+            wait_port(p, self.proc, log_path, ready_timeout)
+        self.ready_s = time.monotonic() - began  # from exec until every port accepted
 
     def stop(self):
         if self.proc.poll() is None:
@@ -181,11 +183,17 @@ def best(results, key, higher_is_better=True):
     return max(values) if higher_is_better else min(values)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def binaries_parser(doc):
+    """An argument parser with --wharf and --bench, defaulting to the build tree's binaries."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
     parser.add_argument("--wharf", default=os.path.join(here, "..", "build", "wharf"))
     parser.add_argument("--bench", default=os.path.join(here, "..", "build", "wharf-bench"))
+    return parser
+
+
+def main():
+    parser = binaries_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--connections", type=int, default=10000)

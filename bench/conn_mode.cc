@@ -6,50 +6,40 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 #include "bench/client.h"
 #include "bench/modes.h"
-#include "bench/pacer.h"
 #include "bench/report.h"
 #include "bench/runtime.h"
+#include "bench/spread.h"
 
 namespace wharf::bench {
 namespace {
 
 using clock = std::chrono::steady_clock;
-constexpr std::uint32_t unpaced_pending_max = 256;  // concurrent handshakes per thread when unpaced
-
 struct conn_thread {
   std::vector<std::shared_ptr<client>> clients;  // touched only by the owning thread
   std::atomic<std::uint32_t> connected{0}, failed{0}, dropped{0};
   std::atomic<std::int64_t> last_done_ns{0};
   std::mutex mu;
   histogram latency;  // GUARDED_BY(mu)
-  std::uint32_t pending = 0;
-  std::unique_ptr<event> slot_free;
 };
 
 struct conn_shared {
-  const options* opts = nullptr;
-  tcp::endpoint broker;
-  std::vector<asio::ip::address> sources;
+  const options* opts;
+  connect_targets targets;
 };
 
 asio::awaitable<void> open_one(conn_thread& t, conn_shared& sh, std::uint32_t n, std::shared_ptr<client> c) {
   const options& o = *sh.opts;
-  std::optional<asio::ip::address> source;
-  if (!sh.sources.empty()) source = sh.sources[n % sh.sources.size()];
   mqtt::connect_packet connect;
   connect.client_id = fmt::format("bench-conn-{}", n);
   connect.keep_alive_s = o.keep_alive_s;
   const auto begin = clock::now();
-  const auto ec = co_await c->open(sh.broker, source, std::move(connect),
+  const auto ec = co_await c->open(sh.targets.broker, sh.targets.source_for(n), std::move(connect),
                                    std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.connect_timeout_s)));
   const auto done = clock::now();
-  --t.pending;
-  t.slot_free->notify();
   t.last_done_ns.store(done.time_since_epoch().count(), std::memory_order_relaxed);
   if (ec) {
     if (t.failed.fetch_add(1) < 5) fmt::print(stderr, "connection {}: {}\n", n, ec.message());
@@ -64,41 +54,27 @@ asio::awaitable<void> open_one(conn_thread& t, conn_shared& sh, std::uint32_t n,
 }
 
 // Opens connections index, index + threads, index + 2 * threads, ... on this thread.
-asio::awaitable<void> open_all(conn_thread& t, conn_shared& sh, asio::io_context& io, std::uint32_t index,
-                               std::uint32_t threads, clock::time_point start) {
-  const options& o = *sh.opts;
-  t.slot_free = std::make_unique<event>(io.get_executor());
-  std::optional<pacer> pace;
-  if (o.rate > 0) pace.emplace(start, o.rate, threads, index);
-  asio::steady_timer timer(io);
-  for (std::uint32_t n = index; n < o.connections; n += threads) {
-    if (pace) {
-      timer.expires_at(pace->next());
-      co_await timer.async_wait(asio::use_awaitable);
-    } else {
-      while (t.pending >= unpaced_pending_max) co_await t.slot_free->wait();
-    }
-    auto c = std::make_shared<client>(io, o.version, 256);
+asio::awaitable<void> open_all(conn_thread& t, conn_shared& sh, asio::io_context& io, spread_plan plan,
+                               std::uint32_t index) {
+  co_await spread(io, plan, index, [&t, &sh, &io](std::uint32_t n) {
+    auto c = std::make_shared<client>(io, sh.opts->version, 256);
     t.clients.push_back(c);
-    ++t.pending;
-    asio::co_spawn(io, open_one(t, sh, n, std::move(c)), asio::detached);
-  }
+    return open_one(t, sh, n, std::move(c));
+  });
 }
 
 }  // namespace
 
 int run_conn(const options& o) {
-  conn_shared sh;
-  sh.opts = &o;
-  sh.broker = resolve(o.host, o.port);
-  for (const auto& s : o.sources) sh.sources.push_back(asio::ip::make_address(s));
+  conn_shared sh{&o, connect_targets(o.host, o.port, o.sources)};
   runtime rt(o.threads);
   std::vector<std::unique_ptr<conn_thread>> threads;
   for (std::size_t i = 0; i < rt.size(); ++i) threads.push_back(std::make_unique<conn_thread>());
   const auto start = clock::now();
+  const spread_plan plan{.count = o.connections, .threads = static_cast<std::uint32_t>(rt.size()), .rate = o.rate,
+                         .start = start};
   for (std::size_t i = 0; i < rt.size(); ++i)
-    asio::co_spawn(rt.io(i), open_all(*threads[i], sh, rt.io(i), static_cast<std::uint32_t>(i),
-                                      static_cast<std::uint32_t>(rt.size()), start), asio::detached);
+    asio::co_spawn(rt.io(i), open_all(*threads[i], sh, rt.io(i), plan, static_cast<std::uint32_t>(i)), asio::detached);
 
   auto total = [&](auto member) {
     std::uint32_t n = 0;

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
       case wharf::bench::mode::conn: return wharf::bench::run_conn(*opts);
       case wharf::bench::mode::pubsub: return wharf::bench::run_pubsub(*opts);
       case wharf::bench::mode::queue: return wharf::bench::run_queue(*opts);
+      case wharf::bench::mode::sessions: return wharf::bench::run_sessions(*opts);
     }
     return 2;
   } catch (const std::exception& e) {

@@ -9,5 +9,6 @@ namespace wharf::bench {
 [[nodiscard]] int run_conn(const options& o);
 [[nodiscard]] int run_pubsub(const options& o);
 [[nodiscard]] int run_queue(const options& o);
+[[nodiscard]] int run_sessions(const options& o);
 
 }  // namespace wharf::bench

@@ -41,6 +41,10 @@ std::string usage() {
 modes:
   conn        open --connections MQTT connections at --rate per second, keep them alive
               (PINGREQ) for --hold seconds; report connect rate, failures, total
+  sessions    --phase create: store --connections persistent sessions, each subscribed
+              (QoS 1) to its own topic, then disconnect; --phase resume: reconnect
+              --sample of them and check each has its session and subscription (its
+              own QoS 1 message comes back); report rate, failures, sessions absent
   pub | sub   publishers and subscribers in one process (both names run the same thing);
               report throughput, latency percentiles, lost and duplicate messages
   queue       producers and consumers of one queue over the CMQ queue API (HTTP or HTTPS):
@@ -63,6 +67,11 @@ conn options:
   --hold S              seconds to hold them once opened (default 10)
   --source A,B,...      local source addresses, round robin (bind before connect)
   --connect-timeout S   per-connection CONNACK deadline (default 10)
+
+sessions options (and --connections, --rate, --source from conn):
+  --phase create|resume (default create)
+  --sample K            resume: sessions visited, evenly over the range (default 1000)
+  --connect-timeout S   deadline of one whole visit (default 10)
 
 pub/sub options:
   --scenario NAME       p2p    : publisher i -> subscriber i, own topic each (P = S)
@@ -128,6 +137,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
   if (m == "conn") o.mode = mode::conn;
   else if (m == "pub" || m == "sub") o.mode = mode::pubsub;
   else if (m == "queue") o.mode = mode::queue;
+  else if (m == "sessions") o.mode = mode::sessions;
   else {
     error = "unknown mode '" + std::string(m) + "'";
     return std::nullopt;
@@ -162,6 +172,11 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--hold") ok = parse_number(v, o.hold_s) && o.hold_s >= 0;
     else if (key == "--source") o.sources = split_commas(v);
     else if (key == "--connect-timeout") ok = parse_number(v, o.connect_timeout_s) && o.connect_timeout_s > 0;
+    else if (key == "--phase") {
+      if (v == "create") o.session_phase = session_phase::create;
+      else if (v == "resume") o.session_phase = session_phase::resume;
+      else ok = false;
+    } else if (key == "--sample") ok = parse_number(v, o.sample) && o.sample > 0;
     else if (key == "--scenario") {
       if (v == "p2p") o.scenario = scenario::p2p;
       else if (v == "fanin") o.scenario = scenario::fanin;

@@ -10,7 +10,8 @@
 
 namespace wharf::bench {
 
-enum class mode { conn, pubsub, queue };
+enum class mode { conn, pubsub, queue, sessions };
+enum class session_phase { create, resume };
 enum class scenario { p2p, fanin, fanout, shared };
 
 struct options {
@@ -26,7 +27,10 @@ struct options {
   std::uint32_t connections = 1000;           // Default: 1000
   double hold_s = 10;                         // Default: 10
   std::vector<std::string> sources;           // local addresses to bind before connect
-  double connect_timeout_s = 10;              // Default: 10
+  double connect_timeout_s = 10;              // conn: until CONNACK; sessions: a whole visit. Default: 10
+  // sessions (and --connections, --source, --connect-timeout from conn)
+  bench::session_phase session_phase = session_phase::create;
+  std::uint32_t sample = 1000;                // resume: sessions visited. Default: 1000
   // pub/sub
   bench::scenario scenario = scenario::p2p;
   std::uint32_t publishers = 1;

@@ -130,4 +130,23 @@ std::string format_queue(const queue_result& r, const options& o) {
       latency_text(r.consume_latency), latency_text(r.end_to_end));
 }
 
+std::string format_sessions(const sessions_result& r, const options& o) {
+  const double rate = per_s(r.done, r.elapsed_s);
+  if (o.json) {
+    return fmt::format(
+        "{{\"mode\":\"sessions\",\"phase\":\"{}\",\"mqtt_version\":\"{}\",\"sessions\":{},\"visited\":{},"
+        "\"done\":{},\"failed\":{},\"absent\":{},\"delivered\":{},\"elapsed_s\":{:.3f},\"per_s\":{:.1f},"
+        "\"latency_us\":{}}}\n",
+        r.phase, version_name(o.version), r.sessions, r.visited, r.done, r.failed, r.absent, r.delivered, r.elapsed_s,
+        rate, latency_json(r.latency));
+  }
+  return fmt::format(
+      "sessions {} (MQTT {}): {} of {} sessions visited, {} done ({:.0f}/s over {:.2f} s), {} failed{}\n"
+      "visit latency (us): {}\n",
+      r.phase, version_name(o.version), r.visited, r.sessions, r.done, rate, r.elapsed_s, r.failed,
+      r.phase == "resume" ? fmt::format(", {} without their session, {} got their message back", r.absent, r.delivered)
+                          : std::string(),
+      latency_text(r.latency));
+}
+
 }  // namespace wharf::bench

@@ -35,6 +35,18 @@ struct conn_result {
   histogram connect_latency;  // TCP connect + CONNECT/CONNACK
 };
 
+struct sessions_result {
+  std::string phase;           // "create" or "resume"
+  std::uint32_t sessions = 0;  // --connections
+  std::uint32_t visited = 0;   // create: all of them; resume: the sample
+  std::uint32_t done = 0;      // create: stored and subscribed; resume: message came back
+  std::uint32_t failed = 0;
+  std::uint32_t absent = 0;    // resume: CONNACK without session present
+  std::uint32_t delivered = 0; // resume: its own message came back through the subscription
+  double elapsed_s = 0;
+  histogram latency;           // one visit: connect until SUBACK (create) or the message (resume)
+};
+
 struct queue_result {
   std::string queue;                  // the queue's name
   double send_s = 0;                  // sending time (--duration); the rates are over it
@@ -52,6 +64,7 @@ struct queue_result {
 [[nodiscard]] std::string format_pubsub(const pubsub_result& r, const options& o);
 [[nodiscard]] std::string format_conn(const conn_result& r, const options& o);
 [[nodiscard]] std::string format_queue(const queue_result& r, const options& o);
+[[nodiscard]] std::string format_sessions(const sessions_result& r, const options& o);
 [[nodiscard]] const char* scenario_name(scenario s) noexcept;
 
 }  // namespace wharf::bench

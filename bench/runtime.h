@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,6 +51,22 @@ inline boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint
   auto results = resolver.resolve(host, std::to_string(port));
   return results.begin()->endpoint();
 }
+
+// Where connections go and come from: the broker, and the local addresses (--source) that
+// connection n binds to in turn, to open more than 64k connections to one broker port.
+struct connect_targets {
+  boost::asio::ip::tcp::endpoint broker;
+  std::vector<boost::asio::ip::address> sources;
+
+  connect_targets(const std::string& host, std::uint16_t port, const std::vector<std::string>& source_addresses)
+      : broker(resolve(host, port)) {
+    for (const auto& a : source_addresses) sources.push_back(boost::asio::ip::make_address(a));
+  }
+  [[nodiscard]] std::optional<boost::asio::ip::address> source_for(std::uint32_t n) const {
+    if (sources.empty()) return std::nullopt;
+    return sources[n % sources.size()];
+  }
+};
 
 inline double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();

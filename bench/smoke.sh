@@ -3,7 +3,10 @@
 # a temporary data_dir, then
 #   - runs a 2 s p2p QoS 1 benchmark and checks that messages arrived and none were lost;
 #   - runs the queue mode over HTTP (2 s, batches of 4) and over HTTPS (1 s, the single
-#     actions) and checks that messages were sent, received and deleted without errors.
+#     actions) and checks that messages were sent, received and deleted without errors;
+#   - stores 300 persistent sessions (sessions mode), restarts the broker, and checks that
+#     a sample resumes with its subscriptions, and that the check fails for a topic the
+#     sessions never subscribed to.
 # Paced well below capacity: it tests the bench, not the broker under overload (where a
 # bounded session queue may drop messages).
 # usage: smoke.sh WHARF_BINARY WHARF_BENCH_BINARY
@@ -39,18 +42,20 @@ queue_api:
     - {secret_id: smoke, secret_key: smoke-secret}
 io_threads: 2
 YAML
-"$wharf" --config "$dir/wharf.yaml" > "$dir/wharf.log" 2>&1 &
-broker_pid=$!
-
-# Wait up to 10 s for the listeners.
-for p in "$port" "$http_port" "$https_port"; do
-  i=0
-  until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 1).close()" 2>/dev/null; do
-    i=$((i + 1))
-    if [ "$i" -ge 100 ]; then echo "broker did not start"; cat "$dir/wharf.log"; exit 1; fi
-    sleep 0.1
+start_broker() {
+  "$wharf" --config "$dir/wharf.yaml" >> "$dir/wharf.log" 2>&1 &
+  broker_pid=$!
+  # Wait up to 10 s for the listeners.
+  for p in "$port" "$http_port" "$https_port"; do
+    i=0
+    until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 1).close()" 2>/dev/null; do
+      i=$((i + 1))
+      if [ "$i" -ge 100 ]; then echo "broker did not start"; cat "$dir/wharf.log"; exit 1; fi
+      sleep 0.1
+    done
   done
-done
+}
+start_broker
 
 "$bench" pub --port "$port" --scenario p2p --qos 1 --rate 5000 --duration 2 --drain 5 --json > "$dir/report.json"
 cat "$dir/report.json"
@@ -83,4 +88,22 @@ for path in sys.argv[1:]:
     assert r["stale"] == 0 and r["received"] <= r["sent"], "%s: %s" % (where, r)
     print("bench.smoke: queue ok over %s (%d sent, %d received, %d deleted, send p99 %.1f us)"
           % (where, r["sent"], r["received"], r["deleted"], r["send_latency_us"]["p99"]))
+PY
+
+"$bench" sessions --port "$port" --connections 300 --rate 1000 --json > "$dir/sessions-create.json"
+kill -TERM "$broker_pid"
+wait "$broker_pid" || { echo "broker did not stop cleanly"; cat "$dir/wharf.log"; exit 1; }
+start_broker
+"$bench" sessions --port "$port" --connections 300 --phase resume --sample 30 --json > "$dir/sessions-resume.json"
+# Sessions that never subscribed to this prefix's topics: their messages must not come back.
+"$bench" sessions --port "$port" --connections 300 --phase resume --sample 5 --topic-prefix unsubscribed \
+  --connect-timeout 1 --json > "$dir/sessions-wrong.json"
+cat "$dir/sessions-create.json" "$dir/sessions-resume.json" "$dir/sessions-wrong.json"
+python3 - "$dir/sessions-create.json" "$dir/sessions-resume.json" "$dir/sessions-wrong.json" <<'PY'
+import json, sys
+create, resume, wrong = (json.load(open(p)) for p in sys.argv[1:])
+assert create["done"] == 300 and create["failed"] == 0, create
+assert resume["visited"] == 30 and resume["delivered"] == 30 and resume["absent"] == 0, resume
+assert wrong["delivered"] == 0 and wrong["failed"] == 5 and wrong["absent"] == 0, wrong
+print("bench.smoke: sessions ok (300 stored, 30 of 30 resumed after a restart)")
 PY

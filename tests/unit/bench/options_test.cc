@@ -1,4 +1,4 @@
-// Command line of the pub/sub and queue modes: defaults, every option, and the values refused.
+// Command line of the pub/sub, queue and sessions modes: defaults, every option, and the values refused.
 #include "bench/options.h"
 
 #include <gtest/gtest.h>
@@ -33,6 +33,21 @@ TEST(pubsub_options, offline_subscribers_are_persistent) {
   ASSERT_TRUE(offline.opts) << offline.error;
   EXPECT_TRUE(offline.opts->offline);
   EXPECT_TRUE(offline.opts->persistent);  // a clean session would lose its subscription on leaving
+}
+
+TEST(sessions_options, phase_and_sample) {
+  const auto create = parse({"sessions", "--connections", "1000000"});
+  ASSERT_TRUE(create.opts) << create.error;
+  EXPECT_EQ(create.opts->mode, mode::sessions);
+  EXPECT_EQ(create.opts->session_phase, session_phase::create);
+  EXPECT_EQ(create.opts->connections, 1000000u);
+  EXPECT_EQ(create.opts->sample, 1000u);
+  const auto resume = parse({"sessions", "--phase", "resume", "--sample", "50"});
+  ASSERT_TRUE(resume.opts) << resume.error;
+  EXPECT_EQ(resume.opts->session_phase, session_phase::resume);
+  EXPECT_EQ(resume.opts->sample, 50u);
+  EXPECT_EQ(parse({"sessions", "--phase", "later"}).error, "bad value 'later' for --phase");
+  EXPECT_EQ(parse({"sessions", "--sample", "0"}).error, "bad value '0' for --sample");
 }
 
 TEST(queue_options, defaults_fit_the_embedded_default_server) {
