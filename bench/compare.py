@@ -9,7 +9,7 @@ around each run, memory from /proc/PID/status (VmRSS) before and while the idle 
 are held. The wharf-only figures (the CMQ queue API) follow in a second table.
 
 usage: bench/compare.py [--wharf build/wharf] [--bench build/wharf-bench] [--rounds 2]
-                        [--duration 5] [--connections 10000] [--wharf-threads 1] [--json FILE]
+                        [--duration 5] [--connections 19000] [--wharf-threads 1] [--json FILE]
 
 Both brokers get one I/O thread by default (--wharf-threads 1), so the table compares them
 per core; the bench runs one thread per role beside them on the same machine.
@@ -175,7 +175,7 @@ def idle_connections(bench, broker, connections):
 def queue_api(bench, broker, duration):
     return run_bench(bench, ["queue", "--endpoint", "http://127.0.0.1:%d" % broker.api_port, "--secret-id", "compare",
                              "--secret-key", "compare-secret", "--batch", "16", "--producers", "4", "--consumers",
-                             "4", "--size", "64", "--duration", str(duration)])
+                             "16", "--size", "64", "--duration", str(duration)])
 
 
 def best(results, key, higher_is_better=True):
@@ -196,7 +196,7 @@ def main():
     parser = binaries_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--duration", type=float, default=5)
-    parser.add_argument("--connections", type=int, default=10000)
+    parser.add_argument("--connections", type=int, default=19000)
     parser.add_argument("--wharf-threads", type=int, default=1)
     parser.add_argument("--json", help="also write every raw result here")
     a = parser.parse_args()
@@ -279,7 +279,7 @@ def table(raw, half_rate, a):
     out = [line(("figure", "wharf", "mosquitto", "wharf/mosq")), "|" + "|".join("-" * (x + 2) for x in widths) + "|"]
     out += [line(r) for r in rows]
     q = max(w["queue_batch16"], key=lambda r: r["deleted_per_s"])
-    out += ["", "wharf only, CMQ queue API over HTTP, batches of 16, 4 producers + 4 consumers (durable: fsync before code 0):",
+    out += ["", "wharf only, CMQ queue API over HTTP, batches of 16, 4 producers + 16 consumers (durable: fsync before code 0):",
             "  send %.0f msg/s, receive+delete %.0f msg/s, send p99 %.1f ms, errors %d" % (
                 q["sent_per_s"], q["deleted_per_s"], q["send_latency_us"]["p99"] / 1000, q["errors"])]
     out += ["", "best of %d rounds, %.0f s each; wharf io_threads %d; %d cores; %s" % (
