@@ -3,14 +3,18 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <tuple>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "gateway/mqtt/protocol/codec.h"
+#include "tls/tls_context.h"
 
 namespace wharf::bench {
 
@@ -62,6 +66,16 @@ asio::awaitable<std::error_code> client::open(tcp::endpoint broker, std::optiona
     co_return close_reason_ ? close_reason_ : std::error_code(cec);
   }
   socket_.set_option(tcp::no_delay(true), ec);
+  if (tls_context_) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *tls_context_);
+    tls::set_server_name(tls_->native_handle(), server_name_);
+    tls_->set_verify_callback(asio::ssl::host_name_verification(server_name_));
+    auto [hec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, use_tuple);
+    if (hec) {
+      watchdog.cancel();
+      co_return close_reason_ ? close_reason_ : std::error_code(hec);
+    }
+  }
   open_ = true;
   asio::co_spawn(socket_.get_executor(), read_loop(read_buffer_bytes_), asio::detached);
   asio::co_spawn(socket_.get_executor(), write_loop(), asio::detached);
@@ -119,7 +133,14 @@ asio::awaitable<void> client::read_loop(std::size_t buffer_bytes) {
   auto self = shared_from_this();
   std::vector<std::uint8_t> buffer(buffer_bytes);
   while (open_) {
-    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buffer), use_tuple);
+    // if/else, not ?: inside co_await: GCC 12 mishandles the temporaries of a conditional
+    // operand of co_await.
+    std::tuple<boost::system::error_code, std::size_t> result;
+    if (tls_)
+      result = co_await tls_->async_read_some(asio::buffer(buffer), use_tuple);
+    else
+      result = co_await socket_.async_read_some(asio::buffer(buffer), use_tuple);
+    auto [ec, n] = result;
     if (ec) {
       if (open_) close(ec);
       co_return;
@@ -165,7 +186,12 @@ asio::awaitable<void> client::write_loop() {
     }
     writing_.swap(out_);
     writing_now_ = true;
-    auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(writing_), use_tuple);
+    std::tuple<boost::system::error_code, std::size_t> result;  // if/else: see read_loop
+    if (tls_)
+      result = co_await asio::async_write(*tls_, asio::buffer(writing_), use_tuple);
+    else
+      result = co_await asio::async_write(socket_, asio::buffer(writing_), use_tuple);
+    auto [ec, n] = result;
     writing_now_ = false;
     writing_.clear();
     if (ec) {

@@ -8,12 +8,15 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "gateway/mqtt/protocol/framer.h"
@@ -49,11 +52,19 @@ class client : public std::enable_shared_from_this<client> {
   // `read_buffer_bytes`: per-connection read buffer; small for many idle connections.
   client(asio::io_context& io, mqtt::protocol_version version, std::size_t read_buffer_bytes);
 
+  // Before open(): speak MQTT over TLS, verifying the broker's certificate against
+  // `context` for `server_name` (a host name is also sent as SNI).
+  void use_tls(std::shared_ptr<asio::ssl::context> context, std::string server_name) {
+    tls_context_ = std::move(context);
+    server_name_ = std::move(server_name);
+  }
+
   void set_handler(packet_handler h) { handler_ = std::move(h); }
   // Called once when the connection closes, for whatever reason.
   void set_close_handler(std::function<void()> h) { on_close_ = std::move(h); }
 
-  // TCP connect (bound to `source` first when given), CONNECT, wait for CONNACK. Starts
+  // TCP connect (bound to `source` first when given), the TLS handshake with use_tls(),
+  // CONNECT, wait for CONNACK. Starts
   // the reader, the writer and keep-alive pings (every 3/4 of connect.keep_alive_s).
   // Returns success, a socket error, timed_out, or the CONNACK reason code as an error.
   asio::awaitable<std::error_code> open(tcp::endpoint broker, std::optional<asio::ip::address> source,
@@ -86,6 +97,9 @@ class client : public std::enable_shared_from_this<client> {
   void dispatch(mqtt::packet& p);
 
   tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> tls_context_;
+  std::string server_name_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, with use_tls()
   mqtt::protocol_version version_;
   std::size_t read_buffer_bytes_;
   mqtt::framer framer_{256 * 1024 * 1024};

@@ -57,7 +57,7 @@ asio::awaitable<void> open_one(conn_thread& t, conn_shared& sh, std::uint32_t n,
 asio::awaitable<void> open_all(conn_thread& t, conn_shared& sh, asio::io_context& io, spread_plan plan,
                                std::uint32_t index) {
   co_await spread(io, plan, index, [&t, &sh, &io](std::uint32_t n) {
-    auto c = std::make_shared<client>(io, sh.opts->version, 256);
+    auto c = sh.targets.make_client(io, sh.opts->version, 256);
     t.clients.push_back(c);
     return open_one(t, sh, n, std::move(c));
   });
@@ -66,7 +66,7 @@ asio::awaitable<void> open_all(conn_thread& t, conn_shared& sh, asio::io_context
 }  // namespace
 
 int run_conn(const options& o) {
-  conn_shared sh{&o, connect_targets(o.host, o.port, o.sources)};
+  conn_shared sh{&o, connect_targets(o)};
   runtime rt(o.threads);
   std::vector<std::unique_ptr<conn_thread>> threads;
   for (std::size_t i = 0; i < rt.size(); ++i) threads.push_back(std::make_unique<conn_thread>());

@@ -67,6 +67,9 @@ conn options:
   --hold S              seconds to hold them once opened (default 10)
   --source A,B,...      local source addresses, round robin (bind before connect)
   --connect-timeout S   per-connection CONNACK deadline (default 10)
+  --tls                 MQTT over TLS (also in sessions mode); the broker's certificate
+                        must chain to --ca FILE (default: the system's trust store) and
+                        name --host
 
 sessions options (and --connections, --rate, --source from conn):
   --phase create|resume (default create)
@@ -152,6 +155,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     if (key == "--persistent") { o.persistent = true; continue; }
     if (key == "--offline") { o.offline = o.persistent = true; continue; }
     if (key == "--keep") { o.keep_queue = true; continue; }
+    if (key == "--tls") { o.tls = true; continue; }
     if (i + 1 >= argc) {
       error = "option " + std::string(key) + " needs a value (or is unknown)";
       return std::nullopt;

@@ -27,6 +27,7 @@ struct options {
   std::uint32_t connections = 1000;           // Default: 1000
   double hold_s = 10;                         // Default: 10
   std::vector<std::string> sources;           // local addresses to bind before connect
+  bool tls = false;                           // conn, sessions: MQTT over TLS (--ca verifies)
   double connect_timeout_s = 10;              // conn: until CONNACK; sessions: a whole visit. Default: 10
   // sessions (and --connections, --source, --connect-timeout from conn)
   bench::session_phase session_phase = session_phase::create;
@@ -45,7 +46,7 @@ struct options {
   bool offline = false;                       // subscribers leave before publishing, return after (implies persistent)
   // queue (the CMQ queue API over HTTP or HTTPS)
   std::string endpoint = "http://127.0.0.1:8080";  // URL of the API; path default /v2/index.php
-  std::string ca_file;                        // https: CA bundle (empty: the system's trust store)
+  std::string ca_file;                        // TLS and https: CA bundle (empty: the system's trust store)
   std::string secret_id = "wharf-dev";        // Default: the embedded default's development credential
   std::string secret_key = "wharf-dev-secret";
   std::string queue_name;                     // empty: bench-<random hex>

@@ -12,6 +12,11 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "bench/client.h"
+#include "bench/options.h"
+#include "tls/tls_context.h"
 
 namespace wharf::bench {
 
@@ -57,10 +62,19 @@ inline boost::asio::ip::tcp::endpoint resolve(const std::string& host, std::uint
 struct connect_targets {
   boost::asio::ip::tcp::endpoint broker;
   std::vector<boost::asio::ip::address> sources;
+  std::shared_ptr<boost::asio::ssl::context> tls;  // --tls: for every connection
+  std::string server_name;                          // --host: what the certificate must name
 
-  connect_targets(const std::string& host, std::uint16_t port, const std::vector<std::string>& source_addresses)
-      : broker(resolve(host, port)) {
-    for (const auto& a : source_addresses) sources.push_back(boost::asio::ip::make_address(a));
+  explicit connect_targets(const options& o) : broker(resolve(o.host, o.port)), server_name(o.host) {
+    for (const auto& a : o.sources) sources.push_back(boost::asio::ip::make_address(a));
+    if (o.tls) tls = tls::make_client_context(o.ca_file);
+  }
+  // A client for connection n, over TLS with --tls.
+  [[nodiscard]] std::shared_ptr<client> make_client(boost::asio::io_context& io, mqtt::protocol_version version,
+                                                    std::size_t read_buffer_bytes) const {
+    auto c = std::make_shared<client>(io, version, read_buffer_bytes);
+    if (tls) c->use_tls(tls, server_name);
+    return c;
   }
   [[nodiscard]] std::optional<boost::asio::ip::address> source_for(std::uint32_t n) const {
     if (sources.empty()) return std::nullopt;

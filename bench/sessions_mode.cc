@@ -59,7 +59,7 @@ asio::awaitable<void> visit(sessions_thread& t, sessions_shared& sh, asio::io_co
   const options& o = *sh.opts;
   const bool resume = o.session_phase == session_phase::resume;
   const auto topic = session_topic(o, n);
-  auto c = std::make_shared<client>(io, o.version, 512);
+  auto c = sh.targets.make_client(io, o.version, 512);
   event progress(io.get_executor());
   bool exchange_done = false, exchange_ok = false;
   c->set_handler([&](mqtt::packet& p) {
@@ -133,7 +133,7 @@ asio::awaitable<void> visit(sessions_thread& t, sessions_shared& sh, asio::io_co
 int run_sessions(const options& o) {
   const bool resume = o.session_phase == session_phase::resume;
   sessions_shared sh{
-      &o, connect_targets(o.host, o.port, o.sources),
+      &o, connect_targets(o),
       std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.connect_timeout_s)),
       fmt::format("wharf-bench resume probe {}", std::chrono::system_clock::now().time_since_epoch().count())};
   const std::uint32_t visits = resume ? std::min(o.sample, o.connections) : o.connections;

@@ -4,6 +4,7 @@
 #   - runs a 2 s p2p QoS 1 benchmark and checks that messages arrived and none were lost;
 #   - runs the queue mode over HTTP (2 s, batches of 4) and over HTTPS (1 s, the single
 #     actions) and checks that messages were sent, received and deleted without errors;
+#   - holds 200 connections over MQTT/TLS (conn mode) and checks that all connected;
 #   - stores 300 persistent sessions (sessions mode), restarts the broker, and checks that
 #     a sample resumes with its subscriptions, and that the check fails for a topic the
 #     sessions never subscribed to.
@@ -27,6 +28,7 @@ free_port() {
 port=$(free_port)
 http_port=$(free_port)
 https_port=$(free_port)
+mqtt_tls_port=$(free_port)
 # A self-signed server certificate for 127.0.0.1; the bench trusts it as its own CA.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$dir/server.key" -out "$dir/server.pem" 2>/dev/null
@@ -35,6 +37,7 @@ cat > "$dir/wharf.yaml" <<YAML
 data_dir: $dir/data
 listeners:
   - {type: mqtt, bind: "127.0.0.1:$port"}
+  - {type: mqtt, bind: "127.0.0.1:$mqtt_tls_port", tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
   - {type: queue-api, bind: "127.0.0.1:$http_port"}
   - {type: queue-api, bind: "127.0.0.1:$https_port", tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
 queue_api:
@@ -46,7 +49,7 @@ start_broker() {
   "$wharf" --config "$dir/wharf.yaml" >> "$dir/wharf.log" 2>&1 &
   broker_pid=$!
   # Wait up to 10 s for the listeners.
-  for p in "$port" "$http_port" "$https_port"; do
+  for p in "$port" "$mqtt_tls_port" "$http_port" "$https_port"; do
     i=0
     until python3 -c "import socket; socket.create_connection(('127.0.0.1', $p), 1).close()" 2>/dev/null; do
       i=$((i + 1))
@@ -106,4 +109,20 @@ assert create["done"] == 300 and create["failed"] == 0, create
 assert resume["visited"] == 30 and resume["delivered"] == 30 and resume["absent"] == 0, resume
 assert wrong["delivered"] == 0 and wrong["failed"] == 5 and wrong["absent"] == 0, wrong
 print("bench.smoke: sessions ok (300 stored, 30 of 30 resumed after a restart)")
+PY
+
+"$bench" conn --port "$mqtt_tls_port" --tls --ca "$dir/server.pem" --mqtt-version 5 --connections 200 --rate 1000 \
+  --hold 1 --json > "$dir/conn-tls.json"
+# A certificate that does not chain to the CA given: every handshake must fail.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=other \
+  -keyout "$dir/other.key" -out "$dir/other.pem" 2>/dev/null
+"$bench" conn --port "$mqtt_tls_port" --tls --ca "$dir/other.pem" --connections 3 --hold 0 --json \
+  > "$dir/conn-tls-untrusted.json" 2>/dev/null
+cat "$dir/conn-tls.json" "$dir/conn-tls-untrusted.json"
+python3 - "$dir/conn-tls.json" "$dir/conn-tls-untrusted.json" <<'PY'
+import json, sys
+ok, untrusted = (json.load(open(p)) for p in sys.argv[1:])
+assert ok["connected"] == 200 and ok["failed"] == 0 and ok["dropped"] == 0, ok
+assert untrusted["connected"] == 0 and untrusted["failed"] == 3, untrusted
+print("bench.smoke: conn over TLS ok (200 connected, untrusted certificate refused)")
 PY
