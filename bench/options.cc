@@ -67,6 +67,8 @@ conn options:
   --hold S              seconds to hold them once opened (default 10)
   --source A,B,...      local source addresses, round robin (bind before connect)
   --connect-timeout S   per-connection CONNACK deadline (default 10)
+  --first-id N          client ids are bench-conn-N, N+1, ... (default 0): several
+                        processes together (bench/conn_spread.py) use distinct ids
   --tls                 MQTT over TLS (also in sessions mode); the broker's certificate
                         must chain to --ca FILE (default: the system's trust store) and
                         name --host
@@ -175,6 +177,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--connections") ok = parse_number(v, o.connections);
     else if (key == "--hold") ok = parse_number(v, o.hold_s) && o.hold_s >= 0;
     else if (key == "--source") o.sources = split_commas(v);
+    else if (key == "--first-id") ok = parse_number(v, o.first_id);
     else if (key == "--connect-timeout") ok = parse_number(v, o.connect_timeout_s) && o.connect_timeout_s > 0;
     else if (key == "--phase") {
       if (v == "create") o.session_phase = session_phase::create;

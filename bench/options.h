@@ -27,6 +27,7 @@ struct options {
   std::uint32_t connections = 1000;           // Default: 1000
   double hold_s = 10;                         // Default: 10
   std::vector<std::string> sources;           // local addresses to bind before connect
+  std::uint32_t first_id = 0;                 // conn: client ids bench-conn-<first_id + n>
   bool tls = false;                           // conn, sessions: MQTT over TLS (--ca verifies)
   double connect_timeout_s = 10;              // conn: until CONNACK; sessions: a whole visit. Default: 10
   // sessions (and --connections, --source, --connect-timeout from conn)

@@ -35,6 +35,17 @@ TEST(pubsub_options, offline_subscribers_are_persistent) {
   EXPECT_TRUE(offline.opts->persistent);  // a clean session would lose its subscription on leaving
 }
 
+TEST(conn_options, tls_sources_and_first_id) {
+  const auto p = parse({"conn", "--tls", "--ca", "ca.pem", "--source", "127.0.0.2,127.0.0.3", "--first-id", "9000"});
+  ASSERT_TRUE(p.opts) << p.error;
+  EXPECT_TRUE(p.opts->tls);
+  EXPECT_EQ(p.opts->ca_file, "ca.pem");
+  EXPECT_EQ(p.opts->sources, (std::vector<std::string>{"127.0.0.2", "127.0.0.3"}));
+  EXPECT_EQ(p.opts->first_id, 9000u);
+  EXPECT_FALSE(parse({"conn"}).opts->tls);
+  EXPECT_EQ(parse({"conn", "--first-id", "-1"}).error, "bad value '-1' for --first-id");
+}
+
 TEST(sessions_options, phase_and_sample) {
   const auto create = parse({"sessions", "--connections", "1000000"});
   ASSERT_TRUE(create.opts) << create.error;
