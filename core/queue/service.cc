@@ -181,9 +181,12 @@ struct service::impl {
       if (done) done(failure(code::rate_limited, "too many receives are waiting (queue_api.max_long_polls)"));
       return;
     }
+    // `t` is the current millisecond rounded down, so the deadline is one more: a wait is
+    // never shorter than asked (a client timing its own long poll must not see it end early).
+    const time_ms deadline = t + wait.count() + 1;
     const std::string queue = request.queue;
-    waiting[queue].push_back({std::move(request), t + wait.count(), std::move(done), std::move(abandoned)});
-    deadlines.insert(t + wait.count());
+    waiting[queue].push_back({std::move(request), deadline, std::move(done), std::move(abandoned)});
+    deadlines.insert(deadline);
     long_polls_waiting.store(deadlines.size(), std::memory_order_relaxed);
     arm_timer();
   }
