@@ -17,6 +17,7 @@ per core; the bench runs one thread per role beside them on the same machine.
 import argparse
 import json
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -89,41 +90,57 @@ class Broker:
                 self.proc.wait()
 
 
-def start_wharf(binary, workdir, threads):
+def make_certificate(workdir):
+    """A self-signed ECDSA P-256 server certificate for 127.0.0.1; the bench trusts it as its CA."""
+    key, cert = os.path.join(workdir, "server.key"), os.path.join(workdir, "server.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return {"key": key, "cert": cert}
+
+
+def start_wharf(binary, workdir, threads, name="wharf", tls=None):
+    """wharf with an MQTT and a queue API listener; with tls, the MQTT listener is MQTT over TLS."""
     port, api_port = free_port(), free_port()
-    data = os.path.join(workdir, "wharf-data")
+    data = os.path.join(workdir, name + "-data")
     os.mkdir(data)
-    config = os.path.join(workdir, "wharf.yaml")
+    config = os.path.join(workdir, name + ".yaml")
+    mqtt_tls = ", tls: {cert_file: %s, key_file: %s}" % (tls["cert"], tls["key"]) if tls else ""
     with open(config, "w") as f:
         f.write(
             "data_dir: %s\n"
             "listeners:\n"
-            '  - {type: mqtt, bind: "127.0.0.1:%d"}\n'
+            '  - {type: mqtt, bind: "127.0.0.1:%d"%s}\n'
             '  - {type: queue-api, bind: "127.0.0.1:%d"}\n'
             "queue_api:\n"
             "  credentials:\n"
             "    - {secret_id: compare, secret_key: compare-secret}\n"
             "io_threads: %d\n"
             "mqtt:\n"
-            "  max_queued_messages: 1000000\n" % (data, port, api_port, threads))
-    broker = Broker("wharf", [binary, "--config", config], port, workdir, os.path.join(workdir, "wharf.log"),
+            "  max_queued_messages: 1000000\n" % (data, port, mqtt_tls, api_port, threads))
+    broker = Broker(name, [binary, "--config", config], port, workdir, os.path.join(workdir, name + ".log"),
                     extra_ports=(api_port,))
     broker.api_port = api_port
     return broker
 
 
-def start_mosquitto(workdir):
+def start_mosquitto(workdir, name="mosquitto", tls=None):
     port = free_port()
-    data = os.path.join(workdir, "mosquitto-data") + "/"
+    data = os.path.join(workdir, name + "-data") + "/"
     os.mkdir(data)
-    config = os.path.join(workdir, "mosquitto.conf")
+    config = os.path.join(workdir, name + ".conf")
     # Persistence as documented: the in-memory store is written to disk every
     # autosave_interval seconds (and at exit) — Mosquitto acknowledges before any fsync.
-    # The queue bound matches wharf's mqtt.max_queued_messages above.
+    # The queue bound matches wharf's mqtt.max_queued_messages above. Started as root,
+    # Mosquitto would switch to the user "mosquitto", who may not read this 0700 directory
+    # (persistence, certificate): `user` keeps it the user that runs the script.
     with open(config, "w") as f:
-        f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s\n"
-                "max_queued_messages 1000000\nlog_dest stdout\nlog_type error\nlog_type warning\n" % (port, data))
-    return Broker("mosquitto", ["mosquitto", "-c", config], port, workdir, os.path.join(workdir, "mosquitto.log"))
+        f.write("user %s\nlistener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s\n"
+                "max_queued_messages 1000000\nlog_dest stdout\nlog_type error\nlog_type warning\n"
+                % (pwd.getpwuid(os.getuid()).pw_name, port, data))
+        if tls:
+            f.write("certfile %s\nkeyfile %s\n" % (tls["cert"], tls["key"]))
+    return Broker(name, ["mosquitto", "-c", config], port, workdir, os.path.join(workdir, name + ".log"))
 
 
 def run_bench(bench, args):
@@ -148,12 +165,13 @@ def pubsub(bench, broker, duration, scenario, qos, publishers=1, subscribers=1, 
     return r
 
 
-def idle_connections(bench, broker, connections):
+def idle_connections(bench, broker, connections, tls=None):
     """RSS delta per idle connection: sampled once every connection is up and held."""
     before = rss_kib(broker.proc.pid)
     hold = 6.0
+    tls_args = ["--tls", "--ca", tls["cert"]] if tls else []
     proc = subprocess.Popen([bench, "conn", "--port", str(broker.port), "--connections", str(connections),
-                             "--rate", "10000", "--hold", str(hold), "--json"],
+                             "--rate", "10000", "--hold", str(hold), "--json", *tls_args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # The bench prints "[... hold]" progress lines once the connect phase is over.
     held_rss = None
@@ -222,6 +240,18 @@ def main():
             r = idle_connections(a.bench, b, a.connections)
             raw[b.name]["idle_conn"] = [r]
             print("          %-9s %-16s %s" % (b.name, "idle_conn", summary("idle_conn", r)), file=sys.stderr)
+        # MQTT over TLS on a second pair of fresh brokers, each with only that run.
+        tls = make_certificate(workdir)
+        for name, start in (("wharf", lambda: start_wharf(os.path.abspath(a.wharf), workdir, a.wharf_threads,
+                                                          "wharf-tls", tls)),
+                            ("mosquitto", lambda: start_mosquitto(workdir, "mosquitto-tls", tls))):
+            b = start()
+            try:
+                r = idle_connections(a.bench, b, a.connections, tls)
+            finally:
+                b.stop()
+            raw[name]["idle_conn_tls"] = [r]
+            print("          %-9s %-16s %s" % (name, "idle_conn_tls", summary("idle_conn", r)), file=sys.stderr)
         each_round("qos0_p2p", lambda b: pubsub(a.bench, b, a.duration, "p2p", 0))
         each_round("qos0_fanout", lambda b: pubsub(a.bench, b, a.duration, "fanout", 0, subscribers=8))
         each_round("qos1_p2p", lambda b: pubsub(a.bench, b, a.duration, "p2p", 1))
@@ -274,6 +304,8 @@ def table(raw, half_rate, a):
     row("  of which lost after reconnect", "qos1_offline", "lost", False)
     row("idle connections held", "idle_conn", "connected", True)
     row("RSS per idle connection, bytes", "idle_conn", "rss_delta_bytes_per_conn", False)
+    row("idle MQTT over TLS connections held", "idle_conn_tls", "connected", True)
+    row("RSS per idle TLS connection, bytes", "idle_conn_tls", "rss_delta_bytes_per_conn", False)
     widths = [max(len(r[i]) for r in rows + [("figure", "wharf", "mosquitto", "wharf/mosq")]) for i in range(4)]
     line = lambda cells: "| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(cells)) + " |"
     out = [line(("figure", "wharf", "mosquitto", "wharf/mosq")), "|" + "|".join("-" * (x + 2) for x in widths) + "|"]
