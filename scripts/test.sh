@@ -2,6 +2,8 @@
 # Installs the dependencies, builds wharf twice (optimised, and with ASan+UBSan), and runs
 # every test: unit, integration (real clients over loopback), slow (kill -9 crash and
 # restart), a short libFuzzer run, and the sanitizer build's unit and integration suites.
+# A failing step stops the script (set -e), including a build running in the background:
+# `wait` returns its status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -14,19 +16,42 @@ echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
 cmake --build build -j"$jobs"
 
-echo "== tests (RelWithDebInfo): unit, integration, slow"
-(cd build && ctest --output-on-failure --timeout 300 -j2 -LE fuzz)
+# The sanitizer and fuzz trees build at the lowest CPU priority beside the test runs: those
+# wait on sockets, timers and fsync most of the time (about a fifth of two cores), so the
+# builds take what the tests leave without slowing them. A build runs in its own process
+# group (setsid), so that a failed test run, which ends the script, ends the build too; its
+# output goes to a log, shown when the build fails.
+side_builds=()
+trap 'for g in "${side_builds[@]}"; do kill -- "-$g" 2>/dev/null || true; done' EXIT
+start_side_build() {  # LOG ARGS...
+  local log=$1
+  shift
+  setsid nice -n 19 "$@" >"$log" 2>&1 &
+  side_builds+=("$!")
+}
+finish_side_build() {  # LOG
+  if ! wait "${side_builds[-1]}"; then
+    cat "$1"
+    return 1
+  fi
+}
 
-echo "== build (ASan + UBSan)"
+echo "== tests (RelWithDebInfo): unit, integration, slow; ASan + UBSan tree builds beside them"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1" -DWHARF_SANITIZE=ON >/dev/null
-cmake --build build-asan -j"$jobs"
+start_side_build build-asan/build.log cmake --build build-asan -j"$jobs"
+(cd build && ctest --output-on-failure --timeout 300 -j2 -LE fuzz)
+echo "== build (ASan + UBSan): waiting for it"
+finish_side_build build-asan/build.log
 
-echo "== tests (ASan + UBSan): unit, integration"
-(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --output-on-failure --timeout 300 -j2 -L "unit|integration" -LE "slow|fuzz")
-
-echo "== fuzz (clang libFuzzer, short run)"
+echo "== tests (ASan + UBSan): unit, integration; fuzz tree builds beside them"
 cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DWHARF_FUZZ=ON >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_mqtt_decode fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request
-(cd build-fuzz && ctest --output-on-failure -L fuzz)
+start_side_build build-fuzz/build.log cmake --build build-fuzz -j"$jobs" \
+  --target fuzz_mqtt_decode fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure --timeout 300 -j2 -L "unit|integration" -LE "slow|fuzz")
+echo "== build (fuzz): waiting for it"
+finish_side_build build-fuzz/build.log
+
+echo "== fuzz (clang libFuzzer, short run)"
+(cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)
