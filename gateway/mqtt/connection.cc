@@ -269,14 +269,19 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     send_ack(type, packet_id, reason_code::success);
     return;
   }
-  // Durable before acknowledged: the ack waits for this loop turn's group commit.
+  after_commit([packet_id, type, qos](connection& c) {
+    if (qos == 1) --c.inbound_unacked_;
+    c.send_ack(type, packet_id, reason_code::success);
+  });
+}
+
+void connection::after_commit(std::function<void(connection&)> send_ack) {
   ++acks_waiting_durability_;
-  home_.run_after_commit([&home = home_, id = id_, packet_id, type, qos] {
+  home_.run_after_commit([&home = home_, id = id_, send_ack = std::move(send_ack)] {
     auto* c = home.find_connection(id);
     if (!c || c->state_ == state::closed) return;
     --c->acks_waiting_durability_;
-    if (qos == 1) --c->inbound_unacked_;
-    c->send_ack(type, packet_id, reason_code::success);
+    send_ack(*c);
   });
 }
 
@@ -327,6 +332,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
   mqtt::suback_packet ack;
   ack.packet_id = p.packet_id;
   std::vector<session::delivery> retained;
+  bool stored = false;
   const auto now = unix_now_ms();
   for (const auto& req : p.subscriptions) {
     if (!core::is_valid_topic_filter(req.filter) || !mqtt::is_valid_utf8(req.filter)) {
@@ -365,7 +371,10 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
         *it = sub;
     }
     home_.add_route(entry_, sub);
-    if (session_expiry_s_ > 0) session::put_subscription(home_.batch(), client_id_, sub);
+    if (session_expiry_s_ > 0) {
+      session::put_subscription(home_.batch(), client_id_, sub);
+      stored = true;
+    }
     ack.reasons.push_back(static_cast<reason_code>(sub.max_qos));
 
     // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
@@ -380,13 +389,22 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       });
     }
   }
-  send(ack);
-  for (auto& d : retained) enqueue(std::move(d));
+  home_.send_outboxes();
+  auto send_suback = [ack = std::move(ack), retained = std::move(retained)](connection& c) mutable {
+    c.send(ack);
+    for (auto& d : retained) c.enqueue(std::move(d));
+  };
+  // A persistent session's subscriptions are durable before the SUBACK says they hold.
+  if (stored || acks_waiting_durability_ > 0)
+    after_commit(std::move(send_suback));
+  else
+    send_suback(*this);
 }
 
 void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
   mqtt::unsuback_packet ack;
   ack.packet_id = p.packet_id;
+  bool erased = false;
   for (const auto& filter : p.filters) {
     auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
     if (it == subscriptions_.end()) {
@@ -399,10 +417,17 @@ void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
       std::erase_if(entry_->subscriptions, [&](auto& s) { return s.filter == filter; });
     }
     home_.remove_route(entry_.get(), filter);
-    if (session_expiry_s_ > 0) session::erase_subscription(home_.batch(), client_id_, filter);
+    if (session_expiry_s_ > 0) {
+      session::erase_subscription(home_.batch(), client_id_, filter);
+      erased = true;
+    }
     ack.reasons.push_back(reason_code::success);
   }
-  send(ack);
+  home_.send_outboxes();
+  if (erased || acks_waiting_durability_ > 0)
+    after_commit([ack = std::move(ack)](connection& c) { c.send(ack); });
+  else
+    send(ack);
 }
 
 void connection::handle_disconnect(const mqtt::disconnect_packet& p) {

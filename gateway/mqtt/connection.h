@@ -72,6 +72,9 @@ class connection final : public stream_handler {
   void send(const mqtt::packet& p);
   void send_connack_error(mqtt::reason_code rc);
   void send_ack(mqtt::packet_type type, std::uint16_t packet_id, mqtt::reason_code rc);
+  // Runs `send_ack` once this loop turn's storage batch is durable (if the connection is
+  // still open then). Acks sent later wait behind it: they go out in packet order.
+  void after_commit(std::function<void(connection&)> send_ack);
   void send_delivery(const session::delivery& d, bool dup);
   void pump();
   // Protocol violation or broker-side close: DISCONNECT (v5, once connected), then close.
@@ -108,7 +111,7 @@ class connection final : public stream_handler {
   session::outbound_window window_;
   std::unordered_set<std::uint16_t> inbound_qos2_;  // PUBREC sent, awaiting PUBREL
   std::uint32_t inbound_unacked_ = 0;               // QoS 1/2 received, not yet fully acked
-  std::uint32_t acks_waiting_durability_ = 0;       // keeps PUBACK order [MQTT-4.6.0-2]
+  std::uint32_t acks_waiting_durability_ = 0;       // keeps acks in order [MQTT-4.6.0-2]
   std::uint32_t client_max_packet_size_ = 268435460;
   std::uint16_t client_topic_alias_max_ = 0;
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;

@@ -145,6 +145,7 @@ void connection::finish_connect(bool session_present) {
     props.session_expiry_interval = session_expiry_s_;
   }
   state_ = state::connected;
+  home_.send_outboxes();  // a discarded session's routes are gone before the client hears so
   send(ack);
   pump();
 }

@@ -224,8 +224,7 @@ void shard::schedule_flush() {
   boost::asio::post(ioc_, [this] { flush(); });
 }
 
-void shard::flush() {
-  flush_scheduled_ = false;
+void shard::send_outboxes() {
   auto& shards = broker_.shards_;
   for (std::size_t i = 0; i < shards.size(); ++i) {
     auto routes = std::move(route_outbox_[i]);
@@ -240,6 +239,11 @@ void shard::flush() {
       if (!deliveries.empty()) target->receive_deliveries(std::move(deliveries));
     });
   }
+}
+
+void shard::flush() {
+  flush_scheduled_ = false;
+  send_outboxes();
   if (batch_.empty() && after_commit_.empty()) return;
   auto callbacks = std::move(after_commit_);
   after_commit_.clear();

@@ -3,7 +3,8 @@
 // except where a comment says otherwise.
 //
 // Cross-shard traffic goes in batches: deliveries and route changes for shard k are
-// collected in outbox k during a loop turn and handed over with one post at its end.
+// collected in outbox k during a loop turn and handed over with one post at its end,
+// or earlier where an acknowledgement depends on them (send_outboxes).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -83,6 +84,10 @@ class shard {
   void remove_route(session::session_entry* entry, std::string_view filter);
   // Applies a change from another shard (or from load()).
   void apply_route(route_change&& change);
+  // Hands the outboxes to the other shards now. Called before a SUBACK, UNSUBACK or
+  // CONNACK leaves: each shard runs posted work in order, so a PUBLISH its clients send
+  // after seeing that ack is routed with the change already applied.
+  void send_outboxes();
 
   // Storage batching: ops added during this loop turn are committed together.
   core::write_batch& batch() { schedule_flush(); return batch_; }

@@ -188,6 +188,39 @@ class PubSubTest(BrokerTestCase):
         pub.publish(topic, b"two", qos=1)
         self.assertEqual(sub.fence(pub), [])
 
+    def test_publish_after_suback_reaches_the_new_subscriber(self):
+        # A SUBACK says the subscription is in place: what another client publishes after
+        # it must be delivered, whichever I/O thread that client is on. The PINGREQs sent
+        # behind the SUBSCRIBE keep the subscriber's thread busy after its SUBACK, so a
+        # subscription still on its way to the other threads would miss the messages.
+        sub = self.raw()
+        sub.connect(unique("sub"))
+        pubs = [self.raw() for _ in range(4)]
+        for p in pubs:
+            p.connect(unique("pub"))
+        pings = 2000
+        for _ in range(50):
+            topic = unique("after-suback")
+            sub.send(raw.pingreq() + raw.subscribe(1, [(topic, 0)]) + raw.pingreq() * pings)
+            sub.expect(raw.PINGRESP)
+            self.assertEqual(sub.expect(raw.SUBACK).codes, [0])
+            for n, p in enumerate(pubs):
+                p.send(raw.publish(topic, b"%d" % n))
+            pongs, payloads = 0, []
+            while pongs < pings or len(payloads) < len(pubs):
+                try:
+                    packet = sub.recv()
+                except TimeoutError:
+                    self.fail("after SUBACK: %d of %d publications arrived (%r)"
+                              % (len(payloads), len(pubs), payloads))
+                self.assertIsNotNone(packet, "connection closed")
+                if packet.type == raw.PINGRESP:
+                    pongs += 1
+                else:
+                    self.assertEqual((packet.type, packet.topic), (raw.PUBLISH, topic))
+                    payloads.append(packet.payload)
+            self.assertEqual(sorted(payloads), [b"%d" % n for n in range(len(pubs))])
+
     def test_overlapping_subscriptions_v311_one_copy_max_qos(self):
         # wharf delivers one copy at the maximum QoS of the matching subscriptions.
         if is_mosquitto():

@@ -5,6 +5,7 @@ import signal
 import time
 import unittest
 
+import mqtt_raw as raw
 from wharf_fixture import V5, V311, BrokerTestCase, is_mosquitto, unique
 
 
@@ -65,6 +66,26 @@ class SessionTest(BrokerTestCase):
         for version in (V311, V5):
             with self.subTest(version=version):
                 self.queue_while_offline(version, self.new_broker(), restart=signal.SIGKILL)
+
+    def test_subscription_survives_kill_9_right_after_suback(self):
+        # A persistent session's SUBACK comes after the subscription is durable: kill -9
+        # at once, and the session still has it after the restart.
+        if is_mosquitto():
+            self.skipTest("wharf-only: Mosquitto writes its database only at shutdown or "
+                          "autosave")
+        broker = self.new_broker()
+        cid, topic = unique("subkill"), unique("sess/subkill")
+        sub = self.raw(broker=broker)
+        sub.connect(cid, clean=False, props={"session_expiry_interval": 300})
+        sub.send(raw.subscribe(1, [(topic, 1)]))
+        self.assertEqual(sub.expect(raw.SUBACK).codes, [1])
+        broker.kill()
+        broker.start()
+        sub = self.persistent(cid, V5, broker)
+        self.assertTrue(sub.session_present)
+        pub = self.client(broker=broker)
+        pub.publish(topic, b"after restart", qos=1)
+        self.assertEqual([m.payload for m in sub.fence(pub)], [b"after restart"])
 
     def test_session_present_flag(self):
         cid = unique("present")
