@@ -64,12 +64,15 @@ class connection_test : public ::testing::Test {
   }
   void send_raw(client& c, const std::vector<std::uint8_t>& bytes) { c.stream->feed(bytes); }
 
-  // Runs shard 0's ready handlers, then once more after storage completions can arrive.
+  // Runs shard 0's ready handlers until the acks that wait for a commit have gone out: each
+  // round waits (an empty write_sync queues behind every batch the shard has handed over)
+  // until the storage writer has committed and posted back, and lets short timers expire.
   void run() {
     auto& io = pool_->context(0);
     for (int i = 0; i < 3; ++i) {
       io.restart();
       io.poll();
+      ASSERT_FALSE(db_->write_sync(core::write_batch{}));
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     io.restart();
