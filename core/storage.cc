@@ -282,9 +282,10 @@ class rocks_storage final : public storage {
     range_begins_.clear();
     auto add_segment = [&]() -> std::error_code {
       std::stable_sort(ordered_.begin(), ordered_.end(),
-                       [](const write_batch::op* a, const write_batch::op* b) { return a->key < b->key; });
-      for (const auto* op : ordered_) {
-        const auto s = op->what == write_batch::op::kind::put ? wb.Put(op->key, op->value) : wb.Delete(op->key);
+                       [](const write_batch::op& a, const write_batch::op& b) { return a.key < b.key; });
+      for (const auto& op : ordered_) {
+        const auto s = op.what == write_batch::op::kind::put ? wb.Put(to_slice(op.key), to_slice(op.value))
+                                                             : wb.Delete(to_slice(op.key));
         if (!s.ok()) return to_error_code(s);
       }
       ordered_.clear();
@@ -293,13 +294,13 @@ class rocks_storage final : public storage {
     for (const auto& p : group) {
       for (const auto& op : p.batch.ops()) {
         if (op.what != write_batch::op::kind::erase_range) {
-          ordered_.push_back(&op);
+          ordered_.push_back(op);
           continue;
         }
         if (auto ec = add_segment()) return ec;
         // An empty or inverted range erases nothing; RocksDB must not see it.
         if (op.key < op.value) {
-          if (const auto s = wb.DeleteRange(op.key, op.value); !s.ok()) return to_error_code(s);
+          if (const auto s = wb.DeleteRange(to_slice(op.key), to_slice(op.value)); !s.ok()) return to_error_code(s);
           range_begins_.push_back(op.key);
         }
       }
@@ -339,7 +340,7 @@ class rocks_storage final : public storage {
   const std::unique_ptr<rocksdb::DB> db_;
 
   std::error_code failed_;  // the first failed write's error; touched by the writer thread only
-  std::vector<const write_batch::op*> ordered_;  // commit()'s sort buffer; writer thread only
+  std::vector<write_batch::op> ordered_;  // commit()'s sort buffer; writer thread only
   std::vector<std::string_view> range_begins_;   // commit(): the group's range-erase begin keys
 
   std::mutex mu_;
@@ -369,16 +370,28 @@ std::error_code make_error_code(storage_errc e) noexcept {
   return {static_cast<int>(e), storage_category()};
 }
 
-void write_batch::put(std::string key, std::string value) {
-  ops_.push_back(op{op::kind::put, std::move(key), std::move(value)});
+void write_batch::add(op::kind what, std::string_view key, std::string_view value) {
+  entries_.push_back({what, static_cast<std::uint32_t>(key.size()), static_cast<std::uint32_t>(value.size()),
+                      bytes_.size()});
+  bytes_.append(key);
+  bytes_.append(value);
 }
 
-void write_batch::erase(std::string key) {
-  ops_.push_back(op{op::kind::erase, std::move(key), {}});
+void write_batch::put(std::string_view key, std::string_view value) { add(op::kind::put, key, value); }
+
+void write_batch::erase(std::string_view key) { add(op::kind::erase, key, {}); }
+
+void write_batch::erase_range(std::string_view begin_key, std::string_view end_key) {
+  add(op::kind::erase_range, begin_key, end_key);
 }
 
-void write_batch::erase_range(std::string begin_key, std::string end_key) {
-  ops_.push_back(op{op::kind::erase_range, std::move(begin_key), std::move(end_key)});
+std::vector<write_batch::op> write_batch::ops() const {
+  std::vector<op> out;
+  out.reserve(entries_.size());
+  const std::string_view all(bytes_);
+  for (const auto& e : entries_)
+    out.push_back({e.what, all.substr(e.offset, e.key_size), all.substr(e.offset + e.key_size, e.value_size)});
+  return out;
 }
 
 std::unique_ptr<storage> storage::open(const storage_options& options) {
