@@ -186,7 +186,7 @@ void erase_session_queue(core::write_batch& batch, std::string_view client_id) {
   for (char kind : {'q', 'i'}) {
     std::string begin = prefixed(kind, client_id);
     std::string end = prefix_end(begin);
-    batch.erase_range(std::move(begin), std::move(end));
+    batch.erase_range(begin, end);
   }
 }
 
@@ -194,7 +194,7 @@ void erase_session(core::write_batch& batch, std::string_view client_id) {
   batch.erase(keys::session(client_id));
   std::string begin = prefixed('u', client_id);
   std::string end = prefix_end(begin);
-  batch.erase_range(std::move(begin), std::move(end));
+  batch.erase_range(begin, end);
   erase_session_queue(batch, client_id);
 }
 

@@ -126,13 +126,11 @@ void engine_impl::trim_log() {
   erase_range(keys::log_entry(0), keys::log_entry(applied_index_ - retain + 1));
 }
 
-void engine_impl::put(std::string key, std::string value) { batch_->put(std::move(key), std::move(value)); }
+void engine_impl::put(std::string_view key, std::string_view value) { batch_->put(key, value); }
 
-void engine_impl::erase(std::string key) { batch_->erase(std::move(key)); }
+void engine_impl::erase(std::string_view key) { batch_->erase(key); }
 
-void engine_impl::erase_range(std::string begin, std::string end) {
-  batch_->erase_range(std::move(begin), std::move(end));
-}
+void engine_impl::erase_range(std::string_view begin, std::string_view end) { batch_->erase_range(begin, end); }
 
 void engine_impl::put_body(std::string key, std::string_view body) {
   batch_->put(key, std::string(body));

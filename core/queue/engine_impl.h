@@ -294,9 +294,9 @@ class engine_impl final : public engine {
   void store_push(std::uint64_t delivery_id, const pending_push& p);
 
   // ---- storage (engine.cc) ----
-  void put(std::string key, std::string value);
-  void erase(std::string key);
-  void erase_range(std::string begin, std::string end);
+  void put(std::string_view key, std::string_view value);
+  void erase(std::string_view key);
+  void erase_range(std::string_view begin, std::string_view end);
   // Writes a body and keeps it in memory until committed.
   void put_body(std::string key, std::string_view body);
   // A body written by put_body, from memory before its commit, from storage after.

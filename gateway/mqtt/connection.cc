@@ -264,18 +264,17 @@ void connection::handle_publish(mqtt::publish_packet& p) {
   }
   const auto packet_id = p.packet_id;
   const auto type = qos == 1 ? packet_type::puback : packet_type::pubrec;
-  if (!ops.added && acks_waiting_durability_ == 0) {
-    if (qos == 1) --inbound_unacked_;
-    send_ack(type, packet_id, reason_code::success);
-    return;
-  }
-  after_commit([packet_id, type, qos](connection& c) {
+  ack_when_durable(ops.added, [packet_id, type, qos](connection& c) {
     if (qos == 1) --c.inbound_unacked_;
     c.send_ack(type, packet_id, reason_code::success);
   });
 }
 
-void connection::after_commit(std::function<void(connection&)> send_ack) {
+void connection::ack_when_durable(bool wrote, std::function<void(connection&)> send_ack) {
+  if (!wrote && acks_waiting_durability_ == 0) {
+    send_ack(*this);
+    return;
+  }
   ++acks_waiting_durability_;
   home_.run_after_commit([&home = home_, id = id_, send_ack = std::move(send_ack)] {
     auto* c = home.find_connection(id);
@@ -395,10 +394,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     for (auto& d : retained) c.enqueue(std::move(d));
   };
   // A persistent session's subscriptions are durable before the SUBACK says they hold.
-  if (stored || acks_waiting_durability_ > 0)
-    after_commit(std::move(send_suback));
-  else
-    send_suback(*this);
+  ack_when_durable(stored, std::move(send_suback));
 }
 
 void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
@@ -424,10 +420,7 @@ void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
     ack.reasons.push_back(reason_code::success);
   }
   home_.send_outboxes();
-  if (erased || acks_waiting_durability_ > 0)
-    after_commit([ack = std::move(ack)](connection& c) { c.send(ack); });
-  else
-    send(ack);
+  ack_when_durable(erased, [ack = std::move(ack)](connection& c) { c.send(ack); });
 }
 
 void connection::handle_disconnect(const mqtt::disconnect_packet& p) {

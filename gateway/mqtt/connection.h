@@ -72,9 +72,10 @@ class connection final : public stream_handler {
   void send(const mqtt::packet& p);
   void send_connack_error(mqtt::reason_code rc);
   void send_ack(mqtt::packet_type type, std::uint16_t packet_id, mqtt::reason_code rc);
-  // Runs `send_ack` once this loop turn's storage batch is durable (if the connection is
-  // still open then). Acks sent later wait behind it: they go out in packet order.
-  void after_commit(std::function<void(connection&)> send_ack);
+  // Runs `send_ack` now, or, when the packet `wrote` to this turn's storage batch or an
+  // earlier ack still waits, once that batch is durable (if the connection is still open
+  // then): acks go out in packet order [MQTT-4.6.0-2].
+  void ack_when_durable(bool wrote, std::function<void(connection&)> send_ack);
   void send_delivery(const session::delivery& d, bool dup);
   void pump();
   // Protocol violation or broker-side close: DISCONNECT (v5, once connected), then close.
