@@ -255,7 +255,7 @@ void get(reader& r, subscribe& c) {
   c.topic = r.bytes();
   c.subscription = r.bytes();
   auto& a = c.attributes;
-  a.protocol = get_enum(r, sub_protocol::http, sub_protocol::queue);
+  a.protocol = get_enum(r, sub_protocol::http, sub_protocol::mqtt);
   a.endpoint = r.bytes();
   a.strategy = get_enum(r, notify_strategy::backoff_retry, notify_strategy::exponential_decay_retry);
   a.format = get_enum(r, notify_format::json, notify_format::simplified);

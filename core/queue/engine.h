@@ -75,17 +75,19 @@ struct subscription_info {
   std::uint64_t pending_pushes = 0;  // http: deliveries not yet acknowledged by the endpoint
 };
 
-// One HTTP push to make (protocol http subscriptions).
+// One push to make (protocol http subscriptions: an HTTP request; mqtt: a publish to MQTT).
 struct push_delivery {
   std::uint64_t delivery_id = 0;
   std::string topic;
   std::string subscription;
   std::string endpoint;
+  sub_protocol protocol = sub_protocol::http;
   notify_format format = notify_format::json;
   notify_strategy strategy = notify_strategy::exponential_decay_retry;
   std::string msg_id;
   std::string body;
   std::vector<std::string> tags;
+  std::string routing_key;
   std::int64_t publish_time_s = 0;
   std::uint32_t attempts = 0;  // failed attempts so far
   time_ms due = 0;

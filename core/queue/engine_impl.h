@@ -113,6 +113,7 @@ struct pending_push {
   std::uint64_t subscription_id = 0;
   std::uint64_t msg_number = 0;
   std::vector<std::string> tags;
+  std::string routing_key;
   time_ms publish_ms = 0;
   std::uint32_t attempts = 0;
   time_ms due_ms = 0;

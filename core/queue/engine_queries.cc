@@ -184,11 +184,13 @@ std::vector<push_delivery> engine_impl::due_pushes(time_ms now, std::size_t limi
     d.topic = s.topic->name;
     d.subscription = s.name;
     d.endpoint = s.attributes.endpoint;
+    d.protocol = s.attributes.protocol;
     d.format = s.attributes.format;
     d.strategy = s.attributes.strategy;
     d.msg_id = format_msg_id(p.msg_number);
     d.body = read_body(keys::with_ids(keys::push_body_prefix, s.id, delivery_id));
     d.tags = p.tags;
+    d.routing_key = p.routing_key;
     d.publish_time_s = to_seconds(p.publish_ms);
     d.attempts = p.attempts;
     d.due = p.due_ms;
@@ -261,9 +263,9 @@ std::string engine_impl::dump() const {
   }
   for (const auto& [delivery_id, p] : pushes_) {
     fmt::format_to(std::back_inserter(out),
-                   "push {} subscription {} msg {} tags [{}] published {} attempts {} due {} body '",
-                   delivery_id, p.subscription_id, p.msg_number, joined(p.tags), p.publish_ms, p.attempts,
-                   p.due_ms);
+                   "push {} subscription {} msg {} tags [{}] key '{}' published {} attempts {} due {} body '",
+                   delivery_id, p.subscription_id, p.msg_number, joined(p.tags), escaped(p.routing_key),
+                   p.publish_ms, p.attempts, p.due_ms);
     out += escaped(read_body(keys::with_ids(keys::push_body_prefix, p.subscription_id, delivery_id))) + "'\n";
   }
   return out;

@@ -186,6 +186,7 @@ std::string encode_push(const pending_push& p) {
   w.svarint(p.publish_ms);
   w.varint(p.attempts);
   w.svarint(p.due_ms);
+  w.bytes(p.routing_key);
   return w.take();
 }
 
@@ -315,7 +316,7 @@ void engine_impl::load_topics_and_subscriptions() {
     s.topic = topic->second;
     s.name = r.bytes();
     auto& a = s.attributes;
-    a.protocol = read_enum(r, sub_protocol::http, sub_protocol::queue);
+    a.protocol = read_enum(r, sub_protocol::http, sub_protocol::mqtt);
     a.endpoint = r.bytes();
     a.strategy = read_enum(r, notify_strategy::backoff_retry, notify_strategy::exponential_decay_retry);
     a.format = read_enum(r, notify_format::json, notify_format::simplified);
@@ -344,6 +345,7 @@ void engine_impl::load_pushes() {
     p.publish_ms = r.svarint();
     p.attempts = r.u32();
     p.due_ms = r.svarint();
+    p.routing_key = r.bytes();
     finish(r, "push");
     sub->second->pending_pushes.insert(delivery_id);
     push_schedule_.emplace(p.due_ms, delivery_id);

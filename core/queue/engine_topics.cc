@@ -184,6 +184,7 @@ void engine_impl::fan_out(topic_state& t, const publish_item& item, std::uint64_
     p.subscription_id = s.id;
     p.msg_number = msg_number;
     p.tags = item.tags;
+    if (a.protocol == sub_protocol::mqtt) p.routing_key = item.routing_key;
     p.publish_ms = now_;
     p.due_ms = now_;
     store_push(delivery_id, p);
@@ -210,6 +211,9 @@ status engine_impl::validate_subscription(const subscription_attributes& a, bool
       if (endpoint_named && !find_queue(a.endpoint)) {
         return status{code::not_found, fmt::format("endpoint queue {} does not exist", a.endpoint)};
       }
+      break;
+    case sub_protocol::mqtt:
+      if (a.endpoint.empty()) return invalid("endpoint must be an MQTT topic template for protocol mqtt");
       break;
     default: return invalid("protocol must be http or queue");
   }

@@ -367,6 +367,29 @@ void service::submit(command_body body, result_callback done) {
   });
 }
 
+void service::submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done) {
+  asio::post(impl_->ctx, [this, bodies = std::move(bodies), done = std::move(done)]() mutable {
+    if (bodies.empty()) {
+      done({});
+      return;
+    }
+    // Every command of one turn is answered by the same commit, in order: the last answer
+    // completes the set.
+    struct collected {
+      std::vector<result> results;
+      std::function<void(std::vector<result>)> done;
+    };
+    auto all = std::make_shared<collected>(collected{std::vector<result>(bodies.size()), std::move(done)});
+    for (std::size_t i = 0; i < bodies.size(); ++i) {
+      const bool last = i + 1 == bodies.size();
+      impl_->apply_and_answer_after_commit(std::move(bodies[i]), [all, i, last](result r) {
+        all->results[i] = std::move(r);
+        if (last) all->done(std::move(all->results));
+      });
+    }
+  });
+}
+
 void service::receive(receive_messages request, std::optional<std::chrono::milliseconds> wait,
                       result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned) {
   asio::post(impl_->ctx, [this, request = std::move(request), wait, done = std::move(done),

@@ -68,6 +68,10 @@ class service {
   // Applies `body` as a command at the clock's now; `done` gets the result after the
   // command is durable (or code::internal_error when the commit failed).
   void submit(command_body body, result_callback done);
+  // Applies `bodies` in order, in one turn (one post here, one answer back): `done` gets
+  // their results, in the same order, once they are all durable. For callers that batch
+  // commands of many sources, such as the MQTT bridge's shards.
+  void submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done);
 
   // A receive that waits up to `wait` for a message when none is visible: answered as soon
   // as one becomes visible (a send, a delay or a visibility timeout ending, a rewind), or

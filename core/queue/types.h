@@ -83,13 +83,15 @@ struct topic_attributes {
   filter_type filter = filter_type::tag;
 };
 
-enum class sub_protocol : std::uint8_t { http, queue };
+// mqtt: deliveries go to the MQTT broker's subscribers (the bridge's topic_to_mqtt bindings,
+// docs/BRIDGE.md); the endpoint is the MQTT topic template. Only the bridge creates them.
+enum class sub_protocol : std::uint8_t { http, queue, mqtt };
 enum class notify_strategy : std::uint8_t { backoff_retry, exponential_decay_retry };
 enum class notify_format : std::uint8_t { json, simplified };
 
 struct subscription_attributes {
   sub_protocol protocol = sub_protocol::queue;
-  std::string endpoint;                      // http: URL; queue: queue name
+  std::string endpoint;                      // http: URL; queue: queue name; mqtt: topic template
   notify_strategy strategy = notify_strategy::exponential_decay_retry;
   notify_format format = notify_format::json;
   std::vector<std::string> filter_tags;      // ≤5, each ≤16 chars

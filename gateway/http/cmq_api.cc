@@ -474,7 +474,14 @@ void unsubscribe(q::service& core, const call_ptr& c) {
   run_command(core, c, q::unsubscribe{required(*c, "topicName"), required(*c, "subscriptionName")});
 }
 
-std::string_view protocol_name(q::sub_protocol p) { return p == q::sub_protocol::http ? "http" : "queue"; }
+std::string_view protocol_name(q::sub_protocol p) {
+  switch (p) {
+    case q::sub_protocol::http: return "http";
+    case q::sub_protocol::queue: return "queue";
+    case q::sub_protocol::mqtt: return "mqtt";
+  }
+  return "?";
+}
 
 void get_subscription_attributes(q::service& core, const call_ptr& c) {
   core.query([c, topic = required(*c, "topicName"), name = required(*c, "subscriptionName")](const q::engine& e,
