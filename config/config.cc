@@ -20,6 +20,7 @@
 
 #include <fmt/format.h>
 
+#include "config/bridge_config.h"
 #include "config/yaml_reader.h"
 
 namespace wharf::config {
@@ -210,6 +211,11 @@ class schema_reader {
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
+    if (auto e = m.find("bridge")) {
+      detail::read_bridge(*e, cfg.bridge, diag_, [this](map_reader& r, std::string_view key, bool required) {
+        return read_tls_file(r, key, required);
+      });
+    }
     m.finish();
   }
 

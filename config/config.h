@@ -118,6 +118,83 @@ struct queue_config {
   queue_push_config push;
 };
 
+// The bridge between MQTT and the queue core (docs/BRIDGE.md). Queues and topics it names
+// are created at start when missing. Filters and names are checked by the bridge itself
+// (gateway/bridge), which reports errors at `source_location`.
+enum class bridge_body_format { raw, json };
+
+// Every PUBLISH matching `filter` goes to `destination`: a queue (mqtt_to_queue, YAML key
+// `queue`), or a core topic (mqtt_to_topic, YAML key `topic`) with the MQTT topic's levels
+// joined by '.' as its routing key. A QoS 1/2 publish is acknowledged once the core holds
+// it durably.
+struct bridge_binding {
+  std::string filter;                             // MQTT topic filter. Required.
+  std::string destination;                        // Queue or core topic name. Required.
+  // raw: the payload is the message body; json: topic, client id, QoS, retain, properties
+  // and the payload (text, or base64) as a JSON object. Default: raw.
+  bridge_body_format format = bridge_body_format::raw;
+  std::string source_location;                    // "file:line:col"
+};
+
+// Messages published to the core topic `topic` are published to MQTT on `mqtt_topic`,
+// where "{routingKey}" stands for the message's routing key with '.' written as '/'.
+struct bridge_mqtt_binding {
+  std::string topic;                              // Core topic name. Required.
+  std::string mqtt_topic;                         // MQTT topic template. Required.
+  std::uint8_t qos = 1;                           // 0..2. Default: 1.
+  bool retain = false;                            // Default: false.
+  std::string source_location;
+};
+
+// One topic mapping of the uplink, as Mosquitto's bridge `topic` lines: a message on local
+// topic local_prefix + T is sent up as remote_prefix + T (direction out), and a remote
+// message on remote_prefix + T comes down as local_prefix + T (in), where T matches filter.
+enum class uplink_direction { out, in, both };
+struct uplink_topic {
+  std::string filter;                  // MQTT topic filter for T. Required.
+  uplink_direction direction = uplink_direction::out;  // out|in|both. Default: out.
+  std::uint8_t qos = 1;                // 0..2, the most QoS used on the uplink. Default: 1.
+  std::string local_prefix;            // Default: "".
+  std::string remote_prefix;           // Default: "".
+  std::string source_location;
+};
+
+// A connection to a remote MQTT broker (built on the Paho MQTT C++ client). Messages going
+// up are kept in a core queue first (durable before the local publisher's ack, bounded by
+// max_queued_messages), and sent in order while the uplink is connected.
+struct uplink_config {
+  std::string address;                 // "tcp://host:port" or "ssl://host:port". Required.
+  std::string client_id;               // The client id at the remote broker. Required.
+  int mqtt_version = 4;                // "3.1.1" (4) or "5". Default: 3.1.1.
+  std::string username;                // Default: none.
+  std::string password;                // Default: none. Use ${ENV:NAME}.
+  std::string ca_file;                 // ssl://: CA bundle the remote must chain to. Default: system store.
+  std::string cert_file;               // ssl://: client certificate. Default: none.
+  std::string key_file;                // ssl://: its key. Default: none.
+  std::uint16_t keep_alive_s = 60;     // 1..65535. Default: 60.
+  // Keep the remote session (and what it queues for us) between connections. Default: false.
+  bool clean_session = false;
+  std::uint32_t reconnect_min_ms = 1000;   // first retry delay; doubles. 100..600000. Default: 1000.
+  std::uint32_t reconnect_max_ms = 30000;  // longest retry delay. 100..3600000. Default: 30000.
+  std::string queue = "uplink-outbox";     // the store-and-forward queue. Default: uplink-outbox.
+  // The queue's bound (its maxMsgHeapNum); beyond it local publishes going up are refused
+  // (v5: PUBACK 0x97), counted. 1000000..1000000000. Default: 1000000.
+  std::uint64_t max_queued_messages = 1000000;
+  std::vector<uplink_topic> topics;    // At least one. Required.
+  std::string source_location;
+};
+
+struct bridge_config {
+  std::vector<bridge_binding> mqtt_to_queue;
+  std::vector<bridge_binding> mqtt_to_topic;
+  std::vector<bridge_mqtt_binding> topic_to_mqtt;
+  // Device events (connected, disconnected, session expired, will published) as JSON
+  // messages into this queue. Default: "" (no events).
+  std::string events_queue;
+  std::string events_source_location;
+  std::optional<uplink_config> uplink;  // Default: none.
+};
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
@@ -130,6 +207,7 @@ struct config {
   mqtt_config mqtt;
   queue_api_config queue_api;
   queue_config queue;
+  bridge_config bridge;
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 
