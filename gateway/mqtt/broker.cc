@@ -65,6 +65,36 @@ std::size_t broker::load() {
   return loaded;
 }
 
+void broker::attach_queue_core(core::queue::service& queue_core, const queue_tap& tap) {
+  queue_core_ = &queue_core;
+  tap_ = &tap;
+}
+
+void broker::publish_from_core(core::message m, std::function<void(bool durable)> done) {
+  auto& target = *shards_[next_core_publish_shard_.fetch_add(1, std::memory_order_relaxed) % shards_.size()];
+  // Not passed to the bridge bindings: a message from the core going back into it could loop
+  // (topic_to_mqtt feeding an mqtt_to_topic binding of the same topic).
+  boost::asio::post(target.io(), [this, &target, m = std::move(m), done = std::move(done)]() mutable {
+    m.publish_unix_ms = unix_now_ms();
+    auto message = std::make_shared<const core::message>(std::move(m));
+    counters_.messages_received.fetch_add(1, std::memory_order_relaxed);
+    durable_ops ops;
+    if (message->retain) {
+      if (retained_.set(*message, target.batch()))
+        ops.added = true;
+      else
+        counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+    }
+    target.route(message, ops);
+    if (!ops.added) {
+      done(true);
+      return;
+    }
+    // A failed commit runs no after-commit work: the core then retries the delivery.
+    target.run_after_commit([done = std::move(done)] { done(true); });
+  });
+}
+
 void broker::start() {
   for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get()] { s->start_timer(); });
 }
@@ -148,19 +178,16 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
       counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
       sessions_.erase(entry);
       for (auto& sub : unroute) on.remove_route(entry.get(), sub.filter);
+      device_event e;
+      e.what = device_event::kind::session_expired;
+      e.client_id = entry->client_id;
+      e.time_unix_ms = now;
+      on.record_event(e);
     } else if (next_due != 0 && will) {
       schedule_session_timer(next_due, entry);
     }
-    if (will) {
-      // [MQTT-3.1.3-9] Published at the earlier of the will delay and the session's end.
-      if (will->expiry_unix_ms != 0) will->expiry_unix_ms += now;
-      will->publish_unix_ms = now;
-      counters_.wills_published.fetch_add(1, std::memory_order_relaxed);
-      auto m = std::make_shared<const core::message>(std::move(*will));
-      durable_ops ops;
-      if (m->retain && !retained_.set(*m, on.batch())) counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
-      on.route(m, ops);
-    }
+    // [MQTT-3.1.3-9] Published at the earlier of the will delay and the session's end.
+    if (will) on.publish_will(std::move(*will), entry->client_id, now);
   }
 }
 

@@ -20,9 +20,14 @@
 #include "gateway/mqtt/transport/stream.h"
 #include "session/registry.h"
 
+namespace wharf::core::queue {
+class service;
+}
+
 namespace wharf::gateway {
 
 class shard;
+class queue_tap;
 
 // Broker-wide counters. Each is written with relaxed atomics from any shard.
 struct broker_counters {
@@ -42,6 +47,8 @@ struct broker_counters {
   std::atomic<std::uint64_t> storage_errors{0};
   std::atomic<std::uint64_t> wills_published{0};
   std::atomic<std::uint64_t> sessions_expired{0};
+  std::atomic<std::uint64_t> bridge_refused{0};        // a bound queue or topic refused a publish (acked with an error)
+  std::atomic<std::uint64_t> bridge_events_failed{0};  // device events the events queue refused
 };
 
 class broker {
@@ -54,6 +61,14 @@ class broker {
   // Loads persisted sessions and retained messages into the shards.
   // REQUIRES: before the io_pool runs. Returns the number of sessions loaded.
   std::size_t load();
+  // Connects the bridge: PUBLISHes (and wills, and device events) that `tap` binds go to
+  // `queue_core`. REQUIRES: before start(); both outlive the broker's traffic.
+  void attach_queue_core(core::queue::service& queue_core, const queue_tap& tap);
+  // Publishes `m` to MQTT subscribers on behalf of the queue core (topic_to_mqtt): on one of
+  // the shards, as a message of no client. `done(true)` runs (on that shard's thread) once
+  // the copies the broker keeps (offline sessions, retained) are durable; `done(false)`
+  // when they could not be stored. Thread-safe.
+  void publish_from_core(core::message m, std::function<void(bool durable)> done);
   // Arms the per-shard timers (keep alive, will delay, session expiry, $SYS).
   void start();
   // Takes an accepted stream. REQUIRES: called on the stream's I/O thread.
@@ -76,6 +91,9 @@ class broker {
   void erase_expired_retained(shard& on, std::int64_t now_unix_ms);
 
   const config::config& cfg_;
+  core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
+  const queue_tap* tap_ = nullptr;
+  std::atomic<std::uint32_t> next_core_publish_shard_{0};
   core::storage& db_;
   io_pool& pool_;
   session::registry sessions_;

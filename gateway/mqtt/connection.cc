@@ -54,7 +54,7 @@ void connection::on_data(std::span<const std::uint8_t> bytes) {
 void connection::on_closed(std::error_code) {
   const bool was_live = state_ == state::connected || state_ == state::restoring;
   state_ = state::closed;
-  if (was_live && !session_ended_) end_session(/*publish_will=*/!will_cleared_);
+  if (was_live && !session_ended_) end_session(/*publish_will=*/!will_cleared_, std::nullopt);
 }
 
 bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body) {
@@ -252,7 +252,16 @@ void connection::handle_publish(mqtt::publish_packet& p) {
       ops.added = true;
   }
   home_.route(m, ops);
-  if (qos == 0) return;
+  home_.bridge(*m, ops);
+  if (qos == 0) {
+    // Nobody to answer: a refused copy is only counted.
+    if (!ops.core_commands.empty()) {
+      home_.submit_to_core(std::move(ops.core_commands), [&counters = broker_.counters_](core::queue::code worst) {
+        if (worst != core::queue::code::ok) counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
+      });
+    }
+    return;
+  }
 
   ++inbound_unacked_;
   if (qos == 2) {
@@ -264,24 +273,87 @@ void connection::handle_publish(mqtt::publish_packet& p) {
   }
   const auto packet_id = p.packet_id;
   const auto type = qos == 1 ? packet_type::puback : packet_type::pubrec;
-  ack_when_durable(ops.added, [packet_id, type, qos](connection& c) {
+  ack_when_durable(ops, [packet_id, type, qos](connection& c, reason_code outcome) {
+    if (mqtt::is_error(outcome)) {
+      c.refuse_publish(qos, packet_id, outcome);
+      return;
+    }
     if (qos == 1) --c.inbound_unacked_;
     c.send_ack(type, packet_id, reason_code::success);
   });
 }
 
-void connection::ack_when_durable(bool wrote, std::function<void(connection&)> send_ack) {
-  if (!wrote && acks_waiting_durability_ == 0) {
-    send_ack(*this);
+void connection::refuse_publish(std::uint8_t qos, std::uint16_t packet_id, reason_code outcome) {
+  broker_.counters_.bridge_refused.fetch_add(1, std::memory_order_relaxed);
+  if (version_ != protocol_version::v5) {
+    disconnect(outcome, "the queue core refused a bridged copy of a QoS 1/2 publish");
     return;
   }
-  ++acks_waiting_durability_;
-  home_.run_after_commit([&home = home_, id = id_, send_ack = std::move(send_ack)] {
-    auto* c = home.find_connection(id);
-    if (!c || c->state_ == state::closed) return;
-    --c->acks_waiting_durability_;
-    send_ack(*c);
-  });
+  --inbound_unacked_;
+  if (qos == 2 && inbound_qos2_.erase(packet_id) != 0 && session_expiry_s_ > 0)
+    session::erase_inbound_qos2(home_.batch(), client_id_, packet_id);
+  // A PUBREC with an error code ends the QoS 2 flow, as a PUBACK ends QoS 1 (MQTT 5.0 4.3.3).
+  send_ack(qos == 1 ? packet_type::puback : packet_type::pubrec, packet_id, outcome);
+}
+
+namespace {
+
+// The reason code a PUBACK/PUBREC gives for what the queue core answered a bridged copy.
+reason_code publish_outcome(core::queue::code c) {
+  switch (c) {
+    case core::queue::code::ok: return reason_code::success;
+    case core::queue::code::queue_full: return reason_code::quota_exceeded;
+    case core::queue::code::message_too_large:
+    case core::queue::code::invalid_parameter: return reason_code::implementation_specific_error;
+    default: return reason_code::unspecified_error;
+  }
+}
+
+}  // namespace
+
+void connection::ack_when_durable(durable_ops& ops, ack_sender send_ack) {
+  const bool to_core = !ops.core_commands.empty();
+  if (!ops.added && !to_core && waiting_acks_.empty()) {
+    send_ack(*this, reason_code::success);
+    return;
+  }
+  const std::uint64_t seq = waiting_acks_base_ + waiting_acks_.size();
+  waiting_acks_.push_back({static_cast<std::uint8_t>(int{ops.added} + int{to_core}), reason_code::success,
+                           std::move(send_ack)});
+  if (ops.added) {
+    home_.run_after_commit([&home = home_, id = id_, seq] {
+      if (auto* c = home.find_connection(id)) c->ack_condition_met(seq, reason_code::success);
+    });
+  }
+  if (to_core) {
+    home_.submit_to_core(std::move(ops.core_commands), [&home = home_, id = id_, seq](core::queue::code worst) {
+      if (auto* c = home.find_connection(id)) c->ack_condition_met(seq, publish_outcome(worst));
+    });
+  }
+}
+
+void connection::ack_when_durable(bool wrote, std::function<void(connection&)> send_ack) {
+  durable_ops ops;
+  ops.added = wrote;
+  ack_when_durable(ops, [send_ack = std::move(send_ack)](connection& c, reason_code) { send_ack(c); });
+}
+
+void connection::ack_condition_met(std::uint64_t seq, reason_code outcome) {
+  if (state_ == state::closed) return;
+  auto& waiting = waiting_acks_[seq - waiting_acks_base_];
+  --waiting.commits_pending;
+  if (mqtt::is_error(outcome)) waiting.outcome = outcome;
+  while (waiting_acks_sent_ < waiting_acks_.size() && waiting_acks_[waiting_acks_sent_].commits_pending == 0) {
+    auto& next = waiting_acks_[waiting_acks_sent_++];
+    auto send_ack = std::move(next.send);
+    send_ack(*this, next.outcome);
+    if (state_ == state::closed) return;
+  }
+  if (waiting_acks_sent_ == waiting_acks_.size()) {
+    waiting_acks_base_ += waiting_acks_.size();
+    waiting_acks_.clear();
+    waiting_acks_sent_ = 0;
+  }
 }
 
 void connection::handle_ack(const mqtt::ack_packet& p) {
@@ -434,7 +506,7 @@ void connection::handle_disconnect(const mqtt::disconnect_packet& p) {
   }
   // [MQTT-3.14.4-3] Normal disconnection discards the will; 0x04 asks for it to be published.
   will_cleared_ = p.reason != reason_code::disconnect_with_will;
-  end_session(!will_cleared_);
+  end_session(!will_cleared_, p.reason);
   close_stream();
 }
 
@@ -451,19 +523,24 @@ void connection::tick(std::int64_t now_ms) {
 void connection::kick(reason_code reason) {
   if (state_ == state::closed) return;
   if (version_ == protocol_version::v5 && state_ == state::connected) send(mqtt::disconnect_packet{reason, {}});
-  if (!session_ended_ && state_ != state::awaiting_connect) end_session(/*publish_will=*/true);
+  if (!session_ended_ && state_ != state::awaiting_connect) end_session(/*publish_will=*/true, reason);
   close_stream();
 }
 
 void connection::fail(reason_code rc, std::string_view why) {
   if (state_ == state::closed) return;
   broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  disconnect(rc, why);
+}
+
+void connection::disconnect(reason_code rc, std::string_view why) {
+  if (state_ == state::closed) return;
   spdlog::debug("client '{}' ({}): {} ({})", client_id_, stream_->peer().remote_address, mqtt::to_string(rc), why);
   if (version_ == protocol_version::v5 && state_ == state::connected) {
     mqtt::disconnect_packet d{rc, {}};
     send(d);
   }
-  if (!session_ended_ && (state_ == state::connected || state_ == state::restoring)) end_session(/*publish_will=*/true);
+  if (!session_ended_ && (state_ == state::connected || state_ == state::restoring)) end_session(/*publish_will=*/true, rc);
   close_stream();
 }
 

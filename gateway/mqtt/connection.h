@@ -63,8 +63,9 @@ class connection final : public stream_handler {
   void request_takeover(int owner_shard, std::uint64_t owner_generation);
   void restore_session();
   void finish_connect(bool session_present);
-  void end_session(bool publish_will);
-  void publish_will_now(core::message will);
+  // `reason`: the MQTT reason code the connection ended with, if it had one (a dropped
+  // socket has none); recorded in the disconnected event.
+  void end_session(bool publish_will, std::optional<mqtt::reason_code> reason);
   // Drains the window, passing shared-subscription deliveries on to other group members.
   [[nodiscard]] std::vector<session::delivery> take_held_deliveries();
 
@@ -72,14 +73,26 @@ class connection final : public stream_handler {
   void send(const mqtt::packet& p);
   void send_connack_error(mqtt::reason_code rc);
   void send_ack(mqtt::packet_type type, std::uint16_t packet_id, mqtt::reason_code rc);
-  // Runs `send_ack` now, or, when the packet `wrote` to this turn's storage batch or an
-  // earlier ack still waits, once that batch is durable (if the connection is still open
-  // then): acks go out in packet order [MQTT-4.6.0-2].
+  // Sends an acknowledgement: `send_ack(c, outcome)` runs now, or, when the packet wrote to
+  // this turn's storage batch (ops.added), handed commands to the queue core
+  // (ops.core_commands) or an earlier ack still waits, once all of that is durable (if the
+  // connection is still open then). `outcome` is success, or the reason code for what the
+  // queue core refused. Acks go out in packet order [MQTT-4.6.0-2].
+  using ack_sender = std::function<void(connection&, mqtt::reason_code outcome)>;
+  void ack_when_durable(durable_ops& ops, ack_sender send_ack);
   void ack_when_durable(bool wrote, std::function<void(connection&)> send_ack);
+  // One of the commits the waiting ack `seq` depends on is done, with `outcome`.
+  void ack_condition_met(std::uint64_t seq, mqtt::reason_code outcome);
+  // What a QoS 1/2 PUBLISH whose bridged copy the queue core refused gets: v5, the ack with
+  // `outcome` (the flow ends there); v3, which has no negative ack, the connection closes so
+  // the client sends it again later.
+  void refuse_publish(std::uint8_t qos, std::uint16_t packet_id, mqtt::reason_code outcome);
   void send_delivery(const session::delivery& d, bool dup);
   void pump();
   // Protocol violation or broker-side close: DISCONNECT (v5, once connected), then close.
   void fail(mqtt::reason_code rc, std::string_view why);
+  // The same without counting a protocol error: the broker ends the connection for `why`.
+  void disconnect(mqtt::reason_code rc, std::string_view why);
   void close_stream();
 
   shard& home_;
@@ -112,7 +125,16 @@ class connection final : public stream_handler {
   session::outbound_window window_;
   std::unordered_set<std::uint16_t> inbound_qos2_;  // PUBREC sent, awaiting PUBREL
   std::uint32_t inbound_unacked_ = 0;               // QoS 1/2 received, not yet fully acked
-  std::uint32_t acks_waiting_durability_ = 0;       // keeps acks in order [MQTT-4.6.0-2]
+  // Acks waiting for storage, in packet order [MQTT-4.6.0-2]: entries before
+  // waiting_acks_sent_ are gone; entry i has sequence number waiting_acks_base_ + i.
+  struct waiting_ack {
+    std::uint8_t commits_pending = 0;  // the shard's batch, the queue core's commands
+    mqtt::reason_code outcome = mqtt::reason_code::success;
+    ack_sender send;
+  };
+  std::vector<waiting_ack> waiting_acks_;
+  std::uint64_t waiting_acks_base_ = 0;
+  std::uint32_t waiting_acks_sent_ = 0;
   std::uint32_t client_max_packet_size_ = 268435460;
   std::uint16_t client_topic_alias_max_ = 0;
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;

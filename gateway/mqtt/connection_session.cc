@@ -148,13 +148,36 @@ void connection::finish_connect(bool session_present) {
   home_.send_outboxes();  // a discarded session's routes are gone before the client hears so
   send(ack);
   pump();
+
+  device_event e;
+  e.what = device_event::kind::connected;
+  e.client_id = client_id_;
+  e.time_unix_ms = unix_now_ms();
+  e.remote_address = stream_->peer().remote_address;
+  e.protocol_version = static_cast<std::uint8_t>(version_);
+  e.clean_start = clean_start_;
+  e.session_present = session_present;
+  e.session_expiry_s = session_expiry_s_;
+  e.keep_alive_s = static_cast<std::uint16_t>(keep_alive_ms_ / 1000);
+  home_.record_event(e);
 }
 
-void connection::end_session(bool publish_will) {
+void connection::end_session(bool publish_will, std::optional<reason_code> reason) {
   session_ended_ = true;
   home_.detach(entry_.get(), this);
   broker_.counters_.clients_connected.fetch_sub(1, std::memory_order_relaxed);
   const auto now = unix_now_ms();
+
+  device_event e;
+  e.what = device_event::kind::disconnected;
+  e.client_id = client_id_;
+  e.time_unix_ms = now;
+  if (reason) e.reason_code = static_cast<std::uint8_t>(*reason);
+  // The reason code's name, except where that reads oddly for an ending (0x00 "success").
+  e.reason = !reason                           ? "connection lost"
+             : *reason == reason_code::success ? "normal disconnection"
+                                               : mqtt::to_string(*reason);
+  home_.record_event(e);
 
   std::unique_ptr<core::message> will_now;
   if (publish_will && will_) {
@@ -224,7 +247,7 @@ void connection::end_session(bool publish_will) {
     // Messages held for a session that ends are dropped with it (shared-subscription ones
     // were passed to another member above).
   }
-  if (will_now) publish_will_now(std::move(*will_now));
+  if (will_now) home_.publish_will(std::move(*will_now), client_id_, now);
 }
 
 std::vector<session::delivery> connection::take_held_deliveries() {
@@ -240,18 +263,6 @@ std::vector<session::delivery> connection::take_held_deliveries() {
     }
   }
   return kept;
-}
-
-void connection::publish_will_now(core::message will) {
-  const auto now = unix_now_ms();
-  if (will.expiry_unix_ms != 0) will.expiry_unix_ms += now;  // stored relative until now
-  will.publish_unix_ms = now;
-  broker_.counters_.wills_published.fetch_add(1, std::memory_order_relaxed);
-  auto m = std::make_shared<const core::message>(std::move(will));
-  durable_ops ops;
-  if (m->retain && !broker_.retained_.set(*m, home_.batch()))
-    broker_.counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
-  home_.route(m, ops);
 }
 
 void connection::enqueue(session::delivery d) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/topic.h"
+#include "core/queue/service.h"
 #include "gateway/mqtt/connection.h"
 
 namespace wharf::gateway {
@@ -208,6 +209,76 @@ void shard::apply_route(route_change&& change) {
     routes_.erase(change.filter, change.key);
 }
 
+void shard::bridge(const core::message& m, durable_ops& ops) {
+  if (const auto* tap = broker_.tap_) tap->commands_for(m, ops.core_commands);
+}
+
+void shard::publish_will(core::message will, const std::string& client_id, std::int64_t now_ms) {
+  if (will.expiry_unix_ms != 0) will.expiry_unix_ms += now_ms;
+  will.publish_unix_ms = now_ms;
+  auto& counters = broker_.counters_;
+  counters.wills_published.fetch_add(1, std::memory_order_relaxed);
+  auto m = std::make_shared<const core::message>(std::move(will));
+  durable_ops ops;
+  if (m->retain && !broker_.retained_.set(*m, batch()))
+    counters.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+  route(m, ops);
+  bridge(*m, ops);
+  if (!ops.core_commands.empty()) {
+    submit_to_core(std::move(ops.core_commands), [&counters](core::queue::code worst) {
+      if (worst != core::queue::code::ok) counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
+    });
+  }
+  device_event e;
+  e.what = device_event::kind::will_published;
+  e.client_id = client_id;
+  e.time_unix_ms = now_ms;
+  e.will = m.get();
+  record_event(e);
+}
+
+void shard::record_event(const device_event& e) {
+  const auto* tap = broker_.tap_;
+  if (!tap) return;
+  auto command = tap->event_command(e);
+  if (!command) return;
+  std::vector<core::queue::command_body> commands;
+  commands.push_back(std::move(*command));
+  submit_to_core(std::move(commands), [&counters = broker_.counters_, kind = e.what](core::queue::code worst) {
+    if (worst == core::queue::code::ok) return;
+    if (counters.bridge_events_failed.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+      spdlog::warn("bridge: the events queue refused a device event (kind {}, code {}); counted",
+                   static_cast<int>(kind), static_cast<int>(worst));
+  });
+}
+
+void shard::submit_to_core(std::vector<core::queue::command_body> commands, std::function<void(core::queue::code)> done) {
+  core_waiters_.push_back({commands.size(), std::move(done)});
+  for (auto& c : commands) core_outbox_.push_back(std::move(c));
+  schedule_flush();
+}
+
+void shard::send_core_outbox() {
+  if (core_outbox_.empty()) return;
+  auto waiters = std::move(core_waiters_);
+  core_waiters_.clear();
+  auto commands = std::move(core_outbox_);
+  core_outbox_.clear();
+  broker_.queue_core_->submit_all(std::move(commands), [this, waiters = std::move(waiters)](
+                                                            std::vector<core::queue::result> results) mutable {
+    // The queue core's thread: back to ours with one post for the whole turn.
+    boost::asio::post(ioc_, [waiters = std::move(waiters), results = std::move(results)] {
+      std::size_t next = 0;
+      for (const auto& w : waiters) {
+        auto worst = core::queue::code::ok;
+        for (std::size_t i = 0; i < w.commands; ++i, ++next)
+          if (!results[next].outcome.ok()) worst = results[next].outcome.value;
+        w.done(worst);
+      }
+    });
+  });
+}
+
 void shard::run_after_commit(std::function<void()> fn) {
   after_commit_.push_back(std::move(fn));
   schedule_flush();
@@ -244,6 +315,7 @@ void shard::send_outboxes() {
 void shard::flush() {
   flush_scheduled_ = false;
   send_outboxes();
+  send_core_outbox();
   if (batch_.empty() && after_commit_.empty()) return;
   auto callbacks = std::move(after_commit_);
   after_commit_.clear();

@@ -20,6 +20,7 @@
 #include "core/storage.h"
 #include "core/topic_trie.h"
 #include "gateway/mqtt/broker.h"
+#include "gateway/mqtt/queue_tap.h"
 #include "session/registry.h"
 #include "session/session_store.h"
 
@@ -55,9 +56,11 @@ struct route_change {
 [[nodiscard]] route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
                                              const session::stored_subscription& sub, bool add);
 
-// What routing added to the shard's pending storage batch, and what must wait for it.
+// What a publish added to the shard's pending storage batch (`added`) and what it hands to
+// the queue core (`core_commands`, from the bridge): its acknowledgement waits for both.
 struct durable_ops {
   bool added = false;
+  std::vector<core::queue::command_body> core_commands;
 };
 
 class shard {
@@ -72,6 +75,14 @@ class shard {
   // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
   // acknowledgement until that batch is durable (run_after_commit).
   void route(const std::shared_ptr<const core::message>& m, durable_ops& ops);
+  // Adds to `ops` the queue-core commands of the bridge bindings `m` matches.
+  void bridge(const core::message& m, durable_ops& ops);
+  // Publishes `client_id`'s will at `now_ms` (its expiry interval, stored relative, becomes
+  // absolute): retained store, routing, bridge bindings, and the will_published event.
+  // Nobody waits for it.
+  void publish_will(core::message will, const std::string& client_id, std::int64_t now_ms);
+  // Records a device event in the bridge's events queue (when configured).
+  void record_event(const device_event& e);
   // Sends `d` (unacknowledged by a shared-subscription member that left) to another member
   // of its group, if one is left.
   void redispatch_shared(session::session_entry* leaving, session::delivery d);
@@ -92,6 +103,10 @@ class shard {
   // Storage batching: ops added during this loop turn are committed together.
   core::write_batch& batch() { schedule_flush(); return batch_; }
   void run_after_commit(std::function<void()> fn);
+  // Hands `commands` to the queue core together with the rest of this turn's (one post
+  // there, one back); `done` runs on this shard with the worst result code once all of them
+  // are durable (code::ok when all succeeded).
+  void submit_to_core(std::vector<core::queue::command_body> commands, std::function<void(core::queue::code)> done);
   // Queues a completion behind the batch without adding ops (keeps acks ordered).
   void note_offline_write(const std::shared_ptr<session::session_entry>& entry);
 
@@ -114,7 +129,8 @@ class shard {
   // Picks one member of a shared group for the next message: round robin, connected first.
   route_value* pick_member(const std::string& group_id, const std::vector<route_value*>& members);
   void schedule_flush();
-  void flush();  // end of loop turn: outboxes, then storage
+  void flush();  // end of loop turn: outboxes, queue-core commands, then storage
+  void send_core_outbox();
   void receive_deliveries(std::vector<std::pair<std::shared_ptr<session::session_entry>, session::delivery>>&& batch);
   void tick();
 
@@ -131,6 +147,15 @@ class shard {
   std::vector<std::vector<remote_delivery>> delivery_outbox_;
   std::vector<std::vector<route_change>> route_outbox_;
   bool flush_scheduled_ = false;
+
+  // This turn's commands for the queue core, and who waits for which of them (a count of
+  // consecutive commands each).
+  struct core_waiter {
+    std::size_t commands = 0;
+    std::function<void(core::queue::code)> done;
+  };
+  std::vector<core::queue::command_body> core_outbox_;
+  std::vector<core_waiter> core_waiters_;
 
   core::write_batch batch_;
   std::vector<std::function<void()>> after_commit_;
