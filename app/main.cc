@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "core/queue/service.h"
 #include "core/storage.h"
+#include "gateway/bridge/bridge.h"
+#include "gateway/bridge/uplink.h"
 #include "gateway/http/cmq_api.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
@@ -68,10 +70,17 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
   return o;
 }
 
-// Due HTTP pushes of the queue core go out through the push client; failures are logged at
-// debug level (the retry policy decides what happens next, and counts what it gives up).
-void connect_push_client(wharf::core::queue::service& queue_core, wharf::gateway::push::push_client& pusher) {
-  queue_core.set_push_sender([&pusher](wharf::core::queue::push_delivery delivery, std::function<void(bool)> done) {
+// Due pushes of the queue core: those of the bridge's mqtt subscriptions are published to
+// the broker, the others go out through the HTTP push client. Failures are logged at debug
+// level (the retry policy decides what happens next, and counts what it gives up).
+void connect_push_senders(wharf::core::queue::service& queue_core, wharf::gateway::push::push_client& pusher,
+                          const wharf::gateway::bridge::bridge& bridge, wharf::gateway::broker& broker) {
+  queue_core.set_push_sender([&pusher, &bridge, &broker](wharf::core::queue::push_delivery delivery,
+                                                          std::function<void(bool)> done) {
+    if (delivery.protocol == wharf::core::queue::sub_protocol::mqtt) {
+      bridge.deliver(delivery, broker, std::move(done));
+      return;
+    }
     const auto endpoint = delivery.endpoint;
     pusher.send(std::move(delivery), [endpoint, done = std::move(done)](bool success, std::string error) {
       if (!success) spdlog::debug("push to {} failed: {}", endpoint, error);
@@ -92,6 +101,7 @@ const char* listener_kind(wharf::config::listener_type type) {
 int run(const options& opts) {
   using namespace wharf;
   config::config cfg;
+  std::unique_ptr<gateway::bridge::bridge> bridge;
   try {
     if (opts.config_file.empty()) {
       // The embedded default's TLS listener uses a development certificate made on first start.
@@ -100,6 +110,8 @@ int run(const options& opts) {
     }
     cfg = opts.config_file.empty() ? config::parse_config(config::embedded_default_yaml(), "<embedded>")
                                    : config::load_config_file(opts.config_file);
+    // The bridge checks what its bindings mean (filters, templates) as part of the config.
+    bridge = std::make_unique<gateway::bridge::bridge>(cfg.bridge);
   } catch (const config::config_errors& e) {
     for (const auto& err : e.errors()) std::fprintf(stderr, "%s\n", err.to_string().c_str());
     return 1;
@@ -119,15 +131,18 @@ int run(const options& opts) {
                                  .min_free_bytes = cfg.min_free_disk_bytes});
   core::queue::service queue_core(*db, queue_core_options(cfg));
 
+  if (!bridge->empty()) bridge->provision(queue_core);
+
   gateway::io_pool pool(cfg.io_threads);
   gateway::broker broker(cfg, *db, pool);
   broker.load();
+  if (!bridge->empty()) broker.attach_queue_core(queue_core, *bridge);
 
   gateway::push::push_client_options push_options;
   push_options.timeout = std::chrono::milliseconds(cfg.queue.push.timeout_ms);
   push_options.ca_file = cfg.queue.push.ca_file;
   gateway::push::push_client pusher(pool.context(0), push_options);
-  connect_push_client(queue_core, pusher);
+  connect_push_senders(queue_core, pusher, *bridge, broker);
 
   gateway::http::authenticator queue_api_auth(cfg.queue_api.credentials,
                                               gateway::http::authenticator_options_from(cfg.queue_api));
@@ -162,8 +177,11 @@ int run(const options& opts) {
     }
     spdlog::info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
   }
+  std::unique_ptr<gateway::bridge::uplink> uplink;
+  if (bridge->uplink()) uplink = std::make_unique<gateway::bridge::uplink>(*bridge->uplink(), queue_core, broker);
   pool.run();
   broker.start();
+  if (uplink) uplink->start();
   spdlog::info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
@@ -171,6 +189,8 @@ int run(const options& opts) {
   spdlog::info("signal {} received: shutting down", sig);
   for (auto& l : listeners) l.stop();
   for (auto& l : http_listeners) l.stop();
+  // Before the broker and the core: it publishes into the one and reads the other.
+  if (uplink) uplink->stop();
   broker.shutdown();
   pool.stop();
   pool.join();
