@@ -166,11 +166,13 @@ class Broker:
     Queue API (wharf only): `queue_api` adds keys to the `queue_api:` section (the
     credentials are always `self.credentials`: a test pair plus a second one, see
     CREDENTIALS), `queue` to the `queue:` section (default tick_interval_ms 1000).
-    `cmq()` makes a client for a queue-api listener."""
+    `cmq()` makes a client for a queue-api listener. `bridge` (wharf only) is the YAML text
+    of the `bridge:` section's body, indented by two spaces."""
 
     def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
-                 queue=None):
+                 queue=None, bridge=None):
         self.listeners = tuple(listeners)
+        self.bridge = bridge
         self.mqtt = dict(mqtt or {})
         self.queue_api = dict(queue_api or {})
         self.queue = dict(queue or {})
@@ -231,6 +233,9 @@ class Broker:
             q.update(self.queue)
             lines.append("queue:")
             lines += ["  %s: %s" % (k, v) for k, v in q.items()]
+        if self.bridge:
+            lines.append("bridge:")
+            lines.append(self.bridge.rstrip("\n"))
         path = os.path.join(self.dir, "wharf.yaml")
         Path(path).write_text("\n".join(lines) + "\n")
         return [WHARF_BIN, "--config", path]
@@ -618,6 +623,7 @@ class BrokerTestCase(unittest.TestCase):
     mqtt_config = None
     queue_api_config = None
     queue_config = None
+    bridge_config = None
     broker = None
 
     @classmethod
@@ -625,7 +631,8 @@ class BrokerTestCase(unittest.TestCase):
         if is_mosquitto() and any(k in QUEUE_API_KINDS for k in cls.listeners):
             raise unittest.SkipTest("wharf-only: Mosquitto has no CMQ queue API")
         cls.broker = Broker(cls.listeners, cls.mqtt_config, name=cls.__name__,
-                            queue_api=cls.queue_api_config, queue=cls.queue_config)
+                            queue_api=cls.queue_api_config, queue=cls.queue_config,
+                            bridge=cls.bridge_config)
         try:
             cls.broker.start()
         except Exception:
@@ -640,9 +647,9 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self._own_brokers = []
 
-    def new_broker(self, listeners=("mqtt",), mqtt=None, queue_api=None, queue=None):
+    def new_broker(self, listeners=("mqtt",), mqtt=None, queue_api=None, queue=None, bridge=None):
         b = Broker(listeners, mqtt, name="%s broker" % self._testMethodName,
-                   queue_api=queue_api, queue=queue)
+                   queue_api=queue_api, queue=queue, bridge=bridge)
         self._own_brokers.append(b)
         b.start()
         return b
