@@ -1,6 +1,7 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
+//   SIGHUP -> the bridge's bindings are reloaded from the file; nothing else stops
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -17,8 +18,7 @@
 #include "config/config.h"
 #include "core/queue/service.h"
 #include "core/storage.h"
-#include "gateway/bridge/bridge.h"
-#include "gateway/bridge/uplink.h"
+#include "gateway/bridge/runner.h"
 #include "gateway/http/cmq_api.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
@@ -74,11 +74,11 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
 // the broker, the others go out through the HTTP push client. Failures are logged at debug
 // level (the retry policy decides what happens next, and counts what it gives up).
 void connect_push_senders(wharf::core::queue::service& queue_core, wharf::gateway::push::push_client& pusher,
-                          const wharf::gateway::bridge::bridge& bridge, wharf::gateway::broker& broker) {
-  queue_core.set_push_sender([&pusher, &bridge, &broker](wharf::core::queue::push_delivery delivery,
-                                                          std::function<void(bool)> done) {
+                          wharf::gateway::bridge::runner& bridge) {
+  queue_core.set_push_sender([&pusher, &bridge](wharf::core::queue::push_delivery delivery,
+                                                std::function<void(bool)> done) {
     if (delivery.protocol == wharf::core::queue::sub_protocol::mqtt) {
-      bridge.deliver(delivery, broker, std::move(done));
+      bridge.deliver(delivery, std::move(done));
       return;
     }
     const auto endpoint = delivery.endpoint;
@@ -98,10 +98,32 @@ const char* listener_kind(wharf::config::listener_type type) {
   return "?";
 }
 
+// SIGHUP: reads the config file again and replaces the bridge's bindings (and uplink). An
+// invalid file is refused with its errors logged, and everything keeps running as it was.
+// Other sections take effect at the next start (their live reload is not built yet).
+void reload_bridge(const options& opts, wharf::gateway::bridge::runner& bridge) {
+  using namespace wharf;
+  if (opts.config_file.empty()) {
+    spdlog::info("SIGHUP: running on the embedded default; there is no file to reload");
+    return;
+  }
+  std::shared_ptr<const gateway::bridge::bridge> rules;
+  try {
+    const auto cfg = config::load_config_file(opts.config_file);
+    rules = std::make_shared<const gateway::bridge::bridge>(cfg.bridge);
+  } catch (const config::config_errors& e) {
+    for (const auto& err : e.errors()) spdlog::error("config reload refused: {}", err.to_string());
+    return;
+  }
+  if (bridge.reload(std::move(rules)))
+    spdlog::info("config reload: bridge bindings replaced from {} (other settings apply at the next start)",
+                 opts.config_file);
+}
+
 int run(const options& opts) {
   using namespace wharf;
   config::config cfg;
-  std::unique_ptr<gateway::bridge::bridge> bridge;
+  std::shared_ptr<const gateway::bridge::bridge> bridge_rules;
   try {
     if (opts.config_file.empty()) {
       // The embedded default's TLS listener uses a development certificate made on first start.
@@ -111,7 +133,7 @@ int run(const options& opts) {
     cfg = opts.config_file.empty() ? config::parse_config(config::embedded_default_yaml(), "<embedded>")
                                    : config::load_config_file(opts.config_file);
     // The bridge checks what its bindings mean (filters, templates) as part of the config.
-    bridge = std::make_unique<gateway::bridge::bridge>(cfg.bridge);
+    bridge_rules = std::make_shared<const gateway::bridge::bridge>(cfg.bridge);
   } catch (const config::config_errors& e) {
     for (const auto& err : e.errors()) std::fprintf(stderr, "%s\n", err.to_string().c_str());
     return 1;
@@ -119,11 +141,12 @@ int run(const options& opts) {
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 
   // Signals are taken by sigwait on this thread; block them before any thread starts.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   std::filesystem::create_directories(cfg.data_dir);
@@ -131,18 +154,17 @@ int run(const options& opts) {
                                  .min_free_bytes = cfg.min_free_disk_bytes});
   core::queue::service queue_core(*db, queue_core_options(cfg));
 
-  if (!bridge->empty()) bridge->provision(queue_core);
-
   gateway::io_pool pool(cfg.io_threads);
   gateway::broker broker(cfg, *db, pool);
   broker.load();
-  if (!bridge->empty()) broker.attach_queue_core(queue_core, *bridge);
+  gateway::bridge::runner bridge(queue_core, broker);
+  bridge.attach(std::move(bridge_rules));
 
   gateway::push::push_client_options push_options;
   push_options.timeout = std::chrono::milliseconds(cfg.queue.push.timeout_ms);
   push_options.ca_file = cfg.queue.push.ca_file;
   gateway::push::push_client pusher(pool.context(0), push_options);
-  connect_push_senders(queue_core, pusher, *bridge, broker);
+  connect_push_senders(queue_core, pusher, bridge);
 
   gateway::http::authenticator queue_api_auth(cfg.queue_api.credentials,
                                               gateway::http::authenticator_options_from(cfg.queue_api));
@@ -177,20 +199,18 @@ int run(const options& opts) {
     }
     spdlog::info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
   }
-  std::unique_ptr<gateway::bridge::uplink> uplink;
-  if (bridge->uplink()) uplink = std::make_unique<gateway::bridge::uplink>(*bridge->uplink(), queue_core, broker);
   pool.run();
   broker.start();
-  if (uplink) uplink->start();
+  bridge.start();
   spdlog::info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) reload_bridge(opts, bridge);
   spdlog::info("signal {} received: shutting down", sig);
   for (auto& l : listeners) l.stop();
   for (auto& l : http_listeners) l.stop();
   // Before the broker and the core: it publishes into the one and reads the other.
-  if (uplink) uplink->stop();
+  bridge.stop();
   broker.shutdown();
   pool.stop();
   pool.join();

@@ -1,4 +1,5 @@
 #include "gateway/bridge/bridge.h"
+#include "gateway/bridge/uplink.h"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -308,11 +309,12 @@ void bridge::provision(q::service& queue_core) const {
   if (!cfg_.events_queue.empty()) queues.insert(cfg_.events_queue);
   if (cfg_.uplink) {
     // The uplink's queue: bounded as configured (also when it exists already), and a short
-    // visibility timeout, so a batch that was in flight when wharf stopped goes up again soon.
+    // visibility timeout, so a batch that was in flight when wharf stopped goes up again soon
+    // (uplink.h).
     const auto& u = *cfg_.uplink;
     q::queue_attribute_changes uplink_attributes = queue_attributes;
     uplink_attributes.max_msg_heap_num = u.max_queued_messages;
-    uplink_attributes.visibility_timeout = 60;
+    uplink_attributes.visibility_timeout = uplink_visibility_timeout_s;
     require_created(run(queue_core, q::create_queue{u.queue, uplink_attributes}), "queue", u.queue);
     const auto r = run(queue_core, q::set_queue_attributes{u.queue, uplink_attributes});
     if (!r.outcome.ok())

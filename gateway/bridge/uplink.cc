@@ -25,7 +25,9 @@ using std::chrono::milliseconds;
 
 constexpr std::uint32_t max_batch = 16;                  // CMQ's largest receive
 constexpr milliseconds receive_wait{1000};               // long poll while connected and idle
-constexpr milliseconds remote_ack_timeout{10000};        // a PUBACK the remote owes us
+// A PUBACK the remote owes us: well inside the visibility timeout, so a batch is normally
+// deleted with receipt handles that are still valid.
+constexpr milliseconds remote_ack_timeout{uplink_visibility_timeout_s * 1000 / 2};
 constexpr milliseconds local_store_timeout{10000};       // a message coming down, stored locally
 
 bool goes(config::uplink_direction d, config::uplink_direction wanted) {
@@ -141,6 +143,27 @@ struct uplink::impl {
     received.fetch_add(1, std::memory_order_relaxed);
   }
 
+  // Messages still invisible in the queue when the worker starts were taken by the run
+  // before a restart and not deleted: wait (at most the visibility timeout) until they are
+  // visible again, so they go up before newer ones.
+  void wait_for_leftovers() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(uplink_visibility_timeout_s + 1);
+    bool logged = false;
+    while (!stopping.load() && std::chrono::steady_clock::now() < deadline) {
+      std::promise<std::uint64_t> inactive;
+      auto future = inactive.get_future();
+      queue_core.query([&](const q::engine& e, q::time_ms now) {
+        const auto info = e.queue(cfg.queue, now);
+        inactive.set_value(info ? info->counts.inactive : 0);
+      });
+      const auto count = future.get();
+      if (count == 0) return;
+      if (!logged) spdlog::info("uplink: {} messages were in flight before the restart; sending them first", count);
+      logged = true;
+      sleep_for(milliseconds(200));
+    }
+  }
+
   // Takes the next batch from the queue (waiting up to receive_wait). Empty when none.
   std::vector<outgoing> take_batch() {
     std::promise<q::result> answer;
@@ -199,8 +222,10 @@ struct uplink::impl {
   }
 
   void run() {
+    wait_for_leftovers();
     auto delay = milliseconds(cfg.reconnect_min_ms);
     std::vector<outgoing> batch;
+    std::chrono::steady_clock::time_point batch_taken;
     while (!stopping.load()) {
       if (!client.is_connected()) {
         if (!connect()) {
@@ -210,7 +235,14 @@ struct uplink::impl {
         }
         delay = milliseconds(cfg.reconnect_min_ms);
       }
-      if (batch.empty()) batch = take_batch();
+      // A batch held longer than the visibility timeout is visible in the queue again: take
+      // it from there (in order) rather than send it with receipt handles that expired.
+      if (!batch.empty() && std::chrono::steady_clock::now() - batch_taken > std::chrono::seconds(uplink_visibility_timeout_s))
+        batch.clear();
+      if (batch.empty()) {
+        batch = take_batch();
+        batch_taken = std::chrono::steady_clock::now();
+      }
       if (batch.empty()) continue;
       if (!send_batch(batch)) continue;  // kept: sent again, in order, once connected
       delete_batch(batch);

@@ -34,6 +34,11 @@ class broker;
 
 namespace wharf::gateway::bridge {
 
+// The visibility timeout of the uplink's queue: how long a batch taken from it stays
+// invisible. After a restart the worker first waits for the batch that was in flight to
+// become visible again, so that it goes up before anything newer (order kept).
+constexpr std::uint32_t uplink_visibility_timeout_s = 10;
+
 struct uplink_stats {
   std::uint64_t connects = 0;        // successful connections to the remote
   std::uint64_t connect_failures = 0;

@@ -65,9 +65,13 @@ std::size_t broker::load() {
   return loaded;
 }
 
-void broker::attach_queue_core(core::queue::service& queue_core, const queue_tap& tap) {
+void broker::attach_queue_core(core::queue::service& queue_core, std::shared_ptr<const queue_tap> tap) {
   queue_core_ = &queue_core;
-  tap_ = &tap;
+  for (auto& sh : shards_) sh->tap_ = tap;
+}
+
+void broker::replace_queue_tap(std::shared_ptr<const queue_tap> tap) {
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), tap] { s->tap_ = tap; });
 }
 
 void broker::publish_from_core(core::message m, std::function<void(bool durable)> done) {

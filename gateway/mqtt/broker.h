@@ -62,8 +62,12 @@ class broker {
   // REQUIRES: before the io_pool runs. Returns the number of sessions loaded.
   std::size_t load();
   // Connects the bridge: PUBLISHes (and wills, and device events) that `tap` binds go to
-  // `queue_core`. REQUIRES: before start(); both outlive the broker's traffic.
-  void attach_queue_core(core::queue::service& queue_core, const queue_tap& tap);
+  // `queue_core`. REQUIRES: before the pool runs; queue_core outlives the broker's traffic.
+  void attach_queue_core(core::queue::service& queue_core, std::shared_ptr<const queue_tap> tap);
+  // Replaces the bridge's rules (config reload): each shard takes the new ones at its next
+  // turn; a publish is matched against one set or the other, never a mix. Thread-safe.
+  // REQUIRES: attach_queue_core was called.
+  void replace_queue_tap(std::shared_ptr<const queue_tap> tap);
   // Publishes `m` to MQTT subscribers on behalf of the queue core (topic_to_mqtt): on one of
   // the shards, as a message of no client. `done(true)` runs (on that shard's thread) once
   // the copies the broker keeps (offline sessions, retained) are durable; `done(false)`
@@ -92,7 +96,6 @@ class broker {
 
   const config::config& cfg_;
   core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
-  const queue_tap* tap_ = nullptr;
   std::atomic<std::uint32_t> next_core_publish_shard_{0};
   core::storage& db_;
   io_pool& pool_;

@@ -210,7 +210,7 @@ void shard::apply_route(route_change&& change) {
 }
 
 void shard::bridge(const core::message& m, durable_ops& ops) {
-  if (const auto* tap = broker_.tap_) tap->commands_for(m, ops.core_commands);
+  if (tap_) tap_->commands_for(m, ops.core_commands);
 }
 
 void shard::publish_will(core::message will, const std::string& client_id, std::int64_t now_ms) {
@@ -238,9 +238,8 @@ void shard::publish_will(core::message will, const std::string& client_id, std::
 }
 
 void shard::record_event(const device_event& e) {
-  const auto* tap = broker_.tap_;
-  if (!tap) return;
-  auto command = tap->event_command(e);
+  if (!tap_) return;
+  auto command = tap_->event_command(e);
   if (!command) return;
   std::vector<core::queue::command_body> commands;
   commands.push_back(std::move(*command));

@@ -125,6 +125,8 @@ class shard {
   void start_timer();
 
  private:
+  friend class broker;  // sets tap_
+
   void change_route(route_change change);
   // Picks one member of a shared group for the next message: round robin, connected first.
   route_value* pick_member(const std::string& group_id, const std::vector<route_value*>& members);
@@ -154,6 +156,7 @@ class shard {
     std::size_t commands = 0;
     std::function<void(core::queue::code)> done;
   };
+  std::shared_ptr<const queue_tap> tap_;  // the bridge's rules; null: no bridge
   std::vector<core::queue::command_body> core_outbox_;
   std::vector<core_waiter> core_waiters_;
 
