@@ -224,6 +224,8 @@ void broker::publish_sys(shard& on, std::int64_t now) {
       {"$SYS/broker/messages/dropped", std::to_string(counters_.dropped_queue_full.load() + counters_.dropped_expired.load() +
                                                       counters_.dropped_too_large.load() +
                                                       counters_.dropped_slow_client.load())},
+      {"$SYS/broker/bridge/refused", load(counters_.bridge_refused)},
+      {"$SYS/broker/bridge/events failed", load(counters_.bridge_events_failed)},
   };
   // $SYS values are retained for late subscribers but not persisted: they describe this run.
   core::write_batch not_persisted;

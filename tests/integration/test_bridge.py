@@ -31,6 +31,7 @@ BRIDGE = """\
 
 class BridgeTest(QueueApiTestCase):
     listeners = ("mqtt", "queue-api")
+    mqtt_config = {"sys_interval_s": 1}
     bridge_config = BRIDGE
 
     def mqtt_client(self, **kwargs):
@@ -146,6 +147,13 @@ class BridgeTest(QueueApiTestCase):
         v3.wait_closed()  # 3.1.1 has no negative PUBACK: the client will send it again
         self.assert_empty("limited")
 
+        # Counted, and the count is published under $SYS.
+        watcher = self.mqtt_client()
+        watcher.subscribe("$SYS/broker/bridge/refused", qos=0)
+        deadline = time.monotonic() + WAIT_S
+        while int(watcher.expect(timeout_s=3).payload) < 3:
+            self.assertLess(time.monotonic(), deadline)
+
     def test_publish_to_a_deleted_queue_is_unspecified_error(self):
         # The queue was deleted through the API after start (4440): the publisher hears 0x80.
         name = unique("gone")
@@ -227,6 +235,15 @@ class BridgeTest(QueueApiTestCase):
             s.disconnect()
 
     # ---- device events
+
+    def test_session_expired_event(self):
+        cid = unique("expiring")
+        c = self.client(client_id=cid, version=V5, clean=True, session_expiry_s=1)
+        c.disconnect()
+        body = json.loads(self.take_until(
+            "device-events", lambda b: json.loads(b)["clientId"] == cid and json.loads(b)["event"] == "session.expired",
+            wait=10))
+        self.assertGreaterEqual(body["time"] / 1000, time.time() - 30)
 
     def test_connect_disconnect_and_will_events(self):
         cid = unique("ev")

@@ -13,18 +13,25 @@ import time
 import unittest
 from pathlib import Path
 
-from wharf_fixture import (HOST, V5, V311, WAIT_S, BrokerTestCase, Client, free_port,
+from wharf_fixture import (HOST, V311, WAIT_S, BrokerTestCase, Client, certs, free_port,
                            is_mosquitto, unique)
 
 
 class RemoteMosquitto:
     """A Mosquitto on a loopback port with persistence, restartable on the same port."""
 
-    def __init__(self):
+    def __init__(self, tls=False):
         self.dir = tempfile.mkdtemp(prefix="wharf-remote-")
         self.port = free_port()
         self.proc = None
-        conf = ["listener %d %s" % (self.port, HOST), "allow_anonymous true",
+        # With tls, a second listener speaks MQTT over TLS (the test CA's server certificate).
+        self.tls_port = free_port() if tls else None
+        conf = ["per_listener_settings false", "listener %d %s" % (self.port, HOST)]
+        if tls:
+            c = certs()
+            conf += ["listener %d %s" % (self.tls_port, HOST), "certfile %s" % c.server_cert,
+                     "keyfile %s" % c.server_key]
+        conf += ["allow_anonymous true",
                 "persistence true", "persistence_location %s/" % self.dir,
                 "max_queued_messages 5000", "log_dest file %s/mosquitto.log" % self.dir]
         if os.geteuid() == 0:
@@ -58,9 +65,11 @@ class RemoteMosquitto:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def uplink_config(remote, version="3.1.1"):
+def uplink_config(remote, version="3.1.1", tls=False):
+    address = "ssl://%s:%d" % (HOST, remote.tls_port) if tls else "tcp://%s:%d" % (HOST, remote.port)
     return ("  uplink:\n"
-            "    address: \"tcp://%s:%d\"\n"
+            "    address: \"%s\"\n"
+            "%s"
             "    client_id: %s\n"
             "    mqtt_version: \"%s\"\n"
             "    reconnect_min_ms: 200\n"
@@ -69,7 +78,7 @@ def uplink_config(remote, version="3.1.1"):
             "      - {filter: \"up/#\", direction: out, qos: 1, remote_prefix: \"gw1/\"}\n"
             "      - {filter: \"cmd/#\", direction: in, qos: 1, local_prefix: \"cloud/\"}\n"
             "      - {filter: \"both/#\", direction: both, qos: 1}\n"
-            % (HOST, remote.port, unique("gw"), version))
+            % (address, "    ca_file: %s\n" % certs().ca_cert if tls else "", unique("gw"), version))
 
 
 class UplinkTest(BrokerTestCase):
@@ -80,8 +89,8 @@ class UplinkTest(BrokerTestCase):
             raise unittest.SkipTest("wharf-only: the uplink is wharf's")
         cls.broker = None
 
-    def remote(self):
-        r = RemoteMosquitto().start()
+    def remote(self, tls=False):
+        r = RemoteMosquitto(tls).start()
         self.addCleanup(r.cleanup)
         return r
 
@@ -90,9 +99,9 @@ class UplinkTest(BrokerTestCase):
         self.addCleanup(c.close)
         return c.connect()
 
-    def both_ways(self, version):
-        remote = self.remote()
-        wharf = self.new_broker(bridge=uplink_config(remote, version))
+    def both_ways(self, version, tls=False):
+        remote = self.remote(tls)
+        wharf = self.new_broker(bridge=uplink_config(remote, version, tls))
         up_sub = self.remote_client(remote, client_id=unique("rsub"))
         up_sub.subscribe("gw1/#", qos=1)
         local = self.client(broker=wharf, client_id=unique("local"))
@@ -130,6 +139,9 @@ class UplinkTest(BrokerTestCase):
 
     def test_both_ways_v5(self):
         self.both_ways("5")
+
+    def test_both_ways_v5_over_tls(self):
+        self.both_ways("5", tls=True)
 
     def test_messages_published_while_the_remote_is_down_arrive_in_order_after_a_restart(self):
         remote = self.remote()
