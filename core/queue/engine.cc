@@ -7,8 +7,8 @@
 // | key | value | written |
 // |---|---|---|
 // | `cl/<be64 index>` | the command (encode_command) | every apply; trimmed to engine_limits.log_retain_entries |
-// | `cm/applied` | applied index, latest command time | every apply |
-// | `cm/counters` | id counters (queue, topic, subscription, msg number, seq, delivery), engine_stats | when one changes |
+// | `cm/applied` | applied index, latest command time | once per batch (finish_batch) |
+// | `cm/counters` | id counters (queue, topic, subscription, msg number, seq, delivery), engine_stats | once per batch, when one changed |
 // | `cq/<be64 queue id>` | name, attributes, create/modify time, time-to-live cursor | create/set queue, TTL expiry |
 // | `cs/<be64 queue id><be64 seq>` | message metadata: msg number, enqueue/visible/first-dequeue time, dequeue count, generation, state (waiting, received, deleted-kept-for-rewind), dead-letter source | enqueue, receive, delete, rewind |
 // | `cb/<be64 queue id><be64 seq>` | message body | once, at enqueue |
@@ -103,14 +103,19 @@ result engine_impl::apply(const command& cmd, write_batch& batch) {
     r = std::visit([this](const auto& body) { return on(body); }, cmd.body);
   }
   put(keys::log_entry(applied_index_), encode_command(cmd));
-  if (counters_dirty_) {
-    put(std::string(keys::counters), encode_counters(counters_));
-    counters_dirty_ = false;
-  }
-  put(std::string(keys::applied), encode_applied(applied_index_, last_now_));
   trim_log();
   batch_ = nullptr;
   return r;
+}
+
+void engine_impl::finish_batch(write_batch& batch) {
+  if (finished_index_ == applied_index_) return;  // nothing applied since the last batch
+  finished_index_ = applied_index_;
+  if (counters_dirty_) {
+    batch.put(keys::counters, encode_counters(counters_));
+    counters_dirty_ = false;
+  }
+  batch.put(keys::applied, encode_applied(applied_index_, last_now_));
 }
 
 void engine_impl::committed(std::uint64_t index) {

@@ -7,9 +7,10 @@
 // gives the same state, in memory and on disk; replication puts a Raft log under this.
 //
 // Durability: apply() changes memory at once and appends the matching storage operations,
-// plus the command itself (the log entry) and the applied index, to the caller's
-// write_batch. The caller commits the batch (group commit) and answers the command only
-// after the commit: nothing is acknowledged before it is durable.
+// plus the command itself (the log entry), to the caller's write_batch; finish_batch()
+// appends the applied index and the id counters once for all the commands of the batch.
+// The caller commits the batch (group commit) and answers its commands only after the
+// commit: nothing is acknowledged before it is durable.
 //
 // Threading: one owner. Every method, queries included, runs on the thread that owns the
 // engine (queue::service's executor).
@@ -110,9 +111,16 @@ class engine {
   virtual ~engine() = default;
 
   // Applies `cmd` as log entry applied_index()+1. Changes memory and appends the storage
-  // operations (state, the log entry, the applied index) to `batch`. Never throws for bad
-  // input: a bad command is a result with a non-zero code and no change.
+  // operations (state, the log entry) to `batch`. Never throws for bad input: a bad command
+  // is a result with a non-zero code and no change.
   [[nodiscard]] virtual result apply(const command& cmd, write_batch& batch) = 0;
+  // Appends the applied index (with the latest command time) and, when they changed, the id
+  // counters, unless nothing was applied since the last call. Once per batch rather than
+  // per command: a group commit holds many commands and only the last value of these keys
+  // counts, while the batch is durable as a whole.
+  // REQUIRES: called after the last apply() into a batch and before that batch is committed
+  // (otherwise the stored applied index lags the stored log and state).
+  virtual void finish_batch(write_batch& batch) = 0;
   [[nodiscard]] virtual std::uint64_t applied_index() const = 0;
   // Entries up to `index` are durable. Until then apply() keeps the bodies it wrote in
   // memory (a receive in the same group commit reads them there); this releases them.

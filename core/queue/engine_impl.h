@@ -201,6 +201,7 @@ class engine_impl final : public engine {
   void load();
 
   result apply(const command& cmd, write_batch& batch) override;
+  void finish_batch(write_batch& batch) override;
   std::uint64_t applied_index() const override { return applied_index_; }
   void committed(std::uint64_t index) override;
 
@@ -316,9 +317,10 @@ class engine_impl final : public engine {
   const engine_limits limits_;
 
   std::uint64_t applied_index_ = 0;
+  std::uint64_t finished_index_ = 0;  // applied_index_ as of the last finish_batch (or load)
   time_ms last_now_ = 0;  // the latest command time: time never goes back inside the engine
   counters counters_;
-  bool counters_dirty_ = false;
+  bool counters_dirty_ = false;  // changed since the last finish_batch
 
   std::map<std::string, queue_state, std::less<>> queues_;  // by name
   std::unordered_map<std::uint64_t, queue_state*> queue_by_id_;

@@ -200,6 +200,7 @@ void engine_impl::load() {
   if (const auto v = store_.get(keys::applied)) {
     reader r = open_record(*v, "applied index");
     applied_index_ = r.varint();
+    finished_index_ = applied_index_;
     last_now_ = r.svarint();
     finish(r, "applied index");
   }

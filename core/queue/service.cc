@@ -111,6 +111,7 @@ struct service::impl {
   }
 
   void commit_batch() {
+    eng->finish_batch(batch);
     if (batch.empty()) {
       // Nothing written (e.g. every command was read-only): answer at once.
       for (auto& a : answers)

@@ -56,6 +56,7 @@ class harness {
   }
 
   void commit(write_batch batch) {
+    eng_->finish_batch(batch);
     EXPECT_FALSE(store_->write_sync(std::move(batch)));
     eng_->committed(eng_->applied_index());
   }

@@ -2,9 +2,11 @@
 // handles, delay, retention, rewind, dedup, heap bound, storage of a deleted queue.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "harness.h"
@@ -534,6 +536,36 @@ TEST(queue_engine, bodies_are_found_before_their_commit) {
   // After the commit the body comes from storage.
   h.advance_s(30);
   EXPECT_EQ(bodies_of(h.receive("q")), (std::vector<std::string>{"body"}));
+}
+
+// The applied index and the counters are written once per batch, by finish_batch(): a
+// group commit of many commands carries one value of each, the latest.
+TEST(queue_engine, applied_index_and_counters_are_written_once_per_batch) {
+  harness h;
+  ASSERT_OK(h.create("q"));
+  write_batch batch;
+  for (int i = 0; i < 3; ++i)
+    ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"m", 0, {}}}}}, batch));
+  const auto writes_of = [](const write_batch& b, std::string_view key) {
+    const auto ops = b.ops();
+    return std::count_if(ops.begin(), ops.end(), [&](const write_batch::op& op) { return op.key == key; });
+  };
+  EXPECT_EQ(writes_of(batch, "cm/applied"), 0);
+  EXPECT_EQ(writes_of(batch, "cm/counters"), 0);
+  h.eng().finish_batch(batch);
+  EXPECT_EQ(writes_of(batch, "cm/applied"), 1);
+  EXPECT_EQ(writes_of(batch, "cm/counters"), 1);
+  // Nothing applied since: nothing more to write (a read-only turn commits nothing).
+  write_batch empty;
+  h.eng().finish_batch(empty);
+  EXPECT_TRUE(empty.empty());
+  h.commit(std::move(batch));
+  const std::string before = h.eng().dump();
+  h.reopen();
+  EXPECT_EQ(h.eng().applied_index(), 4u);
+  EXPECT_EQ(h.eng().dump(), before);
+  // The reopened engine goes on from the stored counters.
+  EXPECT_EQ(h.send("q", "after").msg_ids.at(0), "msg-0000000000000004");
 }
 
 TEST(queue_engine, command_time_out_of_range_changes_nothing) {
