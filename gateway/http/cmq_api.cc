@@ -17,6 +17,8 @@
 #include <utility>
 #include <vector>
 
+#include "gateway/http/json_text.h"
+
 namespace wharf::gateway::http {
 
 namespace json = boost::json;
@@ -47,19 +49,44 @@ struct bad_parameter {
   std::string message;
 };
 
-std::string serialize_answer(int code, std::string_view message, const std::string& request_id, json::object fields) {
-  json::object answer;
-  answer["code"] = code;
-  answer["message"] = message;
-  answer["requestId"] = request_id;
-  for (auto& [key, value] : fields) answer[key] = std::move(value);
-  return json::serialize(answer);
+// The text of an answer: {"code":..,"message":..,"requestId":.. then the fields that
+// `write_fields(out)` appends (each as `,"name":value`), then the closing brace.
+template <class WriteFields>
+std::string answer_text(int code, std::string_view message, std::string_view request_id, WriteFields&& write_fields) {
+  std::string out;
+  out.reserve(128);
+  json_text::append_member(out, '{', "code", code);
+  json_text::append_member(out, ',', "message", message);
+  json_text::append_member(out, ',', "requestId", request_id);
+  write_fields(out);
+  out.push_back('}');
+  return out;
 }
 
-// Answers on the connection's thread (JSON is built there, not on the core's thread).
+std::string answer_text(int code, std::string_view message, std::string_view request_id) {
+  return answer_text(code, message, request_id, [](std::string&) {});
+}
+
+// Answers on the connection's thread (the JSON is written there, not on the core's
+// thread). For the actions answered rarely, whose fields are easiest built as a tree.
 void answer(const call_ptr& c, q::code code, std::string message, json::object fields = {}) {
-  boost::asio::post(*c->home, [c, code, message = std::move(message), fields = std::move(fields)]() mutable {
-    c->respond(serialize_answer(static_cast<int>(code), message, c->request_id, std::move(fields)));
+  boost::asio::post(*c->home, [c, code, message = std::move(message), fields = std::move(fields)] {
+    c->respond(answer_text(static_cast<int>(code), message, c->request_id, [&](std::string& out) {
+      for (const auto& [name, value] : fields) {
+        json_text::append_key(out, ',', name);
+        out += json::serialize(value);
+      }
+    }));
+  });
+}
+
+// Answers the core's result `r` on the connection's thread: `write_fields(r, out)` appends
+// the action's fields.
+template <class WriteFields>
+void answer(const call_ptr& c, q::result r, WriteFields write_fields) {
+  boost::asio::post(*c->home, [c, r = std::move(r), write_fields = std::move(write_fields)] {
+    c->respond(answer_text(static_cast<int>(r.outcome.value), r.outcome.message, c->request_id,
+                           [&](std::string& out) { write_fields(r, out); }));
   });
 }
 
@@ -111,34 +138,44 @@ json::array strings(const std::vector<std::string>& values) {
   return out;
 }
 
-json::object message_fields(const q::received_message& m) {
-  return {{"msgBody", m.body},
-          {"msgId", m.msg_id},
-          {"receiptHandle", m.receipt_handle},
-          {"enqueueTime", m.enqueue_time_s},
-          {"firstDequeueTime", m.first_dequeue_time_s},
-          {"nextVisibleTime", m.next_visible_time_s},
-          {"dequeueCount", m.dequeue_count}};
+// A received message's fields, `separator` before the first (',' to continue an object,
+// '{' to open one).
+void write_message(std::string& out, char separator, const q::received_message& m) {
+  json_text::append_member(out, separator, "msgBody", m.body);
+  json_text::append_member(out, ',', "msgId", m.msg_id);
+  json_text::append_member(out, ',', "receiptHandle", m.receipt_handle);
+  json_text::append_member(out, ',', "enqueueTime", m.enqueue_time_s);
+  json_text::append_member(out, ',', "firstDequeueTime", m.first_dequeue_time_s);
+  json_text::append_member(out, ',', "nextVisibleTime", m.next_visible_time_s);
+  json_text::append_member(out, ',', "dequeueCount", m.dequeue_count);
 }
 
-json::array msg_list(const q::result& r) {
-  json::array list;
-  for (const auto& id : r.msg_ids) list.push_back(json::object{{"msgId", id}});
-  return list;
+// `,"msgList":[{"msgId":..},..]`
+void write_msg_list(const q::result& r, std::string& out) {
+  json_text::append_key(out, ',', "msgList");
+  char separator = '[';
+  for (const auto& id : r.msg_ids) {
+    out.push_back(separator);
+    json_text::append_member(out, '{', "msgId", id);
+    out.push_back('}');
+    separator = ',';
+  }
+  if (r.msg_ids.empty()) out.push_back('[');
+  out.push_back(']');
 }
 
-// Runs `body` as a core command; on success `fill` adds the action's answer fields.
+// Runs `body` as a core command; on success `fill(r, out)` writes the action's answer fields.
 template <class Fill>
 void run_command(q::service& core, const call_ptr& c, q::command_body body, Fill fill) {
-  core.submit(std::move(body), [c, fill = std::move(fill)](q::result r) mutable {
-    json::object fields;
-    if (r.outcome.ok()) fill(r, fields);
-    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+  core.submit(std::move(body), [c, fill = std::move(fill)](q::result r) {
+    answer(c, std::move(r), [fill](const q::result& done, std::string& out) {
+      if (done.outcome.ok()) fill(done, out);
+    });
   });
 }
 
 void run_command(q::service& core, const call_ptr& c, q::command_body body) {
-  run_command(core, c, std::move(body), [](const q::result&, json::object&) {});
+  run_command(core, c, std::move(body), [](const q::result&, std::string&) {});
 }
 
 // ---- queue actions -----------------------------------------------------------------------
@@ -195,7 +232,9 @@ q::queue_attribute_changes queue_attribute_params(const call& c) {
 
 void create_queue(q::service& core, const call_ptr& c) {
   q::create_queue cmd{required(*c, "queueName"), queue_attribute_params(*c)};
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["queueId"] = r.id; });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "queueId", r.id);
+  });
 }
 
 void set_queue_attributes(q::service& core, const call_ptr& c) {
@@ -285,7 +324,9 @@ void send_message(q::service& core, const call_ptr& c) {
                     optional_string(*c, "dedupKey")};
   q::send_messages cmd{required(*c, "queueName"), {}};
   cmd.items.push_back(std::move(item));
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgId"] = r.msg_ids.at(0); });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "msgId", r.msg_ids.at(0));
+  });
 }
 
 void batch_send_message(q::service& core, const call_ptr& c) {
@@ -298,7 +339,7 @@ void batch_send_message(q::service& core, const call_ptr& c) {
   q::send_messages cmd{required(*c, "queueName"), {}};
   for (std::size_t i = 0; i < bodies.size(); ++i)
     cmd.items.push_back({bodies[i], delay, dedup_keys.empty() ? std::nullopt : std::optional(dedup_keys[i])});
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgList"] = msg_list(r); });
+  run_command(core, c, std::move(cmd), write_msg_list);
 }
 
 std::optional<std::chrono::milliseconds> polling_wait_param(const call& c) {
@@ -312,9 +353,9 @@ std::optional<std::chrono::milliseconds> polling_wait_param(const call& c) {
 void receive_message(q::service& core, const call_ptr& c) {
   q::receive_messages request{required(*c, "queueName"), 1};
   core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
-    json::object fields;
-    if (r.outcome.ok()) fields = message_fields(r.messages.at(0));
-    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+    answer(c, std::move(r), [](const q::result& done, std::string& out) {
+      if (done.outcome.ok()) write_message(out, ',', done.messages.at(0));
+    });
   }, c->abandoned);
 }
 
@@ -324,13 +365,19 @@ void batch_receive_message(q::service& core, const call_ptr& c) {
   if (*count < 1 || *count > max_batch) throw bad_parameter{fmt::format("numOfMsg must be 1..{}, got {}", max_batch, *count)};
   q::receive_messages request{required(*c, "queueName"), static_cast<std::uint32_t>(*count)};
   core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
-    json::object fields;
-    if (r.outcome.ok()) {
-      json::array list;
-      for (const auto& m : r.messages) list.push_back(message_fields(m));
-      fields["msgInfoList"] = std::move(list);
-    }
-    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+    answer(c, std::move(r), [](const q::result& done, std::string& out) {
+      if (!done.outcome.ok()) return;
+      json_text::append_key(out, ',', "msgInfoList");
+      char separator = '[';
+      for (const auto& m : done.messages) {
+        out.push_back(separator);
+        write_message(out, '{', m);
+        out.push_back('}');
+        separator = ',';
+      }
+      if (done.messages.empty()) out.push_back('[');
+      out.push_back(']');
+    });
   }, c->abandoned);
 }
 
@@ -343,15 +390,20 @@ void batch_delete_message(q::service& core, const call_ptr& c) {
   q::delete_messages cmd{required(*c, "queueName"), array(*c, "receiptHandle", max_batch)};
   if (cmd.receipt_handles.empty()) throw bad_parameter{"missing parameter receiptHandle.n"};
   core.submit(std::move(cmd), [c](q::result r) {
-    json::object fields;
-    if (!r.errors.empty()) {
-      json::array errors;
-      for (const auto& e : r.errors)
-        errors.push_back(json::object{
-            {"code", static_cast<int>(e.value)}, {"message", e.message}, {"receiptHandle", e.receipt_handle}});
-      fields["errorList"] = std::move(errors);
-    }
-    answer(c, r.outcome.value, std::move(r.outcome.message), std::move(fields));
+    answer(c, std::move(r), [](const q::result& done, std::string& out) {
+      if (done.errors.empty()) return;
+      json_text::append_key(out, ',', "errorList");
+      char separator = '[';
+      for (const auto& e : done.errors) {
+        out.push_back(separator);
+        json_text::append_member(out, '{', "code", static_cast<int>(e.value));
+        json_text::append_member(out, ',', "message", e.message);
+        json_text::append_member(out, ',', "receiptHandle", e.receipt_handle);
+        out.push_back('}');
+        separator = ',';
+      }
+      out.push_back(']');
+    });
   });
 }
 
@@ -359,7 +411,9 @@ void batch_delete_message(q::service& core, const call_ptr& c) {
 void redrive_dead_letters(q::service& core, const call_ptr& c) {
   q::redrive_dead_letters cmd{required(*c, "deadLetterQueueName"), optional_string(*c, "queueName").value_or(""),
                               optional_u32(*c, "limit").value_or(1000)};
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["count"] = r.count; });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "count", r.count);
+  });
 }
 
 // ---- topic and subscription actions ------------------------------------------------------
@@ -370,7 +424,9 @@ void create_topic(q::service& core, const call_ptr& c) {
   const auto filter = optional_uint(*c, "filterType").value_or(1);
   if (filter != 1 && filter != 2) throw bad_parameter{fmt::format("filterType must be 1 (tags) or 2 (routing keys), got {}", filter)};
   cmd.attributes.filter = static_cast<q::filter_type>(filter);
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["topicId"] = r.id; });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "topicId", r.id);
+  });
 }
 
 void set_topic_attributes(q::service& core, const call_ptr& c) {
@@ -414,7 +470,9 @@ void publish_message(q::service& core, const call_ptr& c) {
                        optional_string(*c, "routingKey").value_or("")};
   q::publish_messages cmd{required(*c, "topicName"), {}};
   cmd.items.push_back(std::move(item));
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgId"] = r.msg_ids.at(0); });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "msgId", r.msg_ids.at(0));
+  });
 }
 
 void batch_publish_message(q::service& core, const call_ptr& c) {
@@ -424,7 +482,7 @@ void batch_publish_message(q::service& core, const call_ptr& c) {
   const auto routing_key = optional_string(*c, "routingKey").value_or("");
   q::publish_messages cmd{required(*c, "topicName"), {}};
   for (const auto& body : bodies) cmd.items.push_back({body, tags, routing_key});
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["msgList"] = msg_list(r); });
+  run_command(core, c, std::move(cmd), write_msg_list);
 }
 
 std::optional<q::notify_strategy> strategy_param(const call& c) {
@@ -455,7 +513,9 @@ void subscribe(q::service& core, const call_ptr& c) {
   a.format = format_param(*c).value_or(a.format);
   a.filter_tags = array(*c, "filterTag", max_tags);
   a.binding_keys = array(*c, "bindingKey", max_tags);
-  run_command(core, c, std::move(cmd), [](const q::result& r, json::object& out) { out["subscriptionId"] = r.id; });
+  run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
+    json_text::append_member(out, ',', "subscriptionId", r.id);
+  });
 }
 
 void set_subscription_attributes(q::service& core, const call_ptr& c) {
@@ -578,19 +638,19 @@ void cmq_api::handle(http_request request, respond_fn respond) {
   auto params = params_of_request(request.method, request.target, request.content_type, request.body, options_.max_params);
   if (!params) {
     bad_requests_.fetch_add(1, std::memory_order_relaxed);
-    return c->respond(serialize_answer(static_cast<int>(params.error().code), params.error().message, c->request_id, {}));
+    return c->respond(answer_text(static_cast<int>(params.error().code), params.error().message, c->request_id));
   }
   c->params = std::move(*params);
   const request_line line{request.method, request.host, split_target(request.target).path};
   if (auto who = auth_.authenticate(line, c->params); !who) {
     auth_failures_.fetch_add(1, std::memory_order_relaxed);
-    return c->respond(serialize_answer(static_cast<int>(who.error().code), who.error().message, c->request_id, {}));
+    return c->respond(answer_text(static_cast<int>(who.error().code), who.error().message, c->request_id));
   } else if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
-    return c->respond(serialize_answer(static_cast<int>(cmq_error_code::rate_limited),
-                                       fmt::format("SecretId '{}' is over {} requests a second "
-                                                   "(queue_api.max_requests_per_second); nothing was changed",
-                                                   *who, rate_limiter_.rate_per_s()),
-                                       c->request_id, {}));
+    return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
+                                  fmt::format("SecretId '{}' is over {} requests a second "
+                                              "(queue_api.max_requests_per_second); nothing was changed",
+                                              *who, rate_limiter_.rate_per_s()),
+                                  c->request_id));
   }
   dispatch(c);
 }
@@ -612,7 +672,7 @@ void cmq_api::dispatch(const std::shared_ptr<cmq_call>& c) {
     }
   }
   bad_requests_.fetch_add(1, std::memory_order_relaxed);
-  c->respond(serialize_answer(static_cast<int>(q::code::invalid_parameter), problem, c->request_id, {}));
+  c->respond(answer_text(static_cast<int>(q::code::invalid_parameter), problem, c->request_id));
 }
 
 std::string cmq_api::next_request_id() {
@@ -621,7 +681,7 @@ std::string cmq_api::next_request_id() {
 
 std::string cmq_api::refusal(int code, const std::string& message) {
   bad_requests_.fetch_add(1, std::memory_order_relaxed);
-  return serialize_answer(code, message, next_request_id(), {});
+  return answer_text(code, message, next_request_id());
 }
 
 cmq_api_stats cmq_api::stats() const noexcept {
