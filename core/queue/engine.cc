@@ -41,6 +41,15 @@ constexpr time_ms max_command_time = time_ms{1} << 53;
 // The log is trimmed once per this many entries, not on every command.
 constexpr std::uint64_t log_trim_interval = 1024;
 
+// Appends the low `digits` hex digits of `value`, lower case, zero-padded: fmt's "{:0Nx}"
+// for a value that fits. Every message sent and received formats ids and a receipt handle,
+// and parsing a format string cost several times the formatting.
+void append_hex(std::string& out, std::uint64_t value, std::size_t digits) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out.resize(out.size() + digits);
+  for (auto it = out.rbegin(); digits > 0; --digits, ++it, value >>= 4) *it = hex[value & 15];
+}
+
 }  // namespace
 
 bool is_valid_name(std::string_view name) noexcept {
@@ -67,10 +76,20 @@ status invalid(std::string message) { return status{code::invalid_parameter, std
 std::string format_queue_id(std::uint64_t id) { return fmt::format("queue-{}", id); }
 std::string format_topic_id(std::uint64_t id) { return fmt::format("topic-{}", id); }
 std::string format_subscription_id(std::uint64_t id) { return fmt::format("subscription-{}", id); }
-std::string format_msg_id(std::uint64_t msg_number) { return fmt::format("msg-{:016x}", msg_number); }
+
+std::string format_msg_id(std::uint64_t msg_number) {
+  std::string out = "msg-";
+  append_hex(out, msg_number, 16);
+  return out;
+}
 
 std::string format_receipt_handle(const receipt& r) {
-  return fmt::format("{:016x}{:016x}{:08x}", r.queue_id, r.seq, r.generation);
+  std::string out;
+  out.reserve(40);
+  append_hex(out, r.queue_id, 16);
+  append_hex(out, r.seq, 16);
+  append_hex(out, r.generation, 8);
+  return out;
 }
 
 std::optional<receipt> parse_receipt_handle(std::string_view handle) noexcept {

@@ -218,6 +218,8 @@ TEST(receipt_handle, only_the_newest_deletes) {
   h.advance_s(10);
   const std::string second = h.receive("q").messages.at(0).receipt_handle;
   EXPECT_NE(first, second);
+  // Queue id, sequence number and generation, as 16 + 16 + 8 lower-case hex digits.
+  EXPECT_EQ(second, "0000000000000001" "0000000000000001" "00000002");
   EXPECT_CODE(h.remove("q", {first}), code::receipt_handle_invalid);
   EXPECT_CODE(h.remove("other", {second}), code::receipt_handle_invalid);
   for (const std::string& bad : std::vector<std::string>{"", "garbage", std::string(40, 'z'),
