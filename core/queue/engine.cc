@@ -157,7 +157,7 @@ void engine_impl::erase(std::string_view key) { batch_->erase(key); }
 void engine_impl::erase_range(std::string_view begin, std::string_view end) { batch_->erase_range(begin, end); }
 
 void engine_impl::put_body(std::string key, std::string_view body) {
-  batch_->put(key, std::string(body));
+  batch_->put(key, body);
   uncommitted_bodies_.emplace(key, body);
   uncommitted_order_.emplace_back(applied_index_, std::move(key));
 }
