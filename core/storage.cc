@@ -405,7 +405,10 @@ std::unique_ptr<storage> storage::open(const storage_options& options) {
 }
 
 void append_be64(std::string& out, std::uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+  // One append, not eight push_backs: every queue and session key ends in one or two of these.
+  char bytes[8];
+  for (int i = 7; i >= 0; --i, v >>= 8) bytes[i] = static_cast<char>(v);
+  out.append(bytes, sizeof bytes);
 }
 
 void append_be32(std::string& out, std::uint32_t v) {

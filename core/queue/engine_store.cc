@@ -91,7 +91,10 @@ std::string with_ids(std::string_view prefix, std::uint64_t a) {
 }
 
 std::string with_ids(std::string_view prefix, std::uint64_t a, std::uint64_t b) {
-  std::string key = with_ids(prefix, a);
+  std::string key;
+  key.reserve(prefix.size() + 16);  // one allocation, not a growth after the first id
+  key.append(prefix);
+  append_be64(key, a);
   append_be64(key, b);
   return key;
 }
