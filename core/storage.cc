@@ -377,6 +377,11 @@ void write_batch::add(op::kind what, std::string_view key, std::string_view valu
   bytes_.append(value);
 }
 
+void write_batch::reserve(std::size_t ops, std::size_t bytes) {
+  entries_.reserve(ops);
+  bytes_.reserve(bytes);
+}
+
 void write_batch::put(std::string_view key, std::string_view value) { add(op::kind::put, key, value); }
 
 void write_batch::erase(std::string_view key) { add(op::kind::erase, key, {}); }

@@ -43,6 +43,12 @@ result failure(code value, std::string message) {
 
 constexpr std::uint32_t max_receive_batch = 16;
 
+// A turn's batch starts with room for what the previous turn wrote, up to these bounds
+// (beyond them it grows as needed): under steady load turns are alike, and growing a
+// fresh buffer every turn was a fifth of the service thread's apply time.
+constexpr std::size_t max_reserved_batch_ops = 4096;
+constexpr std::size_t max_reserved_batch_bytes = 1 << 20;
+
 }  // namespace
 
 struct service::impl {
@@ -122,11 +128,14 @@ struct service::impl {
     auto committed_answers = std::make_shared<std::vector<pending_answer>>(std::move(answers));
     answers.clear();
     const std::uint64_t index = eng->applied_index();
+    const std::size_t ops = batch.size();
+    const std::size_t bytes = batch.bytes();
     ++commits_in_flight;
     store.write(std::exchange(batch, write_batch{}), [this, index, committed_answers](std::error_code ec) {
       // Storage writer thread: hop back to the service thread, one post per batch.
       asio::post(ctx, [this, index, committed_answers, ec] { on_committed(index, *committed_answers, ec); });
     });
+    batch.reserve(std::min(ops, max_reserved_batch_ops), std::min(bytes, max_reserved_batch_bytes));
   }
 
   void on_committed(std::uint64_t index, std::vector<pending_answer>& done_answers, std::error_code ec) {
