@@ -158,16 +158,10 @@ void write_message(std::string& out, char separator, const q::received_message& 
 
 // `,"msgList":[{"msgId":..},..]`
 void write_msg_list(const q::result& r, std::string& out) {
-  json_text::append_key(out, ',', "msgList");
-  char separator = '[';
-  for (const auto& id : r.msg_ids) {
-    out.push_back(separator);
-    json_text::append_member(out, '{', "msgId", id);
-    out.push_back('}');
-    separator = ',';
-  }
-  if (r.msg_ids.empty()) out.push_back('[');
-  out.push_back(']');
+  json_text::append_array(out, ',', "msgList", r.msg_ids, [](std::string& o, const std::string& id) {
+    json_text::append_member(o, '{', "msgId", id);
+    o.push_back('}');
+  });
 }
 
 // Runs `body` as a core command; on success `fill(r, out)` writes the action's answer fields.
@@ -381,16 +375,11 @@ void batch_receive_message(q::service& core, const call_ptr& c) {
       std::size_t size = out.size() + 32;
       for (const auto& m : done.messages) size += m.body.size() + 200;
       out.reserve(size);
-      json_text::append_key(out, ',', "msgInfoList");
-      char separator = '[';
-      for (const auto& m : done.messages) {
-        out.push_back(separator);
-        write_message(out, '{', m);
-        out.push_back('}');
-        separator = ',';
-      }
-      if (done.messages.empty()) out.push_back('[');
-      out.push_back(']');
+      json_text::append_array(out, ',', "msgInfoList", done.messages,
+                              [](std::string& o, const q::received_message& m) {
+                                write_message(o, '{', m);
+                                o.push_back('}');
+                              });
     });
   }, c->abandoned);
 }
@@ -406,17 +395,12 @@ void batch_delete_message(q::service& core, const call_ptr& c) {
   core.submit(std::move(cmd), [c](q::result r) {
     answer(c, std::move(r), [](const q::result& done, std::string& out) {
       if (done.errors.empty()) return;
-      json_text::append_key(out, ',', "errorList");
-      char separator = '[';
-      for (const auto& e : done.errors) {
-        out.push_back(separator);
-        json_text::append_member(out, '{', "code", static_cast<int>(e.value));
-        json_text::append_member(out, ',', "message", e.message);
-        json_text::append_member(out, ',', "receiptHandle", e.receipt_handle);
-        out.push_back('}');
-        separator = ',';
-      }
-      out.push_back(']');
+      json_text::append_array(out, ',', "errorList", done.errors, [](std::string& o, const q::item_error& e) {
+        json_text::append_member(o, '{', "code", static_cast<int>(e.value));
+        json_text::append_member(o, ',', "message", e.message);
+        json_text::append_member(o, ',', "receiptHandle", e.receipt_handle);
+        o.push_back('}');
+      });
     });
   });
 }

@@ -36,4 +36,20 @@ void append_member(std::string& out, char separator, std::string_view name, T va
   out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
 }
 
+// Appends `separator`, `"name":` and an array of `items`, each written whole by
+// `write_item(out, item)`.
+template <class Items, class WriteItem>
+void append_array(std::string& out, char separator, std::string_view name, const Items& items,
+                  WriteItem&& write_item) {
+  append_key(out, separator, name);
+  char item_separator = '[';
+  for (const auto& item : items) {
+    out.push_back(item_separator);
+    write_item(out, item);
+    item_separator = ',';
+  }
+  if (item_separator == '[') out.push_back('[');
+  out.push_back(']');
+}
+
 }  // namespace wharf::gateway::http::json_text

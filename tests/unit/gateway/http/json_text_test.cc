@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <vector>
 
 namespace wharf::gateway::http {
 namespace {
@@ -41,14 +42,20 @@ TEST(json_text, an_object_written_member_by_member_equals_its_serialization) {
   json_text::append_member(out, ',', "min", std::numeric_limits<std::int64_t>::min());
   json_text::append_member(out, ',', "max", std::numeric_limits<std::uint64_t>::max());
   json_text::append_member(out, ',', "count", std::uint32_t{0});
-  json_text::append_key(out, ',', "na\tme");
-  out += "[]}";
+  json_text::append_array(out, ',', "na\tme", std::vector<int>{}, [](std::string&, int) {});
+  json_text::append_array(out, ',', "list", std::vector<std::string>{"a", "b\""},
+                          [](std::string& o, const std::string& v) {
+                            json_text::append_member(o, '{', "v", v);
+                            o.push_back('}');
+                          });
+  out.push_back('}');
   const json::object expected{{"code", 6010},
                               {"message", "some \"handles\""},
                               {"min", std::numeric_limits<std::int64_t>::min()},
                               {"max", std::numeric_limits<std::uint64_t>::max()},
                               {"count", std::uint32_t{0}},
-                              {"na\tme", json::array{}}};
+                              {"na\tme", json::array{}},
+                              {"list", json::array{json::object{{"v", "a"}}, json::object{{"v", "b\""}}}}};
   EXPECT_EQ(out, json::serialize(expected));
 }
 
