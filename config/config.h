@@ -157,7 +157,6 @@ struct uplink_topic {
   std::string local_prefix;            // Default: "".
   std::string remote_prefix;           // Default: "".
   std::string source_location;
-  friend bool operator==(const uplink_topic&, const uplink_topic&) = default;
 };
 
 // A connection to a remote MQTT broker (built on the Paho MQTT C++ client). Messages going
@@ -183,7 +182,6 @@ struct uplink_config {
   std::uint64_t max_queued_messages = 1000000;
   std::vector<uplink_topic> topics;    // At least one. Required.
   std::string source_location;
-  friend bool operator==(const uplink_config&, const uplink_config&) = default;
 };
 
 struct bridge_config {

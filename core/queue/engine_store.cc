@@ -349,7 +349,8 @@ void engine_impl::load_pushes() {
     p.publish_ms = r.svarint();
     p.attempts = r.u32();
     p.due_ms = r.svarint();
-    p.routing_key = r.bytes();
+    // Records written before routing keys were kept end here (no key).
+    if (!r.done()) p.routing_key = r.bytes();
     finish(r, "push");
     sub->second->pending_pushes.insert(delivery_id);
     push_schedule_.emplace(p.due_ms, delivery_id);

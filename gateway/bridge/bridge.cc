@@ -349,15 +349,8 @@ void bridge::provision(q::service& queue_core) const {
   });
   const auto existing = existing_future.get();
 
-  std::set<std::pair<std::string, std::string>> wanted;
-  for (const auto& b : cfg_.topic_to_mqtt) wanted.emplace(b.topic, subscription_name(b));
-  for (const auto& [topic, name] : existing) {
-    if (wanted.contains({topic, name})) continue;
-    spdlog::info("bridge: removing the MQTT delivery '{}' of topic '{}' (no longer configured)", name, topic);
-    const auto r = run(queue_core, q::unsubscribe{topic, name});
-    if (!r.outcome.ok() && r.outcome.value != q::code::not_found)
-      throw std::runtime_error(fmt::format("bridge: cannot remove subscription '{}': {}", name, r.outcome.message));
-  }
+  // New subscriptions first, stale ones after: a message published in between reaches one
+  // or the other (or both), never neither.
   for (const auto& b : cfg_.topic_to_mqtt) {
     q::subscription_attributes a;
     a.protocol = q::sub_protocol::mqtt;
@@ -367,16 +360,25 @@ void bridge::provision(q::service& queue_core) const {
     require_created(run(queue_core, q::subscribe{b.topic, subscription_name(b), a}), "subscription of topic",
                     b.topic);
   }
+  std::set<std::pair<std::string, std::string>> wanted;
+  for (const auto& b : cfg_.topic_to_mqtt) wanted.emplace(b.topic, subscription_name(b));
+  for (const auto& [topic, name] : existing) {
+    if (wanted.contains({topic, name})) continue;
+    spdlog::info("bridge: removing the MQTT delivery '{}' of topic '{}' (no longer configured)", name, topic);
+    const auto r = run(queue_core, q::unsubscribe{topic, name});
+    if (!r.outcome.ok() && r.outcome.value != q::code::not_found)
+      throw std::runtime_error(fmt::format("bridge: cannot remove subscription '{}': {}", name, r.outcome.message));
+  }
 }
 
 void bridge::deliver(const q::push_delivery& d, broker& mqtt_broker, std::function<void(bool)> done) const {
   const auto it = mqtt_by_subscription_.find(d.subscription);
   if (it == mqtt_by_subscription_.end()) {
-    // provision() removed every subscription the config lacks; one made since (through the
-    // API) has nobody to deliver for.
-    spdlog::warn("bridge: topic '{}' subscription '{}' is not a configured MQTT binding; message {} dropped", d.topic,
-                 d.subscription, d.msg_id);
-    done(true);
+    // A reload is under way (the core has the new subscription, this runner the old rules):
+    // the core tries again later.
+    spdlog::debug("bridge: topic '{}' subscription '{}' is not among the bindings in use yet; message {} retried",
+                  d.topic, d.subscription, d.msg_id);
+    done(false);
     return;
   }
   const auto& binding = *it->second;

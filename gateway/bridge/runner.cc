@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <tuple>
 
 #include "gateway/mqtt/broker.h"
 
@@ -13,6 +15,22 @@ namespace {
 std::shared_ptr<const queue_tap> tap_of(const std::shared_ptr<const bridge>& rules) {
   if (rules->empty()) return nullptr;
   return rules;
+}
+
+// Whether two uplink settings connect the same way (where they stand in the file aside).
+bool same_uplink(const std::optional<config::uplink_config>& a, const std::optional<config::uplink_config>& b) {
+  if (!a || !b) return !a && !b;
+  auto same_topic = [](const config::uplink_topic& x, const config::uplink_topic& y) {
+    return std::tie(x.filter, x.direction, x.qos, x.local_prefix, x.remote_prefix) ==
+           std::tie(y.filter, y.direction, y.qos, y.local_prefix, y.remote_prefix);
+  };
+  return std::tie(a->address, a->client_id, a->mqtt_version, a->username, a->password, a->ca_file, a->cert_file,
+                  a->key_file, a->keep_alive_s, a->clean_session, a->reconnect_min_ms, a->reconnect_max_ms, a->queue,
+                  a->max_queued_messages) ==
+             std::tie(b->address, b->client_id, b->mqtt_version, b->username, b->password, b->ca_file, b->cert_file,
+                      b->key_file, b->keep_alive_s, b->clean_session, b->reconnect_min_ms, b->reconnect_max_ms,
+                      b->queue, b->max_queued_messages) &&
+         std::equal(a->topics.begin(), a->topics.end(), b->topics.begin(), b->topics.end(), same_topic);
 }
 
 }  // namespace
@@ -47,14 +65,24 @@ bool runner::reload(std::shared_ptr<const bridge> rules) {
     return false;
   }
   broker_.replace_queue_tap(tap_of(rules));
+  std::unique_ptr<uplink> old_uplink;
+  {
+    const std::lock_guard lock(mu_);
+    const bool uplink_changed = !same_uplink(rules->uplink(), rules_->uplink());
+    rules_ = std::move(rules);
+    if (!uplink_changed) return true;
+    old_uplink = std::move(uplink_);
+  }
+  // Stopped outside the lock: its worker may be waiting for the core, whose thread may be
+  // in deliver() waiting for the lock.
+  if (old_uplink) old_uplink->stop();
+  old_uplink.reset();
   const std::lock_guard lock(mu_);
-  const bool uplink_changed = rules->uplink() != rules_->uplink();
-  rules_ = std::move(rules);
-  if (uplink_changed) {
-    if (uplink_) uplink_->stop();
-    uplink_.reset();
+  try {
     start_uplink_locked();
     spdlog::info("config reload: uplink {}", rules_->uplink() ? "restarted with its new settings" : "stopped");
+  } catch (const std::exception& e) {
+    spdlog::error("config reload: the uplink could not start: {}", e.what());
   }
   return true;
 }

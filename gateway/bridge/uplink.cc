@@ -28,7 +28,6 @@ constexpr milliseconds receive_wait{1000};               // long poll while conn
 // A PUBACK the remote owes us: well inside the visibility timeout, so a batch is normally
 // deleted with receipt handles that are still valid.
 constexpr milliseconds remote_ack_timeout{uplink_visibility_timeout_s * 1000 / 2};
-constexpr milliseconds local_store_timeout{10000};       // a message coming down, stored locally
 
 bool goes(config::uplink_direction d, config::uplink_direction wanted) {
   return d == wanted || d == config::uplink_direction::both;
@@ -75,6 +74,8 @@ struct uplink::impl {
       wake();
     });
   }
+
+  ~impl() { client.disable_callbacks(); }
 
   mqtt::connect_options connect_options() const {
     auto b = mqtt::connect_options_builder()
@@ -138,8 +139,10 @@ struct uplink::impl {
     auto stored = std::make_shared<std::promise<bool>>();
     auto future = stored->get_future();
     mqtt_broker.publish_from_core(std::move(msg), [stored](bool durable) { stored->set_value(durable); });
-    if (future.wait_for(local_store_timeout) != std::future_status::ready || !future.get())
-      spdlog::warn("uplink {}: a message on '{}' was not stored locally in time", cfg.address, m.get_topic());
+    // No time limit: returning is what acknowledges the message to the remote.
+    if (!future.get())
+      spdlog::error("uplink {}: a message on '{}' could not be stored locally (storage failing)", cfg.address,
+                    m.get_topic());
     received.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -272,7 +275,6 @@ struct uplink::impl {
   const config::uplink_config cfg;
   q::service& queue_core;
   broker& mqtt_broker;
-  mqtt::async_client client;
   std::thread worker;
   std::atomic<bool> stopping{false};
   bool outage_logged = false;  // worker thread only
@@ -280,6 +282,8 @@ struct uplink::impl {
   std::condition_variable cv;
   bool woken = false;
   std::atomic<std::uint64_t> connects{0}, connect_failures{0}, sent{0}, received{0}, dropped{0};
+  // Last: destroyed first, while everything its callbacks use still exists.
+  mqtt::async_client client;
 };
 
 uplink::uplink(config::uplink_config cfg, q::service& queue_core, broker& mqtt_broker)

@@ -94,8 +94,9 @@ void broker::publish_from_core(core::message m, std::function<void(bool durable)
       done(true);
       return;
     }
-    // A failed commit runs no after-commit work: the core then retries the delivery.
-    target.run_after_commit([done = std::move(done)] { done(true); });
+    // Failed: the core retries the delivery later (its retry policy).
+    auto shared_done = std::make_shared<std::function<void(bool)>>(std::move(done));
+    target.run_after_commit([shared_done] { (*shared_done)(true); }, [shared_done] { (*shared_done)(false); });
   });
 }
 

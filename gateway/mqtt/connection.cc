@@ -217,13 +217,17 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     return;
   }
   if (qos == 2 && inbound_qos2_.count(p.packet_id)) {
-    // A resend of a QoS 2 publish we already took [MQTT-4.3.3-10]: acknowledge, don't route again.
-    send_ack(packet_type::pubrec, p.packet_id, reason_code::success);
+    // A resend of a QoS 2 publish we already took [MQTT-4.3.3-10]: acknowledge, don't route
+    // again (in order behind acks still waiting).
+    ack_when_durable(false, [id = p.packet_id](connection& c) { c.send_ack(packet_type::pubrec, id, reason_code::success); });
     return;
   }
   if (v5 && p.props.payload_format_indicator == std::uint8_t{1} && !mqtt::is_valid_utf8(p.payload)) {
-    if (qos > 0)
-      send_ack(qos == 1 ? packet_type::puback : packet_type::pubrec, p.packet_id, reason_code::payload_format_invalid);
+    if (qos > 0) {
+      ack_when_durable(false, [id = p.packet_id, type = qos == 1 ? packet_type::puback : packet_type::pubrec](connection& c) {
+        c.send_ack(type, id, reason_code::payload_format_invalid);
+      });
+    }
     return;
   }
   broker_.counters_.messages_received.fetch_add(1, std::memory_order_relaxed);
@@ -264,14 +268,21 @@ void connection::handle_publish(mqtt::publish_packet& p) {
   }
 
   ++inbound_unacked_;
+  const auto packet_id = p.packet_id;
+  std::function<void(connection&)> store_qos2_id;
   if (qos == 2) {
-    inbound_qos2_.insert(p.packet_id);
+    inbound_qos2_.insert(packet_id);
     if (session_expiry_s_ > 0) {
-      session::put_inbound_qos2(home_.batch(), client_id_, p.packet_id);
-      ops.added = true;
+      if (ops.core_commands.empty()) {
+        session::put_inbound_qos2(home_.batch(), client_id_, packet_id);
+        ops.added = true;
+      } else {
+        // Stored only once the core holds its copies: a stored id makes a resend after a
+        // reconnect count as a duplicate, so it must not exist for a copy the core lacks.
+        store_qos2_id = [packet_id](connection& c) { session::put_inbound_qos2(c.home_.batch(), c.client_id_, packet_id); };
+      }
     }
   }
-  const auto packet_id = p.packet_id;
   const auto type = qos == 1 ? packet_type::puback : packet_type::pubrec;
   ack_when_durable(ops, [packet_id, type, qos](connection& c, reason_code outcome) {
     if (mqtt::is_error(outcome)) {
@@ -280,18 +291,19 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     }
     if (qos == 1) --c.inbound_unacked_;
     c.send_ack(type, packet_id, reason_code::success);
-  });
+  }, std::move(store_qos2_id));
 }
 
 void connection::refuse_publish(std::uint8_t qos, std::uint16_t packet_id, reason_code outcome) {
   broker_.counters_.bridge_refused.fetch_add(1, std::memory_order_relaxed);
+  // The flow ends here either way: a resend of this id is a new message, not a duplicate.
+  if (qos == 2 && inbound_qos2_.erase(packet_id) != 0 && session_expiry_s_ > 0)
+    session::erase_inbound_qos2(home_.batch(), client_id_, packet_id);
   if (version_ != protocol_version::v5) {
     disconnect(outcome, "the queue core refused a bridged copy of a QoS 1/2 publish");
     return;
   }
   --inbound_unacked_;
-  if (qos == 2 && inbound_qos2_.erase(packet_id) != 0 && session_expiry_s_ > 0)
-    session::erase_inbound_qos2(home_.batch(), client_id_, packet_id);
   // A PUBREC with an error code ends the QoS 2 flow, as a PUBACK ends QoS 1 (MQTT 5.0 4.3.3).
   send_ack(qos == 1 ? packet_type::puback : packet_type::pubrec, packet_id, outcome);
 }
@@ -311,7 +323,7 @@ reason_code publish_outcome(core::queue::code c) {
 
 }  // namespace
 
-void connection::ack_when_durable(durable_ops& ops, ack_sender send_ack) {
+void connection::ack_when_durable(durable_ops& ops, ack_sender send_ack, std::function<void(connection&)> then_store) {
   const bool to_core = !ops.core_commands.empty();
   if (!ops.added && !to_core && waiting_acks_.empty()) {
     send_ack(*this, reason_code::success);
@@ -319,7 +331,7 @@ void connection::ack_when_durable(durable_ops& ops, ack_sender send_ack) {
   }
   const std::uint64_t seq = waiting_acks_base_ + waiting_acks_.size();
   waiting_acks_.push_back({static_cast<std::uint8_t>(int{ops.added} + int{to_core}), reason_code::success,
-                           std::move(send_ack)});
+                           std::move(send_ack), std::move(then_store)});
   if (ops.added) {
     home_.run_after_commit([&home = home_, id = id_, seq] {
       if (auto* c = home.find_connection(id)) c->ack_condition_met(seq, reason_code::success);
@@ -344,7 +356,20 @@ void connection::ack_condition_met(std::uint64_t seq, reason_code outcome) {
   --waiting.commits_pending;
   if (mqtt::is_error(outcome)) waiting.outcome = outcome;
   while (waiting_acks_sent_ < waiting_acks_.size() && waiting_acks_[waiting_acks_sent_].commits_pending == 0) {
-    auto& next = waiting_acks_[waiting_acks_sent_++];
+    auto& next = waiting_acks_[waiting_acks_sent_];
+    if (next.then_store && !mqtt::is_error(next.outcome)) {
+      // Its second stage: write what may only be stored once the rest is durable, and wait
+      // for that commit too (still at the front, so later acks keep waiting behind it).
+      auto store = std::move(next.then_store);
+      next.then_store = nullptr;
+      store(*this);
+      next.commits_pending = 1;
+      home_.run_after_commit([&home = home_, id = id_, seq = waiting_acks_base_ + waiting_acks_sent_] {
+        if (auto* c = home.find_connection(id)) c->ack_condition_met(seq, reason_code::success);
+      });
+      return;
+    }
+    ++waiting_acks_sent_;
     auto send_ack = std::move(next.send);
     send_ack(*this, next.outcome);
     if (state_ == state::closed) return;

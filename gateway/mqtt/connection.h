@@ -79,7 +79,9 @@ class connection final : public stream_handler {
   // connection is still open then). `outcome` is success, or the reason code for what the
   // queue core refused. Acks go out in packet order [MQTT-4.6.0-2].
   using ack_sender = std::function<void(connection&, mqtt::reason_code outcome)>;
-  void ack_when_durable(durable_ops& ops, ack_sender send_ack);
+  // `then_store`, if given, writes to the shard's batch once everything else is durable
+  // and successful; the ack then waits for that commit as well.
+  void ack_when_durable(durable_ops& ops, ack_sender send_ack, std::function<void(connection&)> then_store = {});
   void ack_when_durable(bool wrote, std::function<void(connection&)> send_ack);
   // One of the commits the waiting ack `seq` depends on is done, with `outcome`.
   void ack_condition_met(std::uint64_t seq, mqtt::reason_code outcome);
@@ -131,6 +133,7 @@ class connection final : public stream_handler {
     std::uint8_t commits_pending = 0;  // the shard's batch, the queue core's commands
     mqtt::reason_code outcome = mqtt::reason_code::success;
     ack_sender send;
+    std::function<void(connection&)> then_store;  // a second stage (see ack_when_durable)
   };
   std::vector<waiting_ack> waiting_acks_;
   std::uint64_t waiting_acks_base_ = 0;

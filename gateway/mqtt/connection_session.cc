@@ -84,6 +84,9 @@ void connection::request_takeover(int owner_shard, std::uint64_t owner_generatio
     shard& owner = *b.shards_[owner_shard];
     if (auto* old = owner.live(entry.get()); old && old->generation() == owner_generation)
       old->kick(reason_code::session_taken_over);
+    // The old connection's disconnected event reaches the core before the new one's
+    // connected event can (the core runs posted work in order).
+    owner.send_core_outbox();
     owner.post_to(me, [&sh, my_id] {
       if (auto* c = sh.find_connection(my_id); c && c->state_ == state::awaiting_connect) c->begin_session();
     });

@@ -278,8 +278,9 @@ void shard::send_core_outbox() {
   });
 }
 
-void shard::run_after_commit(std::function<void()> fn) {
+void shard::run_after_commit(std::function<void()> fn, std::function<void()> on_failure) {
   after_commit_.push_back(std::move(fn));
+  if (on_failure) after_failed_commit_.push_back(std::move(on_failure));
   schedule_flush();
 }
 
@@ -318,12 +319,15 @@ void shard::flush() {
   if (batch_.empty() && after_commit_.empty()) return;
   auto callbacks = std::move(after_commit_);
   after_commit_.clear();
+  auto failure_callbacks = std::move(after_failed_commit_);
+  after_failed_commit_.clear();
   auto offline = std::move(offline_writes_);
   offline_writes_.clear();
   core::write_batch batch = std::move(batch_);
   batch_ = core::write_batch{};
-  broker_.db_.write(std::move(batch), [this, callbacks = std::move(callbacks), offline = std::move(offline)](
-                                          std::error_code ec) mutable {
+  broker_.db_.write(std::move(batch), [this, callbacks = std::move(callbacks),
+                                       failure_callbacks = std::move(failure_callbacks),
+                                       offline = std::move(offline)](std::error_code ec) mutable {
     // Writer thread: release the sessions' queue barrier here, then ack on our thread.
     for (auto& entry : offline) {
       std::lock_guard lock(entry->mu);
@@ -332,6 +336,11 @@ void shard::flush() {
     if (ec) {
       broker_.counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
       spdlog::error("storage write failed: {}; acknowledgements withheld", ec.message());
+      if (!failure_callbacks.empty()) {
+        boost::asio::post(ioc_, [failure_callbacks = std::move(failure_callbacks)] {
+          for (auto& fn : failure_callbacks) fn();
+        });
+      }
       return;
     }
     if (callbacks.empty()) return;

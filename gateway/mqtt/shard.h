@@ -102,11 +102,15 @@ class shard {
 
   // Storage batching: ops added during this loop turn are committed together.
   core::write_batch& batch() { schedule_flush(); return batch_; }
-  void run_after_commit(std::function<void()> fn);
+  // `fn` runs on this shard once this turn's batch is durable; `on_failure`, if given, runs
+  // here instead when the commit fails (without it nothing runs: acks are withheld).
+  void run_after_commit(std::function<void()> fn, std::function<void()> on_failure = {});
   // Hands `commands` to the queue core together with the rest of this turn's (one post
   // there, one back); `done` runs on this shard with the worst result code once all of them
   // are durable (code::ok when all succeeded).
   void submit_to_core(std::vector<core::queue::command_body> commands, std::function<void(core::queue::code)> done);
+  // Hands this turn's queue-core commands over now (done at the end of every turn anyway).
+  void send_core_outbox();
   // Queues a completion behind the batch without adding ops (keeps acks ordered).
   void note_offline_write(const std::shared_ptr<session::session_entry>& entry);
 
@@ -132,7 +136,6 @@ class shard {
   route_value* pick_member(const std::string& group_id, const std::vector<route_value*>& members);
   void schedule_flush();
   void flush();  // end of loop turn: outboxes, queue-core commands, then storage
-  void send_core_outbox();
   void receive_deliveries(std::vector<std::pair<std::shared_ptr<session::session_entry>, session::delivery>>&& batch);
   void tick();
 
@@ -162,6 +165,7 @@ class shard {
 
   core::write_batch batch_;
   std::vector<std::function<void()>> after_commit_;
+  std::vector<std::function<void()>> after_failed_commit_;
   std::vector<std::shared_ptr<session::session_entry>> offline_writes_;
 
   boost::asio::steady_timer timer_;

@@ -154,6 +154,24 @@ class BridgeTest(QueueApiTestCase):
         while int(watcher.expect(timeout_s=3).payload) < 3:
             self.assertLess(time.monotonic(), deadline)
 
+    def test_a_refused_qos2_resent_after_reconnect_is_a_new_message_not_a_duplicate(self):
+        # 3.1.1, persistent session: the refusal closes the connection; the client's resend
+        # (DUP, same packet id) must be taken as new, not acknowledged as already received.
+        self.ok("SetQueueAttributes", {"queueName": "limited", "maxMsgSize": 1024})
+        cid, body = unique("q2v3"), b"y" * 2000
+        r = self.raw()
+        r.version = 4
+        r.connect(cid, clean=False)
+        r.send(raw.publish("limited/q2", body, qos=2, pid=5, version=4))
+        r.wait_closed()
+        self.ok("SetQueueAttributes", {"queueName": "limited", "maxMsgSize": 1048576})
+        r = self.raw()
+        r.version = 4
+        r.connect(cid, clean=False)
+        r.send(raw.publish("limited/q2", body, qos=2, pid=5, dup=True, version=4))
+        self.assertEqual(r.expect(raw.PUBREC).pid, 5)
+        self.assertEqual(self.take("limited"), body.decode())
+
     def test_publish_to_a_deleted_queue_is_unspecified_error(self):
         # The queue was deleted through the API after start (4440): the publisher hears 0x80.
         name = unique("gone")
