@@ -143,6 +143,20 @@ class UplinkTest(BrokerTestCase):
     def test_both_ways_v5_over_tls(self):
         self.both_ways("5", tls=True)
 
+    def test_a_reload_that_changes_the_uplink_restarts_it_with_the_new_topics(self):
+        remote = self.remote()
+        wharf = self.new_broker(bridge=uplink_config(remote))
+        up_sub = self.remote_client(remote, client_id=unique("rsub"))
+        up_sub.subscribe("#", qos=1)
+        local = self.client(broker=wharf, client_id=unique("local"))
+        local.publish("up/a", b"before", qos=1)
+        self.assertEqual(up_sub.expect(timeout_s=10).topic, "gw1/up/a")
+        wharf.reload(uplink_config(remote) + "      - {filter: \"extra/#\", direction: out}\n",
+                     "uplink restarted with its new settings")
+        local.publish("extra/b", b"after", qos=1)  # the same local connection
+        m = up_sub.expect(timeout_s=10, topic="extra/b")
+        self.assertEqual(m.payload, b"after")
+
     def test_messages_published_while_the_remote_is_down_arrive_in_order_after_a_restart(self):
         remote = self.remote()
         # A persistent subscriber on the remote, offline while the messages arrive there.

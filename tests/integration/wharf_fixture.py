@@ -358,6 +358,19 @@ class Broker:
         return cmq_client.CmqClient(HOST, self.ports[kind], secret_id, secret_key, tls=tls,
                                     **kwargs)
 
+    def reload(self, bridge, expect, timeout_s=WAIT_S):
+        """Rewrites the config file with `bridge` as its bridge section, sends SIGHUP, and
+        waits until the log shows `expect` once more than before."""
+        self.bridge = bridge
+        self._write_wharf_config()
+        before = self.log().count(expect)
+        os.kill(self.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + timeout_s
+        while self.log().count(expect) == before:
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r in the log after SIGHUP:\n%s" % (expect, self.log()[-3000:]))
+            time.sleep(0.05)
+
     def restart(self, sig=signal.SIGTERM):
         """Stops and starts again with the same ports and data_dir."""
         self.stop(sig=sig)
