@@ -300,11 +300,10 @@ void uplink::stop() {
   impl_->stopping.store(true);
   impl_->wake();
   impl_->worker.join();
-}
-
-uplink_stats uplink::stats() const {
-  return {impl_->connects.load(), impl_->connect_failures.load(), impl_->sent.load(), impl_->received.load(),
-          impl_->dropped.load()};
+  const auto& i = *impl_;
+  spdlog::info("uplink {}: stopped; {} connections ({} attempts failed), {} messages sent up, {} received, {} dropped",
+               i.cfg.address, i.connects.load(), i.connect_failures.load(), i.sent.load(), i.received.load(),
+               i.dropped.load());
 }
 
 }  // namespace wharf::gateway::bridge

@@ -39,14 +39,6 @@ namespace wharf::gateway::bridge {
 // become visible again, so that it goes up before anything newer (order kept).
 constexpr std::uint32_t uplink_visibility_timeout_s = 10;
 
-struct uplink_stats {
-  std::uint64_t connects = 0;        // successful connections to the remote
-  std::uint64_t connect_failures = 0;
-  std::uint64_t sent = 0;            // messages the remote acknowledged (QoS 0: handed over)
-  std::uint64_t received = 0;        // messages from the remote published locally
-  std::uint64_t dropped = 0;         // queued messages no out topic maps any more (config changed)
-};
-
 class uplink {
  public:
   // REQUIRES: the bridge provisioned cfg.queue; queue_core and mqtt_broker outlive this.
@@ -57,10 +49,9 @@ class uplink {
 
   // Starts the worker thread (connects, then forwards).
   void start();
-  // Disconnects and joins the worker. What was not sent stays in the queue. Idempotent.
+  // Disconnects and joins the worker, and logs what the uplink did. What was not sent stays
+  // in the queue. Idempotent.
   void stop();
-
-  [[nodiscard]] uplink_stats stats() const;
 
  private:
   struct impl;
