@@ -1,7 +1,8 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
-//   SIGHUP -> the bridge's bindings are reloaded from the file; nothing else stops
+//   SIGHUP -> users, ACL, log level and the bridge's bindings are reloaded from the file;
+//     nothing else stops
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -15,9 +16,11 @@
 #include <string>
 #include <vector>
 
+#include "app/commands.h"
 #include "config/config.h"
 #include "core/queue/service.h"
 #include "core/storage.h"
+#include "gateway/admin/admin_api.h"
 #include "gateway/bridge/runner.h"
 #include "gateway/http/cmq_api.h"
 #include "gateway/http/server.h"
@@ -31,8 +34,12 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: wharf [--config FILE] [--print-default-config] [--help]\n"
+    "       wharf check-config FILE\n"
+    "       wharf passwd [--iterations N] USERNAME\n"
     "  --config FILE            run with the YAML configuration FILE (default: the embedded default)\n"
-    "  --print-default-config   print the embedded default configuration and exit\n";
+    "  --print-default-config   print the embedded default configuration and exit\n"
+    "  check-config FILE        check FILE; print every error as FILE:LINE:COL and exit 1, or exit 0\n"
+    "  passwd USERNAME          print an auth.users entry with a PBKDF2 hash of a password read from stdin\n";
 
 struct options {
   std::string config_file;
@@ -94,50 +101,61 @@ const char* listener_kind(wharf::config::listener_type type) {
     case wharf::config::listener_type::mqtt: return "mqtt";
     case wharf::config::listener_type::mqtt_ws: return "mqtt-ws";
     case wharf::config::listener_type::queue_api: return "queue-api";
+    case wharf::config::listener_type::admin: return "admin";
   }
   return "?";
 }
 
-// SIGHUP: reads the config file again and replaces the bridge's bindings (and uplink). An
-// invalid file is refused with its errors logged, and everything keeps running as it was.
-// Other sections take effect at the next start (their live reload is not built yet).
-void reload_bridge(const options& opts, wharf::gateway::bridge::runner& bridge) {
+// SIGHUP: reads the config file again and applies what can change while running: users
+// and ACL, the log level, the bridge's bindings (and uplink). An invalid file is refused
+// with its errors logged, and everything keeps running as it was. Other sections take
+// effect at the next start.
+void reload_config(const options& opts, wharf::gateway::broker& broker, wharf::gateway::bridge::runner& bridge) {
   using namespace wharf;
   if (opts.config_file.empty()) {
     spdlog::info("SIGHUP: running on the embedded default; there is no file to reload");
     return;
   }
-  std::shared_ptr<const gateway::bridge::bridge> rules;
+  app::checked_config next;
   try {
-    const auto cfg = config::load_config_file(opts.config_file);
-    rules = std::make_shared<const gateway::bridge::bridge>(cfg.bridge);
+    next = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
     for (const auto& err : e.errors()) spdlog::error("config reload refused: {}", err.to_string());
     return;
   }
-  if (bridge.reload(std::move(rules)))
-    spdlog::info("config reload: bridge bindings replaced from {} (other settings apply at the next start)",
-                 opts.config_file);
+  // The bridge first: it can still refuse (a queue it cannot create), and then nothing changes.
+  if (!bridge.reload(std::move(next.bridge_rules))) return;
+  spdlog::set_level(spdlog::level::from_str(next.cfg.log_level));
+  broker.replace_access_policy(std::move(next.access));
+  spdlog::info("config reload: users, ACL, log level and bridge bindings replaced from {} (other settings apply "
+               "at the next start)",
+               opts.config_file);
+}
+
+// The users the admin listeners let read /metrics (all admin listeners together).
+std::vector<std::string> admin_users(const wharf::config::config& cfg) {
+  std::vector<std::string> users;
+  for (const auto& l : cfg.listeners)
+    if (l.type == wharf::config::listener_type::admin) users.insert(users.end(), l.users.begin(), l.users.end());
+  return users;
 }
 
 int run(const options& opts) {
   using namespace wharf;
-  config::config cfg;
-  std::shared_ptr<const gateway::bridge::bridge> bridge_rules;
+  app::checked_config checked;
   try {
     if (opts.config_file.empty()) {
       // The embedded default's TLS listener uses a development certificate made on first start.
       const auto dev = tls::generate_self_signed("./wharf-data/tls");
       spdlog::info("embedded default configuration; TLS clients can trust {}", dev.ca.cert_file);
     }
-    cfg = opts.config_file.empty() ? config::parse_config(config::embedded_default_yaml(), "<embedded>")
-                                   : config::load_config_file(opts.config_file);
-    // The bridge checks what its bindings mean (filters, templates) as part of the config.
-    bridge_rules = std::make_shared<const gateway::bridge::bridge>(cfg.bridge);
+    checked = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
     for (const auto& err : e.errors()) std::fprintf(stderr, "%s\n", err.to_string().c_str());
     return 1;
   }
+  const config::config& cfg = checked.cfg;
+  auto bridge_rules = std::move(checked.bridge_rules);
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
 
   // Signals are taken by sigwait on this thread; block them before any thread starts.
@@ -177,36 +195,70 @@ int run(const options& opts) {
   };
   std::vector<gateway::listener_handle> listeners;
   std::vector<gateway::http::http_listener> http_listeners;
+  // Every listener's counters for /metrics, in config order (filled as they start).
+  std::vector<std::function<gateway::admin::listener_counters()>> listener_counters;
+  gateway::admin::admin_api admin(
+      {.broker = broker,
+       .queue_core = queue_core,
+       .storage = *db,
+       .queue_api = [&queue_api] { return queue_api.stats(); },
+       .listeners =
+           [&listener_counters] {
+             std::vector<gateway::admin::listener_counters> out;
+             for (const auto& read : listener_counters) out.push_back(read());
+             return out;
+           }},
+      admin_users(cfg));
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
     std::shared_ptr<boost::asio::ssl::context> tls_context;
     if (l.tls) tls_context = tls::make_server_context(*l.tls);
     std::uint16_t port = 0;
-    if (l.type == config::listener_type::queue_api) {
-      http_listeners.push_back(gateway::http::start_http_listener(
-          pool, l, tls_context,
-          [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
-            queue_api.handle(std::move(r), std::move(respond));
-          },
-          queue_api_server_options));
-      port = http_listeners.back().port();
+    if (l.type == config::listener_type::queue_api || l.type == config::listener_type::admin) {
+      gateway::http::request_handler handler;
+      if (l.type == config::listener_type::admin) {
+        handler = [&admin](gateway::http::http_request r, gateway::http::respond_fn respond) {
+          admin.handle(std::move(r), std::move(respond));
+        };
+      } else {
+        handler = [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
+          queue_api.handle(std::move(r), std::move(respond));
+        };
+      }
+      auto http = gateway::http::start_http_listener(
+          pool, l, tls_context, std::move(handler),
+          l.type == config::listener_type::admin ? gateway::http::http_server_options{} : queue_api_server_options);
+      port = http.port();
+      listener_counters.push_back([http, &l] {
+        const auto s = http.stats();
+        return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted, s.handshake_failures};
+      });
+      http_listeners.push_back(std::move(http));
     } else {
       gateway::listener_options lo;
       lo.max_ws_message_bytes = std::size_t{cfg.mqtt.max_packet_size} + 4096;
-      listeners.push_back(gateway::start_listener(
-          pool, i, l, tls_context, [&broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, lo));
-      port = listeners.back().port();
+      auto mqtt = gateway::start_listener(
+          pool, i, l, tls_context, [&broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, lo);
+      port = mqtt.port();
+      listener_counters.push_back([mqtt, &l] {
+        const auto s = mqtt.stats();
+        return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted,
+                                                 s.handshake_failures + s.upgrade_refused};
+      });
+      listeners.push_back(std::move(mqtt));
     }
     spdlog::info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
   }
   pool.run();
   broker.start();
   bridge.start();
+  admin.set_ready(true);
   spdlog::info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) reload_bridge(opts, bridge);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) reload_config(opts, broker, bridge);
   spdlog::info("signal {} received: shutting down", sig);
+  admin.set_ready(false);
   for (auto& l : listeners) l.stop();
   for (auto& l : http_listeners) l.stop();
   // Before the broker and the core: it publishes into the one and reads the other.
@@ -225,6 +277,15 @@ int run(const options& opts) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string command = argc > 1 ? argv[1] : "";
+  if (command == "check-config") {
+    if (argc != 3) {
+      std::fputs(usage_text, stderr);
+      return 2;
+    }
+    return wharf::app::check_config_command(argv[2]);
+  }
+  if (command == "passwd") return wharf::app::passwd_command(std::vector<std::string>(argv + 2, argv + argc));
   const auto opts = parse_args(argc, argv);
   if (opts.print_default) {
     std::fputs(wharf::config::embedded_default_yaml().c_str(), stdout);

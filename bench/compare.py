@@ -110,7 +110,7 @@ def start_wharf(binary, workdir, threads, name="wharf", tls=None):
         f.write(
             "data_dir: %s\n"
             "listeners:\n"
-            '  - {type: mqtt, bind: "127.0.0.1:%d"%s}\n'
+            '  - {type: mqtt, bind: "127.0.0.1:%d", anonymous: true%s}\n'
             '  - {type: queue-api, bind: "127.0.0.1:%d"}\n'
             "queue_api:\n"
             "  credentials:\n"

@@ -37,7 +37,7 @@ def start(binary, workdir, port, threads):
     """Starts wharf on the data directory in workdir, waiting as long as loading takes."""
     config = os.path.join(workdir, "wharf.yaml")
     with open(config, "w") as f:
-        f.write("data_dir: %s\nlisteners:\n  - {type: mqtt, bind: \"127.0.0.1:%d\"}\nio_threads: %d\n"
+        f.write("data_dir: %s\nlisteners:\n  - {type: mqtt, bind: \"127.0.0.1:%d\", anonymous: true}\nio_threads: %d\n"
                 % (os.path.join(workdir, "wharf-data"), port, threads))
     return compare.Broker("wharf", [binary, "--config", config], port, workdir, os.path.join(workdir, "wharf.log"),
                           ready_timeout=600)

@@ -36,8 +36,8 @@ mkdir "$dir/data"
 cat > "$dir/wharf.yaml" <<YAML
 data_dir: $dir/data
 listeners:
-  - {type: mqtt, bind: "127.0.0.1:$port"}
-  - {type: mqtt, bind: "127.0.0.1:$mqtt_tls_port", tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
+  - {type: mqtt, bind: "127.0.0.1:$port", anonymous: true}
+  - {type: mqtt, bind: "127.0.0.1:$mqtt_tls_port", anonymous: true, tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
   - {type: queue-api, bind: "127.0.0.1:$http_port"}
   - {type: queue-api, bind: "127.0.0.1:$https_port", tls: {cert_file: $dir/server.pem, key_file: $dir/server.key}}
 queue_api:

@@ -6,7 +6,6 @@
 #include <fmt/format.h>
 
 #include <array>
-#include <functional>
 
 namespace wharf::config::detail {
 namespace {
@@ -15,44 +14,10 @@ constexpr std::array<std::string_view, 2> body_formats = {"raw", "json"};
 constexpr std::array<std::string_view, 3> directions = {"out", "in", "both"};
 constexpr std::array<std::string_view, 2> mqtt_versions = {"3.1.1", "5"};
 
-std::optional<std::string> required_string(map_reader& m, std::string_view key, diagnostics& diag) {
-  auto e = m.find(key);
-  if (!e) {
-    diag.add(m.node().Mark(), fmt::format("{}: missing required field '{}'", m.path(), key));
-    return std::nullopt;
-  }
-  auto v = read_string(*e, diag);
-  if (v && v->empty()) {
-    diag.add(value_mark(*e), fmt::format("{}: expected a non-empty string", e->path));
-    return std::nullopt;
-  }
-  return v;
-}
-
-// Reads a list of binding maps, calling `read_one` with each map's reader and location.
-void read_list(const entry& e, std::string_view what, diagnostics& diag,
-               const std::function<void(map_reader&, std::string location)>& read_one) {
-  if (!e.value.IsSequence()) {
-    diag.add(value_mark(e), fmt::format("{}: expected a list of {} maps", e.path, what));
-    return;
-  }
-  for (std::size_t i = 0; i < e.value.size(); ++i) {
-    const YAML::Node node = e.value[i];
-    const std::string path = fmt::format("{}[{}]", e.path, i);
-    if (!node.IsMap()) {
-      diag.add(node.Mark(), fmt::format("{}: expected a map with {}", path, what));
-      continue;
-    }
-    map_reader m(node, path, diag);
-    read_one(m, diag.location(node.Mark()));
-    m.finish();
-  }
-}
-
 // mqtt_to_queue / mqtt_to_topic: `destination_key` names the queue or the topic.
 void read_bindings(const entry& list, std::string_view destination_key, std::vector<bridge_binding>& out,
                    diagnostics& diag) {
-  read_list(list, fmt::format("filter and {}", destination_key), diag, [&](map_reader& b, std::string location) {
+  read_map_list(list, fmt::format("filter and {}", destination_key), diag, [&](map_reader& b, std::string location) {
     bridge_binding binding;
     auto filter = required_string(b, "filter", diag);
     auto destination = required_string(b, destination_key, diag);
@@ -120,7 +85,7 @@ std::optional<uplink_config> read_uplink(const entry& e, diagnostics& diag, cons
   if (!topics) {
     diag.add(e.value.Mark(), "bridge.uplink: missing required field 'topics', expected a list of {filter, direction}");
   } else {
-    read_list(*topics, "filter", diag, [&](map_reader& t, std::string location) {
+    read_map_list(*topics, "filter", diag, [&](map_reader& t, std::string location) {
       uplink_topic topic;
       auto filter = required_string(t, "filter", diag);
       if (auto d = t.find("direction")) {
@@ -154,7 +119,7 @@ void read_bridge(const entry& e, bridge_config& out, diagnostics& diag, const fi
   if (auto list = m.find("mqtt_to_queue")) read_bindings(*list, "queue", out.mqtt_to_queue, diag);
   if (auto list = m.find("mqtt_to_topic")) read_bindings(*list, "topic", out.mqtt_to_topic, diag);
   if (auto list = m.find("topic_to_mqtt")) {
-    read_list(*list, "topic and mqtt_topic", diag, [&](map_reader& b, std::string location) {
+    read_map_list(*list, "topic and mqtt_topic", diag, [&](map_reader& b, std::string location) {
       bridge_mqtt_binding binding;
       auto topic = required_string(b, "topic", diag);
       auto mqtt_topic = required_string(b, "mqtt_topic", diag);

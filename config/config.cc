@@ -12,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -20,6 +21,7 @@
 
 #include <fmt/format.h>
 
+#include "config/auth_config.h"
 #include "config/bridge_config.h"
 #include "config/yaml_reader.h"
 
@@ -35,14 +37,15 @@ using detail::map_reader;
 // from the struct defaults, so there is one source of truth for them.
 constexpr std::string_view embedded_yaml =
     R"(# wharf built-in configuration (used without --config).
-# Loopback only: nothing is exposed beyond this machine until a config file says so.
+# Loopback only: nothing is exposed beyond this machine until a config file says so, and
+# so MQTT clients may connect without a username here.
 # The TLS listener uses the development certificate wharf generates in ./wharf-data/tls
 # on first start (clients trust ./wharf-data/tls/dev-ca.pem).
 data_dir: ./wharf-data
 listeners:
-  - {type: mqtt, bind: "127.0.0.1:1883"}
-  - {type: mqtt, bind: "127.0.0.1:8883", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
-  - {type: mqtt-ws, bind: "127.0.0.1:8083", path: /mqtt}
+  - {type: mqtt, bind: "127.0.0.1:1883", anonymous: true}
+  - {type: mqtt, bind: "127.0.0.1:8883", anonymous: true, tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
+  - {type: mqtt-ws, bind: "127.0.0.1:8083", path: /mqtt, anonymous: true}
   - {type: queue-api, bind: "127.0.0.1:8080"}
   - {type: queue-api, bind: "127.0.0.1:8443", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
 queue_api:
@@ -53,7 +56,8 @@ queue_api:
 )";
 
 constexpr std::string_view default_bind = "0.0.0.0:1883";
-constexpr std::array<std::string_view, 3> listener_types = {"mqtt", "mqtt-ws", "queue-api"};
+constexpr std::array<std::string_view, 4> listener_types = {"mqtt", "mqtt-ws", "queue-api", "admin"};
+constexpr std::array<std::string_view, 3> cert_identities = {"none", "cn", "san"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
 constexpr std::uint64_t max_io_threads = 256;
@@ -154,15 +158,27 @@ class schema_reader {
     }
   }
 
-  config read(const std::string& yaml_text) {
-    config cfg;
+  parse_result read(const std::string& yaml_text) {
+    parse_result out;
+    config& cfg = out.cfg;
     cfg.source_file = diag_.file();
-    YAML::Node root;
+    // Every document, not just the first (YAML::Load): settings after a '---' line would
+    // otherwise be ignored without a word, and a syntax error there too.
+    std::vector<YAML::Node> documents;
     try {
-      root = YAML::Load(yaml_text);
+      documents = YAML::LoadAll(yaml_text);
     } catch (const YAML::Exception& e) {
       diag_.add(e.mark, fmt::format("YAML syntax error: {}", e.msg));
-      throw config_errors(diag_.take_sorted());
+      out.errors = diag_.take_sorted();
+      return out;
+    }
+    const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+    for (std::size_t i = 1; i < documents.size(); ++i) {
+      // A trailing '---' with nothing after it is harmless.
+      if (documents[i].IsNull()) continue;
+      diag_.add(documents[i].Mark(),
+                "a second YAML document (after '---'): a config file is one document, move "
+                "these settings into the first");
     }
     if (root.IsMap()) {
       read_top(root, cfg);
@@ -171,13 +187,14 @@ class schema_reader {
                                          root.IsSequence() ? "a list" : "a single value"));
     }
     if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
+    check_admin_users(cfg);
     if (first_queue_api_listener_ && credential_entries_ == 0) {
       diag_.add(credentials_mark_.value_or(*first_queue_api_listener_),
                 "queue_api.credentials: at least one credential is required when a queue-api "
                 "listener is configured");
     }
-    if (!diag_.empty()) throw config_errors(diag_.take_sorted());
-    return cfg;
+    out.errors = diag_.take_sorted();
+    return out;
   }
 
  private:
@@ -211,6 +228,7 @@ class schema_reader {
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
+    if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_);
     if (auto e = m.find("bridge")) {
       detail::read_bridge(*e, cfg.bridge, diag_, [this](map_reader& r, std::string_view key, bool required) {
         return read_tls_file(r, key, required);
@@ -252,6 +270,7 @@ class schema_reader {
       if (auto v = detail::read_enum(*e, listener_types, diag_)) {
         l.type = *v == "mqtt-ws"     ? listener_type::mqtt_ws
                  : *v == "queue-api" ? listener_type::queue_api
+                 : *v == "admin"     ? listener_type::admin
                                      : listener_type::mqtt;
         if (l.type == listener_type::queue_api && !first_queue_api_listener_) {
           first_queue_api_listener_ = node.Mark();
@@ -280,8 +299,79 @@ class schema_reader {
       }
     }
     if (auto e = m.find("tls")) l.tls = read_tls(*e);
+    read_client_auth(m, l);
+    read_admin_users(m, l);
     m.finish();
     return l;
+  }
+
+  // users: admin listeners only, a non-empty list of names checked against auth.users
+  // once the whole file is read (check_admin_users).
+  void read_admin_users(map_reader& m, listener_config& l) {
+    auto e = m.find("users");
+    if (l.type != listener_type::admin) {
+      if (e) diag_.add(e->key.Mark(), fmt::format("{}: only valid for admin listeners, remove it", e->path));
+      return;
+    }
+    if (!e) {
+      diag_.add(m.node().Mark(), fmt::format("{}: missing required field 'users', expected a list of auth.users "
+                                             "names who may read /metrics",
+                                             m.path()));
+      return;
+    }
+    if (!e->value.IsSequence() || e->value.size() == 0) {
+      diag_.add(detail::value_mark(*e), fmt::format("{}: expected a list of at least one auth.users name", e->path));
+      return;
+    }
+    for (std::size_t i = 0; i < e->value.size(); ++i) {
+      const detail::entry item{e->value[i], e->value[i], fmt::format("{}[{}]", e->path, i)};
+      if (auto name = read_non_empty_string(item)) {
+        admin_user_refs_.emplace_back(*name, item.value.Mark());
+        l.users.push_back(std::move(*name));
+      }
+    }
+  }
+
+  // Every admin listener's user is an auth.users entry with a password.
+  void check_admin_users(const config& cfg) {
+    for (const auto& [name, mark] : admin_user_refs_) {
+      const auto it = std::find_if(cfg.auth.users.begin(), cfg.auth.users.end(),
+                                   [&](const user_config& u) { return u.username == name; });
+      if (it == cfg.auth.users.end() || it->password_hash.empty()) {
+        diag_.add(mark, fmt::format("admin listener user '{}' is not in auth.users with a password_hash", name));
+      }
+    }
+  }
+
+  // anonymous and username_from_cert: MQTT listeners only; a certificate identity needs
+  // client certificates to be verified (tls.ca_file).
+  void read_client_auth(map_reader& m, listener_config& l) {
+    auto only_for_mqtt = [&](const entry& e) {
+      if (l.type == listener_type::mqtt || l.type == listener_type::mqtt_ws) return true;
+      diag_.add(e.key.Mark(), fmt::format("{}: only valid for MQTT listeners (queue-api clients sign "
+                                          "requests with queue_api.credentials, admin clients name "
+                                          "users), remove it",
+                                          e.path));
+      return false;
+    };
+    if (auto e = m.find("anonymous"); e && only_for_mqtt(*e)) {
+      if (auto v = detail::read_bool(*e, diag_)) l.anonymous = *v;
+    }
+    if (auto e = m.find("username_from_cert"); e && only_for_mqtt(*e)) {
+      if (auto v = detail::read_enum(*e, cert_identities, diag_)) {
+        l.username_from_cert = *v == "cn"    ? cert_identity::common_name
+                               : *v == "san" ? cert_identity::subject_alt_name
+                                             : cert_identity::none;
+        const YAML::Node tls = m.node()["tls"];  // const lookup: adds nothing to the node
+        const bool names_ca_file = tls && tls.IsMap() && tls["ca_file"];
+        if (l.username_from_cert != cert_identity::none && !names_ca_file) {
+          diag_.add(detail::value_mark(*e),
+                    fmt::format("{}: '{}' requires tls with ca_file (the CA bundle that signs client "
+                                "certificates)",
+                                e->path, *v));
+        }
+      }
+    }
   }
 
   void read_bind(const entry& e, listener_config& l) {
@@ -519,6 +609,7 @@ class schema_reader {
   fs::path base_dir_;
   bool listeners_given_ = false;
   std::map<std::string, int> binds_;  // "[host]:port" -> line of first use
+  std::vector<std::pair<std::string, YAML::Mark>> admin_user_refs_;  // admin listeners' users
   // For "a queue-api listener needs credentials": where the first such listener is, where
   // queue_api.credentials is (when given), and how many entries it has (valid or not).
   std::optional<YAML::Mark> first_queue_api_listener_;
@@ -541,22 +632,40 @@ std::string config_error::to_string() const {
   return fmt::format("{}:{}:{}: {}", file, line, column, message);
 }
 
+config_error error_at(const std::string& location, std::string message) {
+  config_error e;
+  e.message = std::move(message);
+  // location is "file:line:col"; the file may itself contain ':'.
+  const auto col_sep = location.rfind(':');
+  const auto line_sep = col_sep == std::string::npos ? std::string::npos : location.rfind(':', col_sep - 1);
+  if (line_sep == std::string::npos) {
+    e.file = location;
+    return e;
+  }
+  e.file = location.substr(0, line_sep);
+  e.line = std::atoi(location.c_str() + line_sep + 1);
+  e.column = std::atoi(location.c_str() + col_sep + 1);
+  return e;
+}
+
 config_errors::config_errors(std::vector<config_error> errors)
     : std::runtime_error(join_errors(errors)), errors_(std::move(errors)) {}
 
-config parse_config(const std::string& yaml_text, const std::string& file_name) {
+parse_result read_config_text(const std::string& yaml_text, const std::string& file_name) {
   return schema_reader(file_name).read(yaml_text);
 }
 
-config load_config_file(const std::string& path) {
-  auto fail = [&](int err) {
+parse_result read_config_file(const std::string& path) {
+  auto failed = [&](int err) {
+    parse_result out;
     config_error e;
     e.file = path;
     e.message = fmt::format("cannot read file: {}", std::generic_category().message(err));
-    throw config_errors({std::move(e)});
+    out.errors.push_back(std::move(e));
+    return out;
   };
   std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) fail(errno);
+  if (f == nullptr) return failed(errno);
   std::string text;
   std::array<char, 8192> buf{};
   while (true) {
@@ -564,12 +673,27 @@ config load_config_file(const std::string& path) {
     text.append(buf.data(), n);
     if (n < buf.size()) break;
   }
-  const bool failed = std::ferror(f) != 0;
+  const bool read_failed = std::ferror(f) != 0;
   const int err = errno;
   std::fclose(f);
-  if (failed) fail(err);
-  return parse_config(text, path);
+  if (read_failed) return failed(err);
+  return read_config_text(text, path);
 }
+
+namespace {
+
+config valid_or_throw(parse_result result) {
+  if (!result.errors.empty()) throw config_errors(std::move(result.errors));
+  return std::move(result.cfg);
+}
+
+}  // namespace
+
+config parse_config(const std::string& yaml_text, const std::string& file_name) {
+  return valid_or_throw(read_config_text(yaml_text, file_name));
+}
+
+config load_config_file(const std::string& path) { return valid_or_throw(read_config_file(path)); }
 
 const std::string& embedded_default_yaml() {
   static const std::string text(embedded_yaml);

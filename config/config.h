@@ -20,8 +20,14 @@ struct tls_config {
 };
 
 // mqtt: MQTT over TCP (or TLS); mqtt_ws: MQTT over WebSocket (or WSS); queue_api: the
-// CMQ-compatible HTTP (or HTTPS) queue API (YAML type "queue-api").
-enum class listener_type { mqtt, mqtt_ws, queue_api };
+// CMQ-compatible HTTP (or HTTPS) queue API (YAML type "queue-api"); admin: health,
+// readiness and Prometheus metrics over HTTP (or HTTPS).
+enum class listener_type { mqtt, mqtt_ws, queue_api, admin };
+
+// Where a TLS listener with client certificates takes an MQTT client's username from: the
+// verified certificate's subject CN, or its first subjectAltName (DNS, email or URI entry).
+// A client that presents such a certificate is authenticated by it, without a password.
+enum class cert_identity { none, common_name, subject_alt_name };
 
 struct listener_config {
   listener_type type = listener_type::mqtt;
@@ -30,6 +36,15 @@ struct listener_config {
   std::uint16_t port = 0;          // bind's port, 1..65535 (filled by the parser).
   std::string path = "/mqtt";      // mqtt-ws only: the HTTP path to upgrade. Default: /mqtt.
   std::optional<tls_config> tls;   // TLS (or WSS) when present. Default: plain.
+  // mqtt, mqtt-ws: clients that send no username (and no certificate identity) may connect.
+  // Refused otherwise with CONNACK 0x87 Not authorized (3.1.1: 5). Default: false.
+  bool anonymous = false;
+  // mqtt, mqtt-ws with tls.ca_file: the username a verified client certificate gives
+  // (YAML none|cn|san). Default: none.
+  cert_identity username_from_cert = cert_identity::none;
+  // admin only: the auth.users (with a password_hash) who may read /metrics, with HTTP
+  // Basic credentials. Required, at least one.
+  std::vector<std::string> users;
   // For diagnostics: where the entry is in the file.
   std::string source_location;     // "file:line:col"
 };
@@ -195,6 +210,43 @@ struct bridge_config {
   std::optional<uplink_config> uplink;  // Default: none.
 };
 
+// A user of the MQTT listeners.
+struct user_config {
+  std::string username;       // Required, unique.
+  // "$pbkdf2-sha256$i=ITERATIONS$SALT$HASH" (base64 parts), as `wharf passwd` prints it;
+  // not empty when given. Default: none: the user cannot log in with a password (a login by
+  // client certificate, username_from_cert, needs no entry here).
+  std::string password_hash;
+  std::string source_location;  // of password_hash when given, else of the entry
+};
+
+enum class acl_permission { allow, deny };
+enum class acl_action { publish, subscribe, all };
+
+// One access rule. Rules are tried in order; the first that applies decides.
+struct acl_rule {
+  acl_permission permission = acl_permission::allow;  // Required.
+  acl_action action = acl_action::all;                // publish|subscribe|all. Default: all.
+  // A topic filter; "%c" stands for the client id and "%u" for the username (a rule whose
+  // placeholder has no value, or a value containing '/', '+' or '#', does not apply).
+  std::string topic;                                  // Required.
+  // The username the rule is for; "" (key absent; an empty value is an error) applies to
+  // every client. Default: "".
+  std::string username;
+  std::string source_location;  // of topic
+};
+
+// Who may connect to the MQTT listeners, and what they may publish and subscribe to.
+struct auth_config {
+  std::vector<user_config> users;  // Default: none.
+  std::vector<acl_rule> acl;       // Default: none.
+  // What happens when no rule applies. Default: allow.
+  acl_permission acl_no_match = acl_permission::allow;
+  // The SUBACK reason code for a denied subscription: 0x87 Not authorized, or 0x80
+  // Unspecified error for clients that expect it (3.1.1 always gets 0x80). Default: 0x87.
+  std::uint8_t subscribe_denied_reason = 0x87;
+};
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
@@ -208,6 +260,7 @@ struct config {
   queue_api_config queue_api;
   queue_config queue;
   bridge_config bridge;
+  auth_config auth;
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 
@@ -220,6 +273,10 @@ struct config_error {
   [[nodiscard]] std::string to_string() const;
 };
 
+// An error at a `source_location` ("file:line:col", as the parser records it) for checks
+// made after parsing (the bridge's bindings, the auth section's hashes and patterns).
+[[nodiscard]] config_error error_at(const std::string& source_location, std::string message);
+
 class config_errors : public std::runtime_error {
  public:
   explicit config_errors(std::vector<config_error> errors);
@@ -228,6 +285,16 @@ class config_errors : public std::runtime_error {
  private:
   std::vector<config_error> errors_;
 };
+
+// What a reading produced: every value that could be read (invalid entries left out or at
+// their defaults), and every error found, in file order.
+struct parse_result {
+  config cfg;
+  std::vector<config_error> errors;
+};
+[[nodiscard]] parse_result read_config_text(const std::string& yaml_text, const std::string& file_name);
+// A file that cannot be read is one error at line 0.
+[[nodiscard]] parse_result read_config_file(const std::string& path);
 
 // Parses YAML text. Collects every error it finds (unknown keys with a suggestion, wrong
 // types, out-of-range values, duplicate binds, missing TLS files, queue API credentials that

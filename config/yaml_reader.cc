@@ -179,6 +179,39 @@ std::optional<std::string> read_enum(const entry& e, std::span<const std::string
   return std::nullopt;
 }
 
+std::optional<std::string> required_string(map_reader& m, std::string_view key, diagnostics& diag) {
+  auto e = m.find(key);
+  if (!e) {
+    diag.add(m.node().Mark(), fmt::format("{}: missing required field '{}'", m.path(), key));
+    return std::nullopt;
+  }
+  auto v = read_string(*e, diag);
+  if (v && v->empty()) {
+    diag.add(value_mark(*e), fmt::format("{}: expected a non-empty string", e->path));
+    return std::nullopt;
+  }
+  return v;
+}
+
+void read_map_list(const entry& e, std::string_view what, diagnostics& diag,
+               const std::function<void(map_reader&, std::string location)>& read_one) {
+  if (!e.value.IsSequence()) {
+    diag.add(value_mark(e), fmt::format("{}: expected a list of {} maps", e.path, what));
+    return;
+  }
+  for (std::size_t i = 0; i < e.value.size(); ++i) {
+    const YAML::Node node = e.value[i];
+    const std::string path = fmt::format("{}[{}]", e.path, i);
+    if (!node.IsMap()) {
+      diag.add(node.Mark(), fmt::format("{}: expected a map with {}", path, what));
+      continue;
+    }
+    map_reader m(node, path, diag);
+    read_one(m, diag.location(node.Mark()));
+    m.finish();
+  }
+}
+
 substitution substitute_env(std::string_view text) {
   static constexpr std::string_view open = "${ENV:";
   substitution out;

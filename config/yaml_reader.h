@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -83,6 +84,14 @@ class map_reader {
 [[nodiscard]] std::optional<std::string> read_enum(const entry& e,
                                                    std::span<const std::string_view> allowed,
                                                    diagnostics& diag);
+
+// A required non-empty string of map `m`; reports it missing or empty and returns nullopt.
+[[nodiscard]] std::optional<std::string> required_string(map_reader& m, std::string_view key, diagnostics& diag);
+
+// Reads a list of maps (`what` says what each holds, for messages), calling `read_one`
+// with each map's reader and its "file:line:col", then finishing the reader.
+void read_map_list(const entry& e, std::string_view what, diagnostics& diag,
+                   const std::function<void(map_reader&, std::string location)>& read_one);
 
 // Replaces every `${ENV:NAME}` in `text` with the variable's value. Returns the error
 // message (without path) when a variable is unset or a reference is malformed.

@@ -25,6 +25,14 @@
 namespace wharf::core {
 namespace {
 
+// Adds one to the bucket of `buckets` that `value` falls in (see storage_stats).
+template <std::size_t N>
+void count_in_bucket(std::array<std::atomic<std::uint64_t>, N + 1>& buckets, const std::array<std::uint64_t, N>& bounds,
+                     std::uint64_t value) {
+  const auto bucket = static_cast<std::size_t>(std::lower_bound(bounds.begin(), bounds.end(), value) - bounds.begin());
+  buckets[bucket].fetch_add(1, std::memory_order_relaxed);
+}
+
 class storage_category_impl final : public std::error_category {
  public:
   [[nodiscard]] const char* name() const noexcept override { return "wharf.storage"; }
@@ -204,6 +212,10 @@ class rocks_storage final : public storage {
     s.syncs = syncs_.load(std::memory_order_relaxed);
     s.batches_committed = batches_committed_.load(std::memory_order_relaxed);
     s.sync_time_us_total = sync_time_us_total_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < s.sync_latency_buckets.size(); ++i)
+      s.sync_latency_buckets[i] = sync_latency_buckets_[i].load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i < s.group_size_buckets.size(); ++i)
+      s.group_size_buckets[i] = group_size_buckets_[i].load(std::memory_order_relaxed);
     s.refused_low_disk = refused_low_disk_.load(std::memory_order_relaxed);
     return s;
   }
@@ -264,6 +276,7 @@ class rocks_storage final : public storage {
       }
       std::error_code ec = commit(group, wb, wo);
       batches_committed_.fetch_add(group.size(), std::memory_order_relaxed);
+      count_in_bucket(group_size_buckets_, group_size_bounds, group.size());
       for (auto& p : group) {
         if (p.done) p.done(ec);
       }
@@ -323,6 +336,7 @@ class rocks_storage final : public storage {
         std::chrono::steady_clock::now() - start);
     syncs_.fetch_add(1, std::memory_order_relaxed);
     sync_time_us_total_.fetch_add(static_cast<std::uint64_t>(us.count()), std::memory_order_relaxed);
+    count_in_bucket(sync_latency_buckets_, sync_latency_bounds_us, static_cast<std::uint64_t>(us.count()));
     failed_ = to_error_code(s);
     return failed_;
   }
@@ -353,6 +367,8 @@ class rocks_storage final : public storage {
   std::atomic<std::uint64_t> syncs_{0};
   std::atomic<std::uint64_t> batches_committed_{0};
   std::atomic<std::uint64_t> sync_time_us_total_{0};
+  std::array<std::atomic<std::uint64_t>, sync_latency_bounds_us.size() + 1> sync_latency_buckets_{};
+  std::array<std::atomic<std::uint64_t>, group_size_bounds.size() + 1> group_size_buckets_{};
   std::atomic<std::uint64_t> refused_low_disk_{0};
   std::atomic<std::thread::id> writer_id_{};
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -77,6 +78,12 @@ struct storage_options {
   std::uint64_t min_free_bytes = 0;
 };
 
+// Upper bounds of the histogram buckets in storage_stats; each histogram has one more
+// bucket, for everything above the last bound.
+inline constexpr std::array<std::uint64_t, 10> sync_latency_bounds_us = {100,  250,   500,   1000,   2500,
+                                                                          5000, 10000, 25000, 100000, 1000000};
+inline constexpr std::array<std::uint64_t, 8> group_size_bounds = {1, 2, 4, 8, 16, 32, 64, 128};
+
 struct storage_stats {
   // Group writes to RocksDB: one WriteBatch, synced when storage_options.sync (so with
   // sync=true this is the number of fdatasyncs the writer asked for).
@@ -84,6 +91,11 @@ struct storage_stats {
   std::uint64_t batches_committed = 0; // caller batches committed
   std::uint64_t sync_time_us_total = 0;
   std::uint64_t refused_low_disk = 0;  // group writes refused for min_free_bytes
+  // Group writes by their time in RocksDB's Write (the fsync, with sync=true): bucket i
+  // counts those up to sync_latency_bounds_us[i] (and above the previous bound).
+  std::array<std::uint64_t, sync_latency_bounds_us.size() + 1> sync_latency_buckets{};
+  // Group commits by the caller batches they held (group_size_bounds, the same way).
+  std::array<std::uint64_t, group_size_bounds.size() + 1> group_size_buckets{};
 };
 
 class storage {

@@ -1,6 +1,7 @@
 #include "tls/crypto.h"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 
@@ -8,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 
 namespace wharf::tls {
 namespace {
@@ -76,6 +78,36 @@ sha1_digest hmac_sha1(std::string_view key, std::string_view data) {
 sha256_digest hmac_sha256(std::string_view key, std::string_view data) {
   thread_local const mac_context ctx = new_hmac_context("SHA256");
   return hmac<sha256_digest_bytes>(ctx.get(), key, data);
+}
+
+sha256_digest sha256(std::string_view data) {
+  sha256_digest out{};
+  unsigned int length = 0;
+  if (EVP_Digest(bytes_of(data), data.size(), out.data(), &length, EVP_sha256(), nullptr) != 1 ||
+      length != out.size()) {
+    throw std::runtime_error("SHA-256 computation failed");
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> pbkdf2_hmac_sha256(std::string_view password, std::span<const std::uint8_t> salt,
+                                             std::uint32_t iterations, std::size_t length) {
+  static constexpr unsigned char no_salt = 0;
+  std::vector<std::uint8_t> out(length);
+  if (iterations == 0 || iterations > static_cast<std::uint32_t>(std::numeric_limits<int>::max()) ||
+      PKCS5_PBKDF2_HMAC(password.empty() ? "" : password.data(), static_cast<int>(password.size()),
+                        salt.empty() ? &no_salt : salt.data(), static_cast<int>(salt.size()),
+                        static_cast<int>(iterations), EVP_sha256(), static_cast<int>(length), out.data()) != 1) {
+    throw std::runtime_error("PBKDF2 computation failed");
+  }
+  return out;
+}
+
+std::vector<std::uint8_t> random_bytes(std::size_t count) {
+  std::vector<std::uint8_t> out(count);
+  if (count > 0 && RAND_bytes(out.data(), static_cast<int>(count)) != 1)
+    throw std::runtime_error("the random generator failed");
+  return out;
 }
 
 std::string base64_encode(std::span<const std::uint8_t> bytes) {

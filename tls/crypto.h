@@ -1,7 +1,8 @@
 // Message authentication and encodings for request signing (the CMQ queue API): HMAC-SHA1
 // and HMAC-SHA256 over raw bytes, base64 (RFC 4648, standard alphabet, padded), and a
-// comparison whose time does not depend on where two secrets differ. Raw OpenSSL stays in
-// this module; callers see bytes and strings only.
+// comparison whose time does not depend on where two secrets differ; password hashing
+// (PBKDF2) and random bytes for users' passwords. Raw OpenSSL stays in this module; callers
+// see bytes and strings only.
 #pragma once
 
 #include <array>
@@ -25,6 +26,18 @@ using sha256_digest = std::array<std::uint8_t, sha256_digest_bytes>;
 // is hashed first, as the RFC says). Raw digest bytes.
 [[nodiscard]] sha1_digest hmac_sha1(std::string_view key, std::string_view data);
 [[nodiscard]] sha256_digest hmac_sha256(std::string_view key, std::string_view data);
+
+// SHA-256 of `data`.
+[[nodiscard]] sha256_digest sha256(std::string_view data);
+
+// PBKDF2-HMAC-SHA256 (RFC 8018) of `password` with `salt`, `iterations` rounds, `length`
+// bytes of output. Throws std::runtime_error when OpenSSL fails (out of memory).
+[[nodiscard]] std::vector<std::uint8_t> pbkdf2_hmac_sha256(std::string_view password,
+                                                           std::span<const std::uint8_t> salt,
+                                                           std::uint32_t iterations, std::size_t length);
+
+// `count` bytes from OpenSSL's CSPRNG. Throws std::runtime_error when it is not seeded.
+[[nodiscard]] std::vector<std::uint8_t> random_bytes(std::size_t count);
 
 // RFC 4648 base64 with the standard alphabet and '=' padding, no line breaks.
 [[nodiscard]] std::string base64_encode(std::span<const std::uint8_t> bytes);

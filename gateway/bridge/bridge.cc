@@ -29,27 +29,11 @@ constexpr std::string_view routing_key_placeholder = "{routingKey}";
 // payload (up to mqtt.max_packet_size) must not be refused for a size the operator never set.
 constexpr std::uint32_t created_max_msg_size = 1048576;
 
-// "file:line:col: message" split back into a config_error (locations come from the parser).
-config::config_error error_at(const std::string& location, std::string message) {
-  config::config_error e;
-  e.message = std::move(message);
-  // location is "file:line:col"; the file may itself contain ':'.
-  const auto col_sep = location.rfind(':');
-  const auto line_sep = col_sep == std::string::npos ? std::string::npos : location.rfind(':', col_sep - 1);
-  if (line_sep == std::string::npos) {
-    e.file = location;
-    return e;
-  }
-  e.file = location.substr(0, line_sep);
-  e.line = std::atoi(location.c_str() + line_sep + 1);
-  e.column = std::atoi(location.c_str() + col_sep + 1);
-  return e;
-}
 
 void check_filter(const std::string& filter, const std::string& location, std::string_view section,
                   std::vector<config::config_error>& errors) {
   if (core::parse_shared_filter(filter) || !core::is_valid_topic_filter(filter) || !mqtt::is_valid_utf8(filter)) {
-    errors.push_back(error_at(location, fmt::format("bridge.{}: '{}' is not an MQTT topic filter (expected levels "
+    errors.push_back(config::error_at(location, fmt::format("bridge.{}: '{}' is not an MQTT topic filter (expected levels "
                                                     "separated by '/', '+' and '#' only as whole levels, no $share)",
                                                     section, filter)));
   }
@@ -207,14 +191,14 @@ bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
     // With any routing key of letters and digits the template must give a topic name.
     const auto sample = expand_topic_template(b.mqtt_topic, "key");
     if (!core::is_valid_topic_name(sample) || !mqtt::is_valid_utf8(sample)) {
-      errors.push_back(error_at(b.source_location,
+      errors.push_back(config::error_at(b.source_location,
                                 fmt::format("bridge.topic_to_mqtt: '{}' is not an MQTT topic template (expected a "
                                             "topic name without '+' or '#', where {} may stand for a level)",
                                             b.mqtt_topic, routing_key_placeholder)));
       continue;
     }
     if (!mqtt_by_subscription_.emplace(subscription_name(b), &b).second) {
-      errors.push_back(error_at(b.source_location, fmt::format("bridge.topic_to_mqtt: topic '{}' is bound to '{}' "
+      errors.push_back(config::error_at(b.source_location, fmt::format("bridge.topic_to_mqtt: topic '{}' is bound to '{}' "
                                                                "with the same qos and retain more than once",
                                                                b.topic, b.mqtt_topic)));
     }
@@ -225,11 +209,11 @@ bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
 
 void bridge::add_uplink_bindings(std::vector<config::config_error>& errors) {
   const auto& u = *cfg_.uplink;
-  if (u.topics.empty()) errors.push_back(error_at(u.source_location, "bridge.uplink.topics: expected at least one topic"));
+  if (u.topics.empty()) errors.push_back(config::error_at(u.source_location, "bridge.uplink.topics: expected at least one topic"));
   for (const auto& t : u.topics) {
     for (const auto* prefix : {&t.local_prefix, &t.remote_prefix}) {
       if (prefix->find_first_of("+#") != std::string::npos)
-        errors.push_back(error_at(t.source_location, fmt::format("bridge.uplink.topics: prefix '{}' must not contain "
+        errors.push_back(config::error_at(t.source_location, fmt::format("bridge.uplink.topics: prefix '{}' must not contain "
                                                                  "'+' or '#'", *prefix)));
     }
     if (t.direction != config::uplink_direction::in) {

@@ -87,7 +87,7 @@ asio::mutable_buffer discard_buffer() {
 class answerable {
  public:
   virtual ~answerable() = default;
-  virtual void on_answer(std::string json_body) = 0;
+  virtual void on_answer(http_response response) = 0;
   virtual void on_abandoned() = 0;  // the respond_fn was dropped without being called
 };
 
@@ -105,10 +105,10 @@ class responder {
   }
 
   // Any thread. Only the first call gets through.
-  void answer(std::string json_body) {
+  void answer(http_response response) {
     if (answered_.exchange(true, std::memory_order_acq_rel)) return;
-    asio::post(executor_, [c = std::move(connection_), body = std::move(json_body)]() mutable {
-      c->on_answer(std::move(body));
+    asio::post(executor_, [c = std::move(connection_), response = std::move(response)]() mutable {
+      c->on_answer(std::move(response));
     });
   }
 
@@ -153,13 +153,14 @@ class connection final : public answerable, public std::enable_shared_from_this<
     }
   }
 
-  void on_answer(std::string json_body) override {
+  void on_answer(http_response response) override {
     if (closed_) {
       count(state_->late_responses);
       return;
     }
     stop_watching_peer();
-    write_response(bhttp::status::ok, std::move(json_body), "application/json");
+    write_response(static_cast<bhttp::status>(response.status), std::move(response.body), response.content_type,
+                   response.www_authenticate);
   }
 
   void on_abandoned() override {
@@ -273,6 +274,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
     request.host = std::string(message[bhttp::field::host]);
+    request.authorization = std::string(message[bhttp::field::authorization]);
     if (auto it = message.find(bhttp::field::content_type); it != message.end()) {
       request.content_type = std::string(it->value());
     }
@@ -287,7 +289,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
     clear_deadline(phase::awaiting_answer);
     watch_peer();
     auto answer = std::make_shared<responder>(this->shared_from_this(), stream_.get_executor());
-    state_->handler(std::move(request), [answer](std::string json_body) { answer->answer(std::move(json_body)); });
+    state_->handler(std::move(request), [answer](http_response response) { answer->answer(std::move(response)); });
   }
 
   // While a request waits for its answer nothing is read, but a peer that closes its side
@@ -319,9 +321,11 @@ class connection final : public answerable, public std::enable_shared_from_this<
     lowest_layer().cancel(ignored);  // only the watch is pending while awaiting an answer
   }
 
-  void write_response(bhttp::status status, std::string body, std::string_view content_type) {
+  void write_response(bhttp::status status, std::string body, std::string_view content_type,
+                      std::string_view www_authenticate = {}) {
     response_ = std::make_unique<bhttp::response<bhttp::string_body>>(status, version_);
     response_->set(bhttp::field::content_type, content_type);
+    if (!www_authenticate.empty()) response_->set(bhttp::field::www_authenticate, www_authenticate);
     response_->keep_alive(keep_alive_);
     response_->body() = std::move(body);
     response_->prepare_payload();

@@ -8,8 +8,9 @@
 // answer nothing is read, but the socket is watched: a peer that closes without sending
 // more frees the socket at once, and the late answer is dropped (counted in late_responses).
 //
-// Every answer the handler gives is HTTP 200 with Content-Type application/json (CMQ
-// clients treat any other status as a network failure). The server answers by itself only
+// A CMQ answer is HTTP 200 with Content-Type application/json (CMQ clients treat any other
+// status as a network failure); the admin listener's answers have their own status and
+// type (http_response). The server answers by itself only
 // what it must refuse before the handler could: a body over max_body_bytes (200 with CMQ
 // code 4000, then close), a header over max_header_bytes (431, close) and malformed HTTP
 // (400, close). "Expect: 100-continue" is honoured.
@@ -45,6 +46,7 @@ struct http_request {
   std::string target;                       // "/v2/index.php?Action=...", not decoded
   std::string host;                         // the Host header exactly as sent; "" when absent
   std::optional<std::string> content_type;  // absent when there is no Content-Type header
+  std::string authorization;                // the Authorization header; "" when absent
   std::string body;
   bool tls = false;                         // arrived over TLS
   std::string remote;                       // peer address and port: "127.0.0.1:50000", "[::1]:50000"
@@ -54,13 +56,25 @@ struct http_request {
   std::shared_ptr<const std::atomic<bool>> abandoned;
 };
 
-// Answers one request with HTTP 200, Content-Type application/json and `json_body`.
-// Call it exactly once, from any thread, at once or later (a long poll): it posts the
+// One answer. A string converts to a CMQ answer: 200, application/json.
+struct http_response {
+  http_response(std::string json_body) : body(std::move(json_body)) {}  // NOLINT(google-explicit-constructor)
+  http_response(const char* json_body) : body(json_body) {}            // NOLINT(google-explicit-constructor)
+  http_response(unsigned status_code, std::string type, std::string text)
+      : status(status_code), content_type(std::move(type)), body(std::move(text)) {}
+
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::string www_authenticate;  // sent as WWW-Authenticate when not empty (a 401)
+};
+
+// Answers one request with `response`. Call it exactly once, from any thread, at once or later (a long poll): it posts the
 // write to the connection's thread. A call after the connection closed, or after the
 // first call, does nothing. Dropping it uncalled closes the connection.
 // REQUIRES: it is called or destroyed (the last copy) before the io_pool is destroyed:
 // both post to the connection's thread. Stopping the pool first is fine.
-using respond_fn = std::function<void(std::string json_body)>;
+using respond_fn = std::function<void(http_response response)>;
 
 // Called on the connection's I/O thread with each complete request. It must not block:
 // work that waits (storage, a long poll) keeps `respond` and calls it later.

@@ -19,11 +19,39 @@ std::int64_t unix_now_ms() {
 broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
     : cfg_(cfg), db_(db), pool_(pool), retained_(cfg.mqtt.max_retained_messages), started_at_(std::chrono::steady_clock::now()) {
   shards_.reserve(pool.size());
-  for (std::size_t i = 0; i < pool.size(); ++i)
+  // The caller has checked cfg.auth (this throws config::config_errors otherwise).
+  access_ = std::make_shared<const auth::access_policy>(cfg.auth);
+  for (std::size_t i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
+    shards_.back()->access_ = access_;
+  }
 }
 
 broker::~broker() = default;
+
+void broker::replace_access_policy(std::shared_ptr<const auth::access_policy> policy) {
+  {
+    std::lock_guard lock(access_mu_);
+    access_ = policy;
+  }
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), policy] { s->access_ = policy; });
+}
+
+std::shared_ptr<const auth::access_policy> broker::access_policy() const {
+  std::lock_guard lock(access_mu_);
+  return access_;
+}
+
+void broker::check_password(std::shared_ptr<const auth::access_policy> policy, std::string username,
+                            std::string password, std::function<void(bool matched)> done) {
+  boost::asio::post(password_checks_, [policy = std::move(policy), username = std::move(username),
+                                       password = std::move(password), done = std::move(done)] {
+    const auto* stored = policy->password_of(username);
+    const bool matched = stored != nullptr && auth::password_matches(*stored, password);
+    if (matched) policy->remember(username, password);
+    done(matched);
+  });
+}
 
 std::size_t broker::load() {
   retained_.load(db_);
@@ -81,7 +109,7 @@ void broker::publish_from_core(core::message m, std::function<void(bool durable)
   boost::asio::post(target.io(), [this, &target, m = std::move(m), done = std::move(done)]() mutable {
     m.publish_unix_ms = unix_now_ms();
     auto message = std::make_shared<const core::message>(std::move(m));
-    counters_.messages_received.fetch_add(1, std::memory_order_relaxed);
+    counters_.messages_received[message->qos].fetch_add(1, std::memory_order_relaxed);
     durable_ops ops;
     if (message->retain) {
       if (retained_.set(*message, target.batch()))
@@ -111,6 +139,9 @@ void broker::accept(std::shared_ptr<stream> s) {
 }
 
 void broker::shutdown() {
+  // Logins still being checked are refused by the close below; none may finish after it.
+  password_checks_.stop();
+  password_checks_.join();
   std::vector<std::future<void>> done;
   for (auto& sh : shards_) {
     auto promise = std::make_shared<std::promise<void>>();
@@ -212,13 +243,18 @@ void broker::publish_sys(shard& on, std::int64_t now) {
   const auto uptime_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
   auto load = [](const std::atomic<std::uint64_t>& c) { return std::to_string(c.load(std::memory_order_relaxed)); };
+  auto sum = [](const std::array<std::atomic<std::uint64_t>, 3>& by_qos) {
+    std::uint64_t total = 0;
+    for (const auto& c : by_qos) total += c.load(std::memory_order_relaxed);
+    return std::to_string(total);
+  };
   const std::pair<const char*, std::string> values[] = {
       {"$SYS/broker/version", "wharf " WHARF_VERSION},
       {"$SYS/broker/uptime", std::to_string(uptime_s) + " seconds"},
       {"$SYS/broker/clients/connected", load(counters_.clients_connected)},
       {"$SYS/broker/clients/total", std::to_string(sessions_.size())},
-      {"$SYS/broker/messages/received", load(counters_.messages_received)},
-      {"$SYS/broker/messages/sent", load(counters_.messages_sent)},
+      {"$SYS/broker/messages/received", sum(counters_.messages_received)},
+      {"$SYS/broker/messages/sent", sum(counters_.messages_sent)},
       {"$SYS/broker/bytes/received", load(counters_.bytes_received)},
       {"$SYS/broker/bytes/sent", load(counters_.bytes_sent)},
       {"$SYS/broker/retained messages/count", std::to_string(retained_.size())},
@@ -227,6 +263,9 @@ void broker::publish_sys(shard& on, std::int64_t now) {
                                                       counters_.dropped_slow_client.load())},
       {"$SYS/broker/bridge/refused", load(counters_.bridge_refused)},
       {"$SYS/broker/bridge/events failed", load(counters_.bridge_events_failed)},
+      {"$SYS/broker/clients/auth failures", load(counters_.auth_failures)},
+      {"$SYS/broker/acl/denied publishes", load(counters_.acl_denied_publishes)},
+      {"$SYS/broker/acl/denied subscriptions", load(counters_.acl_denied_subscriptions)},
   };
   // $SYS values are retained for late subscribers but not persisted: they describe this run.
   core::write_batch not_persisted;

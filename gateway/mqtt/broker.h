@@ -2,6 +2,7 @@
 // messages, $SYS. Threading and durability are explained in docs/ARCHITECTURE.md.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -12,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
+
+#include "auth/access_policy.h"
 #include "config/config.h"
 #include "core/message.h"
 #include "core/retained_store.h"
@@ -33,8 +37,9 @@ class queue_tap;
 struct broker_counters {
   std::atomic<std::uint64_t> clients_connected{0};
   std::atomic<std::uint64_t> clients_total{0};
-  std::atomic<std::uint64_t> messages_received{0};
-  std::atomic<std::uint64_t> messages_sent{0};
+  // PUBLISHes received (from clients, and from the queue core) and sent, by QoS.
+  std::array<std::atomic<std::uint64_t>, 3> messages_received{};
+  std::array<std::atomic<std::uint64_t>, 3> messages_sent{};
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::uint64_t> dropped_queue_full{0};     // session queue bound hit
@@ -49,6 +54,9 @@ struct broker_counters {
   std::atomic<std::uint64_t> sessions_expired{0};
   std::atomic<std::uint64_t> bridge_refused{0};        // a bound queue or topic refused a publish (acked with an error)
   std::atomic<std::uint64_t> bridge_events_failed{0};  // device events the events queue refused
+  std::atomic<std::uint64_t> auth_failures{0};         // CONNECTs refused: credentials, anonymous, will ACL
+  std::atomic<std::uint64_t> acl_denied_publishes{0};
+  std::atomic<std::uint64_t> acl_denied_subscriptions{0};
 };
 
 class broker {
@@ -68,6 +76,15 @@ class broker {
   // turn; a publish is matched against one set or the other, never a mix. Thread-safe.
   // REQUIRES: attach_queue_core was called.
   void replace_queue_tap(std::shared_ptr<const queue_tap> tap);
+  // Replaces the users and ACL (config reload). Each shard takes the new ones at its next
+  // turn; connections keep their identity, and later checks use the new rules. Thread-safe.
+  void replace_access_policy(std::shared_ptr<const auth::access_policy> policy);
+  // The users and ACL in force (the last replace_access_policy's). Thread-safe.
+  [[nodiscard]] std::shared_ptr<const auth::access_policy> access_policy() const;
+  // Checks `password` against `username`'s stored hash on the password thread (remembering
+  // a match in `policy`'s cache) and calls `done(matched)` there. Thread-safe.
+  void check_password(std::shared_ptr<const auth::access_policy> policy, std::string username, std::string password,
+                      std::function<void(bool matched)> done);
   // Publishes `m` to MQTT subscribers on behalf of the queue core (topic_to_mqtt): on one of
   // the shards, as a message of no client. `done(true)` runs (on that shard's thread) once
   // the copies the broker keeps (offline sessions, retained) are durable; `done(false)`
@@ -83,6 +100,7 @@ class broker {
 
   [[nodiscard]] const broker_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
+  [[nodiscard]] std::size_t retained_count() const { return retained_.size(); }
 
  private:
   friend class shard;
@@ -106,6 +124,12 @@ class broker {
   std::chrono::steady_clock::time_point started_at_;
   std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only
   std::int64_t last_retained_sweep_unix_ms_ = 0;  // shard 0's thread only
+
+  // PBKDF2 checks of CONNECT passwords, one at a time: a burst of logins with wrong
+  // passwords costs one core, not the I/O threads. Stopped by shutdown().
+  boost::asio::thread_pool password_checks_{1};
+  mutable std::mutex access_mu_;
+  std::shared_ptr<const auth::access_policy> access_;  // what the shards have, or will at their next turn
 
   std::mutex timers_mu_;
   std::multimap<std::int64_t, std::weak_ptr<session::session_entry>> session_timers_;

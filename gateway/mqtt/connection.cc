@@ -59,6 +59,12 @@ void connection::on_closed(std::error_code) {
 
 bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body) {
   if (state_ == state::closed) return false;
+  if (state_ == state::authenticating) {
+    // Held until the CONNECT is answered; reading is paused, so this is at most the rest of
+    // one read.
+    held_packets_.push_back({header, {body.begin(), body.end()}});
+    return true;
+  }
   auto decoded = mqtt::decode(header, body, version_);
   if (state_ == state::awaiting_connect) {
     if (header.type() != packet_type::connect) {
@@ -181,7 +187,7 @@ void connection::handle_connect(mqtt::connect_packet& p) {
     will_delay_s_ = w.props.will_delay_interval.value_or(0);
     will_ = std::make_unique<core::message>(std::move(m));
   }
-  begin_session();
+  authenticate(std::move(p.username), std::move(p.password));
 }
 
 void connection::handle_publish(mqtt::publish_packet& p) {
@@ -222,6 +228,18 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     ack_when_durable(false, [id = p.packet_id](connection& c) { c.send_ack(packet_type::pubrec, id, reason_code::success); });
     return;
   }
+  if (!may_publish(p.topic)) {
+    broker_.counters_.acl_denied_publishes.fetch_add(1, std::memory_order_relaxed);
+    if (qos == 0) return;
+    // v5 says why (and the flow ends there); 3.1.1 has no negative ack, and a client that got
+    // none would send the message again and again: it gets a positive one, and the message
+    // is dropped, as Mosquitto does.
+    ack_when_durable(false, [id = p.packet_id, type = qos == 1 ? packet_type::puback : packet_type::pubrec,
+                             rc = v5 ? reason_code::not_authorized : reason_code::success](connection& c) {
+      c.send_ack(type, id, rc);
+    });
+    return;
+  }
   if (v5 && p.props.payload_format_indicator == std::uint8_t{1} && !mqtt::is_valid_utf8(p.payload)) {
     if (qos > 0) {
       ack_when_durable(false, [id = p.packet_id, type = qos == 1 ? packet_type::puback : packet_type::pubrec](connection& c) {
@@ -230,7 +248,7 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     }
     return;
   }
-  broker_.counters_.messages_received.fetch_add(1, std::memory_order_relaxed);
+  broker_.counters_.messages_received[qos].fetch_add(1, std::memory_order_relaxed);
 
   const auto now = unix_now_ms();
   auto m = std::make_shared<core::message>();
@@ -435,6 +453,13 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       ack.reasons.push_back(reason_code::topic_filter_invalid);
       continue;
     }
+    if (!home_.access()->may_subscribe(identity(), req.filter)) {
+      broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
+      // 3.1.1's SUBACK has one failure code, 0x80.
+      ack.reasons.push_back(v5 ? static_cast<reason_code>(home_.access()->subscribe_denied_reason())
+                               : reason_code::unspecified_error);
+      continue;
+    }
     const auto shared = core::parse_shared_filter(req.filter);
     if (shared && req.options.no_local) {
       fail(reason_code::protocol_error, "No Local on a shared subscription");  // [MQTT-3.8.3-4]
@@ -548,7 +573,8 @@ void connection::tick(std::int64_t now_ms) {
 void connection::kick(reason_code reason) {
   if (state_ == state::closed) return;
   if (version_ == protocol_version::v5 && state_ == state::connected) send(mqtt::disconnect_packet{reason, {}});
-  if (!session_ended_ && state_ != state::awaiting_connect) end_session(/*publish_will=*/true, reason);
+  if (!session_ended_ && state_ != state::awaiting_connect && state_ != state::authenticating)
+    end_session(/*publish_will=*/true, reason);
   close_stream();
 }
 

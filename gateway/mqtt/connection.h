@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "auth/access_policy.h"
 #include "core/message.h"
 #include "gateway/mqtt/protocol/framer.h"
 #include "gateway/mqtt/protocol/packets.h"
@@ -41,12 +42,17 @@ class connection final : public stream_handler {
   // get DISCONNECT with `reason`, the will is published as for an abnormal close, and the
   // session is offline (persisted) when this returns.
   void kick(mqtt::reason_code reason);
+  // The password check's answer for this connection's CONNECT: go on as
+  // `username`, or refuse with 0x86 Bad user name or password.
+  void password_checked(bool matched, std::string username);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
 
  private:
-  enum class state { awaiting_connect, restoring, connected, closed };
+  // authenticating: CONNECT was read and its password is being checked off this thread;
+  // what the client sends meanwhile is held (held_packets_) with reading paused.
+  enum class state { awaiting_connect, authenticating, restoring, connected, closed };
 
   bool handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body);
   void handle_connect(mqtt::connect_packet& p);
@@ -55,6 +61,17 @@ class connection final : public stream_handler {
   void handle_subscribe(const mqtt::subscribe_packet& p);
   void handle_unsubscribe(const mqtt::unsubscribe_packet& p);
   void handle_disconnect(const mqtt::disconnect_packet& p);
+
+  // Authentication and authorization (connection_auth.cc). authenticate() decides who the
+  // client is (certificate, password or anonymous) and goes on to admit() or refuses the
+  // CONNECT; a password not checked before is checked on the broker's password thread.
+  void authenticate(std::optional<std::string> username, std::optional<std::string> password);
+  void admit();
+  void refuse_connect(mqtt::reason_code rc, std::string_view why);
+  // Once connected: runs the packets held while authenticating, then reads on.
+  void release_held_packets();
+  [[nodiscard]] auth::client_identity identity() const noexcept;
+  [[nodiscard]] bool may_publish(std::string_view topic) const;
 
   // Session lifecycle (connection_session.cc).
   void begin_session();
@@ -110,6 +127,13 @@ class connection final : public stream_handler {
 
   // Session.
   std::string client_id_;
+  std::optional<std::string> username_;  // as authenticated; none: anonymous
+  struct held_packet {
+    mqtt::fixed_header header;
+    std::vector<std::uint8_t> body;
+  };
+  std::vector<held_packet> held_packets_;
+  bool resume_after_connect_ = false;  // reading was paused for a password check
   std::shared_ptr<session::session_entry> entry_;
   std::uint64_t generation_ = 0;
   bool clean_start_ = true;

@@ -163,6 +163,7 @@ void connection::finish_connect(bool session_present) {
   e.session_expiry_s = session_expiry_s_;
   e.keep_alive_s = static_cast<std::uint16_t>(keep_alive_ms_ / 1000);
   home_.record_event(e);
+  release_held_packets();
 }
 
 void connection::end_session(bool publish_will, std::optional<reason_code> reason) {
@@ -348,7 +349,7 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
       p.props.topic_alias = alias;
     }
   }
-  broker_.counters_.messages_sent.fetch_add(1, std::memory_order_relaxed);
+  broker_.counters_.messages_sent[static_cast<std::size_t>(p.qos)].fetch_add(1, std::memory_order_relaxed);
   send(p);
 }
 

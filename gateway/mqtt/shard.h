@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/access_policy.h"
 #include "core/storage.h"
 #include "core/topic_trie.h"
 #include "gateway/mqtt/broker.h"
@@ -70,6 +71,8 @@ class shard {
   [[nodiscard]] int index() const noexcept { return index_; }
   [[nodiscard]] boost::asio::io_context& io() noexcept { return ioc_; }
   [[nodiscard]] broker& owner() noexcept { return broker_; }
+  // The users and ACL this shard applies now (replaced by a config reload between turns).
+  [[nodiscard]] const std::shared_ptr<const auth::access_policy>& access() const noexcept { return access_; }
 
   // Routes `m` (published by `publisher_id`) to every matching session. Offline copies
   // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
@@ -129,7 +132,7 @@ class shard {
   void start_timer();
 
  private:
-  friend class broker;  // sets tap_
+  friend class broker;  // sets tap_ and access_
 
   void change_route(route_change change);
   // Picks one member of a shared group for the next message: round robin, connected first.
@@ -160,6 +163,7 @@ class shard {
     std::function<void(core::queue::code)> done;
   };
   std::shared_ptr<const queue_tap> tap_;  // the bridge's rules; null: no bridge
+  std::shared_ptr<const auth::access_policy> access_;
   std::vector<core::queue::command_body> core_outbox_;
   std::vector<core_waiter> core_waiters_;
 

@@ -32,6 +32,10 @@ using test::fake_stream;
 
 struct fixture {
   fixture() {
+    // The fake streams' peer is listener 0, open to clients without credentials.
+    config::listener_config open_listener;
+    open_listener.anonymous = true;
+    cfg.listeners.push_back(open_listener);
     cfg.mqtt.max_packet_size = 65536;
     cfg.mqtt.receive_maximum = 8;
     cfg.mqtt.topic_alias_maximum = 4;

@@ -112,7 +112,8 @@ def packet(type_, flags, body):
     return bytes([(type_ << 4) | flags]) + varint(len(body)) + body
 
 
-def connect(client_id, version=5, clean=True, keepalive_s=60, props=None, will=None):
+def connect(client_id, version=5, clean=True, keepalive_s=60, props=None, will=None,
+            username=None, password=None):
     """will: dict(topic, payload, qos=0, retain=False, props=None)."""
     flags = 0x02 if clean else 0
     payload = utf8(client_id)
@@ -121,6 +122,12 @@ def connect(client_id, version=5, clean=True, keepalive_s=60, props=None, will=N
         if version == 5:
             payload += encode_props(will.get("props"))
         payload += utf8(will["topic"]) + utf8(will["payload"])
+    if username is not None:
+        flags |= 0x80
+        payload += utf8(username)
+    if password is not None:
+        flags |= 0x40
+        payload += utf8(password)
     body = utf8("MQTT") + bytes([version, flags]) + struct.pack("!H", keepalive_s)
     if version == 5:
         body += encode_props(props)

@@ -330,14 +330,14 @@ class BridgeReloadTest(QueueApiTestCase):
         c.publish("a/1", b"first", qos=1)
         self.assertEqual(self.receive_one("qa", client=api)["msgBody"], "first")
 
-        b.reload("  mqtt_to_queue:\n    - {filter: \"b/#\", queue: qb}\n", "bridge bindings replaced")
+        b.reload("bridge bindings replaced", bridge="  mqtt_to_queue:\n    - {filter: \"b/#\", queue: qb}\n")
         c.publish("a/2", b"unbound now", qos=1)  # the same connection, still open
         c.publish("b/1", b"second", qos=1)
         self.assertEqual(self.receive_one("qb", client=api)["msgBody"], "second")
         a = self.receive("qa", wait=0, client=api)  # only "first", which was received already
         self.assertEqual(a["code"], 7000, a)
 
-        b.reload("  mqtt_to_queue:\n    - {filter: \"c/#/x\", queue: qc}\n", "config reload refused")
+        b.reload("config reload refused", bridge="  mqtt_to_queue:\n    - {filter: \"c/#/x\", queue: qc}\n")
         self.assertRegex(b.log(), r"config reload refused: .*wharf.yaml:\d+:\d+: bridge.mqtt_to_queue: 'c/#/x'")
         c.publish("b/2", b"kept", qos=1)
         self.assertEqual(self.receive_one("qb", client=api, wait=WAIT_S)["msgBody"], "kept")

@@ -151,8 +151,8 @@ class UplinkTest(BrokerTestCase):
         local = self.client(broker=wharf, client_id=unique("local"))
         local.publish("up/a", b"before", qos=1)
         self.assertEqual(up_sub.expect(timeout_s=10).topic, "gw1/up/a")
-        wharf.reload(uplink_config(remote) + "      - {filter: \"extra/#\", direction: out}\n",
-                     "uplink restarted with its new settings")
+        wharf.reload("uplink restarted with its new settings",
+                     bridge=uplink_config(remote) + "      - {filter: \"extra/#\", direction: out}\n")
         local.publish("extra/b", b"after", qos=1)  # the same local connection
         m = up_sub.expect(timeout_s=10, topic="extra/b")
         self.assertEqual(m.payload, b"after")

@@ -1,6 +1,6 @@
 """Core MQTT 3.1.1 / 5.0 behaviour through paho (and raw sockets where paho hides the
 bytes): CONNACK, QoS 0/1/2 delivery, topic matching, subscription options, v5 message
-properties, message expiry, client identifiers and keep alive."""
+properties, message expiry, client identifiers, keep alive and shutdown."""
 
 import os
 import time
@@ -8,7 +8,7 @@ import unittest
 
 import mqtt_raw as raw
 from wharf_fixture import (V5, V311, BrokerTestCase, PacketTypes, is_mosquitto, props,
-                           unique)
+                           require_wharf, unique)
 
 
 class ConnectTest(BrokerTestCase):
@@ -43,6 +43,22 @@ class ConnectTest(BrokerTestCase):
         r = self.raw()
         r.version = 4
         r.connect("", clean=True)
+
+
+class GracefulShutdownTest(BrokerTestCase):
+
+    def test_sigterm_tells_v5_clients_server_shutting_down_and_stops_cleanly(self):
+        require_wharf(self, "Mosquitto 2.0 closes v5 connections without DISCONNECT 0x8B")
+        b = self.new_broker()
+        v5 = self.raw(b)
+        v5.connect(unique("v5"))
+        v3 = self.raw(b)
+        v3.version = 4
+        v3.connect(unique("v3"))
+        self.assertEqual(b.stop(), 0)  # SIGTERM, waits for the exit
+        self.assertEqual([(p.type, p.reason) for p in v5.wait_closed()], [(raw.DISCONNECT, 0x8B)])
+        self.assertEqual(v3.wait_closed(), [])  # 3.1.1 has no server DISCONNECT
+        self.assertIn("stopped cleanly", b.log())
 
 
 class ServerKeepAliveTest(BrokerTestCase):

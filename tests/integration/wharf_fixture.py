@@ -154,12 +154,13 @@ class BrokerStartError(RuntimeError):
 
 
 QUEUE_API_KINDS = ("queue-api", "queue-api-tls")
+MQTT_KINDS = ("mqtt", "tls", "mtls", "ws", "wss")
 TLS_KINDS = ("tls", "mtls", "wss", "queue-api-tls")
 
 
 class Broker:
     """One broker process. `listeners` is a subset of
-    {"mqtt", "tls", "mtls", "ws", "wss", "queue-api", "queue-api-tls"}; `mqtt` is the
+    {"mqtt", "tls", "mtls", "ws", "wss", "queue-api", "queue-api-tls", "admin"}; `mqtt` is the
     config's optional `mqtt:` section (wharf key names; translated for Mosquitto where it
     has an equivalent).
 
@@ -167,12 +168,17 @@ class Broker:
     credentials are always `self.credentials`: a test pair plus a second one, see
     CREDENTIALS), `queue` to the `queue:` section (default tick_interval_ms 1000).
     `cmq()` makes a client for a queue-api listener. `bridge` (wharf only) is the YAML text
-    of the `bridge:` section's body, indented by two spaces."""
+    of the `bridge:` section's body, indented by two spaces, and so is `auth` (wharf only)
+    of the `auth:` section's. MQTT listeners let anonymous clients in unless `anonymous`
+    is false; `listener_keys` maps a listener kind to more of its keys ("k: v, k2: v2")."""
 
     def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
-                 queue=None, bridge=None):
+                 queue=None, bridge=None, auth=None, anonymous=True, listener_keys=None):
         self.listeners = tuple(listeners)
         self.bridge = bridge
+        self.auth = auth
+        self.anonymous = anonymous
+        self.listener_keys = dict(listener_keys or {})
         self.mqtt = dict(mqtt or {})
         self.queue_api = dict(queue_api or {})
         self.queue = dict(queue or {})
@@ -197,28 +203,30 @@ class Broker:
         c = self.certs
         for kind, port in self.ports.items():
             bind = '"%s:%d"' % (HOST, port)
+            extra = [self.listener_keys[kind]] if kind in self.listener_keys else []
+            if kind in MQTT_KINDS and "anonymous" not in self.listener_keys.get(kind, ""):
+                extra.insert(0, "anonymous: %s" % ("true" if self.anonymous else "false"))
             if kind == "mqtt":
-                lines.append("  - {type: mqtt, bind: %s}" % bind)
+                keys = "type: mqtt"
             elif kind == "tls":
-                lines.append("  - {type: mqtt, bind: %s, tls: {cert_file: %s, key_file: %s}}"
-                             % (bind, c.server_cert, c.server_key))
+                keys = "type: mqtt, tls: {cert_file: %s, key_file: %s}" % (c.server_cert, c.server_key)
             elif kind == "mtls":
-                lines.append("  - {type: mqtt, bind: %s, tls: {cert_file: %s, key_file: %s, "
-                             "ca_file: %s, require_client_cert: true}}"
-                             % (bind, c.server_cert, c.server_key, c.ca_cert))
+                keys = ("type: mqtt, tls: {cert_file: %s, key_file: %s, ca_file: %s, "
+                        "require_client_cert: true}" % (c.server_cert, c.server_key, c.ca_cert))
             elif kind == "ws":
-                lines.append("  - {type: mqtt-ws, bind: %s, path: /mqtt}" % bind)
+                keys = "type: mqtt-ws, path: /mqtt"
             elif kind == "wss":
-                lines.append("  - {type: mqtt-ws, bind: %s, path: /mqtt, "
-                             "tls: {cert_file: %s, key_file: %s}}"
-                             % (bind, c.server_cert, c.server_key))
+                keys = ("type: mqtt-ws, path: /mqtt, tls: {cert_file: %s, key_file: %s}"
+                        % (c.server_cert, c.server_key))
             elif kind == "queue-api":
-                lines.append("  - {type: queue-api, bind: %s}" % bind)
+                keys = "type: queue-api"
             elif kind == "queue-api-tls":
-                lines.append("  - {type: queue-api, bind: %s, tls: {cert_file: %s, key_file: %s}}"
-                             % (bind, c.server_cert, c.server_key))
+                keys = "type: queue-api, tls: {cert_file: %s, key_file: %s}" % (c.server_cert, c.server_key)
+            elif kind == "admin":
+                keys = "type: admin"  # its users come from listener_keys
             else:
                 raise ValueError(kind)
+            lines.append("  - {%s}" % ", ".join(["bind: %s" % bind, keys] + extra))
         lines += ["io_threads: 2", "log_level: %s" % os.environ.get("WHARF_LOG_LEVEL", "info")]
         if self.mqtt:
             lines.append("mqtt:")
@@ -233,6 +241,9 @@ class Broker:
             q.update(self.queue)
             lines.append("queue:")
             lines += ["  %s: %s" % (k, v) for k, v in q.items()]
+        if self.auth:
+            lines.append("auth:")
+            lines.append(self.auth.rstrip("\n"))
         if self.bridge:
             lines.append("bridge:")
             lines.append(self.bridge.rstrip("\n"))
@@ -358,10 +369,14 @@ class Broker:
         return cmq_client.CmqClient(HOST, self.ports[kind], secret_id, secret_key, tls=tls,
                                     **kwargs)
 
-    def reload(self, bridge, expect, timeout_s=WAIT_S):
-        """Rewrites the config file with `bridge` as its bridge section, sends SIGHUP, and
-        waits until the log shows `expect` once more than before."""
-        self.bridge = bridge
+    def reload(self, expect, timeout_s=WAIT_S, **sections):
+        """Rewrites the config file with `sections` (bridge=..., auth=...: the same as the
+        constructor's) replaced, sends SIGHUP, and waits until the log shows `expect` once
+        more than before."""
+        for name, text in sections.items():
+            if name not in ("bridge", "auth"):
+                raise ValueError(name)
+            setattr(self, name, text)
         self._write_wharf_config()
         before = self.log().count(expect)
         os.kill(self.proc.pid, signal.SIGHUP)
@@ -413,7 +428,7 @@ class Client:
 
     def __init__(self, broker, client_id=None, version=V5, clean=True, session_expiry_s=None,
                  keepalive_s=30, will=None, kind="mqtt", transport="tcp", tls=None,
-                 connect_props=None):
+                 connect_props=None, username=None, password=None):
         self.broker = broker
         self.client_id = unique("c") if client_id is None else client_id
         self.version = version
@@ -442,6 +457,8 @@ class Client:
             self.c.tls_set_context(tls)
         if will is not None:
             self.c.will_set(**will)
+        if username is not None:
+            self.c.username_pw_set(username, password)
         self.c.on_connect = self._on_connect
         self.c.on_disconnect = self._on_disconnect
         self.c.on_message = self._on_message
@@ -637,6 +654,7 @@ class BrokerTestCase(unittest.TestCase):
     queue_api_config = None
     queue_config = None
     bridge_config = None
+    broker_options = {}  # Broker's other keyword arguments (auth, anonymous, listener_keys)
     broker = None
 
     @classmethod
@@ -645,7 +663,7 @@ class BrokerTestCase(unittest.TestCase):
             raise unittest.SkipTest("wharf-only: Mosquitto has no CMQ queue API")
         cls.broker = Broker(cls.listeners, cls.mqtt_config, name=cls.__name__,
                             queue_api=cls.queue_api_config, queue=cls.queue_config,
-                            bridge=cls.bridge_config)
+                            bridge=cls.bridge_config, **cls.broker_options)
         try:
             cls.broker.start()
         except Exception:
@@ -660,9 +678,11 @@ class BrokerTestCase(unittest.TestCase):
     def setUp(self):
         self._own_brokers = []
 
-    def new_broker(self, listeners=("mqtt",), mqtt=None, queue_api=None, queue=None, bridge=None):
+    def new_broker(self, listeners=("mqtt",), mqtt=None, queue_api=None, queue=None, bridge=None,
+                   **more):
+        """`more`: Broker's other keyword arguments (auth, anonymous, listener_keys)."""
         b = Broker(listeners, mqtt, name="%s broker" % self._testMethodName,
-                   queue_api=queue_api, queue=queue, bridge=bridge)
+                   queue_api=queue_api, queue=queue, bridge=bridge, **more)
         self._own_brokers.append(b)
         b.start()
         return b

@@ -162,7 +162,7 @@ void broker_process::write_config() {
   if (kind_ == broker_kind::wharf) {
     out << "data_dir: " << data_dir_.string() << "\n"
         << "listeners:\n"
-        << "  - {type: mqtt, bind: \"127.0.0.1:" << port_ << "\"}\n"
+        << "  - {type: mqtt, bind: \"127.0.0.1:" << port_ << "\", anonymous: true}\n"
         << "io_threads: " << opts_.io_threads << "\n"
         << "mqtt: {max_queued_messages: " << opts_.max_queued_messages << "}\n";
   } else {

@@ -64,7 +64,7 @@ TEST(config_defaults, embedded_default_parses) {
   EXPECT_EQ(cfg.listeners[0].host, "127.0.0.1");
   EXPECT_EQ(cfg.listeners[0].port, 1883);
   EXPECT_FALSE(cfg.listeners[0].tls.has_value());
-  EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:7:5");
+  EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:8:5");
   ASSERT_TRUE(cfg.listeners[1].tls.has_value());
   EXPECT_EQ(cfg.listeners[1].port, 8883);
   EXPECT_EQ(cfg.listeners[1].tls->cert_file, "./wharf-data/tls/dev-server.pem");
@@ -212,6 +212,18 @@ TEST(config_errors_report, yaml_syntax_error) {
               ElementsAre("test.yaml:2:1: YAML syntax error: end of sequence flow not found"));
 }
 
+TEST(config_errors_report, a_second_document_is_an_error_not_ignored) {
+  // YAML::Load reads the first document only: these settings used to vanish silently.
+  EXPECT_THAT(errors_of("io_threads: 2\n---\nlog_level: debug\n"),
+              ElementsAre("test.yaml:3:1: a second YAML document (after '---'): a config file is one "
+                          "document, move these settings into the first"));
+  EXPECT_THAT(errors_of("io_threads: 2\n---\nmqtt: [\n"),
+              ElementsAre("test.yaml:4:1: YAML syntax error: end of sequence flow not found"));
+  // A leading '---', or a trailing one with nothing after it, is one document.
+  EXPECT_THAT(errors_of("---\nio_threads: 2\n"), ElementsAre());
+  EXPECT_THAT(errors_of("io_threads: 2\n---\n# nothing here\n"), ElementsAre());
+}
+
 TEST(config_errors_report, top_level_must_be_a_map) {
   EXPECT_THAT(
       errors_of("- a\n"),
@@ -234,7 +246,7 @@ TEST(config_errors_report, unknown_key_suggests_the_closest) {
 TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_ones) {
   EXPECT_THAT(errors_of("colour: red\n"),
               ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
-                          "min_free_disk_bytes, listeners, io_threads, log_level, mqtt, queue_api, queue, bridge"));
+                          "min_free_disk_bytes, listeners, io_threads, log_level, mqtt, queue_api, queue, auth, bridge"));
 }
 
 TEST(config_errors_report, duplicate_key) {
@@ -279,7 +291,7 @@ TEST(config_errors_report, missing_bind) {
 TEST(config_errors_report, invalid_enum) {
   EXPECT_THAT(errors_of("listeners:\n  - {type: mqtts, bind: \"127.0.0.1:1883\"}\n"),
               ElementsAre("test.yaml:2:12: listeners[0].type: invalid value 'mqtts', expected "
-                          "one of: mqtt, mqtt-ws, queue-api"));
+                          "one of: mqtt, mqtt-ws, queue-api, admin"));
   EXPECT_THAT(errors_of("log_level: verbose\n"),
               ElementsAre("test.yaml:1:12: log_level: invalid value 'verbose', expected one of: "
                           "trace, debug, info, warn, error, off"));
@@ -444,7 +456,7 @@ mqtt:
   const std::vector<std::string> expected = {
       "test.yaml:1:13: io_threads: expected an integer, got 'many'",
       "test.yaml:4:12: listeners[1].type: invalid value 'websocket', expected one of: mqtt, "
-      "mqtt-ws, queue-api",
+      "mqtt-ws, queue-api, admin",
       "test.yaml:4:29: listeners[1].bind: '127.0.0.1:1883' already used at line 3",
       "test.yaml:5:5: listeners[2]: missing required field 'bind', expected \"host:port\" (e.g. "
       "\"0.0.0.0:1883\")",

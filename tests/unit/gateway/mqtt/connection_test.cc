@@ -26,6 +26,10 @@ class connection_test : public ::testing::Test {
   void SetUp() override {
     cfg_.mqtt.receive_maximum = 2;
     cfg_.mqtt.topic_alias_maximum = 3;
+    // The fake streams' peer is listener 0, open to clients without credentials.
+    config::listener_config open_listener;
+    open_listener.anonymous = true;
+    cfg_.listeners.push_back(open_listener);
     cfg_.mqtt.max_packet_size = 4096;
     dir_ = std::filesystem::temp_directory_path() /
            ("wharf-conn-test-" + std::to_string(::getpid()) + "-" +

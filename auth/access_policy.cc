@@ -1,0 +1,169 @@
+#include "auth/access_policy.h"
+
+#include <fmt/format.h>
+
+#include "core/topic.h"
+#include "tls/crypto.h"
+
+namespace wharf::auth {
+namespace {
+
+constexpr std::size_t max_verified_entries = 65536;
+
+// Splits a topic or filter into its levels, one at a time.
+class levels {
+ public:
+  explicit levels(std::string_view text) : rest_(text), done_(false) {}
+  [[nodiscard]] bool done() const noexcept { return done_; }
+  std::string_view next() noexcept {
+    const auto slash = rest_.find('/');
+    const std::string_view level = rest_.substr(0, slash);
+    if (slash == std::string_view::npos) {
+      done_ = true;
+      rest_ = {};
+    } else {
+      rest_.remove_prefix(slash + 1);
+    }
+    return level;
+  }
+
+ private:
+  std::string_view rest_;
+  bool done_;
+};
+
+bool starts_with_wildcard(std::string_view filter) noexcept {
+  return !filter.empty() && (filter.front() == '+' || filter.front() == '#');
+}
+
+// [MQTT-4.7.2-1]: a filter starting with a wildcard matches no topic starting with '$'.
+bool dollar_excluded(std::string_view wild, std::string_view other) noexcept {
+  return starts_with_wildcard(wild) && !other.empty() && other.front() == '$';
+}
+
+}  // namespace
+
+bool filter_covers(std::string_view pattern, std::string_view filter) noexcept {
+  if (dollar_excluded(pattern, filter)) return false;
+  levels p(pattern);
+  levels f(filter);
+  while (!p.done()) {
+    const auto pl = p.next();
+    if (pl == "#") return true;
+    if (f.done()) return false;  // "a/b" does not cover "a"
+    const auto fl = f.next();
+    if (fl == "#") return false;
+    if (pl != "+" && pl != fl) return false;
+  }
+  return f.done();
+}
+
+bool filters_intersect(std::string_view a, std::string_view b) noexcept {
+  if (dollar_excluded(a, b) || dollar_excluded(b, a)) return false;
+  levels x(a);
+  levels y(b);
+  while (!x.done() && !y.done()) {
+    const auto xl = x.next();
+    const auto yl = y.next();
+    if (xl == "#" || yl == "#") return true;
+    if (xl != "+" && yl != "+" && xl != yl) return false;
+  }
+  // One ran out: the other matches the same topic only when all it has left is "#".
+  levels& longer = x.done() ? y : x;
+  return longer.done() || (longer.next() == "#" && longer.done());
+}
+
+std::optional<std::string> expand_pattern(std::string_view pattern, const client_identity& who) {
+  std::string out;
+  out.reserve(pattern.size());
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%' || i + 1 == pattern.size() || (pattern[i + 1] != 'c' && pattern[i + 1] != 'u')) {
+      out.push_back(pattern[i]);
+      continue;
+    }
+    const std::optional<std::string_view> value = pattern[++i] == 'c' ? std::optional(who.client_id) : who.username;
+    if (!value || value->empty() || value->find_first_of("/+#") != std::string_view::npos) return std::nullopt;
+    out.append(*value);
+  }
+  return out;
+}
+
+access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg) {
+  std::vector<config::config_error> errors;
+  for (const auto& user : cfg_.users) {
+    if (user.password_hash.empty()) continue;
+    auto parsed = parse_password_hash(user.password_hash);
+    if (auto* why = std::get_if<std::string>(&parsed)) {
+      errors.push_back(config::error_at(user.source_location, fmt::format("auth.users: password_hash of '{}': {}", user.username, *why)));
+      continue;
+    }
+    passwords_.emplace(user.username, std::move(std::get<stored_password>(parsed)));
+  }
+  for (const auto& rule : cfg_.acl) {
+    // Placeholders stand for one whole level's worth of text, so check the pattern with a
+    // sample value in their place.
+    const auto sample = expand_pattern(rule.topic, {.client_id = "c", .username = "u"});
+    if (!sample || !core::is_valid_topic_filter(*sample) || sample->starts_with("$share/")) {
+      errors.push_back(config::error_at(
+          rule.source_location,
+          fmt::format("auth.acl: topic '{}' is not a topic filter, expected a topic filter ('+' and '#' as whole levels, "
+                      "'#' last; %c and %u stand for the client id and username)",
+                      rule.topic)));
+    }
+  }
+  if (!errors.empty()) throw config::config_errors(std::move(errors));
+  cache_salt_ = tls::base64_encode(tls::random_bytes(16));
+}
+
+const stored_password* access_policy::password_of(std::string_view username) const {
+  const auto it = passwords_.find(std::string(username));
+  return it == passwords_.end() ? nullptr : &it->second;
+}
+
+std::string access_policy::cache_key(std::string_view username, std::string_view password) const {
+  // Lengths first, so no two (username, password) pairs share an input.
+  const auto digest = tls::sha256(fmt::format("{}{}:{}:{}{}", cache_salt_, username.size(), password.size(), username, password));
+  return {digest.begin(), digest.end()};
+}
+
+bool access_policy::was_verified(std::string_view username, std::string_view password) const {
+  const auto key = cache_key(username, password);
+  std::lock_guard lock(verified_mu_);
+  return verified_.contains(key);
+}
+
+void access_policy::remember(std::string_view username, std::string_view password) const {
+  auto key = cache_key(username, password);
+  std::lock_guard lock(verified_mu_);
+  if (verified_.size() >= max_verified_entries) verified_.clear();
+  verified_.insert(std::move(key));
+}
+
+bool access_policy::may_publish(const client_identity& who, std::string_view topic) const {
+  return decide(who, config::acl_action::publish, topic);
+}
+
+bool access_policy::may_subscribe(const client_identity& who, std::string_view filter) const {
+  // A shared subscription receives what its inner filter matches.
+  if (auto shared = core::parse_shared_filter(filter)) filter = shared->filter;
+  return decide(who, config::acl_action::subscribe, filter);
+}
+
+bool access_policy::decide(const client_identity& who, config::acl_action action, std::string_view topic) const {
+  for (const auto& rule : cfg_.acl) {
+    if (rule.action != config::acl_action::all && rule.action != action) continue;
+    if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
+    const auto pattern = expand_pattern(rule.topic, who);
+    if (!pattern) continue;
+    const bool allow = rule.permission == config::acl_permission::allow;
+    bool applies = false;
+    if (action == config::acl_action::publish)
+      applies = core::topic_matches(*pattern, topic);
+    else
+      applies = allow ? filter_covers(*pattern, topic) : filters_intersect(*pattern, topic);
+    if (applies) return allow;
+  }
+  return cfg_.acl_no_match == config::acl_permission::allow;
+}
+
+}  // namespace wharf::auth

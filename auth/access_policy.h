@@ -1,0 +1,69 @@
+// Who may use the MQTT listeners and for what: users and their stored passwords, and the
+// ordered ACL rules of the config's `auth:` section. Immutable once built; a config reload
+// builds a new one and the broker's shards switch to it at their next turn. Shared by every
+// shard (the only mutable part, the cache of checked passwords, has its own lock).
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "auth/password.h"
+#include "config/config.h"
+
+namespace wharf::auth {
+
+// Who a connected client is, for the ACL.
+struct client_identity {
+  std::string_view client_id;
+  std::optional<std::string_view> username;  // none for an anonymous client
+};
+
+// True when every topic `filter` matches is matched by `pattern` ('+' and '#' in either).
+[[nodiscard]] bool filter_covers(std::string_view pattern, std::string_view filter) noexcept;
+// True when some topic is matched by both filters.
+[[nodiscard]] bool filters_intersect(std::string_view a, std::string_view b) noexcept;
+// `pattern` with "%c" and "%u" replaced by the client's id and username; nullopt when a
+// placeholder has no value or its value holds '/', '+' or '#' (it would widen the rule).
+[[nodiscard]] std::optional<std::string> expand_pattern(std::string_view pattern, const client_identity& who);
+
+class access_policy {
+ public:
+  // Checks what the entries mean: password hashes and topic patterns.
+  // Throws config::config_errors naming each bad entry's source_location.
+  explicit access_policy(const config::auth_config& cfg);
+
+  // The stored password of `username`; nullptr when there is no such user or it has none
+  // (certificate login only).
+  [[nodiscard]] const stored_password* password_of(std::string_view username) const;
+
+  // Checked passwords, so a reconnecting client does not pay for PBKDF2 again: remember()
+  // records a pair that matched, was_verified() finds it. Keyed by a salted SHA-256, so the
+  // cache holds no password. Bounded; when full it starts again empty.
+  [[nodiscard]] bool was_verified(std::string_view username, std::string_view password) const;
+  void remember(std::string_view username, std::string_view password) const;
+
+  // The ACL's answer: the first rule that applies to the client, action and topic decides,
+  // otherwise acl_no_match. A subscription is allowed by an allow rule whose filter covers
+  // it whole, and denied by a deny rule that matches any topic it could receive.
+  [[nodiscard]] bool may_publish(const client_identity& who, std::string_view topic) const;
+  [[nodiscard]] bool may_subscribe(const client_identity& who, std::string_view filter) const;
+  [[nodiscard]] std::uint8_t subscribe_denied_reason() const noexcept { return cfg_.subscribe_denied_reason; }
+
+ private:
+  [[nodiscard]] bool decide(const client_identity& who, config::acl_action action, std::string_view topic) const;
+  [[nodiscard]] std::string cache_key(std::string_view username, std::string_view password) const;
+
+  config::auth_config cfg_;
+  std::unordered_map<std::string, stored_password> passwords_;  // by username
+  std::string cache_salt_;
+  mutable std::mutex verified_mu_;
+  mutable std::unordered_set<std::string> verified_;
+};
+
+}  // namespace wharf::auth

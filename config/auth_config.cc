@@ -1,0 +1,104 @@
+#include "config/auth_config.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <map>
+
+namespace wharf::config::detail {
+namespace {
+
+constexpr std::array<std::string_view, 2> permissions = {"allow", "deny"};
+constexpr std::array<std::string_view, 3> actions = {"publish", "subscribe", "all"};
+constexpr std::array<std::string_view, 2> subscribe_denied_reasons = {"0x87", "0x80"};
+
+// A string value that must not be empty when its key is given; reports it and returns
+// nullopt otherwise.
+std::optional<std::string> read_non_empty(const entry& e, diagnostics& diag) {
+  auto v = read_string(e, diag);
+  if (v && v->empty()) {
+    diag.add(value_mark(e), fmt::format("{}: expected a non-empty string", e.path));
+    return std::nullopt;
+  }
+  return v;
+}
+
+acl_permission permission_of(std::string_view text) {
+  return text == "deny" ? acl_permission::deny : acl_permission::allow;
+}
+
+void read_users(const entry& list, std::vector<user_config>& out, diagnostics& diag) {
+  std::map<std::string, int, std::less<>> first_line;  // username -> line
+  read_map_list(list, "username and password_hash", diag, [&](map_reader& m, std::string location) {
+    user_config user;
+    const auto name_entry = m.find("username");
+    auto username = required_string(m, "username", diag);
+    if (auto e = m.find("password_hash")) {
+      // Empty (say, from an empty ${ENV:NAME}) would quietly mean "no password".
+      if (auto v = read_non_empty(*e, diag)) user.password_hash = std::move(*v);
+      location = diag.location(value_mark(*e));  // where a bad hash is reported
+    }
+    if (!username) return;
+    const YAML::Mark mark = value_mark(*name_entry);
+    auto [pos, inserted] = first_line.emplace(*username, mark.line + 1);
+    if (!inserted) {
+      diag.add(mark, fmt::format("{}.username: '{}' already used at line {}", m.path(), *username, pos->second));
+      return;
+    }
+    user.username = std::move(*username);
+    user.source_location = std::move(location);
+    out.push_back(std::move(user));
+  });
+}
+
+void read_rules(const entry& list, std::vector<acl_rule>& out, diagnostics& diag) {
+  read_map_list(list, "permission and topic", diag, [&](map_reader& m, std::string location) {
+    acl_rule rule;
+    bool complete = true;
+    if (auto e = m.find("permission")) {
+      if (auto v = read_enum(*e, permissions, diag)) rule.permission = permission_of(*v);
+      else complete = false;
+    } else {
+      diag.add(m.node().Mark(), fmt::format("{}: missing required field 'permission', expected allow or deny", m.path()));
+      complete = false;
+    }
+    if (auto e = m.find("action")) {
+      if (auto v = read_enum(*e, actions, diag)) {
+        rule.action = *v == "publish" ? acl_action::publish : *v == "subscribe" ? acl_action::subscribe : acl_action::all;
+      }
+    }
+    auto topic = required_string(m, "topic", diag);
+    if (topic) location = diag.location(value_mark(*m.find("topic")));  // where a bad pattern is reported
+    if (auto e = m.find("username")) {
+      // Empty would make the rule apply to every client: only leaving the key out may.
+      if (auto v = read_non_empty(*e, diag)) rule.username = std::move(*v);
+      else complete = false;
+    }
+    if (!topic || !complete) return;
+    rule.topic = std::move(*topic);
+    rule.source_location = std::move(location);
+    out.push_back(std::move(rule));
+  });
+}
+
+}  // namespace
+
+void read_auth(const entry& e, auth_config& out, diagnostics& diag) {
+  if (!e.value.IsMap()) {
+    diag.add(value_mark(e), "auth: expected a map with users and acl");
+    return;
+  }
+  map_reader m(e.value, "auth", diag);
+  if (auto users = m.find("users")) read_users(*users, out.users, diag);
+  if (auto rules = m.find("acl")) read_rules(*rules, out.acl, diag);
+  if (auto no_match = m.find("acl_no_match")) {
+    if (auto v = read_enum(*no_match, permissions, diag)) out.acl_no_match = permission_of(*v);
+  }
+  if (auto reason = m.find("subscribe_denied_reason")) {
+    if (auto v = read_enum(*reason, subscribe_denied_reasons, diag))
+      out.subscribe_denied_reason = *v == "0x80" ? 0x80 : 0x87;
+  }
+  m.finish();
+}
+
+}  // namespace wharf::config::detail

@@ -1,0 +1,271 @@
+#include "gateway/admin/admin_api.h"
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "tls/crypto.h"
+
+namespace wharf::gateway::admin {
+namespace {
+
+constexpr const char* prometheus_type = "text/plain; version=0.0.4; charset=utf-8";
+
+http::http_response text(unsigned status, std::string body) {
+  return {status, "text/plain; charset=utf-8", std::move(body)};
+}
+
+http::http_response unauthorized() {
+  auto r = text(401, "credentials required: HTTP Basic, a user named by this admin listener's users\n");
+  r.www_authenticate = "Basic realm=\"wharf admin\", charset=\"UTF-8\"";
+  return r;
+}
+
+// A label value in the exposition format: backslash, quote and newline escaped.
+std::string label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Writes metric families in the Prometheus text format: HELP and TYPE once per family,
+// then its samples.
+class exposition {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  // `labels` is the inside of the braces ("qos=\"1\""), or empty.
+  void sample(std::string_view name, std::string_view labels, std::uint64_t value) {
+    if (labels.empty())
+      fmt::format_to(std::back_inserter(out_), "{} {}\n", name, value);
+    else
+      fmt::format_to(std::back_inserter(out_), "{}{{{}}} {}\n", name, labels, value);
+  }
+  void one(std::string_view name, std::string_view type, std::string_view help, std::uint64_t value) {
+    family(name, type, help);
+    sample(name, {}, value);
+  }
+  // A histogram from per-bucket counts (bucket i up to bounds[i], the last one above them
+  // all); `scale` turns a bound into the unit of the metric's name.
+  template <std::size_t N>
+  void histogram(std::string_view name, std::string_view help, const std::array<std::uint64_t, N>& bounds,
+                 const std::array<std::uint64_t, N + 1>& buckets, double sum, double scale) {
+    family(name, "histogram", help);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+      cumulative += buckets[i];
+      fmt::format_to(std::back_inserter(out_), "{}_bucket{{le=\"{}\"}} {}\n", name, static_cast<double>(bounds[i]) * scale,
+                     cumulative);
+    }
+    cumulative += buckets[N];
+    fmt::format_to(std::back_inserter(out_), "{}_bucket{{le=\"+Inf\"}} {}\n{}_sum {}\n{}_count {}\n", name, cumulative,
+                   name, sum, name, cumulative);
+  }
+  [[nodiscard]] std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+std::uint64_t load(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+
+void write_mqtt(exposition& x, const broker& b) {
+  const auto& c = b.counters();
+  const auto online = load(c.clients_connected);
+  x.one("wharf_mqtt_connections", "gauge", "MQTT clients connected now.", online);
+  x.one("wharf_mqtt_connections_total", "counter", "MQTT connections accepted (CONNACK 0) since start.",
+        load(c.clients_total));
+  x.family("wharf_mqtt_sessions", "gauge", "MQTT sessions by state: online (connected) or offline (persistent, kept).");
+  const auto sessions = b.session_count();
+  x.sample("wharf_mqtt_sessions", "state=\"online\"", online);
+  x.sample("wharf_mqtt_sessions", "state=\"offline\"", sessions > online ? sessions - online : 0);
+  x.family("wharf_mqtt_messages_received_total", "counter", "PUBLISH packets received, by QoS.");
+  for (std::size_t q = 0; q < 3; ++q)
+    x.sample("wharf_mqtt_messages_received_total", fmt::format("qos=\"{}\"", q), load(c.messages_received[q]));
+  x.family("wharf_mqtt_messages_sent_total", "counter", "PUBLISH packets sent to subscribers, by QoS.");
+  for (std::size_t q = 0; q < 3; ++q)
+    x.sample("wharf_mqtt_messages_sent_total", fmt::format("qos=\"{}\"", q), load(c.messages_sent[q]));
+  x.one("wharf_mqtt_received_bytes_total", "counter", "Bytes read from MQTT clients.", load(c.bytes_received));
+  x.one("wharf_mqtt_sent_bytes_total", "counter", "Bytes written to MQTT clients.", load(c.bytes_sent));
+  x.family("wharf_mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
+  const std::pair<const char*, const std::atomic<std::uint64_t>*> drops[] = {
+      {"queue_full", &c.dropped_queue_full},       {"offline_qos0", &c.dropped_offline_qos0},
+      {"expired", &c.dropped_expired},             {"too_large", &c.dropped_too_large},
+      {"slow_client", &c.dropped_slow_client},     {"acl_denied", &c.acl_denied_publishes},
+      {"retained_store_full", &c.retained_rejected}};
+  for (const auto& [reason, counter] : drops)
+    x.sample("wharf_mqtt_messages_dropped_total", fmt::format("reason=\"{}\"", reason), load(*counter));
+  x.one("wharf_mqtt_retained_messages", "gauge", "Retained messages stored.", b.retained_count());
+  x.one("wharf_mqtt_auth_failures_total", "counter",
+        "CONNECTs refused for their credentials, for anonymity, or for a will the ACL denies.", load(c.auth_failures));
+  x.one("wharf_mqtt_subscriptions_denied_total", "counter", "Subscriptions the ACL refused.",
+        load(c.acl_denied_subscriptions));
+  x.one("wharf_mqtt_protocol_errors_total", "counter", "Connections closed for protocol violations.",
+        load(c.protocol_errors));
+  x.one("wharf_mqtt_wills_published_total", "counter", "Will messages published.", load(c.wills_published));
+  x.one("wharf_mqtt_sessions_expired_total", "counter", "Sessions ended by their expiry interval.",
+        load(c.sessions_expired));
+  x.one("wharf_mqtt_storage_errors_total", "counter", "Session or retained writes that failed.", load(c.storage_errors));
+  x.one("wharf_bridge_refused_total", "counter", "Bridged publishes the queue core refused.", load(c.bridge_refused));
+  x.one("wharf_bridge_events_failed_total", "counter", "Device events the events queue refused.",
+        load(c.bridge_events_failed));
+}
+
+void write_listeners(exposition& x, const std::vector<listener_counters>& listeners) {
+  x.family("wharf_listener_accepted_total", "counter", "Connections accepted, by listener.");
+  for (const auto& l : listeners)
+    x.sample("wharf_listener_accepted_total",
+             fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.accepted);
+  x.family("wharf_listener_handshake_failures_total", "counter",
+           "TLS handshakes (and WebSocket upgrades) that failed or timed out, by listener.");
+  for (const auto& l : listeners)
+    x.sample("wharf_listener_handshake_failures_total",
+             fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.handshake_failures);
+}
+
+void write_queue_api(exposition& x, const http::cmq_api_stats& s) {
+  x.one("wharf_cmq_requests_total", "counter", "Queue API requests.", s.requests);
+  x.one("wharf_cmq_auth_failures_total", "counter", "Queue API requests refused for their signature.",
+        s.auth_failures);
+  x.one("wharf_cmq_bad_requests_total", "counter", "Queue API requests refused before the core (code 4000).",
+        s.bad_requests);
+  x.one("wharf_cmq_rate_limited_total", "counter", "Queue API requests over max_requests_per_second (code 4420).",
+        s.rate_limited);
+}
+
+void write_core(exposition& x, const core::queue::service_stats& s) {
+  x.one("wharf_queue_commands_total", "counter", "Commands applied by the queue core.", s.commands);
+  x.one("wharf_queue_long_polls_waiting", "gauge", "Receives waiting for a message now.", s.long_polls_waiting);
+  x.one("wharf_queue_long_polls_refused_total", "counter", "Receives refused at queue_api.max_long_polls.",
+        s.long_polls_refused);
+  x.one("wharf_queue_pushes_in_flight", "gauge", "Topic pushes in flight now.", s.pushes_in_flight);
+  x.one("wharf_queue_pushes_given_up_total", "counter", "Pushes dropped after their retry policy.",
+        s.engine.pushes_given_up);
+  x.one("wharf_queue_messages_expired_total", "counter", "Queue messages removed by retention.",
+        s.engine.messages_expired);
+  x.one("wharf_queue_messages_dead_lettered_total", "counter", "Queue messages moved to a dead-letter queue.",
+        s.engine.messages_dead_lettered);
+  x.one("wharf_queue_storage_failures_total", "counter", "Queue core commits that failed.", s.storage_failures);
+}
+
+void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {
+  x.family("wharf_queue_messages", "gauge",
+           "Messages in each queue: visible, inflight (received, invisible) and delayed.");
+  for (const auto& q : queues) {
+    const auto name = label_value(q.name);
+    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"visible\"", name), q.counts.active);
+    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"inflight\"", name), q.counts.inactive);
+    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"delayed\"", name), q.counts.delayed);
+  }
+}
+
+void write_storage(exposition& x, const core::storage_stats& s) {
+  x.histogram("wharf_storage_sync_seconds", "Time of each group commit's durable write (its fsync).",
+              core::sync_latency_bounds_us, s.sync_latency_buckets, static_cast<double>(s.sync_time_us_total) / 1e6,
+              1e-6);
+  x.histogram("wharf_storage_group_commit_batches", "Writers' batches that shared each group commit.",
+              core::group_size_bounds, s.group_size_buckets, static_cast<double>(s.batches_committed), 1.0);
+  x.one("wharf_storage_refused_low_disk_total", "counter", "Group commits refused for min_free_disk_bytes.",
+        s.refused_low_disk);
+}
+
+// "user:password" from an "Authorization: Basic ..." header.
+std::optional<std::pair<std::string, std::string>> basic_credentials(std::string_view header) {
+  constexpr std::string_view scheme = "Basic ";
+  if (header.size() < scheme.size() || !std::equal(scheme.begin(), scheme.end(), header.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      }))
+    return std::nullopt;
+  header.remove_prefix(scheme.size());
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  const auto decoded = tls::base64_decode(header);
+  if (!decoded) return std::nullopt;
+  const std::string text(decoded->begin(), decoded->end());
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  return std::pair(text.substr(0, colon), text.substr(colon + 1));
+}
+
+}  // namespace
+
+admin_api::admin_api(admin_sources sources, std::vector<std::string> users)
+    : sources_(std::move(sources)), users_(std::move(users)) {}
+
+void admin_api::handle(http::http_request request, http::respond_fn respond) {
+  const std::string_view target = request.target;
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (request.method != "GET" && request.method != "HEAD") {
+    respond(text(405, "only GET is served here\n"));
+    return;
+  }
+  if (path == "/healthz") {
+    respond(text(200, "ok\n"));
+    return;
+  }
+  if (path == "/readyz") {
+    const bool ready = ready_.load(std::memory_order_relaxed);
+    respond(text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n"));
+    return;
+  }
+  if (path != "/metrics") {
+    respond(text(404, "not found; served here: /healthz, /readyz, /metrics\n"));
+    return;
+  }
+  authenticated(request, std::move(respond), [this](http::respond_fn answer) {
+    render_metrics([answer = std::move(answer)](std::string body) { answer({200, prometheus_type, std::move(body)}); });
+  });
+}
+
+void admin_api::authenticated(const http::http_request& request, http::respond_fn respond,
+                              std::function<void(http::respond_fn)> then) {
+  auto credentials = basic_credentials(request.authorization);
+  if (!credentials || std::find(users_.begin(), users_.end(), credentials->first) == users_.end()) {
+    respond(unauthorized());
+    return;
+  }
+  auto policy = sources_.broker.access_policy();
+  if (policy->password_of(credentials->first) == nullptr) {
+    respond(unauthorized());
+    return;
+  }
+  if (policy->was_verified(credentials->first, credentials->second)) {
+    then(std::move(respond));
+    return;
+  }
+  sources_.broker.check_password(std::move(policy), std::move(credentials->first), std::move(credentials->second),
+                                 [respond = std::move(respond), then = std::move(then)](bool matched) mutable {
+                                   if (matched)
+                                     then(std::move(respond));
+                                   else
+                                     respond(unauthorized());
+                                 });
+}
+
+void admin_api::render_metrics(std::function<void(std::string)> done) {
+  auto x = std::make_shared<exposition>();
+  write_mqtt(*x, sources_.broker);
+  if (sources_.listeners) write_listeners(*x, sources_.listeners());
+  if (sources_.queue_api) write_queue_api(*x, sources_.queue_api());
+  write_core(*x, sources_.queue_core.stats());
+  write_storage(*x, sources_.storage.stats());
+  sources_.queue_core.query([x, done = std::move(done)](const core::queue::engine& engine, core::queue::time_ms now) {
+    std::size_t total = 0;
+    write_queues(*x, engine.list_queues({}, 0, std::numeric_limits<std::size_t>::max(), total, now));
+    done(x->take());
+  });
+}
+
+}  // namespace wharf::gateway::admin

@@ -1,0 +1,64 @@
+// The admin listener's HTTP endpoints (docs/CONFIG.md, listeners of type admin):
+//   GET /healthz  200 while the process serves requests (no credentials: for probes)
+//   GET /readyz   200 once listeners, storage and sessions are up, 503 before and while
+//                 shutting down (no credentials)
+//   GET /metrics  Prometheus text format 0.0.4 (HTTP Basic credentials of auth.users
+//                 named by the listener's `users`)
+// Everything it reports is read from counters the parts keep anyway; a scrape costs one
+// query on the queue core's thread (queue depths) and nothing on the I/O threads' paths.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/queue/service.h"
+#include "core/storage.h"
+#include "gateway/http/cmq_api.h"
+#include "gateway/http/server.h"
+#include "gateway/mqtt/broker.h"
+
+namespace wharf::gateway::admin {
+
+// One listener's connection counters, for /metrics.
+struct listener_counters {
+  std::string bind;  // as configured
+  std::string type;  // mqtt, mqtt-ws, queue-api, admin
+  std::uint64_t accepted = 0;
+  std::uint64_t handshake_failures = 0;  // TLS (and WebSocket upgrade) handshakes failed
+};
+
+// Where the figures come from. Everything must outlive the admin_api's requests.
+struct admin_sources {
+  gateway::broker& broker;
+  core::queue::service& queue_core;
+  core::storage& storage;
+  std::function<http::cmq_api_stats()> queue_api;           // empty: no queue-api listener
+  std::function<std::vector<listener_counters>()> listeners;
+};
+
+class admin_api {
+ public:
+  admin_api(admin_sources sources, std::vector<std::string> users);
+
+  // The admin listener's request handler.
+  void handle(http::http_request request, http::respond_fn respond);
+  // /readyz's answer: true once serving, false from the start of shutdown.
+  void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_relaxed); }
+
+  // The /metrics text now (also for tests); `done` gets it on the queue core's thread.
+  void render_metrics(std::function<void(std::string)> done);
+
+ private:
+  // Checks the request's Basic credentials, then runs `then` (on any thread) or answers 401.
+  void authenticated(const http::http_request& request, http::respond_fn respond,
+                     std::function<void(http::respond_fn)> then);
+
+  admin_sources sources_;
+  std::vector<std::string> users_;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace wharf::gateway::admin

@@ -1,0 +1,118 @@
+// connection: who the client is (a client certificate, CONNECT's username and password, or
+// nobody) and what the ACL lets it publish. Subscriptions are checked in handle_subscribe.
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include "gateway/mqtt/broker.h"
+#include "gateway/mqtt/connection.h"
+
+namespace wharf::gateway {
+
+using mqtt::reason_code;
+
+namespace {
+
+// The username a verified client certificate gives on `listener`, when it is set to take one.
+std::optional<std::string> certificate_username(const config::listener_config& listener, const peer_info& peer) {
+  switch (listener.username_from_cert) {
+    case config::cert_identity::none: break;
+    case config::cert_identity::common_name: return peer.cert_common_name;
+    case config::cert_identity::subject_alt_name:
+      if (!peer.cert_subject_alt_names.empty()) return peer.cert_subject_alt_names.front();
+      break;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void connection::authenticate(std::optional<std::string> username, std::optional<std::string> password) {
+  const auto& peer = stream_->peer();
+  const auto& listeners = broker_.cfg_.listeners;
+  const config::listener_config* listener =
+      peer.listener_index < listeners.size() ? &listeners[peer.listener_index] : nullptr;
+  if (listener != nullptr) {
+    if (auto name = certificate_username(*listener, peer)) {
+      username_ = std::move(*name);
+      admit();
+      return;
+    }
+  }
+  if (username) {
+    const auto& policy = home_.access();
+    if (policy->password_of(*username) == nullptr || !password) {
+      refuse_connect(reason_code::bad_user_name_or_password, "unknown user, or no password");
+      return;
+    }
+    if (policy->was_verified(*username, *password)) {
+      username_ = std::move(*username);
+      admit();
+      return;
+    }
+    // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
+    state_ = state::authenticating;
+    stream_->set_reading(false);
+    auto on_checked = [&home = home_, id = id_, name = *username](bool matched) mutable {
+      boost::asio::post(home.io(), [&home, id, matched, name = std::move(name)]() mutable {
+        if (auto* c = home.find_connection(id)) c->password_checked(matched, std::move(name));
+      });
+    };
+    broker_.check_password(policy, std::move(*username), std::move(*password), std::move(on_checked));
+    return;
+  }
+  if (listener != nullptr && listener->anonymous) {
+    admit();
+    return;
+  }
+  refuse_connect(reason_code::not_authorized, "anonymous clients are not allowed on this listener");
+}
+
+void connection::password_checked(bool matched, std::string username) {
+  if (state_ != state::authenticating) return;
+  if (!matched) {
+    refuse_connect(reason_code::bad_user_name_or_password, "wrong password");
+    return;
+  }
+  username_ = std::move(username);
+  admit();
+}
+
+void connection::admit() {
+  if (will_ && !may_publish(will_->topic)) {
+    refuse_connect(reason_code::not_authorized, "the ACL does not allow publishing the will's topic");
+    return;
+  }
+  const bool held = state_ == state::authenticating;
+  state_ = state::awaiting_connect;
+  if (held) resume_after_connect_ = true;
+  begin_session();
+}
+
+void connection::refuse_connect(reason_code rc, std::string_view why) {
+  broker_.counters_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+  spdlog::info("connection from {} refused for client '{}'{}: {} ({})", stream_->peer().remote_address, client_id_,
+               username_ ? fmt::format(" as '{}'", *username_) : std::string(), mqtt::to_string(rc), why);
+  send_connack_error(rc);
+  close_stream();
+}
+
+void connection::release_held_packets() {
+  if (!resume_after_connect_) return;
+  resume_after_connect_ = false;
+  auto held = std::move(held_packets_);
+  held_packets_.clear();
+  for (auto& packet : held) {
+    if (!handle_packet(packet.header, packet.body)) return;
+  }
+  stream_->set_reading(true);
+}
+
+auth::client_identity connection::identity() const noexcept {
+  auth::client_identity who{.client_id = client_id_, .username = std::nullopt};
+  if (username_) who.username = *username_;
+  return who;
+}
+
+bool connection::may_publish(std::string_view topic) const { return home_.access()->may_publish(identity(), topic); }
+
+}  // namespace wharf::gateway

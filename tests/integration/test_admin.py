@@ -1,0 +1,143 @@
+"""The admin listener (wharf only): /healthz and /readyz for probes, and /metrics in the
+Prometheus text format behind HTTP Basic credentials of auth.users. The metrics are
+scraped and parsed after real MQTT and queue API traffic."""
+
+import base64
+import http.client
+import re
+import socket
+import ssl
+import subprocess
+import unittest
+
+import mqtt_raw as raw
+from wharf_fixture import (HOST, WHARF_BIN, BrokerTestCase, is_mosquitto, unique)
+
+OPS_PASSWORD = "ops-secret"
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
+
+
+def ops_entry():
+    out = subprocess.run([WHARF_BIN, "passwd", "--iterations", "1000", "ops"],
+                         input=OPS_PASSWORD + "\n", capture_output=True, text=True,
+                         check=True).stdout
+    return out[2:].strip()
+
+
+def parse_exposition(text):
+    """{(name, frozenset(labels)): value} and {family: type}; fails on a malformed line or a
+    sample whose family has no TYPE line before it."""
+    samples, types = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(" ")
+            types[name] = kind
+            continue
+        if line.startswith("# HELP ") or not line:
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a sample line: %r" % line
+        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family in types, "sample %s before its TYPE" % name
+        parsed = frozenset(LABEL.findall(labels))
+        assert labels == "" or parsed, "bad labels in %r" % line
+        samples[(name, parsed)] = value
+    return samples, types
+
+
+class AdminTest(BrokerTestCase):
+    listeners = ("mqtt", "tls", "queue-api", "admin")
+
+    @classmethod
+    def setUpClass(cls):
+        if is_mosquitto():
+            raise unittest.SkipTest("wharf-only: Mosquitto has no admin listener")
+        cls.broker_options = {"auth": "  users:\n    - %s\n" % ops_entry(),
+                              "listener_keys": {"admin": "users: [ops]"}}
+        super().setUpClass()
+
+    def get(self, path, user="ops", password=OPS_PASSWORD, method="GET"):
+        conn = http.client.HTTPConnection(HOST, self.broker.ports["admin"], timeout=10)
+        self.addCleanup(conn.close)
+        headers = {}
+        if user is not None:
+            token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+            headers["Authorization"] = "Basic " + token
+        conn.request(method, path, headers=headers)
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read().decode(), r
+
+    def scrape(self):
+        status, content_type, body, _ = self.get("/metrics")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(content_type, "text/plain; version=0.0.4; charset=utf-8")
+        return parse_exposition(body)
+
+    def value(self, samples, name, **labels):
+        return samples[(name, frozenset(labels.items()))]
+
+    def test_probes_answer_without_credentials(self):
+        self.assertEqual(self.get("/healthz", user=None)[:3:2], (200, "ok\n"))
+        self.assertEqual(self.get("/readyz", user=None)[:3:2], (200, "ready\n"))
+
+    def test_metrics_need_the_listeners_users_credentials(self):
+        for user, password in ((None, None), ("ops", "wrong"), ("mallory", OPS_PASSWORD)):
+            with self.subTest(user=user):
+                status, _, _, response = self.get("/metrics", user=user, password=password)
+                self.assertEqual(status, 401)
+                self.assertIn("Basic", response.getheader("WWW-Authenticate"))
+        self.assertEqual(self.get("/nowhere")[0], 404)
+        self.assertEqual(self.get("/metrics", method="POST")[0], 405)
+
+    def test_metrics_after_traffic(self):
+        before, types = self.scrape()
+        self.assertEqual(types["wharf_storage_sync_seconds"], "histogram")
+        self.assertEqual(types["wharf_mqtt_messages_received_total"], "counter")
+
+        # MQTT: a subscriber, 3 QoS 1 publishes it receives, a refused login.
+        sub = self.client()
+        sub.subscribe("metrics/#", qos=1)
+        pub = self.client()
+        for i in range(3):
+            pub.publish("metrics/t", b"%d" % i, qos=1)
+        for _ in range(3):
+            sub.expect()
+        bad = self.raw()
+        bad.connect(unique("bad"), expect_reason=0x86, username="ops", password="wrong")
+        # A TLS client that gives up in the handshake.
+        with socket.create_connection((HOST, self.broker.ports["tls"])) as s:
+            s.sendall(b"\x16\x03\x01\x00\x05hello")  # not a ClientHello
+            s.recv(100)
+        # Queue API: two messages waiting in a queue.
+        api = self.broker.cmq()
+        self.addCleanup(api.close)
+        queue = unique("mq").replace("-", "")
+        api.ok("CreateQueue", {"queueName": queue})
+        for body in ("a", "b"):
+            api.ok("SendMessage", {"queueName": queue, "msgBody": body})
+
+        after, _ = self.scrape()
+        grew = lambda name, **labels: self.value(after, name, **labels) - self.value(before, name, **labels)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", qos="1"), 3)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_sent_total", qos="1"), 3)
+        self.assertGreaterEqual(self.value(after, "wharf_mqtt_connections"), 2)
+        self.assertGreaterEqual(grew("wharf_mqtt_auth_failures_total"), 1)
+        self.assertGreaterEqual(grew("wharf_cmq_requests_total"), 3)
+        tls_bind = "%s:%d" % (HOST, self.broker.ports["tls"])
+        self.assertGreaterEqual(grew("wharf_listener_handshake_failures_total", listener=tls_bind, type="mqtt"), 1)
+        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="visible"), 2)
+        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="inflight"), 0)
+        # The sends were fsynced: the histogram counted them, its buckets only grow, and
+        # +Inf equals the count.
+        self.assertGreater(grew("wharf_storage_sync_seconds_count"), 0)
+        buckets = sorted((float(dict(labels)["le"]), v) for (name, labels), v in after.items()
+                         if name == "wharf_storage_sync_seconds_bucket")
+        self.assertEqual(buckets[-1], (float("inf"), self.value(after, "wharf_storage_sync_seconds_count")))
+        self.assertEqual([v for _, v in buckets], sorted(v for _, v in buckets))
+        self.assertGreater(self.value(after, "wharf_storage_group_commit_batches_count"), 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,127 @@
+// The `auth:` section and the listeners' client-authentication keys: every field, its
+// defaults, and the shape errors reported (with exact file:line:col). What the values mean
+// (password hashes, topic patterns) is checked by auth::access_policy.
+#include "config/config.h"
+
+#include <cstdlib>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "config_test_util.h"
+
+namespace wharf::config {
+namespace {
+
+using ::testing::ElementsAre;
+using test::errors_of;
+
+TEST(config_auth, defaults_when_absent) {
+  const config cfg = parse_config("", "test.yaml");
+  EXPECT_TRUE(cfg.auth.users.empty());
+  EXPECT_TRUE(cfg.auth.acl.empty());
+  EXPECT_EQ(cfg.auth.acl_no_match, acl_permission::allow);
+  EXPECT_EQ(cfg.auth.subscribe_denied_reason, 0x87);
+  EXPECT_FALSE(cfg.listeners.at(0).anonymous);
+  EXPECT_EQ(cfg.listeners.at(0).username_from_cert, cert_identity::none);
+}
+
+TEST(config_auth, every_field_is_read_with_defaults_where_absent) {
+  const config cfg = parse_config(R"(auth:
+  users:
+    - {username: alice, password_hash: "$pbkdf2-sha256$i=1000$c2FsdA==$aGFzaA=="}
+    - {username: device-7}
+  acl:
+    - {permission: allow, action: publish, topic: "devices/%c/#"}
+    - {permission: deny, username: alice, topic: "secret/#"}
+  acl_no_match: deny
+  subscribe_denied_reason: 0x80
+)",
+                                  "test.yaml");
+  const auto& a = cfg.auth;
+  ASSERT_EQ(a.users.size(), 2u);
+  EXPECT_EQ(a.users[0].username, "alice");
+  EXPECT_EQ(a.users[0].password_hash, "$pbkdf2-sha256$i=1000$c2FsdA==$aGFzaA==");
+  EXPECT_EQ(a.users[0].source_location, "test.yaml:3:40");  // the hash: where a bad one is reported
+  EXPECT_EQ(a.users[1].password_hash, "");
+  EXPECT_EQ(a.users[1].source_location, "test.yaml:4:7");
+  ASSERT_EQ(a.acl.size(), 2u);
+  EXPECT_EQ(a.acl[0].permission, acl_permission::allow);
+  EXPECT_EQ(a.acl[0].action, acl_action::publish);
+  EXPECT_EQ(a.acl[0].topic, "devices/%c/#");
+  EXPECT_EQ(a.acl[0].username, "");
+  EXPECT_EQ(a.acl[0].source_location, "test.yaml:6:51");  // the topic
+  EXPECT_EQ(a.acl[1].permission, acl_permission::deny);
+  EXPECT_EQ(a.acl[1].action, acl_action::all);
+  EXPECT_EQ(a.acl[1].username, "alice");
+  EXPECT_EQ(a.acl_no_match, acl_permission::deny);
+  EXPECT_EQ(a.subscribe_denied_reason, 0x80);
+}
+
+TEST(config_auth, shape_errors_all_at_once) {
+  EXPECT_THAT(errors_of(R"(auth:
+  users:
+    - {password_hash: x}
+    - {username: a}
+    - {username: a}
+  acl:
+    - {permission: maybe, topic: "x"}
+    - {topic: "x"}
+    - {permission: deny, topic: "x", action: read}
+    - deny
+  acl_no_match: nope
+  subscribe_denied_reason: 135
+)"),
+              ElementsAre("test.yaml:3:7: auth.users[0]: missing required field 'username'",
+                          "test.yaml:5:18: auth.users[2].username: 'a' already used at line 4",
+                          "test.yaml:7:20: auth.acl[0].permission: invalid value 'maybe', expected one of: allow, deny",
+                          "test.yaml:8:7: auth.acl[1]: missing required field 'permission', expected allow or deny",
+                          "test.yaml:9:46: auth.acl[2].action: invalid value 'read', expected one of: publish, "
+                          "subscribe, all",
+                          "test.yaml:10:7: auth.acl[3]: expected a map with permission and topic",
+                          "test.yaml:11:17: auth.acl_no_match: invalid value 'nope', expected one of: allow, deny",
+                          "test.yaml:12:28: auth.subscribe_denied_reason: invalid value '135', expected one of: "
+                          "0x87, 0x80"));
+}
+
+// An empty value that looks harmless but is not: a rule whose username is empty applies to
+// every client, and an empty hash means "no password". An ${ENV:NAME} set to "" gives one.
+TEST(config_auth, empty_rule_username_or_password_hash_is_an_error) {
+  ::setenv("WHARF_CT_EMPTY", "", 1);
+  EXPECT_THAT(errors_of(R"(auth:
+  users:
+    - {username: alice, password_hash: "${ENV:WHARF_CT_EMPTY}"}
+  acl:
+    - {permission: allow, username: "${ENV:WHARF_CT_EMPTY}", topic: "#"}
+)"),
+              ElementsAre("test.yaml:3:40: auth.users[0].password_hash: expected a non-empty string",
+                          "test.yaml:5:37: auth.acl[0].username: expected a non-empty string"));
+}
+
+TEST(config_auth, listener_client_authentication_keys) {
+  const config cfg = parse_config(R"(listeners:
+  - {type: mqtt, bind: "127.0.0.1:1883", anonymous: true}
+  - {type: mqtt-ws, bind: "127.0.0.1:8083"}
+)",
+                                  "test.yaml");
+  ASSERT_EQ(cfg.listeners.size(), 2u);
+  EXPECT_TRUE(cfg.listeners[0].anonymous);
+  EXPECT_FALSE(cfg.listeners[1].anonymous);
+  EXPECT_THAT(errors_of(R"(listeners:
+  - {type: mqtt, bind: "127.0.0.1:1883", anonymous: yes, username_from_cert: dn}
+  - {type: mqtt, bind: "127.0.0.1:1884", username_from_cert: cn}
+  - {type: queue-api, bind: "127.0.0.1:8080", anonymous: true}
+queue_api:
+  credentials: [{secret_id: a, secret_key: b}]
+)"),
+              ElementsAre("test.yaml:2:53: listeners[0].anonymous: expected true or false, got 'yes'",
+                          "test.yaml:2:78: listeners[0].username_from_cert: invalid value 'dn', expected one of: none, "
+                          "cn, san",
+                          "test.yaml:3:62: listeners[1].username_from_cert: 'cn' requires tls with ca_file (the CA "
+                          "bundle that signs client certificates)",
+                          "test.yaml:4:47: listeners[2].anonymous: only valid for MQTT listeners (queue-api clients "
+                          "sign requests with queue_api.credentials, admin clients name users), remove it"));
+}
+
+}  // namespace
+}  // namespace wharf::config
