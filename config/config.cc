@@ -299,7 +299,7 @@ class schema_reader {
       }
     }
     if (auto e = m.find("tls")) l.tls = read_tls(*e);
-    read_client_auth(m, l);
+    read_mqtt_listener_keys(m, l);
     read_admin_users(m, l);
     m.finish();
     return l;
@@ -334,7 +334,9 @@ class schema_reader {
 
   // Every admin listener's user is an auth.users entry with a password.
   void check_admin_users(const config& cfg) {
-    for (const auto& [name, mark] : admin_user_refs_) {
+    for (const auto& ref : admin_user_refs_) {
+      const std::string& name = ref.first;  // not a structured binding: clang 14 cannot capture one
+      const YAML::Mark& mark = ref.second;
       const auto it = std::find_if(cfg.auth.users.begin(), cfg.auth.users.end(),
                                    [&](const user_config& u) { return u.username == name; });
       if (it == cfg.auth.users.end() || it->password_hash.empty()) {
@@ -343,19 +345,23 @@ class schema_reader {
     }
   }
 
-  // anonymous and username_from_cert: MQTT listeners only; a certificate identity needs
+  // anonymous, username_from_cert and the connection bounds: MQTT listeners only (the
+  // queue API has its own, in queue_api); a certificate identity needs
   // client certificates to be verified (tls.ca_file).
-  void read_client_auth(map_reader& m, listener_config& l) {
+  void read_mqtt_listener_keys(map_reader& m, listener_config& l) {
     auto only_for_mqtt = [&](const entry& e) {
       if (l.type == listener_type::mqtt || l.type == listener_type::mqtt_ws) return true;
-      diag_.add(e.key.Mark(), fmt::format("{}: only valid for MQTT listeners (queue-api clients sign "
-                                          "requests with queue_api.credentials, admin clients name "
-                                          "users), remove it",
-                                          e.path));
+      diag_.add(e.key.Mark(), fmt::format("{}: only valid for MQTT listeners (mqtt, mqtt-ws), remove it", e.path));
       return false;
     };
     if (auto e = m.find("anonymous"); e && only_for_mqtt(*e)) {
       if (auto v = detail::read_bool(*e, diag_)) l.anonymous = *v;
+    }
+    if (auto e = m.find("max_connections"); e && only_for_mqtt(*e)) {
+      if (auto v = detail::read_uint(*e, 0, 100000000, diag_)) l.max_connections = *v;
+    }
+    if (auto e = m.find("max_connection_rate"); e && only_for_mqtt(*e)) {
+      if (auto v = detail::read_uint(*e, 0, 1000000, diag_)) l.max_connection_rate = static_cast<std::uint32_t>(*v);
     }
     if (auto e = m.find("username_from_cert"); e && only_for_mqtt(*e)) {
       if (auto v = detail::read_enum(*e, cert_identities, diag_)) {
@@ -473,6 +479,20 @@ class schema_reader {
     read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000);
     read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1, 1000000);
     read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400);
+    read_uint_into(m, "max_connections", q.max_connections, 1, 100000000);
+    read_uint_into(m, "max_publish_rate", q.max_publish_rate, 0, 100000000);
+    read_uint_into(m, "max_inbound_bytes_rate", q.max_inbound_bytes_rate, 0, 100000000);
+    if (auto f = m.find("flapping")) {
+      if (!f->value.IsMap()) {
+        diag_.add(detail::value_mark(*f), "mqtt.flapping: expected a map with max_connects, window_s and ban_s");
+      } else {
+        map_reader fm(f->value, "mqtt.flapping", diag_);
+        read_uint_into(fm, "max_connects", q.flapping.max_connects, 0, 1000000);
+        read_uint_into(fm, "window_s", q.flapping.window_s, 1, 86400);
+        read_uint_into(fm, "ban_s", q.flapping.ban_s, 1, 604800);
+        fm.finish();
+      }
+    }
     m.finish();
   }
 

@@ -42,11 +42,26 @@ struct listener_config {
   // mqtt, mqtt-ws with tls.ca_file: the username a verified client certificate gives
   // (YAML none|cn|san). Default: none.
   cert_identity username_from_cert = cert_identity::none;
+  // mqtt, mqtt-ws: connections at once on this listener (admitted CONNECTs); beyond →
+  // CONNACK 0x97 Quota exceeded (3.1.1: 3), counted. 0: only mqtt.max_connections. Default: 0.
+  std::size_t max_connections = 0;
+  // mqtt, mqtt-ws: CONNECTs a second on this listener (a burst of as many is allowed);
+  // beyond → CONNACK 0x9F Connection rate exceeded (3.1.1: 3), counted. 0: no limit. Default: 0.
+  std::uint32_t max_connection_rate = 0;
   // admin only: the auth.users (with a password_hash) who may read /metrics, with HTTP
   // Basic credentials. Required, at least one.
   std::vector<std::string> users;
   // For diagnostics: where the entry is in the file.
   std::string source_location;     // "file:line:col"
+};
+
+// A client id that connects more than max_connects times within window_s seconds is
+// refused (CONNACK 0x8A Banned; 3.1.1: 5) for ban_s seconds: a device stuck in a reconnect
+// loop costs a refusal, not a session takeover each time.
+struct flapping_config {
+  std::uint32_t max_connects = 30;  // 0 disables. 0..1000000. Default: 30.
+  std::uint32_t window_s = 60;      // 1..86400. Default: 60.
+  std::uint32_t ban_s = 300;        // 1..604800. Default: 300.
 };
 
 struct mqtt_config {
@@ -63,6 +78,15 @@ struct mqtt_config {
   std::size_t max_retained_messages = 1000000;// Default: 1,000,000.
   std::size_t max_subscriptions_per_client = 1000; // Default: 1000.
   std::uint32_t sys_interval_s = 10;          // $SYS publish period; 0 disables. Default: 10.
+  // Connections at once over all MQTT listeners; beyond → CONNACK 0x97 (3.1.1: 3), counted.
+  // 1..100000000. Default: 1000000.
+  std::size_t max_connections = 1000000;
+  // Per client: PUBLISH packets and bytes read a second. A client that sends faster is not
+  // refused anything: wharf stops reading its socket until it is back within the rate (TCP
+  // slows it down), counted. 0: no limit. 0..100000000 each. Default: 0.
+  std::uint32_t max_publish_rate = 0;
+  std::uint32_t max_inbound_bytes_rate = 0;
+  flapping_config flapping;
 };
 
 // A key pair of the queue API: clients sign requests with secret_key and name it by

@@ -111,6 +111,12 @@ void write_mqtt(exposition& x, const broker& b) {
   x.one("wharf_mqtt_retained_messages", "gauge", "Retained messages stored.", b.retained_count());
   x.one("wharf_mqtt_auth_failures_total", "counter",
         "CONNECTs refused for their credentials, for anonymity, or for a will the ACL denies.", load(c.auth_failures));
+  x.family("wharf_mqtt_connects_refused_total", "counter",
+           "CONNECTs refused by overload protection: connection limits and rates, or a flapping client id's ban.");
+  x.sample("wharf_mqtt_connects_refused_total", "reason=\"limits\"", load(c.connections_refused));
+  x.sample("wharf_mqtt_connects_refused_total", "reason=\"banned\"", load(c.clients_banned));
+  x.one("wharf_mqtt_rate_limited_total", "counter", "Times a client's reading paused for its publish or byte rate.",
+        load(c.rate_limited));
   x.one("wharf_mqtt_subscriptions_denied_total", "counter", "Subscriptions the ACL refused.",
         load(c.acl_denied_subscriptions));
   x.one("wharf_mqtt_protocol_errors_total", "counter", "Connections closed for protocol violations.",

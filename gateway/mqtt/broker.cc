@@ -17,7 +17,12 @@ std::int64_t unix_now_ms() {
 }
 
 broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
-    : cfg_(cfg), db_(db), pool_(pool), retained_(cfg.mqtt.max_retained_messages), started_at_(std::chrono::steady_clock::now()) {
+    : cfg_(cfg),
+      db_(db),
+      pool_(pool),
+      retained_(cfg.mqtt.max_retained_messages),
+      admission_(cfg.mqtt, cfg.listeners),
+      started_at_(std::chrono::steady_clock::now()) {
   shards_.reserve(pool.size());
   // The caller has checked cfg.auth (this throws config::config_errors otherwise).
   access_ = std::make_shared<const auth::access_policy>(cfg.auth);
@@ -266,6 +271,9 @@ void broker::publish_sys(shard& on, std::int64_t now) {
       {"$SYS/broker/clients/auth failures", load(counters_.auth_failures)},
       {"$SYS/broker/acl/denied publishes", load(counters_.acl_denied_publishes)},
       {"$SYS/broker/acl/denied subscriptions", load(counters_.acl_denied_subscriptions)},
+      {"$SYS/broker/clients/refused", load(counters_.connections_refused)},
+      {"$SYS/broker/clients/banned", load(counters_.clients_banned)},
+      {"$SYS/broker/clients/rate limited", load(counters_.rate_limited)},
   };
   // $SYS values are retained for late subscribers but not persisted: they describe this run.
   core::write_batch not_persisted;

@@ -20,6 +20,7 @@
 #include "core/message.h"
 #include "core/retained_store.h"
 #include "core/storage.h"
+#include "gateway/mqtt/admission.h"
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/stream.h"
 #include "session/registry.h"
@@ -57,6 +58,9 @@ struct broker_counters {
   std::atomic<std::uint64_t> auth_failures{0};         // CONNECTs refused: credentials, anonymous, will ACL
   std::atomic<std::uint64_t> acl_denied_publishes{0};
   std::atomic<std::uint64_t> acl_denied_subscriptions{0};
+  std::atomic<std::uint64_t> connections_refused{0};  // max_connections, max_connection_rate
+  std::atomic<std::uint64_t> clients_banned{0};       // CONNECTs refused for flapping
+  std::atomic<std::uint64_t> rate_limited{0};         // times a client's reading paused for its rate
 };
 
 class broker {
@@ -120,6 +124,7 @@ class broker {
   session::registry sessions_;
   core::retained_store retained_;
   broker_counters counters_;
+  admission admission_;
   std::vector<std::unique_ptr<shard>> shards_;
   std::chrono::steady_clock::time_point started_at_;
   std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only

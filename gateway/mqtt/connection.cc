@@ -26,9 +26,15 @@ connection::connection(shard& home, std::shared_ptr<stream> s)
       created_ms_(unix_now_ms()),
       last_rx_ms_(created_ms_),
       window_(home.owner().cfg_.mqtt.max_inflight, home.owner().cfg_.mqtt.max_queued_messages,
-              home.owner().cfg_.mqtt.max_queued_bytes) {}
+              home.owner().cfg_.mqtt.max_queued_bytes),
+      publish_tokens_(home.owner().cfg_.mqtt.max_publish_rate),
+      byte_tokens_(home.owner().cfg_.mqtt.max_inbound_bytes_rate),
+      rate_refilled_ms_(created_ms_) {}
 
-connection::~connection() { home_.remove_connection(id_); }
+connection::~connection() {
+  if (admitted_listener_) broker_.admission_.released(*admitted_listener_);
+  home_.remove_connection(id_);
+}
 
 void connection::on_data(std::span<const std::uint8_t> bytes) {
   if (state_ == state::closed) return;
@@ -51,6 +57,28 @@ void connection::on_data(std::span<const std::uint8_t> bytes) {
     fail(reason_code::packet_too_large, "packet above maximum packet size");
 }
 
+bool connection::over_inbound_rate() const noexcept {
+  const auto& limits = broker_.cfg_.mqtt;
+  return (limits.max_publish_rate != 0 && publish_tokens_ < 0) ||
+         (limits.max_inbound_bytes_rate != 0 && byte_tokens_ < 0);
+}
+
+void connection::refill_rate_buckets(std::int64_t now_ms) {
+  const auto& limits = broker_.cfg_.mqtt;
+  const auto elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - rate_refilled_ms_));
+  rate_refilled_ms_ = now_ms;
+  // A full bucket holds one second's worth: the burst a client may send after a pause.
+  auto refill = [elapsed](double& tokens, std::uint32_t rate) {
+    tokens = std::min<double>(rate, tokens + elapsed * rate / 1000.0);
+  };
+  refill(publish_tokens_, limits.max_publish_rate);
+  refill(byte_tokens_, limits.max_inbound_bytes_rate);
+  if (paused_for_rate_ && !over_inbound_rate()) {
+    paused_for_rate_ = false;
+    release_held_packets();
+  }
+}
+
 void connection::on_closed(std::error_code) {
   const bool was_live = state_ == state::connected || state_ == state::restoring;
   state_ = state::closed;
@@ -59,9 +87,9 @@ void connection::on_closed(std::error_code) {
 
 bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body) {
   if (state_ == state::closed) return false;
-  if (state_ == state::authenticating) {
-    // Held until the CONNECT is answered; reading is paused, so this is at most the rest of
-    // one read.
+  if (state_ == state::authenticating || paused_for_rate_) {
+    // Held until the CONNECT is answered, or the client is back within its rate; reading is
+    // paused, so this is at most the rest of one read.
     held_packets_.push_back({header, {body.begin(), body.end()}});
     return true;
   }
@@ -114,6 +142,13 @@ bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const
         }
       },
       decoded.value);
+  byte_tokens_ -= static_cast<double>(header.size + header.remaining_length);
+  if (state_ == state::connected && over_inbound_rate()) {
+    // Nothing is refused: what the client sent after this waits, and TCP slows it down.
+    paused_for_rate_ = true;
+    stream_->set_reading(false);
+    broker_.counters_.rate_limited.fetch_add(1, std::memory_order_relaxed);
+  }
   return state_ != state::closed;
 }
 
@@ -187,6 +222,7 @@ void connection::handle_connect(mqtt::connect_packet& p) {
     will_delay_s_ = w.props.will_delay_interval.value_or(0);
     will_ = std::make_unique<core::message>(std::move(m));
   }
+  if (!admitted_by_limits()) return;
   authenticate(std::move(p.username), std::move(p.password));
 }
 
@@ -249,6 +285,7 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     return;
   }
   broker_.counters_.messages_received[qos].fetch_add(1, std::memory_order_relaxed);
+  publish_tokens_ -= 1;
 
   const auto now = unix_now_ms();
   auto m = std::make_shared<core::message>();
@@ -565,8 +602,12 @@ void connection::tick(std::int64_t now_ms) {
     if (now_ms - created_ms_ > broker_.cfg_.mqtt.connect_timeout_ms) close_stream();
     return;
   }
-  if (state_ == state::connected && keep_alive_ms_ != 0 &&
-      now_ms - last_rx_ms_ > static_cast<std::int64_t>(keep_alive_ms_) * 3 / 2)
+  if (state_ != state::connected) return;
+  // A client held back by its rate sends nothing meanwhile: that is not its keep alive
+  // lapsing.
+  if (paused_for_rate_) last_rx_ms_ = now_ms;
+  refill_rate_buckets(now_ms);
+  if (keep_alive_ms_ != 0 && now_ms - last_rx_ms_ > static_cast<std::int64_t>(keep_alive_ms_) * 3 / 2)
     fail(reason_code::keep_alive_timeout, "keep alive timeout");
 }
 

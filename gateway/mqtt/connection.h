@@ -5,6 +5,7 @@
 // subscriptions, wills and the session's lifecycle.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -67,8 +68,17 @@ class connection final : public stream_handler {
   // CONNECT; a password not checked before is checked on the broker's password thread.
   void authenticate(std::optional<std::string> username, std::optional<std::string> password);
   void admit();
+  // Answers the CONNECT with `rc` and closes; counted in auth_failures, or in `counter`.
   void refuse_connect(mqtt::reason_code rc, std::string_view why);
-  // Once connected: runs the packets held while authenticating, then reads on.
+  void refuse_connect(mqtt::reason_code rc, std::string_view why, std::atomic<std::uint64_t>& counter);
+  // Checks the CONNECT against the broker's admission (connection limits, rate, flapping);
+  // refuses it and returns false when it may not go on.
+  [[nodiscard]] bool admitted_by_limits();
+  // Per-client inbound rates (mqtt.max_publish_rate, max_inbound_bytes_rate): reading
+  // pauses while a bucket is in debt and resumes at the tick that refills it.
+  void refill_rate_buckets(std::int64_t now_ms);
+  [[nodiscard]] bool over_inbound_rate() const noexcept;
+  // Runs the packets held (while authenticating, or over the inbound rate), then reads on.
   void release_held_packets();
   [[nodiscard]] auth::client_identity identity() const noexcept;
   [[nodiscard]] bool may_publish(std::string_view topic) const;
@@ -134,6 +144,7 @@ class connection final : public stream_handler {
   };
   std::vector<held_packet> held_packets_;
   bool resume_after_connect_ = false;  // reading was paused for a password check
+  std::optional<std::size_t> admitted_listener_;  // counted by the broker's admission until destroyed
   std::shared_ptr<session::session_entry> entry_;
   std::uint64_t generation_ = 0;
   bool clean_start_ = true;
@@ -166,6 +177,12 @@ class connection final : public stream_handler {
   std::uint16_t client_topic_alias_max_ = 0;
   std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
   std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+
+  // Inbound rate buckets (refill_rate_buckets).
+  double publish_tokens_ = 0;  // may go negative: a debt paid before reading resumes
+  double byte_tokens_ = 0;
+  std::int64_t rate_refilled_ms_ = 0;
+  bool paused_for_rate_ = false;
 };
 
 }  // namespace wharf::gateway

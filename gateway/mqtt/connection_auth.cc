@@ -1,6 +1,9 @@
-// connection: who the client is (a client certificate, CONNECT's username and password, or
-// nobody) and what the ACL lets it publish. Subscriptions are checked in handle_subscribe.
+// connection: whether a CONNECT may go on at all (connection limits, rate, flapping), who
+// the client is (a client certificate, CONNECT's username and password, or nobody) and what
+// the ACL lets it publish. Subscriptions are checked in handle_subscribe.
 #include <boost/asio/post.hpp>
+
+#include <utility>
 #include <spdlog/spdlog.h>
 
 #include "gateway/mqtt/broker.h"
@@ -25,6 +28,27 @@ std::optional<std::string> certificate_username(const config::listener_config& l
 }
 
 }  // namespace
+
+bool connection::admitted_by_limits() {
+  const auto listener = stream_->peer().listener_index;
+  auto& counters = broker_.counters_;
+  switch (broker_.admission_.admit(listener, client_id_, unix_now_ms())) {
+    case admission::verdict::admitted:
+      admitted_listener_ = listener;
+      return true;
+    case admission::verdict::too_many_connections:
+      refuse_connect(reason_code::quota_exceeded, "max_connections reached", counters.connections_refused);
+      return false;
+    case admission::verdict::rate_exceeded:
+      refuse_connect(reason_code::connection_rate_exceeded, "the listener's max_connection_rate reached",
+                     counters.connections_refused);
+      return false;
+    case admission::verdict::banned:
+      refuse_connect(reason_code::banned, "the client id reconnects too often (mqtt.flapping)", counters.clients_banned);
+      return false;
+  }
+  return false;
+}
 
 void connection::authenticate(std::optional<std::string> username, std::optional<std::string> password) {
   const auto& peer = stream_->peer();
@@ -89,7 +113,11 @@ void connection::admit() {
 }
 
 void connection::refuse_connect(reason_code rc, std::string_view why) {
-  broker_.counters_.auth_failures.fetch_add(1, std::memory_order_relaxed);
+  refuse_connect(rc, why, broker_.counters_.auth_failures);
+}
+
+void connection::refuse_connect(reason_code rc, std::string_view why, std::atomic<std::uint64_t>& counter) {
+  counter.fetch_add(1, std::memory_order_relaxed);
   spdlog::info("connection from {} refused for client '{}'{}: {} ({})", stream_->peer().remote_address, client_id_,
                username_ ? fmt::format(" as '{}'", *username_) : std::string(), mqtt::to_string(rc), why);
   send_connack_error(rc);
@@ -97,14 +125,13 @@ void connection::refuse_connect(reason_code rc, std::string_view why) {
 }
 
 void connection::release_held_packets() {
-  if (!resume_after_connect_) return;
-  resume_after_connect_ = false;
-  auto held = std::move(held_packets_);
-  held_packets_.clear();
+  auto held = std::exchange(held_packets_, {});
+  // A packet that pauses reading again (over the rate) makes handle_packet hold the rest,
+  // in order.
   for (auto& packet : held) {
     if (!handle_packet(packet.header, packet.body)) return;
   }
-  stream_->set_reading(true);
+  if (!paused_for_rate_) stream_->set_reading(true);
 }
 
 auth::client_identity connection::identity() const noexcept {

@@ -163,7 +163,7 @@ void connection::finish_connect(bool session_present) {
   e.session_expiry_s = session_expiry_s_;
   e.keep_alive_s = static_cast<std::uint16_t>(keep_alive_ms_ / 1000);
   home_.record_event(e);
-  release_held_packets();
+  if (std::exchange(resume_after_connect_, false)) release_held_packets();
 }
 
 void connection::end_session(bool publish_will, std::optional<reason_code> reason) {

@@ -27,7 +27,8 @@ std::uint8_t connack_return_code(reason_code reason) noexcept {
     case reason_code::server_unavailable:
     case reason_code::server_busy: return 3;
     case reason_code::bad_user_name_or_password: return 4;
-    case reason_code::not_authorized: return 5;
+    case reason_code::not_authorized:
+    case reason_code::banned: return 5;
     default: return 3;  // no closer 3.1.1 code: "server unavailable"
   }
 }

@@ -39,7 +39,7 @@ struct connack_packet {
   bool session_present = false;
   // v5 reason code. Encoding for 3.1/3.1.1 maps it to the return codes 0..5
   // (unsupported_protocol_version -> 1, client_identifier_not_valid -> 2,
-  // server_unavailable/busy -> 3, bad_user_name_or_password -> 4, not_authorized -> 5,
+  // server_unavailable/busy -> 3, bad_user_name_or_password -> 4, not_authorized/banned -> 5,
   // anything else that is an error -> 3).
   reason_code reason = reason_code::success;
   properties props;

@@ -119,8 +119,8 @@ queue_api:
                           "cn, san",
                           "test.yaml:3:62: listeners[1].username_from_cert: 'cn' requires tls with ca_file (the CA "
                           "bundle that signs client certificates)",
-                          "test.yaml:4:47: listeners[2].anonymous: only valid for MQTT listeners (queue-api clients "
-                          "sign requests with queue_api.credentials, admin clients name users), remove it"));
+                          "test.yaml:4:47: listeners[2].anonymous: only valid for MQTT listeners (mqtt, mqtt-ws), "
+                          "remove it"));
 }
 
 }  // namespace

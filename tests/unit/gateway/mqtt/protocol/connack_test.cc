@@ -107,7 +107,7 @@ TEST(connack_encode, reason_to_return_code_3_1_1) {
       {reason_code::server_busy, "20 02 00 03"},
       {reason_code::bad_user_name_or_password, "20 02 00 04"},
       {reason_code::not_authorized, "20 02 00 05"},
-      {reason_code::banned, "20 02 00 03"},
+      {reason_code::banned, "20 02 00 05"},
       {reason_code::malformed_packet, "20 02 00 03"},
   };
   for (const auto& [reason, hex] : cases) {

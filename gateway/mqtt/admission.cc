@@ -1,0 +1,83 @@
+#include "gateway/mqtt/admission.h"
+
+#include <algorithm>
+
+namespace wharf::gateway {
+namespace {
+
+// Client ids tracked for flapping before the stale ones (window over, not banned) are
+// dropped: bounds the map under a storm of distinct ids.
+constexpr std::size_t flapping_sweep_threshold = 100000;
+
+}  // namespace
+
+admission::admission(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners)
+    : mqtt_(mqtt) {
+  for (const auto& cfg : listeners) {
+    auto l = std::make_unique<per_listener>();
+    l->max_connections = cfg.max_connections;
+    l->max_rate = cfg.max_connection_rate;
+    l->tokens = cfg.max_connection_rate;  // a full bucket: a burst of one second's worth
+    listeners_.push_back(std::move(l));
+  }
+}
+
+admission::verdict admission::admit(std::size_t listener, std::string_view client_id, std::int64_t now_ms) {
+  if (flapping(client_id, now_ms)) return verdict::banned;
+  per_listener* l = listener < listeners_.size() ? listeners_[listener].get() : nullptr;
+  if (l != nullptr && l->max_rate != 0 && !take_rate_token(*l, now_ms)) return verdict::rate_exceeded;
+  if (connections_.fetch_add(1, std::memory_order_relaxed) >= mqtt_.max_connections) {
+    connections_.fetch_sub(1, std::memory_order_relaxed);
+    return verdict::too_many_connections;
+  }
+  if (l != nullptr) {
+    const auto before = l->connections.fetch_add(1, std::memory_order_relaxed);
+    if (l->max_connections != 0 && before >= l->max_connections) {
+      l->connections.fetch_sub(1, std::memory_order_relaxed);
+      connections_.fetch_sub(1, std::memory_order_relaxed);
+      return verdict::too_many_connections;
+    }
+  }
+  return verdict::admitted;
+}
+
+void admission::released(std::size_t listener) {
+  connections_.fetch_sub(1, std::memory_order_relaxed);
+  if (listener < listeners_.size()) listeners_[listener]->connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool admission::take_rate_token(per_listener& l, std::int64_t now_ms) {
+  std::lock_guard lock(l.rate_mu);
+  if (l.refilled_ms != 0 && now_ms > l.refilled_ms) {
+    l.tokens = std::min<double>(l.max_rate, l.tokens + static_cast<double>(now_ms - l.refilled_ms) * l.max_rate / 1000.0);
+  }
+  l.refilled_ms = std::max(l.refilled_ms, now_ms);
+  if (l.tokens < 1.0) return false;
+  l.tokens -= 1.0;
+  return true;
+}
+
+bool admission::flapping(std::string_view client_id, std::int64_t now_ms) {
+  const auto& f = mqtt_.flapping;
+  if (f.max_connects == 0 || client_id.empty()) return false;
+  const std::int64_t window_ms = std::int64_t{f.window_s} * 1000;
+  std::lock_guard lock(flapping_mu_);
+  if (flapping_.size() >= flapping_sweep_threshold) {
+    std::erase_if(flapping_, [&](const auto& entry) {
+      return entry.second.banned_until_ms <= now_ms && now_ms - entry.second.window_start_ms > window_ms;
+    });
+  }
+  auto& r = flapping_[std::string(client_id)];
+  if (r.banned_until_ms > now_ms) return true;
+  if (now_ms - r.window_start_ms > window_ms) {
+    r.window_start_ms = now_ms;
+    r.connects = 0;
+  }
+  if (++r.connects <= f.max_connects) return false;
+  r.banned_until_ms = now_ms + std::int64_t{f.ban_s} * 1000;
+  r.connects = 0;
+  r.window_start_ms = r.banned_until_ms;
+  return true;
+}
+
+}  // namespace wharf::gateway

@@ -1,0 +1,106 @@
+"""Overload protection (wharf only): connection limits over all listeners and per listener,
+new connections a second per listener, flapping client ids banned for a while, and a
+client's publish rate held back by not reading its socket (nothing refused or lost)."""
+
+import time
+import unittest
+
+import mqtt_raw as raw
+from wharf_fixture import HOST, BrokerTestCase, require_wharf, unique
+
+QUOTA_EXCEEDED, BANNED, RATE_EXCEEDED = 0x97, 0x8A, 0x9F
+V3_SERVER_UNAVAILABLE, V3_NOT_AUTHORIZED = 3, 5
+
+
+class OverloadTest(BrokerTestCase):
+    def setUp(self):
+        require_wharf(self, "these bounds are wharf's configuration")
+        super().setUp()
+
+    def connect(self, broker, client_id=None, version=5, expect=0):
+        c = raw.RawClient(HOST, broker.port, version=version)
+        self.addCleanup(c.close)
+        c.connect(client_id or unique("c"), expect_reason=expect)
+        return c
+
+    def test_max_connections_over_all_listeners_then_room_again(self):
+        b = self.new_broker(mqtt={"max_connections": 2})
+        first = self.connect(b)
+        self.connect(b)
+        refused = self.connect(b, expect=QUOTA_EXCEEDED)
+        self.assertEqual(refused.wait_closed(), [])
+        self.connect(b, version=4, expect=V3_SERVER_UNAVAILABLE)
+        first.send(raw.disconnect())
+        first.wait_closed()
+        deadline = time.monotonic() + 5
+        while True:  # the freed slot is counted back when the connection is gone
+            c = raw.RawClient(HOST, b.port)
+            self.addCleanup(c.close)
+            if c.connect(unique("c"), expect_reason=None).reason == 0:
+                break
+            self.assertLess(time.monotonic(), deadline, "the slot never came back")
+            time.sleep(0.05)
+
+    def test_max_connections_of_one_listener(self):
+        b = self.new_broker(listeners=("mqtt", "ws"), listener_keys={"mqtt": "max_connections: 1"})
+        self.connect(b)
+        self.connect(b, expect=QUOTA_EXCEEDED)
+        # The other listener has room.
+        ws = self.client(b, kind="ws", transport="websockets")
+        self.assertEqual(ws.connack_rc, 0)
+
+    def test_connection_rate_of_a_listener(self):
+        b = self.new_broker(listener_keys={"mqtt": "max_connection_rate: 2"})
+        self.connect(b)
+        self.connect(b)
+        self.connect(b, expect=RATE_EXCEEDED)
+        time.sleep(1.1)  # the bucket refills at 2 a second
+        self.connect(b)
+
+    def test_a_flapping_client_id_is_banned_for_a_while(self):
+        b = self.new_broker(mqtt={"flapping": "{max_connects: 3, window_s: 60, ban_s: 2}"})
+        for _ in range(3):
+            c = self.connect(b, client_id="flappy")
+            c.send(raw.disconnect())
+            c.wait_closed()
+        self.connect(b, client_id="flappy", expect=BANNED)
+        self.connect(b, client_id="flappy", version=4, expect=V3_NOT_AUTHORIZED)
+        self.connect(b, client_id="steady")  # other ids are not affected
+        time.sleep(2.2)
+        self.connect(b, client_id="flappy")
+
+    def test_a_fast_publisher_is_slowed_down_and_loses_nothing(self):
+        b = self.new_broker(mqtt={"max_publish_rate": 20, "sys_interval_s": 1})
+        sub = self.client(b)
+        sub.subscribe("rate/#", qos=1)
+        sub.subscribe("$SYS/broker/clients/rate limited", qos=0)
+        pub = self.raw(b)
+        pub.connect(unique("fast"))
+        started = time.monotonic()
+        count = 60
+        # One write each, a little apart, so each reaches the broker in its own read: the
+        # bucket is checked after each read (a single read is never cut short, its excess
+        # is a debt paid by waiting longer).
+        for i in range(count):
+            pub.send(raw.publish("rate/t", b"%d" % i, qos=0))
+            time.sleep(0.005)
+        got = []
+        limited = 0
+        while len(got) < count:
+            msg = sub.expect(timeout_s=10)
+            if msg.topic.startswith("$SYS"):
+                limited = max(limited, int(msg.payload))
+            else:
+                got.append(int(msg.payload))
+        elapsed = time.monotonic() - started
+        self.assertEqual(got, list(range(count)))
+        # 60 at 20 a second, the first 20 at once: about 2 s; well under that means no limit.
+        self.assertGreater(elapsed, 1.2)
+        while limited == 0:
+            msg = sub.expect(timeout_s=5)
+            if msg.topic.startswith("$SYS"):
+                limited = int(msg.payload)
+
+
+if __name__ == "__main__":
+    unittest.main()
