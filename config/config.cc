@@ -57,6 +57,7 @@ queue_api:
 
 constexpr std::string_view default_bind = "0.0.0.0:1883";
 constexpr std::array<std::string_view, 4> listener_types = {"mqtt", "mqtt-ws", "queue-api", "admin"};
+constexpr std::array<std::string_view, 3> access_names = {"read", "write", "manage"};
 constexpr std::array<std::string_view, 3> cert_identities = {"none", "cn", "san"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
@@ -536,6 +537,8 @@ class schema_reader {
       map_reader m(node, path, diag_);
       auto id = read_required_string(m, "secret_id");
       auto key = read_required_string(m, "secret_key");
+      std::optional<std::vector<queue_api_grant>> scopes;
+      if (auto s = m.find("scopes")) scopes = read_scopes(*s);
       m.finish();
       if (id) {
         auto [pos, inserted] = first_line.emplace(id->first, id->second.line + 1);
@@ -545,8 +548,48 @@ class schema_reader {
           continue;
         }
       }
-      if (id && key) out.push_back({std::move(id->first), std::move(key->first)});
+      if (id && key) out.push_back({std::move(id->first), std::move(key->first), std::move(scopes)});
     }
+  }
+
+  // A credential's scopes: a list of {queue: PATTERN} / {topic: PATTERN} maps with an
+  // optional access list.
+  std::vector<queue_api_grant> read_scopes(const entry& e) {
+    std::vector<queue_api_grant> grants;
+    detail::read_map_list(e, "queue or topic, and access", diag_, [&](map_reader& m, const std::string&) {
+      queue_api_grant g;
+      auto queue = m.find("queue");
+      auto topic = m.find("topic");
+      if (queue.has_value() == topic.has_value()) {
+        diag_.add(m.node().Mark(), fmt::format("{}: expected exactly one of 'queue' or 'topic' (a name, a prefix "
+                                               "ending in '*', or '*')",
+                                               m.path()));
+        return;
+      }
+      g.topics = topic.has_value();
+      const entry& name = g.topics ? *topic : *queue;
+      auto pattern = read_non_empty_string(name);
+      if (!pattern) return;
+      if (const auto star = pattern->find('*'); star != std::string::npos && star + 1 != pattern->size()) {
+        diag_.add(detail::value_mark(name), fmt::format("{}: '{}': '*' may only end the pattern", name.path, *pattern));
+        return;
+      }
+      g.pattern = std::move(*pattern);
+      if (auto a = m.find("access")) {
+        if (!a->value.IsSequence() || a->value.size() == 0) {
+          diag_.add(detail::value_mark(*a), fmt::format("{}: expected a list of read, write, manage", a->path));
+          return;
+        }
+        g.access = 0;
+        for (std::size_t i = 0; i < a->value.size(); ++i) {
+          const detail::entry item{a->value[i], a->value[i], fmt::format("{}[{}]", a->path, i)};
+          if (auto v = detail::read_enum(item, access_names, diag_))
+            g.access |= *v == "read" ? access_read : *v == "write" ? access_write : access_manage;
+        }
+      }
+      grants.push_back(std::move(g));
+    });
+    return grants;
   }
 
   // A required non-empty string of the map `m`: its value and position, or nullopt after

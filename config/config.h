@@ -91,9 +91,26 @@ struct mqtt_config {
 
 // A key pair of the queue API: clients sign requests with secret_key and name it by
 // secret_id (CMQ's SecretId / SecretKey).
+// What a scoped credential may do with the queues or topics a grant names (a bit set):
+// read (receive, delete, get attributes; for topics get attributes and subscriptions), write
+// (send; publish), manage (create, set attributes, delete, rewind, redrive; subscribe).
+enum queue_api_access : std::uint8_t { access_read = 1, access_write = 2, access_manage = 4 };
+
+// One grant of a scoped credential (YAML {queue: PATTERN, access: [read, write]}, or topic:).
+struct queue_api_grant {
+  bool topics = false;        // false: queues (YAML key queue), true: topics (key topic)
+  // A name, a prefix ending in '*' ("orders-*"), or "*" for all (which also allows
+  // ListQueue / ListTopic). Required.
+  std::string pattern;
+  std::uint8_t access = access_read | access_write;  // Default: [read, write].
+};
+
 struct queue_api_credential {
   std::string secret_id;   // Required, non-empty, unique among the credentials.
   std::string secret_key;  // Required, non-empty. Use ${ENV:NAME} to keep it out of the file.
+  // Absent: every action on every queue and topic. Present: only what a grant allows;
+  // anything else is answered 4100 (docs/CONFIG.md). Default: absent.
+  std::optional<std::vector<queue_api_grant>> scopes{};
 };
 
 // The CMQ-compatible HTTP queue API: authentication and the bounds of its listeners.

@@ -146,6 +146,8 @@ void write_queue_api(exposition& x, const http::cmq_api_stats& s) {
   x.one("wharf_cmq_requests_total", "counter", "Queue API requests.", s.requests);
   x.one("wharf_cmq_auth_failures_total", "counter", "Queue API requests refused for their signature.",
         s.auth_failures);
+  x.one("wharf_cmq_scope_refusals_total", "counter", "Queue API requests outside their credential's scopes (code 4100).",
+        s.scope_refusals);
   x.one("wharf_cmq_bad_requests_total", "counter", "Queue API requests refused before the core (code 4000).",
         s.bad_requests);
   x.one("wharf_cmq_rate_limited_total", "counter", "Queue API requests over max_requests_per_second (code 4420).",

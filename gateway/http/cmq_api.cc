@@ -31,6 +31,7 @@ struct cmq_call {
   respond_fn respond;
   boost::asio::io_context* home = nullptr;  // the connection's I/O context
   std::shared_ptr<const std::atomic<bool>> abandoned;  // the client went away (server.h)
+  const credential* caller = nullptr;                  // who signed it
 };
 
 namespace {
@@ -581,37 +582,80 @@ void list_subscription_by_topic(q::service& core, const call_ptr& c) {
 
 using action_fn = void (*)(q::service&, const call_ptr&);
 
+// What an action is about, for a scoped credential: the queue or topic its queueName or
+// topicName names, or the list of all of them.
+enum class scope_target { queue, topic, all_queues, all_topics };
+
+struct action_entry {
+  action_fn run;
+  scope_target target;
+  config::queue_api_access needs;
+};
+
 // Keyed by the action in lower case: CMQ matches actions case-insensitively.
-const std::unordered_map<std::string, action_fn>& actions() {
-  static const std::unordered_map<std::string, action_fn> table = {
-      {"createqueue", create_queue},
-      {"listqueue", list_queue},
-      {"getqueueattributes", get_queue_attributes},
-      {"setqueueattributes", set_queue_attributes},
-      {"deletequeue", delete_queue},
-      {"rewindqueue", rewind_queue},
-      {"sendmessage", send_message},
-      {"batchsendmessage", batch_send_message},
-      {"receivemessage", receive_message},
-      {"batchreceivemessage", batch_receive_message},
-      {"deletemessage", delete_message},
-      {"batchdeletemessage", batch_delete_message},
-      {"redrivedeadletters", redrive_dead_letters},
-      {"createtopic", create_topic},
-      {"listtopic", list_topic},
-      {"gettopicattributes", get_topic_attributes},
-      {"settopicattributes", set_topic_attributes},
-      {"deletetopic", delete_topic},
-      {"publishmessage", publish_message},
-      {"batchpublishmessage", batch_publish_message},
-      {"subscribe", subscribe},
-      {"listsubscriptionbytopic", list_subscription_by_topic},
-      {"getsubscriptionattributes", get_subscription_attributes},
-      {"setsubscriptionattributes", set_subscription_attributes},
-      {"clearsubscriptionfiltertags", clear_subscription_filter_tags},
-      {"unsubscribe", unsubscribe},
+const std::unordered_map<std::string, action_entry>& actions() {
+  using enum scope_target;
+  using config::access_manage, config::access_read, config::access_write;
+  static const std::unordered_map<std::string, action_entry> table = {
+      {"createqueue", {create_queue, queue, access_manage}},
+      {"listqueue", {list_queue, all_queues, access_read}},
+      {"getqueueattributes", {get_queue_attributes, queue, access_read}},
+      {"setqueueattributes", {set_queue_attributes, queue, access_manage}},
+      {"deletequeue", {delete_queue, queue, access_manage}},
+      {"rewindqueue", {rewind_queue, queue, access_manage}},
+      {"sendmessage", {send_message, queue, access_write}},
+      {"batchsendmessage", {batch_send_message, queue, access_write}},
+      {"receivemessage", {receive_message, queue, access_read}},
+      {"batchreceivemessage", {batch_receive_message, queue, access_read}},
+      {"deletemessage", {delete_message, queue, access_read}},
+      {"batchdeletemessage", {batch_delete_message, queue, access_read}},
+      {"redrivedeadletters", {redrive_dead_letters, queue, access_manage}},
+      {"createtopic", {create_topic, topic, access_manage}},
+      {"listtopic", {list_topic, all_topics, access_read}},
+      {"gettopicattributes", {get_topic_attributes, topic, access_read}},
+      {"settopicattributes", {set_topic_attributes, topic, access_manage}},
+      {"deletetopic", {delete_topic, topic, access_manage}},
+      {"publishmessage", {publish_message, topic, access_write}},
+      {"batchpublishmessage", {batch_publish_message, topic, access_write}},
+      {"subscribe", {subscribe, topic, access_manage}},
+      {"listsubscriptionbytopic", {list_subscription_by_topic, topic, access_read}},
+      {"getsubscriptionattributes", {get_subscription_attributes, topic, access_read}},
+      {"setsubscriptionattributes", {set_subscription_attributes, topic, access_manage}},
+      {"clearsubscriptionfiltertags", {clear_subscription_filter_tags, topic, access_manage}},
+      {"unsubscribe", {unsubscribe, topic, access_manage}},
   };
   return table;
+}
+
+bool pattern_matches(std::string_view pattern, std::string_view name) {
+  if (!pattern.empty() && pattern.back() == '*') return name.starts_with(pattern.substr(0, pattern.size() - 1));
+  return pattern == name;
+}
+
+// Why `caller` may not run `action` with these parameters, or nullopt when it may. A
+// request without the name parameter goes on: the action refuses it (4000), changing nothing.
+std::optional<std::string> scope_refusal(const credential& caller, const action_entry& action, const cmq_params& params) {
+  if (!caller.scopes) return std::nullopt;
+  const bool topics = action.target == scope_target::topic || action.target == scope_target::all_topics;
+  const bool listing = action.target == scope_target::all_queues || action.target == scope_target::all_topics;
+  std::string_view name = "*";
+  if (!listing) {
+    const auto given = params.get(topics ? "topicName" : "queueName");
+    if (!given) return std::nullopt;
+    name = *given;
+  }
+  for (const auto& grant : *caller.scopes) {
+    if (grant.topics != topics || (grant.access & action.needs) == 0) continue;
+    if (listing ? grant.pattern == "*" : pattern_matches(grant.pattern, name)) return std::nullopt;
+  }
+  const char* access = action.needs == config::access_read    ? "read"
+                       : action.needs == config::access_write ? "write"
+                                                              : "manage";
+  if (listing)
+    return fmt::format("SecretId '{}' may not list every {}: its scopes have no '*' grant", caller.secret_id,
+                       topics ? "topic" : "queue");
+  return fmt::format("SecretId '{}' may not {} {} '{}' (queue_api.credentials scopes)", caller.secret_id, access,
+                     topics ? "topic" : "queue", name);
 }
 
 std::string random_request_id_prefix() {
@@ -641,10 +685,13 @@ void cmq_api::handle(http_request request, respond_fn respond) {
   }
   c->params = std::move(*params);
   const request_line line{request.method, request.host, split_target(request.target).path};
-  if (auto who = auth_.authenticate(line, c->params); !who) {
+  auto who = auth_.authenticate(line, c->params);
+  if (!who) {
     auth_failures_.fetch_add(1, std::memory_order_relaxed);
     return c->respond(answer_text(static_cast<int>(who.error().code), who.error().message, c->request_id));
-  } else if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
+  }
+  c->caller = auth_.credential_of(*who);
+  if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
     return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
                                   fmt::format("SecretId '{}' is over {} requests a second "
                                               "(queue_api.max_requests_per_second); nothing was changed",
@@ -662,9 +709,13 @@ void cmq_api::dispatch(const std::shared_ptr<cmq_call>& c) {
     problem = "missing parameter Action";
   } else if (found == actions().end()) {
     problem = fmt::format("unknown Action '{}'", *c->params.action());
+  } else if (auto refusal = c->caller ? scope_refusal(*c->caller, found->second, c->params) : std::nullopt) {
+    scope_refusals_.fetch_add(1, std::memory_order_relaxed);
+    c->respond(answer_text(static_cast<int>(cmq_error_code::auth_failed), *refusal, c->request_id));
+    return;
   } else {
     try {
-      found->second(core_, c);
+      found->second.run(core_, c);
       return;
     } catch (const bad_parameter& e) {
       problem = e.message;
@@ -685,7 +736,8 @@ std::string cmq_api::refusal(int code, const std::string& message) {
 
 cmq_api_stats cmq_api::stats() const noexcept {
   return {requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
-          bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused()};
+          bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused(),
+          scope_refusals_.load(std::memory_order_relaxed)};
 }
 
 }  // namespace wharf::gateway::http

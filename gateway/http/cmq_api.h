@@ -34,6 +34,7 @@ struct cmq_api_stats {
   std::uint64_t auth_failures = 0;
   std::uint64_t bad_requests = 0;  // answered 4000 before reaching the core
   std::uint64_t rate_limited = 0;  // answered 4420: over max_requests_per_second
+  std::uint64_t scope_refusals = 0;  // answered 4100: outside the credential's scopes
 };
 
 class cmq_api {
@@ -61,6 +62,7 @@ class cmq_api {
   std::atomic<std::uint64_t> requests_{0};
   std::atomic<std::uint64_t> auth_failures_{0};
   std::atomic<std::uint64_t> bad_requests_{0};
+  std::atomic<std::uint64_t> scope_refusals_{0};
   std::atomic<std::uint64_t> next_request_number_{0};
   std::string request_id_prefix_;
 };

@@ -144,6 +144,11 @@ cmq_error authenticator::reject(std::atomic<std::uint64_t>& counter, std::string
   return {cmq_error_code::auth_failed, std::move(message)};
 }
 
+const credential* authenticator::credential_of(std::string_view secret_id) const {
+  const auto found = index_by_id_.find(std::string(secret_id));
+  return found == index_by_id_.end() ? nullptr : &credentials_[found->second];
+}
+
 cmq_result<std::string> authenticator::authenticate(const request_line& request, const cmq_params& params) {
   const auto secret_id = params.get("SecretId");
   const auto signature = params.get(signature_param);

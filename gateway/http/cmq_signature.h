@@ -107,6 +107,8 @@ class authenticator {
   [[nodiscard]] cmq_result<std::string> authenticate(const request_line& request, const cmq_params& params);
 
   [[nodiscard]] authenticator_stats stats() const noexcept;
+  // The credential named `secret_id` (one authenticate() returned); nullptr if none.
+  [[nodiscard]] const credential* credential_of(std::string_view secret_id) const;
 
  private:
   // Remembers (credential index, nonce) pairs until the end of the window in which a request

@@ -170,10 +170,12 @@ class Broker:
     `cmq()` makes a client for a queue-api listener. `bridge` (wharf only) is the YAML text
     of the `bridge:` section's body, indented by two spaces, and so is `auth` (wharf only)
     of the `auth:` section's. MQTT listeners let anonymous clients in unless `anonymous`
-    is false; `listener_keys` maps a listener kind to more of its keys ("k: v, k2: v2")."""
+    is false; `listener_keys` maps a listener kind to more of its keys ("k: v, k2: v2");
+    `extra_credentials` are more queue API credentials, (secret_id, secret_key, scopes)."""
 
     def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
-                 queue=None, bridge=None, auth=None, anonymous=True, listener_keys=None):
+                 queue=None, bridge=None, auth=None, anonymous=True, listener_keys=None,
+                 extra_credentials=()):
         self.listeners = tuple(listeners)
         self.bridge = bridge
         self.auth = auth
@@ -182,7 +184,7 @@ class Broker:
         self.mqtt = dict(mqtt or {})
         self.queue_api = dict(queue_api or {})
         self.queue = dict(queue or {})
-        self.credentials = list(CREDENTIALS)
+        self.credentials = list(CREDENTIALS) + list(extra_credentials)
         self.name = name
         self.dir = tempfile.mkdtemp(prefix="wharf-it-")
         self.data_dir = os.path.join(self.dir, "data")
@@ -234,7 +236,10 @@ class Broker:
         if self.has_queue_api():
             lines.append("queue_api:")
             lines.append("  credentials:")
-            lines += ["    - {secret_id: %s, secret_key: %s}" % cred for cred in self.credentials]
+            # A credential is (secret_id, secret_key), or with its scopes as YAML flow text.
+            lines += ["    - {secret_id: %s, secret_key: %s%s}"
+                      % (cred[0], cred[1], ", scopes: %s" % cred[2] if len(cred) > 2 else "")
+                      for cred in self.credentials]
             for k, v in self.queue_api.items():
                 lines.append("  %s: %s" % (k, v))
             q = {"tick_interval_ms": 1000}
@@ -360,7 +365,7 @@ class Broker:
         trusts the test CA), signing with credentials[credential]; kwargs go to
         CmqClient (method, signature_method, retry_idle, timeout_s, ...)."""
         import cmq_client
-        secret_id, secret_key = self.credentials[credential]
+        secret_id, secret_key = self.credentials[credential][:2]
         tls = None
         if kind == "queue-api-tls":
             tls = cmq_client.tls_context(self.certs.ca_cert)

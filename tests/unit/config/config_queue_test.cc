@@ -199,3 +199,54 @@ TEST(config_queue_errors, push_ca_file_must_be_readable) {
 
 }  // namespace
 }  // namespace wharf::config
+
+namespace wharf::config {
+namespace {
+
+TEST(config_queue, credential_scopes) {
+  const config cfg = parse_config(R"(queue_api:
+  credentials:
+    - {secret_id: all, secret_key: k}
+    - secret_id: scoped
+      secret_key: k
+      scopes:
+        - {queue: "orders-*", access: [read, write]}
+        - {topic: alerts}
+        - {queue: "*", access: [manage]}
+)",
+                                  "test.yaml");
+  ASSERT_EQ(cfg.queue_api.credentials.size(), 2u);
+  EXPECT_FALSE(cfg.queue_api.credentials[0].scopes.has_value());
+  const auto& scopes = cfg.queue_api.credentials[1].scopes.value();
+  ASSERT_EQ(scopes.size(), 3u);
+  EXPECT_FALSE(scopes[0].topics);
+  EXPECT_EQ(scopes[0].pattern, "orders-*");
+  EXPECT_EQ(scopes[0].access, access_read | access_write);
+  EXPECT_TRUE(scopes[1].topics);
+  EXPECT_EQ(scopes[1].access, access_read | access_write);  // the default
+  EXPECT_EQ(scopes[2].access, access_manage);
+}
+
+TEST(config_queue_errors, bad_credential_scopes) {
+  EXPECT_THAT(errors_of(R"(queue_api:
+  credentials:
+    - secret_id: s
+      secret_key: k
+      scopes:
+        - {queue: a, topic: b}
+        - {queue: "or*ders"}
+        - {queue: a, access: [read, delete]}
+        - {queue: a, access: []}
+)"),
+              ElementsAre("test.yaml:6:11: queue_api.credentials[0].scopes[0]: expected exactly one of 'queue' or "
+                          "'topic' (a name, a prefix ending in '*', or '*')",
+                          "test.yaml:7:19: queue_api.credentials[0].scopes[1].queue: 'or*ders': '*' may only end the "
+                          "pattern",
+                          "test.yaml:8:37: queue_api.credentials[0].scopes[2].access[1]: invalid value 'delete', "
+                          "expected one of: read, write, manage",
+                          "test.yaml:9:30: queue_api.credentials[0].scopes[3].access: expected a list of read, write, "
+                          "manage"));
+}
+
+}  // namespace
+}  // namespace wharf::config
