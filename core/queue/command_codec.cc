@@ -45,6 +45,7 @@ WHARF_COMMAND_TAG(clear_subscription_filter_tags, 15);
 WHARF_COMMAND_TAG(unsubscribe, 16);
 WHARF_COMMAND_TAG(push_result, 17);
 WHARF_COMMAND_TAG(tick, 18);
+WHARF_COMMAND_TAG(purge_queue, 19);
 #undef WHARF_COMMAND_TAG
 
 using binary::reader;
@@ -135,6 +136,9 @@ void get(reader& r, set_queue_attributes& c) {
 
 void put(writer& w, const delete_queue& c) { w.bytes(c.name); }
 void get(reader& r, delete_queue& c) { c.name = r.bytes(); }
+
+void put(writer& w, const purge_queue& c) { w.bytes(c.name); }
+void get(reader& r, purge_queue& c) { c.name = r.bytes(); }
 
 void put(writer& w, const rewind_queue& c) {
   w.bytes(c.name);
@@ -366,6 +370,7 @@ std::optional<command> decode_command(std::string_view bytes) {
     case tag_of<unsubscribe>::value: return decode_body<unsubscribe>(r, now);
     case tag_of<push_result>::value: return decode_body<push_result>(r, now);
     case tag_of<tick>::value: return decode_body<tick>(r, now);
+    case tag_of<purge_queue>::value: return decode_body<purge_queue>(r, now);
     default: return std::nullopt;
   }
 }

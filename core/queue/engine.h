@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/queue/message_trace.h"
 #include "core/queue/types.h"
 #include "core/storage.h"
 
@@ -158,6 +159,11 @@ class engine {
   [[nodiscard]] virtual std::optional<time_ms> next_push_time() const = 0;
 
   [[nodiscard]] virtual engine_stats stats() const = 0;
+
+  // Where apply() reports what it does to each message (message trace); nullptr, the
+  // default, reports nothing. Not owned; it must outlive its use here. Observation only:
+  // results, storage writes and dump() are the same with or without one.
+  virtual void set_observer(message_observer* observer) = 0;
 
   // A canonical text dump of the whole in-memory state (queues, messages with all fields,
   // topics, subscriptions, pushes, dedup keys, counters). Two engines that applied the

@@ -5,6 +5,8 @@
 //
 // engine_impl::housekeeping_ orders queues by when they next need this work; tick runs
 // the due ones, and next_tick_time() answers its first entry.
+#include <fmt/format.h>
+
 #include "core/queue/engine_impl.h"
 
 namespace wharf::core::queue::detail {
@@ -23,6 +25,11 @@ void engine_impl::expire(queue_state& q) {
 void engine_impl::expire_retention(queue_state& q) {
   const time_ms retention = from_seconds(q.attributes.msg_retention_seconds);
   while (!q.live.empty() && q.live.begin()->second.enqueue_ms + retention <= now_) {
+    if (observer_) {
+      const message& m = q.live.begin()->second;
+      report(trace_event::kind::expired, m.msg_number, q.name, m.dequeue_count,
+             fmt::format("msgRetentionSeconds {}", q.attributes.msg_retention_seconds));
+    }
     remove_live(q, q.live.begin());
     ++counters_.stats.messages_expired;
     counters_changed();
@@ -45,6 +52,10 @@ void engine_impl::expire_time_to_live(queue_state& q) {
     // A message whose dead-letter queue is missing or full stays where it is (deliverable,
     // and removed by retention at the latest); it is not tried again.
     if (queue_state* dlq = dead_letter_target(q)) {
+      if (observer_) {
+        report(trace_event::kind::dead_lettered, it->second.msg_number, q.name, it->second.dequeue_count,
+               fmt::format("to {} after maxTimeToLive {} s", dlq->name, a.max_time_to_live));
+      }
       move_message(q, it->first, *dlq, q.name);
       ++counters_.stats.messages_dead_lettered;
       counters_changed();

@@ -223,6 +223,7 @@ class engine_impl final : public engine {
   std::optional<time_ms> next_push_time() const override;
   engine_stats stats() const override;
   std::string dump() const override;
+  void set_observer(message_observer* observer) override { observer_ = observer; }
 
  private:
   // ---- commands (one per command type; now_ and batch_ are set by apply) ----
@@ -244,6 +245,7 @@ class engine_impl final : public engine {
   result on(const unsubscribe& c);
   result on(const push_result& c);
   result on(const tick& c);
+  result on(const purge_queue& c);
 
   // ---- queues and messages (engine_queues.cc) ----
   queue_state* find_queue(std::string_view name);
@@ -269,6 +271,15 @@ class engine_impl final : public engine {
   void remove_live(queue_state& q, std::map<seq_t, message>::iterator it);
   void remove_deleted(queue_state& q, std::map<seq_t, message>::iterator it);
   void store_message(const queue_state& q, seq_t seq, const message& m);
+  // Erases every message and dedup key record of `q` from storage (not from memory).
+  void erase_message_records(const queue_state& q);
+  // Tells the observer about a message (message_trace.h): `where` is the queue, or the topic
+  // for topic events. REQUIRES: observer_ set; callers test it first, so nothing is
+  // formatted when nobody observes.
+  void report(trace_event::kind what, std::uint64_t msg_number, std::string_view where,
+              std::uint32_t dequeue_count = 0, std::string detail = {});
+  void report(trace_event::kind what, std::string_view msg_id, std::string_view where,
+              std::uint32_t dequeue_count = 0, std::string detail = {});
 
   // ---- time-based work (engine_expiry.cc) ----
   // Runs whatever of `q`'s retention, time to live, rewind window and dedup window is due
@@ -294,6 +305,8 @@ class engine_impl final : public engine {
                            std::map<std::string, subscription_state, std::less<>>::iterator it);
   void remove_push(std::map<std::uint64_t, pending_push>::iterator it);
   void store_push(std::uint64_t delivery_id, const pending_push& p);
+  // The observer's event for a push attempt's outcome. REQUIRES: observer_ set.
+  void report_push(const pending_push& p, const push_result& c);
 
   // ---- storage (engine.cc) ----
   void put(std::string_view key, std::string_view value);
@@ -335,6 +348,8 @@ class engine_impl final : public engine {
   // that wrote them (in that order), so committed() can drop them.
   std::unordered_map<std::string, std::string> uncommitted_bodies_;
   std::deque<std::pair<std::uint64_t, std::string>> uncommitted_order_;
+
+  message_observer* observer_ = nullptr;
 
   // Set for the duration of one apply().
   write_batch* batch_ = nullptr;

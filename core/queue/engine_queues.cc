@@ -1,5 +1,5 @@
-// Queue commands: create, set attributes, delete, send, receive, delete messages, rewind,
-// redrive; and the message bookkeeping they share.
+// Queue commands: create, set attributes, delete, purge, send, receive, delete messages,
+// rewind, redrive; and the message bookkeeping they share.
 #include <algorithm>
 #include <string>
 #include <unordered_map>
@@ -148,15 +148,66 @@ result engine_impl::on(const delete_queue& c) {
   const auto it = queues_.find(c.name);
   if (it == queues_.end()) return queue_not_found(c.name);
   queue_state& q = it->second;
-  for (const std::string_view prefix :
-       {keys::message_state_prefix, keys::message_body_prefix, keys::dedup_prefix}) {
-    erase_range(keys::with_ids(prefix, q.id), keys::with_ids(prefix, q.id + 1));
+  if (observer_) {
+    for (const auto& [seq, m] : q.live) {
+      report(trace_event::kind::queue_deleted, m.msg_number, q.name, m.dequeue_count);
+    }
   }
+  erase_message_records(q);
   erase(keys::with_ids(keys::queue_prefix, q.id));
   if (q.housekeeping_ms) housekeeping_.erase({*q.housekeeping_ms, q.id});
   queue_by_id_.erase(q.id);
   queues_.erase(it);
   return {};
+}
+
+result engine_impl::on(const purge_queue& c) {
+  queue_state* q = find_queue(c.name);
+  if (!q) return queue_not_found(c.name);
+  // Retention first, so a message already past it counts as expired, not purged.
+  expire(*q);
+  if (observer_) {
+    for (const auto& [seq, m] : q->live) {
+      report(trace_event::kind::purged, m.msg_number, q->name, m.dequeue_count);
+    }
+  }
+  erase_message_records(*q);
+  result r;
+  r.count = q->live.size();
+  q->live.clear();
+  q->deleted.clear();
+  q->ready.clear();
+  q->delayed.clear();
+  q->in_flight.clear();
+  q->dedup.clear();
+  q->dedup_by_time.clear();
+  // ttl_checked_seq stays: the sequence numbers of later messages are all above it.
+  reschedule(*q);
+  return r;
+}
+
+void engine_impl::erase_message_records(const queue_state& q) {
+  // One range per record kind, not a key per message: a queue may hold millions.
+  for (const std::string_view prefix :
+       {keys::message_state_prefix, keys::message_body_prefix, keys::dedup_prefix}) {
+    erase_range(keys::with_ids(prefix, q.id), keys::with_ids(prefix, q.id + 1));
+  }
+}
+
+void engine_impl::report(trace_event::kind what, std::uint64_t msg_number, std::string_view where,
+                         std::uint32_t dequeue_count, std::string detail) {
+  report(what, format_msg_id(msg_number), where, dequeue_count, std::move(detail));
+}
+
+void engine_impl::report(trace_event::kind what, std::string_view msg_id, std::string_view where,
+                         std::uint32_t dequeue_count, std::string detail) {
+  trace_event e;
+  e.at = now_;
+  e.what = what;
+  e.queue = where;
+  e.dequeue_count = dequeue_count;
+  e.detail = std::move(detail);
+  observer_->observe(msg_id, std::move(e));
 }
 
 bool engine_impl::is_full(const queue_state& q, std::size_t adding) const {
@@ -290,6 +341,10 @@ result engine_impl::on(const send_messages& c) {
     if (repeat_of_entry[i] || repeat_of_item[i] != not_a_repeat) {
       r.msg_ids.push_back(repeat_of_entry[i] ? format_msg_id(repeat_of_entry[i]->msg_number)
                                              : r.msg_ids[repeat_of_item[i]]);
+      if (observer_) {
+        report(trace_event::kind::deduplicated, r.msg_ids.back(), q->name, 0,
+               fmt::format("dedup key {}", *item.dedup_key));
+      }
       ++counters_.stats.dedup_hits;
       counters_changed();
       continue;
@@ -302,6 +357,10 @@ result engine_impl::on(const send_messages& c) {
       put(keys::dedup(q->id, now_, *item.dedup_key), encode_dedup(msg_number));
     }
     r.msg_ids.push_back(format_msg_id(msg_number));
+    if (observer_) {
+      report(trace_event::kind::enqueued, r.msg_ids.back(), q->name, 0,
+             item.delay_seconds > 0 ? fmt::format("delay {} s", item.delay_seconds) : std::string());
+    }
   }
   reschedule(*q);
   return r;
@@ -327,6 +386,10 @@ result engine_impl::on(const receive_messages& c) {
     // the dead-letter queue is missing or full it is delivered instead (never dropped).
     if (dead_letter_by_count && m.dequeue_count >= a.max_receive_count) {
       if (queue_state* dlq = dead_letter_target(*q)) {
+        if (observer_) {
+          report(trace_event::kind::dead_lettered, m.msg_number, q->name, m.dequeue_count,
+                 fmt::format("to {} after maxReceiveCount {}", dlq->name, a.max_receive_count));
+        }
         move_message(*q, seq, *dlq, q->name);
         ++counters_.stats.messages_dead_lettered;
         counters_changed();
@@ -350,6 +413,7 @@ result engine_impl::on(const receive_messages& c) {
     out.first_dequeue_time_s = to_seconds(m.first_dequeue_ms);
     out.next_visible_time_s = to_seconds(m.visible_ms);
     out.dequeue_count = m.dequeue_count;
+    if (observer_) report(trace_event::kind::received, out.msg_id, q->name, m.dequeue_count);
     r.messages.push_back(std::move(out));
   }
   reschedule(*q);
@@ -377,6 +441,7 @@ result engine_impl::on(const delete_messages& c) {
       continue;
     }
     message& m = it->second;
+    if (observer_) report(trace_event::kind::deleted, m.msg_number, q->name, m.dequeue_count);
     if (m.enqueue_ms + from_seconds(q->attributes.rewind_seconds) > now_) {
       // Kept (metadata and body) for RewindQueue until the rewind window passes.
       unindex_message(*q, it->first, m);
@@ -426,6 +491,7 @@ result engine_impl::on(const rewind_queue& c) {
     ++m.generation;  // every handle given out before is stale now
     q->ready.insert(seq);
     store_message(*q, seq, m);
+    if (observer_) report(trace_event::kind::rewound, m.msg_number, q->name, m.dequeue_count);
   }
   reschedule(*q);
   result r;
@@ -453,6 +519,10 @@ result engine_impl::on(const redrive_dead_letters& c) {
         !m.dead_letter_source.empty() && (c.source_queue.empty() || m.dead_letter_source == c.source_queue);
     queue_state* source = wanted && !held ? find_queue(m.dead_letter_source) : nullptr;
     if (source && source != dlq && !is_full(*source)) {
+      if (observer_) {
+        report(trace_event::kind::redriven, m.msg_number, dlq->name, m.dequeue_count,
+               fmt::format("to {}", source->name));
+      }
       move_message(*dlq, it->first, *source, {});
       ++r.count;
     }

@@ -153,6 +153,7 @@ result engine_impl::on(const publish_messages& c) {
   for (const publish_item& item : c.items) {
     const std::uint64_t msg_number = counters_.next_msg_number++;
     ++t->msg_count;
+    if (observer_) report(trace_event::kind::published, msg_number, t->name);
     fan_out(*t, item, msg_number);
     r.msg_ids.push_back(format_msg_id(msg_number));
   }
@@ -174,9 +175,16 @@ void engine_impl::fan_out(topic_state& t, const publish_item& item, std::uint64_
       queue_state* q = find_queue(a.endpoint);
       if (!q || is_full(*q)) {
         ++counters_.stats.publish_queue_full;
+        if (observer_) {
+          report(trace_event::kind::not_delivered, msg_number, a.endpoint, 0,
+                 fmt::format("subscription {}: queue {} is {}", name, a.endpoint, q ? "full" : "missing"));
+        }
         continue;
       }
       enqueue(*q, msg_number, item.body, now_, {});
+      if (observer_) {
+        report(trace_event::kind::delivered, msg_number, q->name, 0, fmt::format("subscription {}", name));
+      }
       continue;
     }
     const std::uint64_t delivery_id = counters_.next_delivery_id++;
@@ -317,6 +325,25 @@ void engine_impl::remove_subscription(topic_state& t,
   t.subscriptions.erase(it);
 }
 
+void engine_impl::report_push(const pending_push& p, const push_result& c) {
+  const subscription_state& s = *subscription_by_id_.at(p.subscription_id);
+  const bool mqtt = s.attributes.protocol == sub_protocol::mqtt;
+  const std::string to = fmt::format("subscription {} to {}{}", s.name, mqtt ? "MQTT topic " : "",
+                                     s.attributes.endpoint);
+  const std::uint32_t attempt = p.attempts + 1;
+  if (c.success) {
+    report(trace_event::kind::push_succeeded, p.msg_number, s.topic->name, 0,
+           fmt::format("{}, attempt {}", to, attempt));
+  } else if (c.give_up) {
+    report(trace_event::kind::push_given_up, p.msg_number, s.topic->name, 0,
+           fmt::format("{}, after {} failed attempts", to, attempt));
+  } else {
+    report(trace_event::kind::push_failed, p.msg_number, s.topic->name, 0,
+           fmt::format("{}, attempt {} failed, retry in {} ms", to, attempt,
+                       std::clamp<std::int64_t>(c.retry_delay_ms, 0, max_retry_delay_ms)));
+  }
+}
+
 void engine_impl::store_push(std::uint64_t delivery_id, const pending_push& p) {
   put(keys::with_ids(keys::push_prefix, p.subscription_id, delivery_id), encode_push(p));
 }
@@ -334,6 +361,7 @@ result engine_impl::on(const push_result& c) {
   // An unknown id is a delivery removed meanwhile (unsubscribe, topic deleted): nothing to do.
   const auto it = pushes_.find(c.delivery_id);
   if (it == pushes_.end()) return {};
+  if (observer_) report_push(it->second, c);
   if (c.success || c.give_up) {
     if (!c.success) {
       ++counters_.stats.pushes_given_up;

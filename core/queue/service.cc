@@ -1,13 +1,14 @@
 // queue::service: one thread owns the engine. Each loop turn applies the commands that
 // arrived, serves long polls that can now be served, and hands the turn's storage batch to
 // the group-committing writer; answers go out when the writer reports the batch durable.
+// With tracing on, the engine reports its message events to a trace_recorder, which adds
+// the origin of the command being applied.
 #include "core/queue/service.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -22,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/log.h"
 #include "core/queue/push_retry.h"
 
 namespace wharf::core::queue {
@@ -49,6 +51,27 @@ constexpr std::uint32_t max_receive_batch = 16;
 constexpr std::size_t max_reserved_batch_ops = 4096;
 constexpr std::size_t max_reserved_batch_bytes = 1 << 20;
 
+// The engine's observer while tracing is on: records each event with the origin of the
+// command being applied as its actor.
+class trace_recorder final : public message_observer {
+ public:
+  explicit trace_recorder(trace_limits limits) : trace_(limits) {}
+
+  // The origin of the command applied next. REQUIRES: `actor` outlives that apply().
+  void set_actor(std::string_view actor) noexcept { actor_ = actor; }
+
+  void observe(std::string_view msg_id, trace_event event) override {
+    event.actor = actor_;
+    trace_.record(msg_id, std::move(event));
+  }
+
+  [[nodiscard]] message_trace& trace() noexcept { return trace_; }
+
+ private:
+  message_trace trace_;
+  std::string_view actor_;
+};
+
 }  // namespace
 
 struct service::impl {
@@ -58,6 +81,7 @@ struct service::impl {
     time_ms deadline = 0;
     result_callback done;
     std::shared_ptr<const std::atomic<bool>> abandoned;  // may be null
+    std::string origin;  // the consumer, for the message trace
     [[nodiscard]] bool is_abandoned() const { return abandoned && abandoned->load(std::memory_order_relaxed); }
   };
   // Answers that wait for their batch to be durable.
@@ -74,6 +98,11 @@ struct service::impl {
         timer(ctx),
         random(std::random_device{}()) {
     if (!options.clock) options.clock = system_clock_ms;
+    if (options.trace_retention.count() > 0) {
+      recorder = std::make_unique<trace_recorder>(
+          trace_limits{options.trace_retention, options.trace_max_messages, options.trace_max_events_per_message});
+      eng->set_observer(recorder.get());
+    }
     thread = std::thread([this] { ctx.run(); });
   }
 
@@ -87,13 +116,21 @@ struct service::impl {
 
   // ---- applying ----
   // REQUIRES: on the service thread (all of the following too).
-  void apply_and_answer_after_commit(command_body body, result_callback done) {
+  // Applies one command into the turn's batch; `origin` is the actor of its trace events.
+  result apply(time_ms t, command_body body, std::string_view origin) {
+    if (recorder) recorder->set_actor(origin);
+    result r = eng->apply(command{t, std::move(body)}, batch);
+    if (recorder) recorder->set_actor({});
+    commands.fetch_add(1, std::memory_order_relaxed);
+    return r;
+  }
+
+  void apply_and_answer_after_commit(command_body body, result_callback done, std::string_view origin) {
     if (failed) {
       if (done) done(failure(code::internal_error, "the queue store failed; see the broker log"));
       return;
     }
-    result r = eng->apply(command{now(), std::move(body)}, batch);
-    commands.fetch_add(1, std::memory_order_relaxed);
+    result r = apply(now(), std::move(body), origin);
     answers.push_back({std::move(done), std::move(r)});
     schedule_turn_end();
   }
@@ -112,6 +149,12 @@ struct service::impl {
     commit_batch();
     start_due_pushes();
     arm_timer();
+    if (recorder) {
+      message_trace& trace = recorder->trace();
+      trace.expire(now());
+      traced_messages.store(trace.size(), std::memory_order_relaxed);
+      traces_evicted.store(trace.evicted(), std::memory_order_relaxed);
+    }
     const std::lock_guard lock(engine_stats_mutex);
     last_engine_stats = eng->stats();
   }
@@ -144,7 +187,7 @@ struct service::impl {
     if (ec) {
       // Memory now holds changes the disk may not: refuse everything from here on rather than
       // answer from a state that a restart would not reproduce.
-      if (!failed) spdlog::critical("queue store write failed: {}; the queue core stops accepting commands", ec.message());
+      if (!failed) log::queue().critical("queue store write failed: {}; the queue core stops accepting commands", ec.message());
       failed = true;
       storage_failures.fetch_add(1, std::memory_order_relaxed);
       for (auto& a : done_answers)
@@ -159,21 +202,20 @@ struct service::impl {
 
   // ---- long polling ----
   void receive(receive_messages request, std::optional<std::chrono::milliseconds> requested_wait,
-               result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned) {
+               result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned, std::string origin) {
     const time_ms t = now();
     const bool valid_batch = request.max_messages >= 1 && request.max_messages <= max_receive_batch;
     const auto info = failed || !valid_batch ? std::nullopt : eng->queue(request.queue, t);
     if (!info) {
       // Let the engine answer (invalid parameter, missing queue, failed store).
-      apply_and_answer_after_commit(std::move(request), std::move(done));
+      apply_and_answer_after_commit(std::move(request), std::move(done), origin);
       return;
     }
     const std::chrono::milliseconds wait =
         requested_wait.value_or(std::chrono::seconds(info->attributes.polling_wait_seconds));
     const bool may_wait = wait.count() > 0 && !stopping;
     if (eng->has_visible(request.queue, t)) {
-      result r = eng->apply(command{t, request}, batch);
-      commands.fetch_add(1, std::memory_order_relaxed);
+      result r = apply(t, request, origin);
       schedule_turn_end();
       // 7000 although a message was visible: the receive dead-lettered or expired it. A
       // receive that may wait goes on waiting instead.
@@ -195,7 +237,8 @@ struct service::impl {
     // never shorter than asked (a client timing its own long poll must not see it end early).
     const time_ms deadline = t + wait.count() + 1;
     const std::string queue = request.queue;
-    waiting[queue].push_back({std::move(request), deadline, std::move(done), std::move(abandoned)});
+    waiting[queue].push_back(
+        {std::move(request), deadline, std::move(done), std::move(abandoned), std::move(origin)});
     deadlines.insert(deadline);
     long_polls_waiting.store(deadlines.size(), std::memory_order_relaxed);
     arm_timer();
@@ -216,8 +259,7 @@ struct service::impl {
           abandoned_long_polls.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        result r = eng->apply(command{t, w.request}, batch);
-        commands.fetch_add(1, std::memory_order_relaxed);
+        result r = apply(t, w.request, w.origin);
         // 7000 although a message was visible: the receive dead-lettered or expired what
         // was there. The waiter keeps waiting (and nothing is visible any more).
         if (r.outcome.value == code::no_message && w.deadline > t) break;
@@ -276,9 +318,8 @@ struct service::impl {
   void on_timer() {
     const time_ms t = now();
     if (auto due = eng->next_tick_time(); due && *due <= t && !failed) {
-      result r = eng->apply(command{t, tick{}}, batch);
-      commands.fetch_add(1, std::memory_order_relaxed);
-      answers.push_back({nullptr, std::move(r)});
+      // Housekeeping: no origin (trace events without an actor).
+      answers.push_back({nullptr, apply(t, tick{}, {})});
     }
     end_turn();
   }
@@ -310,7 +351,8 @@ struct service::impl {
       outcome.give_up = !delay;
       outcome.retry_delay_ms = delay.value_or(0);
     }
-    apply_and_answer_after_commit(outcome, nullptr);
+    // The push sender's report: no origin either.
+    apply_and_answer_after_commit(outcome, nullptr, {});
   }
 
   // ---- stop ----
@@ -331,6 +373,7 @@ struct service::impl {
   std::thread thread;
   std::mt19937_64 random;
   push_sender push_sender_fn;
+  std::unique_ptr<trace_recorder> recorder;  // null: tracing off
 
   // Service-thread state.
   time_ms last_now = 0;
@@ -354,6 +397,8 @@ struct service::impl {
   std::atomic<std::uint64_t> abandoned_long_polls{0};
   std::atomic<std::uint64_t> pushes_in_flight{0};
   std::atomic<std::uint64_t> storage_failures{0};
+  std::atomic<std::uint64_t> traced_messages{0};
+  std::atomic<std::uint64_t> traces_evicted{0};
   mutable std::mutex engine_stats_mutex;
   engine_stats last_engine_stats;
   std::once_flag stop_once;
@@ -371,14 +416,17 @@ void service::set_push_sender(push_sender sender) {
   });
 }
 
-void service::submit(command_body body, result_callback done) {
-  asio::post(impl_->ctx, [this, body = std::move(body), done = std::move(done)]() mutable {
-    impl_->apply_and_answer_after_commit(std::move(body), std::move(done));
-  });
+void service::submit(command_body body, result_callback done, std::string origin) {
+  asio::post(impl_->ctx,
+             [this, body = std::move(body), done = std::move(done), origin = std::move(origin)]() mutable {
+               impl_->apply_and_answer_after_commit(std::move(body), std::move(done), origin);
+             });
 }
 
-void service::submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done) {
-  asio::post(impl_->ctx, [this, bodies = std::move(bodies), done = std::move(done)]() mutable {
+void service::submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done,
+                         std::vector<std::string> origins) {
+  asio::post(impl_->ctx, [this, bodies = std::move(bodies), done = std::move(done),
+                          origins = std::move(origins)]() mutable {
     if (bodies.empty()) {
       done({});
       return;
@@ -392,19 +440,32 @@ void service::submit_all(std::vector<command_body> bodies, std::function<void(st
     auto all = std::make_shared<collected>(collected{std::vector<result>(bodies.size()), std::move(done)});
     for (std::size_t i = 0; i < bodies.size(); ++i) {
       const bool last = i + 1 == bodies.size();
-      impl_->apply_and_answer_after_commit(std::move(bodies[i]), [all, i, last](result r) {
-        all->results[i] = std::move(r);
-        if (last) all->done(std::move(all->results));
-      });
+      const std::string_view origin = i < origins.size() ? std::string_view(origins[i]) : std::string_view();
+      impl_->apply_and_answer_after_commit(
+          std::move(bodies[i]),
+          [all, i, last](result r) {
+            all->results[i] = std::move(r);
+            if (last) all->done(std::move(all->results));
+          },
+          origin);
     }
   });
 }
 
 void service::receive(receive_messages request, std::optional<std::chrono::milliseconds> wait,
-                      result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned) {
+                      result_callback done, std::shared_ptr<const std::atomic<bool>> abandoned,
+                      std::string origin) {
   asio::post(impl_->ctx, [this, request = std::move(request), wait, done = std::move(done),
-                          abandoned = std::move(abandoned)]() mutable {
-    impl_->receive(std::move(request), wait, std::move(done), std::move(abandoned));
+                          abandoned = std::move(abandoned), origin = std::move(origin)]() mutable {
+    impl_->receive(std::move(request), wait, std::move(done), std::move(abandoned), std::move(origin));
+  });
+}
+
+void service::trace(std::string msg_id, std::function<void(std::optional<message_history>)> done) {
+  asio::post(impl_->ctx, [this, msg_id = std::move(msg_id), done = std::move(done)] {
+    std::optional<message_history> history;
+    if (impl_->recorder) history = impl_->recorder->trace().find(msg_id, impl_->now());
+    done(std::move(history));
   });
 }
 
@@ -425,6 +486,8 @@ service_stats service::stats() const {
   s.long_polls_abandoned = impl_->abandoned_long_polls.load(std::memory_order_relaxed);
   s.pushes_in_flight = impl_->pushes_in_flight.load(std::memory_order_relaxed);
   s.storage_failures = impl_->storage_failures.load(std::memory_order_relaxed);
+  s.traced_messages = impl_->traced_messages.load(std::memory_order_relaxed);
+  s.traces_evicted = impl_->traces_evicted.load(std::memory_order_relaxed);
   return s;
 }
 

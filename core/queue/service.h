@@ -1,7 +1,7 @@
 // The queue core's executor: owns the engine on one thread, turns requests from any thread
 // into commands, commits them with group commit and answers them after the commit; keeps
 // long-polling receives waiting without a thread each; runs housekeeping ticks and hands due
-// HTTP pushes to a push sender.
+// HTTP pushes to a push sender; keeps the message trace (message_trace.h).
 //
 // Threading: all public methods are thread-safe (they post to the service's own
 // io_context). Callbacks run on the service thread: they must be short (typically a post to
@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/queue/engine.h"
+#include "core/queue/message_trace.h"
 #include "core/queue/types.h"
 #include "core/storage.h"
 
@@ -35,6 +36,16 @@ struct service_options {
   std::size_t max_pushes_in_flight = 256;
   // Clock for command times (unix ms). Default: the system clock. Tests inject their own.
   std::function<time_ms()> clock;
+  // Message trace (trace()): a message's history is kept this long after its last event;
+  // 0 turns tracing off (nothing recorded, trace() answers nullopt). Memory only.
+  // Default: 1 hour.
+  std::chrono::milliseconds trace_retention{std::chrono::hours(1)};
+  // Messages traced at most; beyond, the histories whose last event is oldest are dropped
+  // (service_stats::traces_evicted). Default: 100000.
+  std::size_t trace_max_messages = 100000;
+  // Events kept per message; beyond, the oldest but the first are dropped and the history
+  // is marked truncated. Default: 64.
+  std::size_t trace_max_events_per_message = 64;
 };
 
 struct service_stats {
@@ -46,6 +57,8 @@ struct service_stats {
   std::uint64_t long_polls_abandoned = 0;  // dropped unanswered: their client had gone
   std::uint64_t pushes_in_flight = 0;
   std::uint64_t storage_failures = 0;
+  std::uint64_t traced_messages = 0;  // histories held by the message trace
+  std::uint64_t traces_evicted = 0;   // histories dropped because trace_max_messages were held
 };
 
 class service {
@@ -66,21 +79,32 @@ class service {
   void set_push_sender(push_sender sender);
 
   // Applies `body` as a command at the clock's now; `done` gets the result after the
-  // command is durable (or code::internal_error when the commit failed).
-  void submit(command_body body, result_callback done);
+  // command is durable (or code::internal_error when the commit failed). `origin` says who
+  // sent it (e.g. "SecretId AKID... from 127.0.0.1", "mqtt client dev-1"): the message
+  // trace records it as the actor of what the command does; it changes nothing else.
+  void submit(command_body body, result_callback done, std::string origin = {});
   // Applies `bodies` in order, in one turn (one post here, one answer back): `done` gets
   // their results, in the same order, once they are all durable. For callers that batch
-  // commands of many sources, such as the MQTT bridge's shards.
-  void submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done);
+  // commands of many sources, such as the MQTT bridge's shards. `origins`: empty, or the
+  // origin of each body (origins[i] for bodies[i]); a body without one has none.
+  void submit_all(std::vector<command_body> bodies, std::function<void(std::vector<result>)> done,
+                  std::vector<std::string> origins = {});
 
   // A receive that waits up to `wait` for a message when none is visible: answered as soon
   // as one becomes visible (a send, a delay or a visibility timeout ending, a rewind), or
   // with code::no_message when the wait ends. `wait` absent: the queue's pollingWaitSeconds.
   // `abandoned`, when given, is set by the caller once nobody is waiting for the answer any
   // more (the client closed its connection): a waiting receive whose flag is set takes no
-  // message, so none turns invisible for a consumer that is gone.
+  // message, so none turns invisible for a consumer that is gone. `origin`: the consumer,
+  // for the message trace (as in submit).
   void receive(receive_messages request, std::optional<std::chrono::milliseconds> wait, result_callback done,
-               std::shared_ptr<const std::atomic<bool>> abandoned = nullptr);
+               std::shared_ptr<const std::atomic<bool>> abandoned = nullptr, std::string origin = {});
+
+  // The message trace's history of msg_id, given to `done` on the service thread; nullopt
+  // when tracing is off or the message is unknown to it (never traced, dropped after
+  // trace_retention, or evicted). Events of a command appear once it is applied, which may
+  // be just before its answer (the answer waits for the commit).
+  void trace(std::string msg_id, std::function<void(std::optional<message_history>)> done);
 
   // Runs `query` on the service thread with the engine and the current time (read-only use).
   void query(std::function<void(const engine&, time_ms now)> query);

@@ -106,6 +106,14 @@ struct delete_queue { std::string name; };
 // Messages enqueued at or after start_time_s (unix seconds) and still inside the queue's
 // rewind window become receivable again, in enqueue order.
 struct rewind_queue { std::string name; std::int64_t start_time_s = 0; };
+// Removes every message of the queue (wharf extension): visible, received (in flight),
+// delayed, and those kept only for the rewind window, metadata and bodies alike, so a later
+// rewind brings none of them back. result.count is the number of messages removed that were
+// not yet deleted (visible + in flight + delayed, as GetQueueAttributes counted them);
+// rewind-only ones were consumed already and are not counted. The queue's dedup keys go too:
+// a dedup hit answers "your message is in the queue under this id", which no longer holds,
+// so a send after the purge with a key used before it is enqueued as a new message.
+struct purge_queue { std::string name; };
 
 struct send_item {
   std::string body;
@@ -172,7 +180,7 @@ using command_body = std::variant<create_queue, set_queue_attributes, delete_que
                                   redrive_dead_letters, create_topic, set_topic_attributes,
                                   delete_topic, publish_messages, subscribe,
                                   set_subscription_attributes, clear_subscription_filter_tags,
-                                  unsubscribe, push_result, tick>;
+                                  unsubscribe, push_result, tick, purge_queue>;
 
 struct command {
   time_ms now = 0;  // when it happened; the only time apply() knows
@@ -205,7 +213,8 @@ struct result {
   std::vector<std::string> msg_ids;       // send / publish, in item order
   std::vector<received_message> messages; // receive
   std::vector<item_error> errors;         // delete with code::batch_delete_partial
-  std::uint64_t count = 0;                // redrive: messages moved; rewind: messages made receivable
+  std::uint64_t count = 0;                // redrive: messages moved; rewind: messages made receivable;
+                                          // purge: messages removed (see purge_queue)
 };
 
 }  // namespace wharf::core::queue

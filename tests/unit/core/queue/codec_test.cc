@@ -61,6 +61,7 @@ std::vector<command> samples() {
       {t, push_result{42, false, true, 12345}},
       {-5, push_result{7, true, false, -1}},
       {t, tick{}},
+      {t, purge_queue{"orders"}},
   };
 }
 
@@ -95,6 +96,7 @@ TEST(command_codec, fields_survive_decoding) {
 TEST(command_codec, format_is_pinned) {
   EXPECT_EQ(encode_command(command{0, tick{}}), std::string("\x01\x12\x00", 3));
   EXPECT_EQ(encode_command(command{1, delete_queue{"q"}}), std::string("\x01\x03\x02\x01q", 5));
+  EXPECT_EQ(encode_command(command{1, purge_queue{"q"}}), std::string("\x01\x13\x02\x01q", 5));
 }
 
 TEST(command_codec, every_truncation_is_refused) {
@@ -118,7 +120,7 @@ TEST(command_codec, unknown_version_tag_and_enum_values_are_refused) {
   bytes = encode_command(command{0, tick{}});
   bytes[1] = 0;
   EXPECT_FALSE(decode_command(bytes));
-  bytes[1] = 19;
+  bytes[1] = 20;  // the first tag not yet given
   EXPECT_FALSE(decode_command(bytes));
   // create_topic ends with its filter type byte: 3 is not a filter type.
   bytes = encode_command(command{0, create_topic{"t", topic_attributes{1024, filter_type::tag}}});

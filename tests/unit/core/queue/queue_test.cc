@@ -1,5 +1,5 @@
 // Queue semantics of the engine: validation, send/receive/delete, visibility, receipt
-// handles, delay, retention, rewind, dedup, heap bound, storage of a deleted queue.
+// handles, delay, retention, rewind, dedup, heap bound, storage of a deleted or purged queue.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -133,6 +133,7 @@ TEST(queue_commands, missing_queue_is_not_found) {
   EXPECT_CODE(h.remove("nope", {"h"}), code::not_found);
   EXPECT_CODE(h.run(delete_queue{"nope"}), code::not_found);
   EXPECT_CODE(h.run(rewind_queue{"nope", 0}), code::not_found);
+  EXPECT_CODE(h.run(purge_queue{"nope"}), code::not_found);
   EXPECT_CODE(h.run(redrive_dead_letters{"nope", "", 10}), code::not_found);
   EXPECT_FALSE(h.eng().queue("nope", h.now));
   EXPECT_FALSE(h.eng().has_visible("nope", h.now));
@@ -509,6 +510,76 @@ TEST(queue_delete, erases_every_stored_message) {
   h.reopen();
   EXPECT_FALSE(h.eng().queue("q", h.now));
   EXPECT_EQ(h.counts("keep").active, 1u);
+}
+
+TEST(queue_purge, removes_visible_in_flight_delayed_and_rewindable_messages) {
+  harness h;
+  queue_attribute_changes a;
+  a.rewind_seconds = 600;
+  ASSERT_OK(h.create("q", a));
+  ASSERT_OK(h.create("keep"));
+  ASSERT_OK(h.send("keep", "k"));
+  const time_ms start = h.now;
+  const std::string consumed_id = h.send("q", "consumed", 0, "key").msg_ids.at(0);
+  ASSERT_OK(h.remove("q", {h.receive("q").messages.at(0).receipt_handle}));
+  ASSERT_OK(h.send("q", "in flight"));
+  ASSERT_OK(h.send("q", "visible"));
+  ASSERT_OK(h.send("q", "delayed", 100));
+  const std::string handle = h.receive("q").messages.at(0).receipt_handle;
+  queue_counts before = h.counts("q");
+  EXPECT_EQ(before.active + before.inactive + before.delayed + before.rewindable, 4u);
+  EXPECT_EQ(before.inactive, 1u);
+  EXPECT_EQ(before.delayed, 1u);
+  EXPECT_EQ(before.rewindable, 1u);
+
+  const result purged = h.run(purge_queue{"q"});
+  ASSERT_OK(purged);
+  EXPECT_EQ(purged.count, 3u);  // the rewind-only message was consumed: not counted
+  const queue_counts after = h.counts("q");
+  EXPECT_EQ(after.active + after.inactive + after.delayed + after.rewindable, 0u);
+  EXPECT_EQ(after.min_msg_time_s, 0);
+  // Storage holds only the other queue's message; no dedup key is left.
+  EXPECT_EQ(h.scan("cs/").size(), 1u);
+  EXPECT_EQ(h.scan("cb/").size(), 1u);
+  EXPECT_TRUE(h.scan("cd/").empty());
+  EXPECT_EQ(h.counts("keep").active, 1u);
+
+  // A purged message's handle is stale, a rewind finds nothing, and its dedup key is free.
+  EXPECT_CODE(h.remove("q", {handle}), code::receipt_handle_invalid);
+  EXPECT_EQ(h.run(rewind_queue{"q", start / 1000}).count, 0u);
+  EXPECT_FALSE(h.eng().has_visible("q", h.now + 200000));
+  EXPECT_NE(h.send("q", "again", 0, "key").msg_ids.at(0), consumed_id);
+  EXPECT_EQ(h.counts("q").active, 1u);
+  EXPECT_EQ(h.eng().stats().dedup_hits, 0u);
+
+  const std::string dump = h.eng().dump();
+  h.reopen();
+  EXPECT_EQ(h.eng().dump(), dump);
+  EXPECT_EQ(bodies_of(h.receive("q")), std::vector<std::string>{"again"});
+}
+
+TEST(queue_purge, inside_one_batch_removes_only_what_was_sent_before_it) {
+  harness h;
+  ASSERT_OK(h.create("q"));
+  // Range erases and puts of one batch apply in order.
+  write_batch batch;
+  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"before", 0, "k"}}}}, batch));
+  const result purged = h.eng().apply(command{h.now, purge_queue{"q"}}, batch);
+  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"after", 0, "k"}}}}, batch));
+  h.commit(std::move(batch));
+  EXPECT_EQ(purged.count, 1u);
+  EXPECT_EQ(h.scan("cb/").size(), 1u);
+  EXPECT_EQ(h.scan("cd/").size(), 1u);
+  h.reopen();
+  EXPECT_EQ(bodies_of(h.receive("q", 16)), std::vector<std::string>{"after"});
+}
+
+TEST(queue_purge, an_empty_queue_purges_nothing) {
+  harness h;
+  ASSERT_OK(h.create("q"));
+  const result r = h.run(purge_queue{"q"});
+  ASSERT_OK(r);
+  EXPECT_EQ(r.count, 0u);
 }
 
 TEST(queue_list, search_sort_and_paging) {

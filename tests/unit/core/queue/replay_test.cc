@@ -27,7 +27,12 @@ class workload {
     switch (pick(20)) {
       case 0: return create_queue{queue_name(), random_attributes()};
       case 1: return set_queue_attributes{queue_name(), random_attributes()};
-      case 2: return pick(4) == 0 ? command_body{delete_queue{queue_name()}} : command_body{tick{}};
+      case 2:
+        switch (pick(8)) {
+          case 0: return delete_queue{queue_name()};
+          case 1: return purge_queue{queue_name()};
+          default: return tick{};
+        }
       case 3: return rewind_queue{queue_name(), h_.now / 1000 - static_cast<std::int64_t>(pick(400))};
       case 4:
       case 5:
@@ -246,6 +251,44 @@ TEST(replay, reopen_gives_the_same_dump_at_every_point) {
       EXPECT_EQ(h.eng().next_tick_time(), tick_time);
     }
   }
+}
+
+TEST(replay, a_purge_replays_and_reloads_to_the_same_state) {
+  harness original;
+  queue_attribute_changes a;
+  a.rewind_seconds = 600;
+  a.visibility_timeout = 10;
+  ASSERT_OK(original.create("q", a));
+  ASSERT_OK(original.create("other"));
+  for (int i = 0; i < 6; ++i) {
+    ASSERT_OK(original.send("q", "m" + std::to_string(i), i == 5 ? 60 : 0, "key" + std::to_string(i)));
+    ASSERT_OK(original.send("other", "o" + std::to_string(i)));
+  }
+  const result taken = original.receive("q", 2);
+  ASSERT_OK(taken);
+  ASSERT_OK(original.remove("q", {taken.messages.at(0).receipt_handle}));
+  original.advance_s(1);
+  const result purged = original.run(purge_queue{"q"});
+  ASSERT_OK(purged);
+  EXPECT_EQ(purged.count, 5u);
+  original.advance_s(1);
+  ASSERT_OK(original.send("q", "after", 0, "key1"));
+
+  harness replica;
+  for (const auto& [key, value] : original.scan(log_key_prefix)) {
+    const auto cmd = decode_command(value);
+    ASSERT_TRUE(cmd);
+    write_batch batch;
+    (void)replica.eng().apply(*cmd, batch);
+    replica.commit(std::move(batch));
+  }
+  const std::string dump = original.eng().dump();
+  EXPECT_EQ(replica.eng().dump(), dump);
+  EXPECT_TRUE(every_key(replica) == every_key(original));
+  original.reopen();
+  EXPECT_EQ(original.eng().dump(), dump);
+  EXPECT_EQ(original.counts("q").active, 1u);
+  EXPECT_EQ(original.counts("other").active, 6u);
 }
 
 TEST(replay, the_log_is_trimmed_in_chunks) {
