@@ -7,17 +7,20 @@
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
 
-#include <spdlog/spdlog.h>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "app/commands.h"
 #include "config/config.h"
+#include "core/log.h"
 #include "core/queue/service.h"
 #include "core/storage.h"
 #include "gateway/admin/admin_api.h"
@@ -74,6 +77,8 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
   o.tick_interval = std::chrono::milliseconds(cfg.queue.tick_interval_ms);
   o.max_long_polls = cfg.queue_api.max_long_polls;
   o.max_pushes_in_flight = cfg.queue.push.max_in_flight;
+  o.trace_retention = std::chrono::seconds(cfg.queue.trace_retention_s);
+  o.trace_max_messages = cfg.queue.trace_max_messages;
   return o;
 }
 
@@ -90,7 +95,7 @@ void connect_push_senders(wharf::core::queue::service& queue_core, wharf::gatewa
     }
     const auto endpoint = delivery.endpoint;
     pusher.send(std::move(delivery), [endpoint, done = std::move(done)](bool success, std::string error) {
-      if (!success) spdlog::debug("push to {} failed: {}", endpoint, error);
+      if (!success) wharf::log::app().debug("push to {} failed: {}", endpoint, error);
       done(success);
     });
   });
@@ -110,26 +115,37 @@ const char* listener_kind(wharf::config::listener_type type) {
 // and ACL, the log level, the bridge's bindings (and uplink). An invalid file is refused
 // with its errors logged, and everything keeps running as it was. Other sections take
 // effect at the next start.
-void reload_config(const options& opts, wharf::gateway::broker& broker, wharf::gateway::bridge::runner& bridge) {
+// Returns the errors that refused the file (none: applied). SIGHUP and the admin API's
+// reload both come here; `reload_mu` keeps them one at a time.
+std::vector<std::string> reload_config(const options& opts, wharf::gateway::broker& broker,
+                                       wharf::gateway::bridge::runner& bridge) {
   using namespace wharf;
+  static std::mutex reload_mu;
+  std::lock_guard lock(reload_mu);
   if (opts.config_file.empty()) {
-    spdlog::info("SIGHUP: running on the embedded default; there is no file to reload");
-    return;
+    wharf::log::app().info("SIGHUP: running on the embedded default; there is no file to reload");
+    return {"running on the embedded default: there is no file to reload"};
   }
   app::checked_config next;
   try {
     next = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
-    for (const auto& err : e.errors()) spdlog::error("config reload refused: {}", err.to_string());
-    return;
+    std::vector<std::string> errors;
+    for (const auto& err : e.errors()) {
+      errors.push_back(err.to_string());
+      wharf::log::app().error("config reload refused: {}", errors.back());
+    }
+    return errors;
   }
   // The bridge first: it can still refuse (a queue it cannot create), and then nothing changes.
-  if (!bridge.reload(std::move(next.bridge_rules))) return;
-  spdlog::set_level(spdlog::level::from_str(next.cfg.log_level));
+  if (!bridge.reload(std::move(next.bridge_rules)))
+    return {"the bridge refused the new bindings (the log says why); nothing was changed"};
+  wharf::log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
   broker.replace_access_policy(std::move(next.access));
-  spdlog::info("config reload: users, ACL, log level and bridge bindings replaced from {} (other settings apply "
+  wharf::log::app().info("config reload: users, ACL, log levels and bridge bindings replaced from {} (other settings apply "
                "at the next start)",
                opts.config_file);
+  return {};
 }
 
 // The users the admin listeners let read /metrics (all admin listeners together).
@@ -147,7 +163,7 @@ int run(const options& opts) {
     if (opts.config_file.empty()) {
       // The embedded default's TLS listener uses a development certificate made on first start.
       const auto dev = tls::generate_self_signed("./wharf-data/tls");
-      spdlog::info("embedded default configuration; TLS clients can trust {}", dev.ca.cert_file);
+      wharf::log::app().info("embedded default configuration; TLS clients can trust {}", dev.ca.cert_file);
     }
     checked = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
@@ -156,7 +172,7 @@ int run(const options& opts) {
   }
   const config::config& cfg = checked.cfg;
   auto bridge_rules = std::move(checked.bridge_rules);
-  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  wharf::log::set_levels(cfg.log_level, cfg.module_log_levels);
 
   // Signals are taken by sigwait on this thread; block them before any thread starts.
   sigset_t signals;
@@ -197,6 +213,9 @@ int run(const options& opts) {
   std::vector<gateway::http::http_listener> http_listeners;
   // Every listener's counters for /metrics, in config order (filled as they start).
   std::vector<std::function<gateway::admin::listener_counters()>> listener_counters;
+  // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
+  // queue core). Destroyed before what it reloads.
+  boost::asio::thread_pool admin_reloads{1};
   gateway::admin::admin_api admin(
       {.broker = broker,
        .queue_core = queue_core,
@@ -207,7 +226,14 @@ int run(const options& opts) {
              std::vector<gateway::admin::listener_counters> out;
              for (const auto& read : listener_counters) out.push_back(read());
              return out;
-           }},
+           },
+       .reload = opts.config_file.empty()
+                     ? std::function<void(std::function<void(std::vector<std::string>)>)>{}
+                     : [&](std::function<void(std::vector<std::string>)> done) {
+                         boost::asio::post(admin_reloads, [&opts, &broker, &bridge, done = std::move(done)] {
+                           done(reload_config(opts, broker, bridge));
+                         });
+                       }},
       admin_users(cfg));
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
     const auto& l = cfg.listeners[i];
@@ -247,20 +273,21 @@ int run(const options& opts) {
       });
       listeners.push_back(std::move(mqtt));
     }
-    spdlog::info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
+    wharf::log::app().info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
   }
   pool.run();
   broker.start();
   bridge.start();
   admin.set_ready(true);
-  spdlog::info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
+  wharf::log::app().info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) reload_config(opts, broker, bridge);
-  spdlog::info("signal {} received: shutting down", sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge);
+  wharf::log::app().info("signal {} received: shutting down", sig);
   admin.set_ready(false);
   for (auto& l : listeners) l.stop();
   for (auto& l : http_listeners) l.stop();
+  admin_reloads.join();  // a reload the admin API started finishes before the bridge stops
   // Before the broker and the core: it publishes into the one and reads the other.
   bridge.stop();
   broker.shutdown();
@@ -270,7 +297,7 @@ int run(const options& opts) {
   // the core's thread must not hand it another push.
   queue_core.stop();
   db->close();
-  spdlog::info("stopped cleanly");
+  wharf::log::app().info("stopped cleanly");
   return 0;
 }
 
@@ -294,7 +321,7 @@ int main(int argc, char** argv) {
   try {
     return run(opts);
   } catch (const std::exception& e) {
-    spdlog::critical("wharf: {}", e.what());
+    wharf::log::app().critical("wharf: {}", e.what());
     return 1;
   }
 }

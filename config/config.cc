@@ -61,6 +61,8 @@ constexpr std::array<std::string_view, 3> access_names = {"read", "write", "mana
 constexpr std::array<std::string_view, 3> cert_identities = {"none", "cn", "san"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
+// The modules with their own logger (core/log.h's module_names; a unit test keeps them equal).
+constexpr std::array<std::string_view, 5> log_modules = {"app", "mqtt", "bridge", "http", "queue"};
 constexpr std::uint64_t max_io_threads = 256;
 
 struct bind_parts {
@@ -226,6 +228,7 @@ class schema_reader {
     if (auto e = m.find("log_level")) {
       if (auto v = detail::read_enum(*e, log_levels, diag_)) cfg.log_level = std::move(*v);
     }
+    if (auto e = m.find("log_levels")) read_log_levels(*e, cfg.module_log_levels);
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
@@ -456,6 +459,21 @@ class schema_reader {
     return resolved;
   }
 
+  void read_log_levels(const entry& e, std::map<std::string, std::string>& out) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "log_levels: expected a map of module: level (modules: app, mqtt, bridge, "
+                                       "http, queue)");
+      return;
+    }
+    map_reader m(e.value, e.path, diag_);
+    for (const auto module : log_modules) {
+      if (auto level = m.find(module)) {
+        if (auto v = detail::read_enum(*level, log_levels, diag_)) out[std::string(module)] = std::move(*v);
+      }
+    }
+    m.finish();
+  }
+
   void read_mqtt(const entry& e, mqtt_config& q) {
     if (!e.value.IsMap()) {
       diag_.add(detail::value_mark(e), "mqtt: expected a map of MQTT settings");
@@ -477,6 +495,7 @@ class schema_reader {
     read_uint_into(m, "max_client_id_length", q.max_client_id_length, 23, u16);
     read_uint_into(m, "max_queued_messages", q.max_queued_messages, 1, 1000000000);
     read_uint_into(m, "max_queued_bytes", q.max_queued_bytes, 1024, std::uint64_t{1} << 40);
+    read_uint_into(m, "memory_watermark_bytes", q.memory_watermark_bytes, 0, std::uint64_t{1} << 50);
     read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000);
     read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1, 1000000);
     read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400);
@@ -618,6 +637,18 @@ class schema_reader {
     read_uint_into(m, "log_retain_entries", q.log_retain_entries, 0, 1000000000);
     read_uint_into(m, "tick_interval_ms", q.tick_interval_ms, 10, 60000);
     if (auto p = m.find("push")) read_push(*p, q.push);
+    if (auto t = m.find("message_trace")) read_message_trace(*t, q);
+    m.finish();
+  }
+
+  void read_message_trace(const entry& e, queue_config& q) {
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), "queue.message_trace: expected a map with retention_s and max_messages");
+      return;
+    }
+    map_reader m(e.value, "queue.message_trace", diag_);
+    read_uint_into(m, "retention_s", q.trace_retention_s, 0, 604800);
+    read_uint_into(m, "max_messages", q.trace_max_messages, 1, 10000000);
     m.finish();
   }
 

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -75,6 +76,9 @@ struct mqtt_config {
   std::size_t max_client_id_length = 256;     // Default: 256.
   std::size_t max_queued_messages = 10000;    // per offline/slow session. Default: 10000.
   std::size_t max_queued_bytes = 64u << 20;   // per session. Default: 64 MiB.
+  // Resident memory above which QoS 0 messages to clients with output waiting are dropped
+  // (counted), before anything else. 0: three quarters of physical memory. Default: 0.
+  std::uint64_t memory_watermark_bytes = 0;
   std::size_t max_retained_messages = 1000000;// Default: 1,000,000.
   std::size_t max_subscriptions_per_client = 1000; // Default: 1000.
   std::uint32_t sys_interval_s = 10;          // $SYS publish period; 0 disables. Default: 10.
@@ -172,6 +176,11 @@ struct queue_config {
   // 10..60000. Default: 1000.
   std::uint32_t tick_interval_ms = 1000;
   queue_push_config push;
+  // message_trace: each message's history (docs/ADMIN.md), in memory, kept retention_s
+  // after its last event (0: no trace; 0..604800, default 3600) for at most max_messages
+  // messages, the oldest dropped first (1..10000000, default 100000).
+  std::uint32_t trace_retention_s = 3600;
+  std::size_t trace_max_messages = 100000;
 };
 
 // The bridge between MQTT and the queue core (docs/BRIDGE.md). Queues and topics it names
@@ -297,6 +306,9 @@ struct config {
   std::vector<listener_config> listeners;
   unsigned io_threads = 0;                    // 0 = one per core. Default: 0.
   std::string log_level = "info";             // trace|debug|info|warn|error|off. Default: info.
+  // log_levels: a level for some modules (app, mqtt, bridge, http, queue), the others at
+  // log_level. Default: none.
+  std::map<std::string, std::string> module_log_levels;
   mqtt_config mqtt;
   queue_api_config queue_api;
   queue_config queue;

@@ -104,7 +104,8 @@ void write_mqtt(exposition& x, const broker& b) {
   const std::pair<const char*, const std::atomic<std::uint64_t>*> drops[] = {
       {"queue_full", &c.dropped_queue_full},       {"offline_qos0", &c.dropped_offline_qos0},
       {"expired", &c.dropped_expired},             {"too_large", &c.dropped_too_large},
-      {"slow_client", &c.dropped_slow_client},     {"acl_denied", &c.acl_denied_publishes},
+      {"slow_client", &c.dropped_slow_client},     {"memory_watermark", &c.dropped_memory_watermark},
+      {"acl_denied", &c.acl_denied_publishes},
       {"retained_store_full", &c.retained_rejected}};
   for (const auto& [reason, counter] : drops)
     x.sample("wharf_mqtt_messages_dropped_total", fmt::format("reason=\"{}\"", reason), load(*counter));
@@ -167,6 +168,10 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
   x.one("wharf_queue_messages_dead_lettered_total", "counter", "Queue messages moved to a dead-letter queue.",
         s.engine.messages_dead_lettered);
   x.one("wharf_queue_storage_failures_total", "counter", "Queue core commits that failed.", s.storage_failures);
+  x.one("wharf_queue_traced_messages", "gauge", "Messages whose history the message trace holds now.",
+        s.traced_messages);
+  x.one("wharf_queue_traces_evicted_total", "counter",
+        "Message histories dropped before their retention for queue.message_trace.max_messages.", s.traces_evicted);
 }
 
 void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {
@@ -215,6 +220,12 @@ admin_api::admin_api(admin_sources sources, std::vector<std::string> users)
 void admin_api::handle(http::http_request request, http::respond_fn respond) {
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));
+  if (path.starts_with("/api/")) {
+    auto shared = std::make_shared<http::http_request>(std::move(request));
+    authenticated(*shared, std::move(respond),
+                  [this, shared](http::respond_fn answer) { serve_api(*shared, std::move(answer)); });
+    return;
+  }
   if (request.method != "GET" && request.method != "HEAD") {
     respond(text(405, "only GET is served here\n"));
     return;
@@ -229,7 +240,7 @@ void admin_api::handle(http::http_request request, http::respond_fn respond) {
     return;
   }
   if (path != "/metrics") {
-    respond(text(404, "not found; served here: /healthz, /readyz, /metrics\n"));
+    respond(text(404, "not found; served here: /healthz, /readyz, /metrics, /api/v1/ (docs/ADMIN.md)\n"));
     return;
   }
   authenticated(request, std::move(respond), [this](http::respond_fn answer) {

@@ -4,6 +4,7 @@
 //                 shutting down (no credentials)
 //   GET /metrics  Prometheus text format 0.0.4 (HTTP Basic credentials of auth.users
 //                 named by the listener's `users`)
+//   /api/v1/...   the admin API, JSON, the same credentials (admin_routes.cc, docs/ADMIN.md)
 // Everything it reports is read from counters the parts keep anyway; a scrape costs one
 // query on the queue core's thread (queue depths) and nothing on the I/O threads' paths.
 #pragma once
@@ -37,6 +38,9 @@ struct admin_sources {
   core::storage& storage;
   std::function<http::cmq_api_stats()> queue_api;           // empty: no queue-api listener
   std::function<std::vector<listener_counters>()> listeners;
+  // Reads the config file again and applies it as SIGHUP does; `done` gets the errors that
+  // refused it (none: applied). Called on an I/O thread: it must hand the work elsewhere.
+  std::function<void(std::function<void(std::vector<std::string> errors)> done)> reload;
 };
 
 class admin_api {
@@ -52,6 +56,8 @@ class admin_api {
   void render_metrics(std::function<void(std::string)> done);
 
  private:
+  // The admin API's routes (admin_routes.cc), after authentication.
+  void serve_api(const http::http_request& request, http::respond_fn respond);
   // Checks the request's Basic credentials, then runs `then` (on any thread) or answers 401.
   void authenticated(const http::http_request& request, http::respond_fn respond,
                      std::function<void(http::respond_fn)> then);

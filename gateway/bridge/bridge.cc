@@ -1,9 +1,9 @@
 #include "gateway/bridge/bridge.h"
+#include "core/log.h"
 #include "gateway/bridge/uplink.h"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <future>
@@ -348,7 +348,7 @@ void bridge::provision(q::service& queue_core) const {
   for (const auto& b : cfg_.topic_to_mqtt) wanted.emplace(b.topic, subscription_name(b));
   for (const auto& [topic, name] : existing) {
     if (wanted.contains({topic, name})) continue;
-    spdlog::info("bridge: removing the MQTT delivery '{}' of topic '{}' (no longer configured)", name, topic);
+    log::bridge().info("bridge: removing the MQTT delivery '{}' of topic '{}' (no longer configured)", name, topic);
     const auto r = run(queue_core, q::unsubscribe{topic, name});
     if (!r.outcome.ok() && r.outcome.value != q::code::not_found)
       throw std::runtime_error(fmt::format("bridge: cannot remove subscription '{}': {}", name, r.outcome.message));
@@ -360,7 +360,7 @@ void bridge::deliver(const q::push_delivery& d, broker& mqtt_broker, std::functi
   if (it == mqtt_by_subscription_.end()) {
     // A reload is under way (the core has the new subscription, this runner the old rules):
     // the core tries again later.
-    spdlog::debug("bridge: topic '{}' subscription '{}' is not among the bindings in use yet; message {} retried",
+    log::bridge().debug("bridge: topic '{}' subscription '{}' is not among the bindings in use yet; message {} retried",
                   d.topic, d.subscription, d.msg_id);
     done(false);
     return;
@@ -369,7 +369,7 @@ void bridge::deliver(const q::push_delivery& d, broker& mqtt_broker, std::functi
   core::message m;
   m.topic = expand_topic_template(binding.mqtt_topic, d.routing_key);
   if (!core::is_valid_topic_name(m.topic) || !mqtt::is_valid_utf8(m.topic)) {
-    spdlog::warn("bridge: routing key '{}' of message {} gives no valid MQTT topic from '{}'; dropped", d.routing_key,
+    log::bridge().warn("bridge: routing key '{}' of message {} gives no valid MQTT topic from '{}'; dropped", d.routing_key,
                  d.msg_id, binding.mqtt_topic);
     done(true);
     return;

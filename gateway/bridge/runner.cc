@@ -1,11 +1,10 @@
 #include "gateway/bridge/runner.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <stdexcept>
 #include <tuple>
 
+#include "core/log.h"
 #include "gateway/mqtt/broker.h"
 
 namespace wharf::gateway::bridge {
@@ -61,7 +60,7 @@ bool runner::reload(std::shared_ptr<const bridge> rules) {
   try {
     rules->provision(queue_core_);
   } catch (const std::exception& e) {
-    spdlog::error("config reload: the bridge's new bindings were refused, the running ones are kept: {}", e.what());
+    log::bridge().error("config reload: the bridge's new bindings were refused, the running ones are kept: {}", e.what());
     return false;
   }
   broker_.replace_queue_tap(tap_of(rules));
@@ -80,9 +79,9 @@ bool runner::reload(std::shared_ptr<const bridge> rules) {
   const std::lock_guard lock(mu_);
   try {
     start_uplink_locked();
-    spdlog::info("config reload: uplink {}", rules_->uplink() ? "restarted with its new settings" : "stopped");
+    log::bridge().info("config reload: uplink {}", rules_->uplink() ? "restarted with its new settings" : "stopped");
   } catch (const std::exception& e) {
-    spdlog::error("config reload: the uplink could not start: {}", e.what());
+    log::bridge().error("config reload: the uplink could not start: {}", e.what());
   }
   return true;
 }

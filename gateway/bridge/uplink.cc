@@ -1,7 +1,6 @@
 #include "gateway/bridge/uplink.h"
 
 #include <mqtt/async_client.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/log.h"
 #include "core/queue/service.h"
 #include "core/topic.h"
 #include "gateway/bridge/bridge.h"
@@ -23,6 +23,7 @@ namespace {
 namespace q = core::queue;
 using std::chrono::milliseconds;
 
+constexpr std::string_view trace_origin = "bridge uplink";  // who receives and deletes, in the message trace
 constexpr std::uint32_t max_batch = 16;                  // CMQ's largest receive
 constexpr milliseconds receive_wait{1000};               // long poll while connected and idle
 // A PUBACK the remote owes us: well inside the visibility timeout, so a batch is normally
@@ -69,7 +70,7 @@ struct uplink::impl {
                nullptr) {
     client.set_message_callback([this](mqtt::const_message_ptr m) { on_remote_message(*m); });
     client.set_connection_lost_handler([this](const std::string& cause) {
-      spdlog::warn("uplink {}: connection lost ({}); messages going up wait in queue '{}'", cfg.address, cause,
+      log::bridge().warn("uplink {}: connection lost ({}); messages going up wait in queue '{}'", cfg.address, cause,
                    cfg.queue);
       wake();
     });
@@ -110,7 +111,7 @@ struct uplink::impl {
       }
     } catch (const mqtt::exception& e) {
       connect_failures.fetch_add(1, std::memory_order_relaxed);
-      if (!outage_logged) spdlog::warn("uplink {}: cannot connect: {}; retrying", cfg.address, e.what());
+      if (!outage_logged) log::bridge().warn("uplink {}: cannot connect: {}; retrying", cfg.address, e.what());
       outage_logged = true;
       if (client.is_connected()) {
         try {
@@ -122,7 +123,7 @@ struct uplink::impl {
     }
     outage_logged = false;
     connects.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("uplink {}: connected as '{}'", cfg.address, cfg.client_id);
+    log::bridge().info("uplink {}: connected as '{}'", cfg.address, cfg.client_id);
     return true;
   }
 
@@ -141,7 +142,7 @@ struct uplink::impl {
     mqtt_broker.publish_from_core(std::move(msg), [stored](bool durable) { stored->set_value(durable); });
     // No time limit: returning is what acknowledges the message to the remote.
     if (!future.get())
-      spdlog::error("uplink {}: a message on '{}' could not be stored locally (storage failing)", cfg.address,
+      log::bridge().error("uplink {}: a message on '{}' could not be stored locally (storage failing)", cfg.address,
                     m.get_topic());
     received.fetch_add(1, std::memory_order_relaxed);
   }
@@ -161,7 +162,7 @@ struct uplink::impl {
       });
       const auto count = future.get();
       if (count == 0) return;
-      if (!logged) spdlog::info("uplink: {} messages were in flight before the restart; sending them first", count);
+      if (!logged) log::bridge().info("uplink: {} messages were in flight before the restart; sending them first", count);
       logged = true;
       sleep_for(milliseconds(200));
     }
@@ -171,13 +172,14 @@ struct uplink::impl {
   std::vector<outgoing> take_batch() {
     std::promise<q::result> answer;
     auto future = answer.get_future();
-    queue_core.receive(q::receive_messages{cfg.queue, max_batch}, receive_wait,
-                       [&answer](q::result r) { answer.set_value(std::move(r)); });
+    queue_core.receive(
+        q::receive_messages{cfg.queue, max_batch}, receive_wait,
+        [&answer](q::result r) { answer.set_value(std::move(r)); }, nullptr, std::string(trace_origin));
     const q::result r = future.get();
     std::vector<outgoing> batch;
     if (!r.outcome.ok()) {
       if (r.outcome.value != q::code::no_message) {
-        spdlog::error("uplink: cannot read queue '{}': {}", cfg.queue, r.outcome.message);
+        log::bridge().error("uplink: cannot read queue '{}': {}", cfg.queue, r.outcome.message);
         sleep_for(milliseconds(cfg.reconnect_min_ms));
       }
       return batch;
@@ -195,7 +197,7 @@ struct uplink::impl {
         const auto remote = m ? remote_topic_for(cfg, m->topic) : std::nullopt;
         if (!remote) {
           dropped.fetch_add(1, std::memory_order_relaxed);
-          spdlog::warn("uplink: a queued message ({} bytes) maps to no out topic any more; dropped", out.body.size());
+          log::bridge().warn("uplink: a queued message ({} bytes) maps to no out topic any more; dropped", out.body.size());
           continue;
         }
         const int qos = std::min<int>(m->qos, remote->second);
@@ -205,7 +207,7 @@ struct uplink::impl {
         if (!t->wait_for(remote_ack_timeout)) return false;
       }
     } catch (const mqtt::exception& e) {
-      spdlog::warn("uplink {}: sending failed: {}; the batch is sent again after reconnecting", cfg.address, e.what());
+      log::bridge().warn("uplink {}: sending failed: {}; the batch is sent again after reconnecting", cfg.address, e.what());
       return false;
     }
     sent.fetch_add(tokens.size(), std::memory_order_relaxed);
@@ -218,10 +220,11 @@ struct uplink::impl {
     for (const auto& out : batch) del.receipt_handles.push_back(out.receipt_handle);
     std::promise<q::result> answer;
     auto future = answer.get_future();
-    queue_core.submit(std::move(del), [&answer](q::result r) { answer.set_value(std::move(r)); });
+    queue_core.submit(
+        std::move(del), [&answer](q::result r) { answer.set_value(std::move(r)); }, std::string(trace_origin));
     const auto r = future.get();
     // 6010: some handle expired meanwhile (the message is visible again and goes up again).
-    if (!r.outcome.ok()) spdlog::warn("uplink: deleting sent messages from '{}': {}", cfg.queue, r.outcome.message);
+    if (!r.outcome.ok()) log::bridge().warn("uplink: deleting sent messages from '{}': {}", cfg.queue, r.outcome.message);
   }
 
   void run() {
@@ -301,7 +304,7 @@ void uplink::stop() {
   impl_->wake();
   impl_->worker.join();
   const auto& i = *impl_;
-  spdlog::info("uplink {}: stopped; {} connections ({} attempts failed), {} messages sent up, {} received, {} dropped",
+  log::bridge().info("uplink {}: stopped; {} connections ({} attempts failed), {} messages sent up, {} received, {} dropped",
                i.cfg.address, i.connects.load(), i.connect_failures.load(), i.sent.load(), i.received.load(),
                i.dropped.load());
 }

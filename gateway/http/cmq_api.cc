@@ -31,6 +31,7 @@ struct cmq_call {
   respond_fn respond;
   boost::asio::io_context* home = nullptr;  // the connection's I/O context
   std::shared_ptr<const std::atomic<bool>> abandoned;  // the client went away (server.h)
+  std::string origin;  // who asks, for the message trace: "SecretId X from address:port"
   const credential* caller = nullptr;                  // who signed it
 };
 
@@ -168,11 +169,14 @@ void write_msg_list(const q::result& r, std::string& out) {
 // Runs `body` as a core command; on success `fill(r, out)` writes the action's answer fields.
 template <class Fill>
 void run_command(q::service& core, const call_ptr& c, q::command_body body, Fill fill) {
-  core.submit(std::move(body), [c, fill = std::move(fill)](q::result r) {
-    answer(c, std::move(r), [fill](const q::result& done, std::string& out) {
-      if (done.outcome.ok()) fill(done, out);
-    });
-  });
+  core.submit(
+      std::move(body),
+      [c, fill = std::move(fill)](q::result r) {
+        answer(c, std::move(r), [fill](const q::result& done, std::string& out) {
+          if (done.outcome.ok()) fill(done, out);
+        });
+      },
+      c->origin);
 }
 
 void run_command(q::service& core, const call_ptr& c, q::command_body body) {
@@ -361,7 +365,7 @@ void receive_message(q::service& core, const call_ptr& c) {
     answer(c, std::move(r), [](const q::result& done, std::string& out) {
       if (done.outcome.ok()) write_message(out, ',', done.messages.at(0));
     });
-  }, c->abandoned);
+  }, c->abandoned, c->origin);
 }
 
 void batch_receive_message(q::service& core, const call_ptr& c) {
@@ -382,7 +386,7 @@ void batch_receive_message(q::service& core, const call_ptr& c) {
                                 o.push_back('}');
                               });
     });
-  }, c->abandoned);
+  }, c->abandoned, c->origin);
 }
 
 void delete_message(q::service& core, const call_ptr& c) {
@@ -403,7 +407,7 @@ void batch_delete_message(q::service& core, const call_ptr& c) {
         o.push_back('}');
       });
     });
-  });
+  }, c->origin);
 }
 
 // wharf extension: RedriveDeadLetters(deadLetterQueueName, [queueName], [limit]).
@@ -691,6 +695,7 @@ void cmq_api::handle(http_request request, respond_fn respond) {
     return c->respond(answer_text(static_cast<int>(who.error().code), who.error().message, c->request_id));
   }
   c->caller = auth_.credential_of(*who);
+  c->origin = fmt::format("SecretId {} from {}", *who, request.remote);
   if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
     return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
                                   fmt::format("SecretId '{}' is over {} requests a second "

@@ -13,7 +13,6 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
@@ -22,6 +21,8 @@
 #include <stdexcept>
 #include <type_traits>
 #include <utility>
+
+#include "core/log.h"
 
 namespace wharf::gateway::http {
 
@@ -142,7 +143,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
       stream_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](auto ec) {
         if (ec) {
           count(self->state_->handshake_failures);
-          spdlog::debug("http {}: tls handshake failed: {}", self->remote_, ec.message());
+          log::http().debug("http {}: tls handshake failed: {}", self->remote_, ec.message());
           self->close();
           return;
         }
@@ -165,7 +166,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
 
   void on_abandoned() override {
     if (closed_) return;
-    spdlog::warn("http {}: request dropped without an answer; closing the connection", remote_);
+    log::http().warn("http {}: request dropped without an answer; closing the connection", remote_);
     close();
   }
 
@@ -488,7 +489,7 @@ http_listener start_http_listener(io_pool& pool, const config::listener_config& 
   listener.acceptors_ = start_acceptors(pool, cfg.bind, state->options.acceptor,
                                         [state](tcp::socket socket) { accept_connection(std::move(socket), state); });
   listener.state_ = std::move(state);
-  spdlog::info("queue API listener {} ({}) on port {} with {} acceptors", cfg.bind,
+  log::http().info("queue API listener {} ({}) on port {} with {} acceptors", cfg.bind,
                listener.state_->tls ? "https" : "http", listener.port(), pool.size());
   return listener;
 }

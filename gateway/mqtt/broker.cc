@@ -1,15 +1,35 @@
 #include "gateway/mqtt/broker.h"
 
-#include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <boost/asio/post.hpp>
+
+#include <cstdio>
 #include <future>
 
+#include "core/log.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/shard.h"
 #include "session/session_store.h"
 
 namespace wharf::gateway {
+namespace {
+
+std::uint64_t physical_memory_bytes() {
+  return static_cast<std::uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// The process's resident set (the second field of /proc/self/statm, in pages); 0 if unreadable.
+std::uint64_t resident_memory_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return 0;
+  unsigned long long size_pages = 0, resident_pages = 0;
+  const int read = std::fscanf(f, "%llu %llu", &size_pages, &resident_pages);
+  std::fclose(f);
+  return read == 2 ? resident_pages * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
+}
+
+}  // namespace
 
 std::int64_t unix_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -22,7 +42,9 @@ broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
       pool_(pool),
       retained_(cfg.mqtt.max_retained_messages),
       admission_(cfg.mqtt, cfg.listeners),
-      started_at_(std::chrono::steady_clock::now()) {
+      started_at_(std::chrono::steady_clock::now()),
+      memory_watermark_bytes_(cfg.mqtt.memory_watermark_bytes != 0 ? cfg.mqtt.memory_watermark_bytes
+                                                                   : physical_memory_bytes() / 4 * 3) {
   shards_.reserve(pool.size());
   // The caller has checked cfg.auth (this throws config::config_errors otherwise).
   access_ = std::make_shared<const auth::access_policy>(cfg.auth);
@@ -91,9 +113,9 @@ std::size_t broker::load() {
       },
       [&](std::string_view key) {
         ++corrupt;
-        spdlog::error("storage: undecodable session record at key '{}'; skipped", key);
+        log::mqtt().error("storage: undecodable session record at key '{}'; skipped", key);
       });
-  spdlog::info("loaded {} persistent sessions ({} corrupt records skipped), {} retained messages", loaded, corrupt,
+  log::mqtt().info("loaded {} persistent sessions ({} corrupt records skipped), {} retained messages", loaded, corrupt,
                retained_.size());
   return loaded;
 }
@@ -232,13 +254,28 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
   }
 }
 
+void broker::check_memory(std::int64_t now) {
+  if (now - last_memory_check_unix_ms_ < 1000) return;
+  last_memory_check_unix_ms_ = now;
+  const auto resident = resident_memory_bytes();
+  const bool over = resident > memory_watermark_bytes_;
+  if (over == over_memory_watermark_.load(std::memory_order_relaxed)) return;
+  over_memory_watermark_.store(over, std::memory_order_relaxed);
+  if (over)
+    log::mqtt().warn("resident memory {} bytes is above mqtt.memory_watermark_bytes ({}): QoS 0 messages to clients "
+                     "with output waiting are dropped (counted)",
+                     resident, memory_watermark_bytes_);
+  else
+    log::mqtt().info("resident memory {} bytes is below mqtt.memory_watermark_bytes again", resident);
+}
+
 void broker::erase_expired_retained(shard& on, std::int64_t now) {
   // O(retained count): once a minute keeps expired messages from holding their slots long.
   constexpr std::int64_t period_ms = 60'000;
   if (now - last_retained_sweep_unix_ms_ < period_ms) return;
   last_retained_sweep_unix_ms_ = now;
   if (const auto erased = retained_.erase_expired(now, on.batch()); erased != 0)
-    spdlog::debug("erased {} expired retained messages", erased);
+    log::mqtt().debug("erased {} expired retained messages", erased);
 }
 
 void broker::publish_sys(shard& on, std::int64_t now) {
@@ -265,7 +302,8 @@ void broker::publish_sys(shard& on, std::int64_t now) {
       {"$SYS/broker/retained messages/count", std::to_string(retained_.size())},
       {"$SYS/broker/messages/dropped", std::to_string(counters_.dropped_queue_full.load() + counters_.dropped_expired.load() +
                                                       counters_.dropped_too_large.load() +
-                                                      counters_.dropped_slow_client.load())},
+                                                      counters_.dropped_slow_client.load() +
+                                                      counters_.dropped_memory_watermark.load())},
       {"$SYS/broker/bridge/refused", load(counters_.bridge_refused)},
       {"$SYS/broker/bridge/events failed", load(counters_.bridge_events_failed)},
       {"$SYS/broker/clients/auth failures", load(counters_.auth_failures)},

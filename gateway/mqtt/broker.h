@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,7 @@ struct broker_counters {
   std::atomic<std::uint64_t> dropped_expired{0};        // message expiry passed before delivery
   std::atomic<std::uint64_t> dropped_too_large{0};      // above the client's maximum packet size
   std::atomic<std::uint64_t> dropped_slow_client{0};    // QoS 0 while max_queued_bytes wait to be sent
+  std::atomic<std::uint64_t> dropped_memory_watermark{0};  // QoS 0 to a client with output waiting, memory high
   std::atomic<std::uint64_t> retained_rejected{0};      // retained store full
   std::atomic<std::uint64_t> protocol_errors{0};
   std::atomic<std::uint64_t> storage_errors{0};
@@ -61,6 +63,33 @@ struct broker_counters {
   std::atomic<std::uint64_t> connections_refused{0};  // max_connections, max_connection_rate
   std::atomic<std::uint64_t> clients_banned{0};       // CONNECTs refused for flapping
   std::atomic<std::uint64_t> rate_limited{0};         // times a client's reading paused for its rate
+};
+
+// One session as the admin API shows it (broker::list_sessions, inspect_session).
+struct session_view {
+  std::string client_id;
+  bool online = false;
+  bool persistent = false;             // kept after its connection ends (expiry interval > 0)
+  std::uint8_t protocol_version = 4;   // 3, 4 or 5
+  std::uint32_t expiry_interval_s = 0;
+  std::int64_t expires_at_ms = 0;      // offline: when it ends (unix ms); 0: never, or online
+  std::size_t subscription_count = 0;
+  std::size_t inflight = 0;            // sent and not yet acknowledged (online only)
+  std::size_t queued = 0;              // waiting to be sent: in the window (online) or stored (offline)
+  // Online only: who is connected, from where, since when.
+  std::optional<std::string> username;  // none: anonymous
+  std::string peer;                     // "address:port"
+  std::int64_t connected_at_ms = 0;
+  std::uint16_t keep_alive_s = 0;
+  std::vector<session::stored_subscription> subscriptions;  // inspect_session only
+};
+
+// What an admin request to end a session or a connection came to.
+enum class admin_outcome : std::uint8_t {
+  done,
+  not_found,       // no such session, or (disconnect) not connected
+  reconnected,     // delete: the client connected again while its session was being deleted
+  storage_failed,  // delete: gone from memory, but erasing its keys failed: it returns at the next start
 };
 
 class broker {
@@ -102,7 +131,27 @@ class broker {
   // sessions are persisted, storage is flushed. Blocks until done. The pool still runs.
   void shutdown();
 
+  // ---- admin API (broker_admin.cc). Thread-safe; `done` runs on an I/O thread. ----
+  // Sessions sorted by client id (only online or only offline ones when `online` says),
+  // from `offset`, at most `limit`; `total` counts all that match.
+  void list_sessions(std::optional<bool> online, std::size_t offset, std::size_t limit,
+                     std::function<void(std::vector<session_view> page, std::size_t total)> done);
+  // One session with its subscriptions; nullopt when there is none by that id.
+  void inspect_session(std::string client_id, std::function<void(std::optional<session_view>)> done);
+  // Ends `client_id`'s connection as the broker (v5: DISCONNECT 0x98 Administrative
+  // action); its session goes offline or ends as its expiry interval says, and its will is
+  // published as on any connection the broker ends.
+  void disconnect_client(std::string client_id, std::function<void(admin_outcome)> done);
+  // Deletes `client_id`'s session: its connection, if any, is ended as by
+  // disconnect_client, then its subscriptions, stored queue and pending will are discarded.
+  // `done(admin_outcome::done)` once the deletion is durable.
+  void delete_session(std::string client_id, std::function<void(admin_outcome)> done);
+
   [[nodiscard]] const broker_counters& counters() const noexcept { return counters_; }
+  // Whether resident memory was above mqtt.memory_watermark_bytes at the last check.
+  [[nodiscard]] bool over_memory_watermark() const noexcept {
+    return over_memory_watermark_.load(std::memory_order_relaxed);
+  }
   [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
   [[nodiscard]] std::size_t retained_count() const { return retained_.size(); }
 
@@ -115,6 +164,11 @@ class broker {
   void run_session_timers(shard& on, std::int64_t now_unix_ms);
   void publish_sys(shard& on, std::int64_t now_unix_ms);
   void erase_expired_retained(shard& on, std::int64_t now_unix_ms);
+  // Once a second: resident memory against the watermark (shard 0's thread).
+  void check_memory(std::int64_t now_unix_ms);
+  // Discards an offline session: subscriptions, stored queue, pending will. On `on`'s thread.
+  void discard_offline_session(shard& on, const std::shared_ptr<session::session_entry>& entry,
+                               std::function<void(admin_outcome)> done);
 
   const config::config& cfg_;
   core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
@@ -129,6 +183,9 @@ class broker {
   std::chrono::steady_clock::time_point started_at_;
   std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only
   std::int64_t last_retained_sweep_unix_ms_ = 0;  // shard 0's thread only
+  std::int64_t last_memory_check_unix_ms_ = 0;    // shard 0's thread only
+  std::uint64_t memory_watermark_bytes_ = 0;      // mqtt.memory_watermark_bytes, 0 resolved
+  std::atomic<bool> over_memory_watermark_{false};
 
   // PBKDF2 checks of CONNECT passwords, one at a time: a burst of logins with wrong
   // passwords costs one core, not the I/O threads. Stopped by shutdown().

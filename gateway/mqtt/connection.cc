@@ -1,9 +1,8 @@
 #include "gateway/mqtt/connection.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/topic.h"
 #include "gateway/mqtt/protocol/codec.h"
 
@@ -315,7 +314,7 @@ void connection::handle_publish(mqtt::publish_packet& p) {
   if (qos == 0) {
     // Nobody to answer: a refused copy is only counted.
     if (!ops.core_commands.empty()) {
-      home_.submit_to_core(std::move(ops.core_commands), [&counters = broker_.counters_](core::queue::code worst) {
+      home_.submit_to_core(std::move(ops.core_commands), trace_origin(), [&counters = broker_.counters_](core::queue::code worst) {
         if (worst != core::queue::code::ok) counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
       });
     }
@@ -393,7 +392,7 @@ void connection::ack_when_durable(durable_ops& ops, ack_sender send_ack, std::fu
     });
   }
   if (to_core) {
-    home_.submit_to_core(std::move(ops.core_commands), [&home = home_, id = id_, seq](core::queue::code worst) {
+    home_.submit_to_core(std::move(ops.core_commands), trace_origin(), [&home = home_, id = id_, seq](core::queue::code worst) {
       if (auto* c = home.find_connection(id)) c->ack_condition_met(seq, publish_outcome(worst));
     });
   }
@@ -627,7 +626,7 @@ void connection::fail(reason_code rc, std::string_view why) {
 
 void connection::disconnect(reason_code rc, std::string_view why) {
   if (state_ == state::closed) return;
-  spdlog::debug("client '{}' ({}): {} ({})", client_id_, stream_->peer().remote_address, mqtt::to_string(rc), why);
+  log::mqtt().debug("client '{}' ({}): {} ({})", client_id_, stream_->peer().remote_address, mqtt::to_string(rc), why);
   if (version_ == protocol_version::v5 && state_ == state::connected) {
     mqtt::disconnect_packet d{rc, {}};
     send(d);

@@ -43,6 +43,9 @@ class connection final : public stream_handler {
   // get DISCONNECT with `reason`, the will is published as for an abnormal close, and the
   // session is offline (persisted) when this returns.
   void kick(mqtt::reason_code reason);
+  // Fills what only the live connection knows of its session (admin API): identity, peer,
+  // window, subscriptions (when `with_subscriptions`).
+  void describe(session_view& view, bool with_subscriptions) const;
   // The password check's answer for this connection's CONNECT: go on as
   // `username`, or refuse with 0x86 Bad user name or password.
   void password_checked(bool matched, std::string username);
@@ -82,6 +85,8 @@ class connection final : public stream_handler {
   void release_held_packets();
   [[nodiscard]] auth::client_identity identity() const noexcept;
   [[nodiscard]] bool may_publish(std::string_view topic) const;
+  // Who this client is, for the queue core's message trace: "mqtt client <id>".
+  [[nodiscard]] std::string trace_origin() const;
 
   // Session lifecycle (connection_session.cc).
   void begin_session();

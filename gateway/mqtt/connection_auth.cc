@@ -4,8 +4,8 @@
 #include <boost/asio/post.hpp>
 
 #include <utility>
-#include <spdlog/spdlog.h>
 
+#include "core/log.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/connection.h"
 
@@ -118,7 +118,7 @@ void connection::refuse_connect(reason_code rc, std::string_view why) {
 
 void connection::refuse_connect(reason_code rc, std::string_view why, std::atomic<std::uint64_t>& counter) {
   counter.fetch_add(1, std::memory_order_relaxed);
-  spdlog::info("connection from {} refused for client '{}'{}: {} ({})", stream_->peer().remote_address, client_id_,
+  log::mqtt().info("connection from {} refused for client '{}'{}: {} ({})", stream_->peer().remote_address, client_id_,
                username_ ? fmt::format(" as '{}'", *username_) : std::string(), mqtt::to_string(rc), why);
   send_connack_error(rc);
   close_stream();
@@ -141,5 +141,7 @@ auth::client_identity connection::identity() const noexcept {
 }
 
 bool connection::may_publish(std::string_view topic) const { return home_.access()->may_publish(identity(), topic); }
+
+std::string connection::trace_origin() const { return fmt::format("mqtt client {}", client_id_); }
 
 }  // namespace wharf::gateway

@@ -1,7 +1,7 @@
 // connection: session lifecycle (begin, takeover, restore, end, wills) and output.
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
+#include "core/log.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/protocol/codec.h"
 
@@ -276,7 +276,7 @@ void connection::enqueue(session::delivery d) {
   }
   if (!window_.push(std::move(d))) {
     if (broker_.counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
-      spdlog::warn("client '{}': session queue full ({} waiting); dropping message (counted)", client_id_,
+      log::mqtt().warn("client '{}': session queue full ({} waiting); dropping message (counted)", client_id_,
                    window_.waiting());
     return;
   }
@@ -303,10 +303,15 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
         session::erase_delivery(home_.batch(), client_id_, stored_seq);
     }
   };
+  if (d.qos == 0 && broker_.over_memory_watermark() && stream_->queued_output_bytes() > 0) {
+    // Memory is short: QoS 0 to a client that has not taken what it was sent goes first.
+    broker_.counters_.dropped_memory_watermark.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (d.qos == 0 && stream_->queued_output_bytes() > broker_.cfg_.mqtt.max_queued_bytes) {
     // A slow reader: QoS 0 is what may be dropped; QoS 1/2 are bounded by the window.
     if (broker_.counters_.dropped_slow_client.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
-      spdlog::warn("client '{}': {} bytes waiting to be sent; dropping QoS 0 messages (counted)", client_id_,
+      log::mqtt().warn("client '{}': {} bytes waiting to be sent; dropping QoS 0 messages (counted)", client_id_,
                    stream_->queued_output_bytes());
     return;
   }

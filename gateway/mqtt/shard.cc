@@ -1,10 +1,11 @@
 #include "gateway/mqtt/shard.h"
 
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/topic.h"
 #include "core/queue/service.h"
 #include "gateway/mqtt/connection.h"
@@ -135,7 +136,7 @@ void shard::deliver(const std::shared_ptr<session::session_entry>& entry, sessio
       const auto& limits = broker_.cfg_.mqtt;
       if (entry->queued_count >= limits.max_queued_messages || entry->queued_bytes + bytes > limits.max_queued_bytes) {
         if (counters.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
-          spdlog::warn("session '{}': offline queue full ({} messages, {} bytes); dropping message on '{}' (counted)",
+          log::mqtt().warn("session '{}': offline queue full ({} messages, {} bytes); dropping message on '{}' (counted)",
                        entry->client_id, entry->queued_count, entry->queued_bytes, d.msg->topic);
         return;
       }
@@ -225,9 +226,11 @@ void shard::publish_will(core::message will, const std::string& client_id, std::
   route(m, ops);
   bridge(*m, ops);
   if (!ops.core_commands.empty()) {
-    submit_to_core(std::move(ops.core_commands), [&counters](core::queue::code worst) {
-      if (worst != core::queue::code::ok) counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
-    });
+    submit_to_core(std::move(ops.core_commands), fmt::format("will of mqtt client {}", client_id),
+                   [&counters](core::queue::code worst) {
+                     if (worst != core::queue::code::ok)
+                       counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
+                   });
   }
   device_event e;
   e.what = device_event::kind::will_published;
@@ -243,17 +246,21 @@ void shard::record_event(const device_event& e) {
   if (!command) return;
   std::vector<core::queue::command_body> commands;
   commands.push_back(std::move(*command));
-  submit_to_core(std::move(commands), [&counters = broker_.counters_, kind = e.what](core::queue::code worst) {
+  submit_to_core(std::move(commands), "device events", [&counters = broker_.counters_, kind = e.what](core::queue::code worst) {
     if (worst == core::queue::code::ok) return;
     if (counters.bridge_events_failed.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
-      spdlog::warn("bridge: the events queue refused a device event (kind {}, code {}); counted",
+      log::mqtt().warn("bridge: the events queue refused a device event (kind {}, code {}); counted",
                    static_cast<int>(kind), static_cast<int>(worst));
   });
 }
 
-void shard::submit_to_core(std::vector<core::queue::command_body> commands, std::function<void(core::queue::code)> done) {
+void shard::submit_to_core(std::vector<core::queue::command_body> commands, std::string_view origin,
+                           std::function<void(core::queue::code)> done) {
   core_waiters_.push_back({commands.size(), std::move(done)});
-  for (auto& c : commands) core_outbox_.push_back(std::move(c));
+  for (auto& c : commands) {
+    core_outbox_.push_back(std::move(c));
+    core_origins_.emplace_back(origin);
+  }
   schedule_flush();
 }
 
@@ -263,8 +270,11 @@ void shard::send_core_outbox() {
   core_waiters_.clear();
   auto commands = std::move(core_outbox_);
   core_outbox_.clear();
-  broker_.queue_core_->submit_all(std::move(commands), [this, waiters = std::move(waiters)](
-                                                            std::vector<core::queue::result> results) mutable {
+  auto origins = std::move(core_origins_);
+  core_origins_.clear();
+  broker_.queue_core_->submit_all(
+      std::move(commands),
+      [this, waiters = std::move(waiters)](std::vector<core::queue::result> results) mutable {
     // The queue core's thread: back to ours with one post for the whole turn.
     boost::asio::post(ioc_, [waiters = std::move(waiters), results = std::move(results)] {
       std::size_t next = 0;
@@ -275,7 +285,8 @@ void shard::send_core_outbox() {
         w.done(worst);
       }
     });
-  });
+      },
+      std::move(origins));
 }
 
 void shard::run_after_commit(std::function<void()> fn, std::function<void()> on_failure) {
@@ -335,7 +346,7 @@ void shard::flush() {
     }
     if (ec) {
       broker_.counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
-      spdlog::error("storage write failed: {}; acknowledgements withheld", ec.message());
+      log::mqtt().error("storage write failed: {}; acknowledgements withheld", ec.message());
       if (!failure_callbacks.empty()) {
         boost::asio::post(ioc_, [failure_callbacks = std::move(failure_callbacks)] {
           for (auto& fn : failure_callbacks) fn();
@@ -400,6 +411,7 @@ void shard::tick() {
     broker_.run_session_timers(*this, now);
     broker_.erase_expired_retained(*this, now);
     broker_.publish_sys(*this, now);
+    broker_.check_memory(now);
   }
 }
 

@@ -110,8 +110,9 @@ class shard {
   void run_after_commit(std::function<void()> fn, std::function<void()> on_failure = {});
   // Hands `commands` to the queue core together with the rest of this turn's (one post
   // there, one back); `done` runs on this shard with the worst result code once all of them
-  // are durable (code::ok when all succeeded).
-  void submit_to_core(std::vector<core::queue::command_body> commands, std::function<void(core::queue::code)> done);
+  // are durable (code::ok when all succeeded). `origin` says who sent them (message trace).
+  void submit_to_core(std::vector<core::queue::command_body> commands, std::string_view origin,
+                      std::function<void(core::queue::code)> done);
   // Hands this turn's queue-core commands over now (done at the end of every turn anyway).
   void send_core_outbox();
   // Queues a completion behind the batch without adding ops (keeps acks ordered).
@@ -165,6 +166,7 @@ class shard {
   std::shared_ptr<const queue_tap> tap_;  // the bridge's rules; null: no bridge
   std::shared_ptr<const auth::access_policy> access_;
   std::vector<core::queue::command_body> core_outbox_;
+  std::vector<std::string> core_origins_;  // one per command of core_outbox_
   std::vector<core_waiter> core_waiters_;
 
   core::write_batch batch_;

@@ -1,12 +1,13 @@
 """Overload protection (wharf only): connection limits over all listeners and per listener,
-new connections a second per listener, flapping client ids banned for a while, and a
-client's publish rate held back by not reading its socket (nothing refused or lost)."""
+new connections a second per listener, flapping client ids banned for a while, a
+client's publish rate held back by not reading its socket (nothing refused or lost), and
+QoS 0 to slow clients dropped first above the memory watermark."""
 
 import time
 import unittest
 
 import mqtt_raw as raw
-from wharf_fixture import HOST, BrokerTestCase, require_wharf, unique
+from wharf_fixture import HOST, BrokerTestCase, require_wharf, unique, wait_until
 
 QUOTA_EXCEEDED, BANNED, RATE_EXCEEDED = 0x97, 0x8A, 0x9F
 V3_SERVER_UNAVAILABLE, V3_NOT_AUTHORIZED = 3, 5
@@ -100,6 +101,38 @@ class OverloadTest(BrokerTestCase):
             msg = sub.expect(timeout_s=5)
             if msg.topic.startswith("$SYS"):
                 limited = int(msg.payload)
+
+    def test_over_the_memory_watermark_qos0_to_a_slow_client_is_dropped_first(self):
+        # A watermark of one byte: resident memory is always above it.
+        b = self.new_broker(mqtt={"memory_watermark_bytes": 1, "sys_interval_s": 1})
+        wait_until(lambda: "above mqtt.memory_watermark_bytes" in b.log())
+        slow = self.raw(b)
+        slow.connect(unique("slow"))
+        slow.send(raw.subscribe(1, [("wm/#", 0), ("wmq/#", 1)]))
+        slow.expect(raw.SUBACK)
+        watcher = self.client(b)
+        watcher.subscribe("$SYS/broker/messages/dropped")
+        pub = self.raw(b)
+        pub.connect(unique("pub"))
+        # The slow client reads nothing: its socket fills, then its QoS 0 is dropped.
+        chunk = b"x" * 65536
+        for _ in range(300):
+            pub.send(raw.publish("wm/t", chunk, qos=0))
+        for i in range(5):
+            pub.send(raw.publish("wmq/t", b"%d" % i, qos=1, pid=i + 1))
+            pub.expect(raw.PUBACK)
+        dropped = 0
+        while dropped == 0:
+            dropped = int(watcher.expect(timeout_s=5).payload)
+        # QoS 1 is not what goes: once the slow client reads, all five arrive.
+        got = []
+        while len(got) < 5:
+            p = slow.recv(timeout_s=10)
+            self.assertIsNotNone(p, "connection closed with %r of the QoS 1 messages" % got)
+            if p.type == raw.PUBLISH and p.qos == 1:
+                got.append(int(p.payload))
+        self.assertEqual(got, [0, 1, 2, 3, 4])
+        self.assertLess(dropped, 300)  # some went before the socket filled
 
 
 if __name__ == "__main__":

@@ -67,6 +67,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(condition, timeout_s=WAIT_S, what=None):
+    """Polls `condition` until it holds; fails the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("still not true after %.1f s: %s" % (timeout_s, what or condition))
+        time.sleep(0.05)
+
+
 def unique(prefix):
     """A client id / topic component no other test uses."""
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
@@ -171,14 +180,16 @@ class Broker:
     of the `bridge:` section's body, indented by two spaces, and so is `auth` (wharf only)
     of the `auth:` section's. MQTT listeners let anonymous clients in unless `anonymous`
     is false; `listener_keys` maps a listener kind to more of its keys ("k: v, k2: v2");
-    `extra_credentials` are more queue API credentials, (secret_id, secret_key, scopes)."""
+    `extra_credentials` are more queue API credentials, (secret_id, secret_key, scopes);
+    `top_level` is more YAML text at the top level of the config (wharf only)."""
 
     def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
                  queue=None, bridge=None, auth=None, anonymous=True, listener_keys=None,
-                 extra_credentials=()):
+                 extra_credentials=(), top_level=""):
         self.listeners = tuple(listeners)
         self.bridge = bridge
         self.auth = auth
+        self.top_level = top_level
         self.anonymous = anonymous
         self.listener_keys = dict(listener_keys or {})
         self.mqtt = dict(mqtt or {})
@@ -230,6 +241,8 @@ class Broker:
                 raise ValueError(kind)
             lines.append("  - {%s}" % ", ".join(["bind: %s" % bind, keys] + extra))
         lines += ["io_threads: 2", "log_level: %s" % os.environ.get("WHARF_LOG_LEVEL", "info")]
+        if self.top_level:
+            lines.append(self.top_level.rstrip("\n"))
         if self.mqtt:
             lines.append("mqtt:")
             lines += ["  %s: %s" % (k, v) for k, v in self.mqtt.items()]
@@ -379,7 +392,7 @@ class Broker:
         constructor's) replaced, sends SIGHUP, and waits until the log shows `expect` once
         more than before."""
         for name, text in sections.items():
-            if name not in ("bridge", "auth"):
+            if name not in ("bridge", "auth", "top_level"):
                 raise ValueError(name)
             setattr(self, name, text)
         self._write_wharf_config()

@@ -3,7 +3,6 @@
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
@@ -13,6 +12,8 @@
 #include <sys/socket.h>
 #include <system_error>
 #include <vector>
+
+#include "core/log.h"
 
 namespace wharf::gateway {
 
@@ -94,7 +95,7 @@ class acceptor_slot : public std::enable_shared_from_this<acceptor_slot> {
     if (ec) {
       if (is_resource_exhaustion(ec)) {
         state_->accept_pauses.fetch_add(1, std::memory_order_relaxed);
-        if (!paused_) spdlog::warn("listener {}: accept: {}; pausing accepts", state_->bind, ec.message());
+        if (!paused_) log::mqtt().warn("listener {}: accept: {}; pausing accepts", state_->bind, ec.message());
         paused_ = true;
         pause(state_->options.accept_pause);
         return;
@@ -104,7 +105,7 @@ class acceptor_slot : public std::enable_shared_from_this<acceptor_slot> {
         accept_next();  // the peer gave up while queued: harmless
       } else {
         // Unknown trouble: do not spin on it.
-        spdlog::warn("listener {}: accept: {}", state_->bind, ec.message());
+        log::mqtt().warn("listener {}: accept: {}", state_->bind, ec.message());
         pause(state_->options.accept_pause);
       }
       return;

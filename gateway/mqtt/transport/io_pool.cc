@@ -1,9 +1,9 @@
 #include "gateway/mqtt/transport/io_pool.h"
 
-#include <spdlog/spdlog.h>
-
 #include <cassert>
 #include <exception>
+
+#include "core/log.h"
 
 namespace wharf::gateway {
 
@@ -61,9 +61,9 @@ void io_pool::thread_main(std::size_t index) {
       ctx.run();
       break;  // stopped
     } catch (const std::exception& e) {
-      spdlog::error("io thread {}: handler threw: {}", index, e.what());
+      log::mqtt().error("io thread {}: handler threw: {}", index, e.what());
     } catch (...) {
-      spdlog::error("io thread {}: handler threw a non-std exception", index);
+      log::mqtt().error("io thread {}: handler threw a non-std exception", index);
     }
   }
   t_thread_index = npos;

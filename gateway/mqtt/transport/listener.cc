@@ -1,8 +1,7 @@
 #include "gateway/mqtt/transport/listener.h"
 
+#include "core/log.h"
 #include "gateway/mqtt/transport/detail.h"
-
-#include <spdlog/spdlog.h>
 
 #include <fmt/format.h>
 
@@ -69,7 +68,7 @@ listener_handle start_listener(io_pool& pool, std::size_t listener_index, const 
   handle.acceptors_ = start_acceptors(pool, cfg.bind, options.acceptor,
                                       [state](tcp::socket socket) { start_stream(std::move(socket), state); });
   handle.state_ = std::move(state);
-  spdlog::info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,
+  log::mqtt().info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,
                cfg.type == config::listener_type::mqtt_ws ? "mqtt-ws" : "mqtt", handle.state_->tls ? "+tls" : "",
                handle.port(), pool.size());
   return handle;

@@ -9,6 +9,7 @@
 // what remains is the SSL object and the 512-byte read buffer of async_stream.
 //
 // WebSocket over TLS keeps asio::ssl::stream (Beast needs an asio stream below it).
+#include "core/log.h"
 #include "gateway/mqtt/transport/async_stream.h"
 #include "tls/tls_context.h"
 
@@ -16,7 +17,6 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl/error.hpp>
-#include <spdlog/spdlog.h>
 
 #include <cerrno>
 
@@ -71,7 +71,7 @@ class tls_stream final : public async_stream<tls_stream>, public std::enable_sha
   void handshake(const std::shared_ptr<listener_state>& state) {
     if (!ssl_) {
       state->handshake_failures.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("tls: cannot set up a TLS session for {}:{}", peer().remote_address, peer().remote_port);
+      log::mqtt().warn("tls: cannot set up a TLS session for {}:{}", peer().remote_address, peer().remote_port);
       close_socket();
       return;
     }
@@ -84,7 +84,7 @@ class tls_stream final : public async_stream<tls_stream>, public std::enable_sha
             timer->cancel();
             if (ec) {
               state->handshake_failures.fetch_add(1, std::memory_order_relaxed);
-              spdlog::debug("tls handshake from {}:{} failed: {}", s->peer().remote_address, s->peer().remote_port,
+              log::mqtt().debug("tls handshake from {}:{} failed: {}", s->peer().remote_address, s->peer().remote_port,
                             ec.message());
               s->close_socket();
               return;

@@ -6,6 +6,7 @@
 // other data frame → close. [MQTT-6.0.0-2] packets may span frames and a frame may hold
 // several packets: bytes are passed to on_data as they come, frame boundaries ignored.
 // [MQTT-6.0.0-4] the server selects "mqtt" when offered ("mqttv3.1" for old clients).
+#include "core/log.h"
 #include "gateway/mqtt/transport/async_stream.h"
 #include "tls/tls_context.h"
 
@@ -14,7 +15,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <spdlog/spdlog.h>
 
 #include <string_view>
 #include <type_traits>
@@ -186,7 +186,7 @@ class upgrade : public std::enable_shared_from_this<upgrade<Next>> {
   void fail(std::string_view step, const boost::system::error_code& ec) {
     timer_.cancel();
     state_->handshake_failures.fetch_add(1, std::memory_order_relaxed);
-    spdlog::debug("{} from {}:{} failed: {}", step, stream_->peer().remote_address, stream_->peer().remote_port,
+    log::mqtt().debug("{} from {}:{} failed: {}", step, stream_->peer().remote_address, stream_->peer().remote_port,
                   ec.message());
     stream_->close_socket();
   }

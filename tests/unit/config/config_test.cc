@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,6 +15,7 @@
 #include <gtest/gtest.h>
 
 #include "config_test_util.h"
+#include "core/log.h"
 
 namespace wharf::config {
 namespace {
@@ -246,7 +249,8 @@ TEST(config_errors_report, unknown_key_suggests_the_closest) {
 TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_ones) {
   EXPECT_THAT(errors_of("colour: red\n"),
               ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
-                          "min_free_disk_bytes, listeners, io_threads, log_level, mqtt, queue_api, queue, auth, bridge"));
+                          "min_free_disk_bytes, listeners, io_threads, log_level, log_levels, mqtt, queue_api, "
+                          "queue, auth, bridge"));
 }
 
 TEST(config_errors_report, duplicate_key) {
@@ -473,6 +477,32 @@ mqtt:
     for (const auto& line : expected) joined += (joined.empty() ? "" : "\n") + line;
     EXPECT_EQ(std::string(e.what()), joined);
   }
+}
+
+TEST(config_log_levels, per_module_levels_and_their_errors) {
+  const config cfg = parse_config("log_level: warn\nlog_levels: {mqtt: debug, queue: error}\n", "t.yaml");
+  EXPECT_EQ(cfg.log_level, "warn");
+  EXPECT_EQ(cfg.module_log_levels, (std::map<std::string, std::string>{{"mqtt", "debug"}, {"queue", "error"}}));
+
+  const auto errors = errors_of("log_levels:\n  mqt: debug\n  bridge: loud\n", "t.yaml");
+  ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "t.yaml:2:3: unknown key 'mqt' in log_levels, did you mean 'mqtt'?");
+  EXPECT_EQ(errors[1],
+            "t.yaml:3:11: log_levels.bridge: invalid value 'loud', expected one of: trace, debug, info, warn, error, off");
+  EXPECT_EQ(errors_of("log_levels: debug\n", "t.yaml"),
+            std::vector<std::string>{"t.yaml:1:13: log_levels: expected a map of module: level (modules: app, mqtt, "
+                                     "bridge, http, queue)"});
+}
+
+// The config's module names are the loggers' (core/log.h): a name config accepts that no
+// logger has would be silently ignored.
+TEST(config_log_levels, module_names_are_the_loggers) {
+  const auto cfg = parse_config("log_levels: {app: info, mqtt: info, bridge: info, http: info, queue: info}\n", "t");
+  std::vector<std::string> configured;
+  for (const auto& [module, level] : cfg.module_log_levels) configured.push_back(module);
+  std::vector<std::string> loggers(wharf::log::module_names.begin(), wharf::log::module_names.end());
+  std::sort(loggers.begin(), loggers.end());
+  EXPECT_EQ(configured, loggers);
 }
 
 }  // namespace

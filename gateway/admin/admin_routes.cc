@@ -1,0 +1,330 @@
+// The admin API (docs/ADMIN.md): JSON over the admin listener, behind its Basic
+// credentials. Every route answers JSON; errors are {"error": "..."} with the HTTP status
+// that says what kind (400 bad parameter, 404 nothing by that name, 405 wrong method, 409
+// conflict, 422 refused config, 500 storage).
+//
+//   GET    /api/v1/sessions[?state=online|offline&offset=&limit=]   sessions, by client id
+//   GET    /api/v1/sessions/{clientId}                              one, with subscriptions
+//   DELETE /api/v1/sessions/{clientId}                              end it and discard it
+//   GET    /api/v1/clients[?offset=&limit=]                         connected clients
+//   GET    /api/v1/clients/{clientId}                               one connected client
+//   POST   /api/v1/clients/{clientId}/disconnect                    DISCONNECT 0x98, close
+//   GET    /api/v1/queues[?search=&offset=&limit=]                  queues with depths
+//   GET    /api/v1/queues/{name}                                    one queue
+//   POST   /api/v1/queues/{name}/purge                              remove every message
+//   POST   /api/v1/queues/{deadLetterQueue}/redrive[?source=&max=]  dead letters back home
+//   GET    /api/v1/topics[?search=&offset=&limit=]                  topics
+//   GET    /api/v1/messages/{msgId}/trace                           the message's history
+//   POST   /api/v1/reload                                           as SIGHUP
+#include <charconv>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
+
+#include "core/queue/message_trace.h"
+#include "gateway/admin/admin_api.h"
+
+namespace wharf::gateway::admin {
+namespace {
+
+namespace json = boost::json;
+namespace q = core::queue;
+
+constexpr std::size_t default_page = 100;
+constexpr std::size_t max_page = 10000;
+
+http::http_response json_answer(unsigned status, const json::value& v) {
+  return {status, "application/json", json::serialize(v) + "\n"};
+}
+
+http::http_response error_answer(unsigned status, std::string_view message) {
+  return json_answer(status, json::object{{"error", message}});
+}
+
+// The request's path segments (percent-decoded) after /api/v1, and its query parameters.
+struct api_request {
+  std::vector<std::string> segments;
+  std::vector<std::pair<std::string, std::string>> params;
+
+  [[nodiscard]] std::optional<std::string> param(std::string_view name) const {
+    for (const auto& [k, v] : params)
+      if (k == name) return v;
+    return std::nullopt;
+  }
+};
+
+std::optional<api_request> parse_target(std::string_view target) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return std::nullopt;
+  api_request r;
+  for (auto segment : url->segments()) r.segments.push_back(segment);
+  // "/api/v1/x/" gives a last empty segment; it names the same thing as "/api/v1/x".
+  if (!r.segments.empty() && r.segments.back().empty()) r.segments.pop_back();
+  if (r.segments.size() < 2 || r.segments[0] != "api" || r.segments[1] != "v1") return std::nullopt;
+  r.segments.erase(r.segments.begin(), r.segments.begin() + 2);
+  for (auto p : url->params()) r.params.emplace_back(p.key, p.has_value ? p.value : std::string());
+  return r;
+}
+
+// A paging or count parameter: absent → `fallback`; not a number in [0, max] → error text.
+std::optional<std::size_t> size_param(const api_request& r, std::string_view name, std::size_t fallback,
+                                      std::size_t max, std::string& error) {
+  const auto text = r.param(name);
+  if (!text) return fallback;
+  std::size_t value = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec != std::errc() || end != text->data() + text->size() || value > max) {
+    error = fmt::format("parameter '{}' must be a whole number from 0 to {}, got '{}'", name, max, *text);
+    return std::nullopt;
+  }
+  return value;
+}
+
+json::object session_json(const session_view& v) {
+  json::object o;
+  o["clientId"] = v.client_id;
+  o["online"] = v.online;
+  o["persistent"] = v.persistent;
+  o["protocolVersion"] = v.protocol_version;
+  o["sessionExpiryInterval"] = v.expiry_interval_s;
+  if (v.expires_at_ms != 0) o["expiresAt"] = v.expires_at_ms;
+  o["subscriptionCount"] = v.subscription_count;
+  o["inflight"] = v.inflight;
+  o["queued"] = v.queued;
+  if (v.online) {
+    o["username"] = v.username ? json::value(*v.username) : json::value(nullptr);
+    o["peer"] = v.peer;
+    o["connectedAt"] = v.connected_at_ms;
+    o["keepAlive"] = v.keep_alive_s;
+  }
+  return o;
+}
+
+json::object session_detail_json(const session_view& v) {
+  auto o = session_json(v);
+  json::array subs;
+  for (const auto& s : v.subscriptions) {
+    json::object sub{{"filter", s.filter},
+                     {"qos", s.max_qos},
+                     {"noLocal", s.no_local},
+                     {"retainAsPublished", s.retain_as_published},
+                     {"retainHandling", s.retain_handling}};
+    if (s.subscription_id != 0) sub["subscriptionId"] = s.subscription_id;
+    subs.push_back(std::move(sub));
+  }
+  o["subscriptions"] = std::move(subs);
+  return o;
+}
+
+json::object queue_json(const q::queue_info& info) {
+  json::object o{{"queueName", info.name},
+                 {"queueId", info.id},
+                 {"visible", info.counts.active},
+                 {"inflight", info.counts.inactive},
+                 {"delayed", info.counts.delayed},
+                 {"rewindable", info.counts.rewindable},
+                 {"maxMsgHeapNum", info.attributes.max_msg_heap_num},
+                 {"createTime", info.create_time_s}};
+  if (info.counts.min_msg_time_s != 0) o["oldestMsgTime"] = info.counts.min_msg_time_s;
+  if (!info.attributes.dead_letter_queue.empty()) o["deadLetterQueue"] = info.attributes.dead_letter_queue;
+  return o;
+}
+
+json::object history_json(const q::message_history& h) {
+  json::array events;
+  for (const auto& e : h.events) {
+    json::object event{{"time", e.at}, {"event", q::to_string(e.what)}, {"queue", e.queue}};
+    if (!e.actor.empty()) event["by"] = e.actor;
+    if (e.dequeue_count != 0) event["dequeueCount"] = e.dequeue_count;
+    if (!e.detail.empty()) event["detail"] = e.detail;
+    events.push_back(std::move(event));
+  }
+  return json::object{{"msgId", h.msg_id},
+                      {h.is_topic ? "topicName" : "queueName", h.queue_or_topic},
+                      {"events", std::move(events)},
+                      {"truncated", h.truncated}};
+}
+
+std::string_view outcome_error(admin_outcome o) {
+  switch (o) {
+    case admin_outcome::done: return {};
+    case admin_outcome::not_found: return "not found";
+    case admin_outcome::reconnected: return "the client connected again while its session was being deleted";
+    case admin_outcome::storage_failed: return "the session's stored state could not be erased (see the log)";
+  }
+  return "?";
+}
+
+unsigned outcome_status(admin_outcome o) {
+  switch (o) {
+    case admin_outcome::done: return 200;
+    case admin_outcome::not_found: return 404;
+    case admin_outcome::reconnected: return 409;
+    case admin_outcome::storage_failed: return 500;
+  }
+  return 500;
+}
+
+// A queue-core command's answer: 200 with `count_name`: result.count, or the core's code
+// and message (404 for not_found, 400 for a bad parameter, 500 otherwise).
+void answer_core_result(const http::respond_fn& respond, const q::result& r, std::string_view count_name) {
+  if (r.outcome.ok()) {
+    respond(json_answer(200, json::object{{count_name, r.count}}));
+    return;
+  }
+  const unsigned status = r.outcome.value == q::code::not_found           ? 404
+                          : r.outcome.value == q::code::invalid_parameter ? 400
+                                                                          : 500;
+  respond(json_answer(status, json::object{{"error", r.outcome.message}, {"code", static_cast<int>(r.outcome.value)}}));
+}
+
+}  // namespace
+
+void admin_api::serve_api(const http::http_request& request, http::respond_fn respond) {
+  const auto parsed = parse_target(request.target);
+  if (!parsed) {
+    respond(error_answer(404, "not a route of the admin API (docs/ADMIN.md)"));
+    return;
+  }
+  const auto& r = *parsed;
+  const auto& seg = r.segments;
+  const std::string& method = request.method;
+  const bool get = method == "GET" || method == "HEAD";
+  auto wrong_method = [&](std::string_view allowed) {
+    respond(error_answer(405, fmt::format("{} takes {}", request.target, allowed)));
+  };
+  std::string param_error;
+  auto paging = [&](std::size_t& offset, std::size_t& limit) {
+    const auto o = size_param(r, "offset", 0, std::numeric_limits<std::uint32_t>::max(), param_error);
+    const auto l = o ? size_param(r, "limit", default_page, max_page, param_error) : std::nullopt;
+    if (!l) {
+      respond(error_answer(400, param_error));
+      return false;
+    }
+    offset = *o;
+    limit = *l;
+    return true;
+  };
+  auto& broker = sources_.broker;
+
+  if (seg.empty()) {
+    respond(error_answer(404, "the admin API's routes are listed in docs/ADMIN.md"));
+  } else if (seg[0] == "sessions" || seg[0] == "clients") {
+    const bool clients = seg[0] == "clients";
+    if (seg.size() == 1) {
+      if (!get) return wrong_method("GET");
+      std::optional<bool> online;
+      if (clients) online = true;
+      if (const auto state = r.param("state"); state && !clients) {
+        if (*state != "online" && *state != "offline")
+          return respond(error_answer(400, fmt::format("parameter 'state' is online or offline, got '{}'", *state)));
+        online = *state == "online";
+      }
+      std::size_t offset = 0, limit = 0;
+      if (!paging(offset, limit)) return;
+      broker.list_sessions(online, offset, limit,
+                           [respond, key = clients ? "clients" : "sessions"](std::vector<session_view> page,
+                                                                              std::size_t total) {
+                             json::array items;
+                             for (const auto& v : page) items.push_back(session_json(v));
+                             respond(json_answer(200, json::object{{"total", total}, {key, std::move(items)}}));
+                           });
+    } else if (seg.size() == 2 && get) {
+      broker.inspect_session(seg[1], [respond, clients, id = seg[1]](std::optional<session_view> v) {
+        if (!v || (clients && !v->online))
+          return respond(error_answer(404, fmt::format("no {} '{}'", clients ? "connected client" : "session", id)));
+        respond(json_answer(200, session_detail_json(*v)));
+      });
+    } else if (seg.size() == 2 && !clients && method == "DELETE") {
+      broker.delete_session(seg[1], [respond, id = seg[1]](admin_outcome o) {
+        if (o == admin_outcome::done) return respond(json_answer(200, json::object{{"deleted", id}}));
+        respond(error_answer(outcome_status(o), fmt::format("session '{}': {}", id, outcome_error(o))));
+      });
+    } else if (seg.size() == 3 && clients && seg[2] == "disconnect") {
+      if (method != "POST") return wrong_method("POST");
+      broker.disconnect_client(seg[1], [respond, id = seg[1]](admin_outcome o) {
+        if (o == admin_outcome::done) return respond(json_answer(200, json::object{{"disconnected", id}}));
+        respond(error_answer(outcome_status(o), fmt::format("no connected client '{}'", id)));
+      });
+    } else if (seg.size() == 2) {
+      wrong_method(clients ? "GET" : "GET or DELETE");
+    } else {
+      respond(error_answer(404, "not a route of the admin API (docs/ADMIN.md)"));
+    }
+  } else if (seg[0] == "queues" || seg[0] == "topics") {
+    const bool queues = seg[0] == "queues";
+    if (seg.size() == 1) {
+      if (!get) return wrong_method("GET");
+      std::size_t offset = 0, limit = 0;
+      if (!paging(offset, limit)) return;
+      sources_.queue_core.query([respond, queues, offset, limit, search = r.param("search").value_or("")](
+                                    const q::engine& engine, q::time_ms now) {
+        std::size_t total = 0;
+        json::array items;
+        if (queues) {
+          for (const auto& info : engine.list_queues(search, offset, limit, total, now))
+            items.push_back(queue_json(info));
+        } else {
+          for (const auto& info : engine.list_topics(search, offset, limit, total)) {
+            std::size_t subscriptions = 0;
+            (void)engine.list_subscriptions(info.name, {}, 0, 0, subscriptions);
+            items.push_back(json::object{{"topicName", info.name},
+                                         {"topicId", info.id},
+                                         {"msgCount", info.msg_count},
+                                         {"subscriptionCount", subscriptions},
+                                         {"createTime", info.create_time_s}});
+          }
+        }
+        respond(json_answer(200, json::object{{"total", total}, {queues ? "queues" : "topics", std::move(items)}}));
+      });
+    } else if (queues && seg.size() == 2) {
+      if (!get) return wrong_method("GET");
+      sources_.queue_core.query([respond, name = seg[1]](const q::engine& engine, q::time_ms now) {
+        if (auto info = engine.queue(name, now)) return respond(json_answer(200, queue_json(*info)));
+        respond(error_answer(404, fmt::format("no queue '{}'", name)));
+      });
+    } else if (queues && seg.size() == 3 && seg[2] == "purge") {
+      if (method != "POST") return wrong_method("POST");
+      sources_.queue_core.submit(
+          q::purge_queue{seg[1]}, [respond](q::result res) { answer_core_result(respond, res, "purged"); },
+          "admin API");
+    } else if (queues && seg.size() == 3 && seg[2] == "redrive") {
+      if (method != "POST") return wrong_method("POST");
+      const auto max = size_param(r, "max", 1000, 100000, param_error);
+      if (!max) return respond(error_answer(400, param_error));
+      q::redrive_dead_letters cmd{seg[1], r.param("source").value_or(""), static_cast<std::uint32_t>(*max)};
+      sources_.queue_core.submit(
+          std::move(cmd), [respond](q::result res) { answer_core_result(respond, res, "redriven"); }, "admin API");
+    } else {
+      respond(error_answer(404, "not a route of the admin API (docs/ADMIN.md)"));
+    }
+  } else if (seg[0] == "messages" && seg.size() == 3 && seg[2] == "trace") {
+    if (!get) return wrong_method("GET");
+    sources_.queue_core.trace(seg[1], [respond, id = seg[1]](std::optional<q::message_history> h) {
+      if (!h)
+        return respond(error_answer(
+            404, fmt::format("no trace of message '{}' (unknown, or older than the trace keeps)", id)));
+      respond(json_answer(200, history_json(*h)));
+    });
+  } else if (seg[0] == "reload" && seg.size() == 1) {
+    if (method != "POST") return wrong_method("POST");
+    if (!sources_.reload) return respond(error_answer(409, "running on the embedded default: no file to reload"));
+    sources_.reload([respond](std::vector<std::string> errors) {
+      if (errors.empty()) return respond(json_answer(200, json::object{{"reloaded", true}}));
+      json::array list;
+      for (auto& e : errors) list.emplace_back(std::move(e));
+      respond(json_answer(422, json::object{{"error", "the config file was refused; the running config is kept"},
+                                            {"errors", std::move(list)}}));
+    });
+  } else {
+    respond(error_answer(404, "not a route of the admin API (docs/ADMIN.md)"));
+  }
+}
+
+}  // namespace wharf::gateway::admin
