@@ -1,8 +1,8 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
-//   SIGHUP -> users, ACL, log level and the bridge's bindings are reloaded from the file;
-//     nothing else stops
+//   SIGHUP (or the admin API) -> users, ACL, log levels, MQTT limits, the bridge's bindings
+//     and the listeners' TLS certificates are reloaded from the file; nothing else stops
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -10,9 +10,11 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <string>
@@ -111,16 +113,63 @@ const char* listener_kind(wharf::config::listener_type type) {
   return "?";
 }
 
+// One reload at a time (SIGHUP, the admin API), and none while listeners are being started.
+std::mutex reload_mu;
+
+// A listener as started, for reloads: its config, and how to hand it a new TLS context.
+struct running_listener {
+  wharf::config::listener_config config;
+  std::function<void(std::shared_ptr<boost::asio::ssl::context>)> replace_tls_context;
+};
+
+bool same_listener(const wharf::config::listener_config& a, const wharf::config::listener_config& b) {
+  return a.bind == b.bind && a.type == b.type && a.tls.has_value() == b.tls.has_value();
+}
+
+// New TLS contexts, read from the files `next` names, for the running TLS listeners it
+// keeps (certificate rotation). Adds an error per context that cannot be made.
+std::vector<std::pair<const running_listener*, std::shared_ptr<boost::asio::ssl::context>>> reload_tls_contexts(
+    const wharf::config::config& next, const std::vector<running_listener>& running, std::vector<std::string>& errors) {
+  std::vector<std::pair<const running_listener*, std::shared_ptr<boost::asio::ssl::context>>> contexts;
+  for (const auto& r : running) {
+    if (!r.config.tls) continue;
+    const auto kept = std::find_if(next.listeners.begin(), next.listeners.end(),
+                                   [&](const auto& l) { return same_listener(l, r.config); });
+    if (kept == next.listeners.end()) continue;
+    try {
+      contexts.emplace_back(&r, wharf::tls::make_server_context(*kept->tls));
+    } catch (const std::exception& e) {
+      errors.push_back(fmt::format("{}: listener {}: {}", next.source_file, kept->bind, e.what()));
+    }
+  }
+  return contexts;
+}
+
+// Listeners start and stop only with the process; says which ones the file adds or drops.
+void warn_about_listener_changes(const wharf::config::config& next, const std::vector<running_listener>& running) {
+  for (const auto& l : next.listeners) {
+    if (std::none_of(running.begin(), running.end(), [&](const auto& r) { return same_listener(l, r.config); }))
+      wharf::log::app().warn("config reload: listener {} is new; it starts at the next start", l.bind);
+  }
+  for (const auto& r : running) {
+    if (std::none_of(next.listeners.begin(), next.listeners.end(),
+                     [&](const auto& l) { return same_listener(l, r.config); }))
+      wharf::log::app().warn("config reload: listener {} is gone from the file; it runs until the next start",
+                             r.config.bind);
+  }
+}
+
 // SIGHUP: reads the config file again and applies what can change while running: users
-// and ACL, the log level, the bridge's bindings (and uplink). An invalid file is refused
-// with its errors logged, and everything keeps running as it was. Other sections take
-// effect at the next start.
+// and ACL, log levels, the mqtt section's limits and the listeners' connection bounds, the
+// bridge's bindings (and uplink), the TLS certificates and keys of the listeners. An invalid file (or a certificate that cannot be loaded) is refused with
+// its errors logged, and everything keeps running as it was. Other sections take effect at
+// the next start.
 // Returns the errors that refused the file (none: applied). SIGHUP and the admin API's
-// reload both come here; `reload_mu` keeps them one at a time.
+// reload both come here; reload_mu keeps them one at a time.
 std::vector<std::string> reload_config(const options& opts, wharf::gateway::broker& broker,
-                                       wharf::gateway::bridge::runner& bridge) {
+                                       wharf::gateway::bridge::runner& bridge,
+                                       const std::vector<running_listener>& listeners) {
   using namespace wharf;
-  static std::mutex reload_mu;
   std::lock_guard lock(reload_mu);
   if (opts.config_file.empty()) {
     wharf::log::app().info("SIGHUP: running on the embedded default; there is no file to reload");
@@ -137,14 +186,21 @@ std::vector<std::string> reload_config(const options& opts, wharf::gateway::brok
     }
     return errors;
   }
-  // The bridge first: it can still refuse (a queue it cannot create), and then nothing changes.
+  std::vector<std::string> errors;
+  auto tls_contexts = reload_tls_contexts(next.cfg, listeners, errors);
+  for (const auto& e : errors) wharf::log::app().error("config reload refused: {}", e);
+  if (!errors.empty()) return errors;
+  // The bridge next: it can still refuse (a queue it cannot create), and then nothing changes.
   if (!bridge.reload(std::move(next.bridge_rules)))
     return {"the bridge refused the new bindings (the log says why); nothing was changed"};
+  for (auto& [listener, context] : tls_contexts) listener->replace_tls_context(std::move(context));
   wharf::log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
   broker.replace_access_policy(std::move(next.access));
-  wharf::log::app().info("config reload: users, ACL, log levels and bridge bindings replaced from {} (other settings apply "
-               "at the next start)",
-               opts.config_file);
+  broker.replace_limits(next.cfg);
+  warn_about_listener_changes(next.cfg, listeners);
+  wharf::log::app().info("config reload: users, ACL, log levels, MQTT limits, bridge bindings and TLS certificates "
+                         "replaced from {} (other settings apply at the next start)",
+                         opts.config_file);
   return {};
 }
 
@@ -213,6 +269,8 @@ int run(const options& opts) {
   std::vector<gateway::http::http_listener> http_listeners;
   // Every listener's counters for /metrics, in config order (filled as they start).
   std::vector<std::function<gateway::admin::listener_counters()>> listener_counters;
+  // Every listener as started (for reloads), in config order, filled as they start.
+  std::vector<running_listener> running_listeners;
   // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
   // queue core). Destroyed before what it reloads.
   boost::asio::thread_pool admin_reloads{1};
@@ -230,8 +288,9 @@ int run(const options& opts) {
        .reload = opts.config_file.empty()
                      ? std::function<void(std::function<void(std::vector<std::string>)>)>{}
                      : [&](std::function<void(std::vector<std::string>)> done) {
-                         boost::asio::post(admin_reloads, [&opts, &broker, &bridge, done = std::move(done)] {
-                           done(reload_config(opts, broker, bridge));
+                         boost::asio::post(admin_reloads, [&opts, &broker, &bridge, &running_listeners,
+                                                           done = std::move(done)] {
+                           done(reload_config(opts, broker, bridge, running_listeners));
                          });
                        }},
       admin_users(cfg));
@@ -259,6 +318,10 @@ int run(const options& opts) {
         const auto s = http.stats();
         return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted, s.handshake_failures};
       });
+      {
+        std::lock_guard lock(reload_mu);
+        running_listeners.push_back({l, [http](auto context) { http.replace_tls_context(std::move(context)); }});
+      }
       http_listeners.push_back(std::move(http));
     } else {
       gateway::listener_options lo;
@@ -271,6 +334,10 @@ int run(const options& opts) {
         return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted,
                                                  s.handshake_failures + s.upgrade_refused};
       });
+      {
+        std::lock_guard lock(reload_mu);
+        running_listeners.push_back({l, [mqtt](auto context) { mqtt.replace_tls_context(std::move(context)); }});
+      }
       listeners.push_back(std::move(mqtt));
     }
     wharf::log::app().info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
@@ -282,7 +349,7 @@ int run(const options& opts) {
   wharf::log::app().info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge, running_listeners);
   wharf::log::app().info("signal {} received: shutting down", sig);
   admin.set_ready(false);
   for (auto& l : listeners) l.stop();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +23,26 @@ namespace wharf::tls {
 // Throws std::runtime_error naming the file and OpenSSL's reason.
 [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> make_server_context(
     const config::tls_config& cfg);
+
+// A listener's TLS context, replaceable while it runs (a reload rotating the certificate).
+// New connections take the one in force; a connection's SSL object holds its own reference
+// to the SSL_CTX it started with (no callbacks or app data live in the context object).
+// Thread-safe.
+class context_slot {
+ public:
+  [[nodiscard]] std::shared_ptr<boost::asio::ssl::context> get() const {
+    std::lock_guard lock(mu_);
+    return context_;
+  }
+  void replace(std::shared_ptr<boost::asio::ssl::context> context) {
+    std::lock_guard lock(mu_);
+    context_ = std::move(context);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<boost::asio::ssl::context> context_;
+};
 
 struct cert_key_files {
   std::string cert_file;  // PEM certificate (chain)

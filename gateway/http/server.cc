@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "tls/tls_context.h"
 
 namespace wharf::gateway::http {
 
@@ -37,7 +38,8 @@ namespace detail {
 struct http_server_state {
   http_server_options options;
   request_handler handler;
-  std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP
+  bool tls = false;                // HTTPS
+  tls::context_slot tls_context;   // HTTPS: the context new connections use (reload replaces it)
 
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
@@ -173,7 +175,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
  private:
   static Stream make_stream(tcp::socket socket, server_state& state) {
     if constexpr (is_tls) {
-      return Stream(std::move(socket), *state.tls);
+      return Stream(std::move(socket), *state.tls_context.get());
     } else {
       return socket;
     }
@@ -473,6 +475,10 @@ http_server_stats http_listener::stats() const noexcept {
 
 void http_listener::stop() { acceptors_.stop(); }
 
+void http_listener::replace_tls_context(std::shared_ptr<asio::ssl::context> context) const {
+  if (state_ && state_->tls && context) state_->tls_context.replace(std::move(context));
+}
+
 http_listener start_http_listener(io_pool& pool, const config::listener_config& cfg,
                                   std::shared_ptr<asio::ssl::context> tls_or_null, request_handler handler,
                                   http_server_options options) {
@@ -483,7 +489,8 @@ http_listener start_http_listener(io_pool& pool, const config::listener_config& 
   state->options = std::move(options);
   if (!state->options.error_body) state->options.error_body = default_error_body;
   state->handler = std::move(handler);
-  state->tls = std::move(tls_or_null);
+  state->tls = tls_or_null != nullptr;
+  state->tls_context.replace(std::move(tls_or_null));
 
   http_listener listener;
   listener.acceptors_ = start_acceptors(pool, cfg.bind, state->options.acceptor,

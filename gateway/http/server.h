@@ -141,6 +141,9 @@ class http_listener {
   // Stops accepting (asynchronously, per thread). Open connections are unaffected: they end
   // with their clients, their timeouts, or the pool. Thread-safe; idempotent.
   void stop();
+  // New connections use `context` from now on (a reload rotating the certificate); open
+  // ones keep theirs. Ignored for a plain HTTP listener. Thread-safe.
+  void replace_tls_context(std::shared_ptr<boost::asio::ssl::context> context) const;
 
  private:
   friend http_listener start_http_listener(io_pool&, const config::listener_config&,

@@ -12,9 +12,11 @@ constexpr std::size_t flapping_sweep_threshold = 100000;
 }  // namespace
 
 admission::admission(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners)
-    : mqtt_(mqtt) {
+    : max_connections_(mqtt.max_connections), flapping_limits_(mqtt.flapping) {
   for (const auto& cfg : listeners) {
     auto l = std::make_unique<per_listener>();
+    l->bind = cfg.bind;
+    l->type = cfg.type;
     l->max_connections = cfg.max_connections;
     l->max_rate = cfg.max_connection_rate;
     l->tokens = cfg.max_connection_rate;  // a full bucket: a burst of one second's worth
@@ -22,17 +24,35 @@ admission::admission(const config::mqtt_config& mqtt, const std::vector<config::
   }
 }
 
+void admission::update(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners) {
+  max_connections_.store(mqtt.max_connections, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(flapping_mu_);
+    flapping_limits_ = mqtt.flapping;
+  }
+  for (auto& l : listeners_) {
+    const auto same = std::find_if(listeners.begin(), listeners.end(),
+                                   [&](const auto& cfg) { return cfg.bind == l->bind && cfg.type == l->type; });
+    if (same == listeners.end()) continue;  // gone from the file: it runs as it was until the next start
+    l->max_connections.store(same->max_connections, std::memory_order_relaxed);
+    std::lock_guard lock(l->rate_mu);
+    l->max_rate.store(same->max_connection_rate, std::memory_order_relaxed);
+    l->tokens = std::min<double>(l->tokens, same->max_connection_rate);
+  }
+}
+
 admission::verdict admission::admit(std::size_t listener, std::string_view client_id, std::int64_t now_ms) {
   if (flapping(client_id, now_ms)) return verdict::banned;
   per_listener* l = listener < listeners_.size() ? listeners_[listener].get() : nullptr;
   if (l != nullptr && l->max_rate != 0 && !take_rate_token(*l, now_ms)) return verdict::rate_exceeded;
-  if (connections_.fetch_add(1, std::memory_order_relaxed) >= mqtt_.max_connections) {
+  if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections_.load(std::memory_order_relaxed)) {
     connections_.fetch_sub(1, std::memory_order_relaxed);
     return verdict::too_many_connections;
   }
   if (l != nullptr) {
     const auto before = l->connections.fetch_add(1, std::memory_order_relaxed);
-    if (l->max_connections != 0 && before >= l->max_connections) {
+    const auto most = l->max_connections.load(std::memory_order_relaxed);
+    if (most != 0 && before >= most) {
       l->connections.fetch_sub(1, std::memory_order_relaxed);
       connections_.fetch_sub(1, std::memory_order_relaxed);
       return verdict::too_many_connections;
@@ -48,8 +68,9 @@ void admission::released(std::size_t listener) {
 
 bool admission::take_rate_token(per_listener& l, std::int64_t now_ms) {
   std::lock_guard lock(l.rate_mu);
+  const double rate = l.max_rate.load(std::memory_order_relaxed);
   if (l.refilled_ms != 0 && now_ms > l.refilled_ms) {
-    l.tokens = std::min<double>(l.max_rate, l.tokens + static_cast<double>(now_ms - l.refilled_ms) * l.max_rate / 1000.0);
+    l.tokens = std::min(rate, l.tokens + static_cast<double>(now_ms - l.refilled_ms) * rate / 1000.0);
   }
   l.refilled_ms = std::max(l.refilled_ms, now_ms);
   if (l.tokens < 1.0) return false;
@@ -58,10 +79,11 @@ bool admission::take_rate_token(per_listener& l, std::int64_t now_ms) {
 }
 
 bool admission::flapping(std::string_view client_id, std::int64_t now_ms) {
-  const auto& f = mqtt_.flapping;
-  if (f.max_connects == 0 || client_id.empty()) return false;
-  const std::int64_t window_ms = std::int64_t{f.window_s} * 1000;
+  if (client_id.empty()) return false;
   std::lock_guard lock(flapping_mu_);
+  const auto& f = flapping_limits_;
+  if (f.max_connects == 0) return false;
+  const std::int64_t window_ms = std::int64_t{f.window_s} * 1000;
   if (flapping_.size() >= flapping_sweep_threshold) {
     std::erase_if(flapping_, [&](const auto& entry) {
       return entry.second.banned_until_ms <= now_ms && now_ms - entry.second.window_start_ms > window_ms;

@@ -30,11 +30,17 @@ class admission {
   // towards the client id's flapping window, admitted or not.
   [[nodiscard]] verdict admit(std::size_t listener, std::string_view client_id, std::int64_t now_ms);
   void released(std::size_t listener);
+  // New bounds from a config reload: mqtt.max_connections, mqtt.flapping, and each running
+  // listener's max_connections and max_connection_rate (found in `listeners` by bind and
+  // type). Connections already admitted stay; the counts go on.
+  void update(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners);
 
  private:
   struct per_listener {
-    std::size_t max_connections = 0;  // 0: only the global bound
-    std::uint32_t max_rate = 0;       // new connections a second, 0: no limit
+    std::string bind;  // with type: which listener of a reloaded file is this one
+    config::listener_type type = config::listener_type::mqtt;
+    std::atomic<std::size_t> max_connections{0};  // 0: only the global bound
+    std::atomic<std::uint32_t> max_rate{0};       // new connections a second, 0: no limit
     std::atomic<std::size_t> connections{0};
     std::mutex rate_mu;
     double tokens = 0;
@@ -50,10 +56,11 @@ class admission {
   // Records a connect of `client_id`; true when it is banned now.
   [[nodiscard]] bool flapping(std::string_view client_id, std::int64_t now_ms);
 
-  const config::mqtt_config& mqtt_;
+  std::atomic<std::size_t> max_connections_;
   std::atomic<std::size_t> connections_{0};
   std::vector<std::unique_ptr<per_listener>> listeners_;
   std::mutex flapping_mu_;
+  config::flapping_config flapping_limits_;  // guarded by flapping_mu_
   std::unordered_map<std::string, flapping_record> flapping_;
 };
 

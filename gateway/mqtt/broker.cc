@@ -15,8 +15,11 @@
 namespace wharf::gateway {
 namespace {
 
-std::uint64_t physical_memory_bytes() {
-  return static_cast<std::uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+// mqtt.memory_watermark_bytes, its 0 resolved to three quarters of physical memory.
+std::uint64_t memory_watermark(const config::mqtt_config& mqtt) {
+  if (mqtt.memory_watermark_bytes != 0) return mqtt.memory_watermark_bytes;
+  return static_cast<std::uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE)) / 4 *
+         3;
 }
 
 // The process's resident set (the second field of /proc/self/statm, in pages); 0 if unreadable.
@@ -43,15 +46,23 @@ broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
       retained_(cfg.mqtt.max_retained_messages),
       admission_(cfg.mqtt, cfg.listeners),
       started_at_(std::chrono::steady_clock::now()),
-      memory_watermark_bytes_(cfg.mqtt.memory_watermark_bytes != 0 ? cfg.mqtt.memory_watermark_bytes
-                                                                   : physical_memory_bytes() / 4 * 3) {
+      memory_watermark_bytes_(memory_watermark(cfg.mqtt)) {
   shards_.reserve(pool.size());
   // The caller has checked cfg.auth (this throws config::config_errors otherwise).
   access_ = std::make_shared<const auth::access_policy>(cfg.auth);
+  auto limits = std::make_shared<const config::mqtt_config>(cfg.mqtt);
   for (std::size_t i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
     shards_.back()->access_ = access_;
+    shards_.back()->limits_ = limits;
   }
+}
+
+void broker::replace_limits(const config::config& next) {
+  admission_.update(next.mqtt, next.listeners);
+  memory_watermark_bytes_.store(memory_watermark(next.mqtt), std::memory_order_relaxed);
+  auto limits = std::make_shared<const config::mqtt_config>(next.mqtt);
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), limits] { s->limits_ = limits; });
 }
 
 broker::~broker() = default;
@@ -258,13 +269,14 @@ void broker::check_memory(std::int64_t now) {
   if (now - last_memory_check_unix_ms_ < 1000) return;
   last_memory_check_unix_ms_ = now;
   const auto resident = resident_memory_bytes();
-  const bool over = resident > memory_watermark_bytes_;
+  const auto watermark = memory_watermark_bytes_.load(std::memory_order_relaxed);
+  const bool over = resident > watermark;
   if (over == over_memory_watermark_.load(std::memory_order_relaxed)) return;
   over_memory_watermark_.store(over, std::memory_order_relaxed);
   if (over)
     log::mqtt().warn("resident memory {} bytes is above mqtt.memory_watermark_bytes ({}): QoS 0 messages to clients "
                      "with output waiting are dropped (counted)",
-                     resident, memory_watermark_bytes_);
+                     resident, watermark);
   else
     log::mqtt().info("resident memory {} bytes is below mqtt.memory_watermark_bytes again", resident);
 }
@@ -279,8 +291,9 @@ void broker::erase_expired_retained(shard& on, std::int64_t now) {
 }
 
 void broker::publish_sys(shard& on, std::int64_t now) {
-  if (cfg_.mqtt.sys_interval_s == 0) return;
-  if (last_sys_unix_ms_ != 0 && now - last_sys_unix_ms_ < std::int64_t{cfg_.mqtt.sys_interval_s} * 1000) return;
+  const auto interval_s = on.limits().sys_interval_s;
+  if (interval_s == 0) return;
+  if (last_sys_unix_ms_ != 0 && now - last_sys_unix_ms_ < std::int64_t{interval_s} * 1000) return;
   last_sys_unix_ms_ = now;
   const auto uptime_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();

@@ -112,6 +112,10 @@ class broker {
   // Replaces the users and ACL (config reload). Each shard takes the new ones at its next
   // turn; connections keep their identity, and later checks use the new rules. Thread-safe.
   void replace_access_policy(std::shared_ptr<const auth::access_policy> policy);
+  // Replaces the mqtt section's limits and the listeners' connection bounds (config reload).
+  // Each shard takes them at its next turn: checks made per packet or per CONNECT use them
+  // from then on; a connection's window and packet size are set when it is made. Thread-safe.
+  void replace_limits(const config::config& next);
   // The users and ACL in force (the last replace_access_policy's). Thread-safe.
   [[nodiscard]] std::shared_ptr<const auth::access_policy> access_policy() const;
   // Checks `password` against `username`'s stored hash on the password thread (remembering
@@ -184,7 +188,7 @@ class broker {
   std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only
   std::int64_t last_retained_sweep_unix_ms_ = 0;  // shard 0's thread only
   std::int64_t last_memory_check_unix_ms_ = 0;    // shard 0's thread only
-  std::uint64_t memory_watermark_bytes_ = 0;      // mqtt.memory_watermark_bytes, 0 resolved
+  std::atomic<std::uint64_t> memory_watermark_bytes_{0};  // mqtt.memory_watermark_bytes, 0 resolved
   std::atomic<bool> over_memory_watermark_{false};
 
   // PBKDF2 checks of CONNECT passwords, one at a time: a burst of logins with wrong

@@ -21,13 +21,13 @@ connection::connection(shard& home, std::shared_ptr<stream> s)
       broker_(home.owner()),
       stream_(std::move(s)),
       id_(home.add_connection(this)),
-      framer_(home.owner().cfg_.mqtt.max_packet_size),
+      framer_(home.limits().max_packet_size),
       created_ms_(unix_now_ms()),
       last_rx_ms_(created_ms_),
-      window_(home.owner().cfg_.mqtt.max_inflight, home.owner().cfg_.mqtt.max_queued_messages,
-              home.owner().cfg_.mqtt.max_queued_bytes),
-      publish_tokens_(home.owner().cfg_.mqtt.max_publish_rate),
-      byte_tokens_(home.owner().cfg_.mqtt.max_inbound_bytes_rate),
+      window_(home.limits().max_inflight, home.limits().max_queued_messages,
+              home.limits().max_queued_bytes),
+      publish_tokens_(home.limits().max_publish_rate),
+      byte_tokens_(home.limits().max_inbound_bytes_rate),
       rate_refilled_ms_(created_ms_) {}
 
 connection::~connection() {
@@ -57,13 +57,13 @@ void connection::on_data(std::span<const std::uint8_t> bytes) {
 }
 
 bool connection::over_inbound_rate() const noexcept {
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   return (limits.max_publish_rate != 0 && publish_tokens_ < 0) ||
          (limits.max_inbound_bytes_rate != 0 && byte_tokens_ < 0);
 }
 
 void connection::refill_rate_buckets(std::int64_t now_ms) {
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   const auto elapsed = static_cast<double>(std::max<std::int64_t>(0, now_ms - rate_refilled_ms_));
   rate_refilled_ms_ = now_ms;
   // A full bucket holds one second's worth: the burst a client may send after a pause.
@@ -152,7 +152,7 @@ bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const
 }
 
 void connection::handle_connect(mqtt::connect_packet& p) {
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   version_ = p.version;
   const bool v5 = version_ == protocol_version::v5;
   if (p.props.authentication_method) {
@@ -226,7 +226,7 @@ void connection::handle_connect(mqtt::connect_packet& p) {
 }
 
 void connection::handle_publish(mqtt::publish_packet& p) {
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   const bool v5 = version_ == protocol_version::v5;
   const auto qos = static_cast<std::uint8_t>(p.qos);
   if (qos > 0 && inbound_unacked_ >= limits.receive_maximum) {
@@ -476,7 +476,7 @@ void connection::handle_ack(const mqtt::ack_packet& p) {
 }
 
 void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   const bool v5 = version_ == protocol_version::v5;
   const std::uint32_t subscription_id = p.props.subscription_identifiers.empty() ? 0 : p.props.subscription_identifiers[0];
   mqtt::suback_packet ack;
@@ -588,7 +588,7 @@ void connection::handle_disconnect(const mqtt::disconnect_packet& p) {
       fail(reason_code::protocol_error, "session expiry set on DISCONNECT after CONNECT had 0");
       return;
     }
-    session_expiry_s_ = std::min(*p.props.session_expiry_interval, broker_.cfg_.mqtt.max_session_expiry_s);
+    session_expiry_s_ = std::min(*p.props.session_expiry_interval, home_.limits().max_session_expiry_s);
   }
   // [MQTT-3.14.4-3] Normal disconnection discards the will; 0x04 asks for it to be published.
   will_cleared_ = p.reason != reason_code::disconnect_with_will;
@@ -598,7 +598,7 @@ void connection::handle_disconnect(const mqtt::disconnect_packet& p) {
 
 void connection::tick(std::int64_t now_ms) {
   if (state_ == state::awaiting_connect) {
-    if (now_ms - created_ms_ > broker_.cfg_.mqtt.connect_timeout_ms) close_stream();
+    if (now_ms - created_ms_ > home_.limits().connect_timeout_ms) close_stream();
     return;
   }
   if (state_ != state::connected) return;

@@ -131,7 +131,7 @@ void connection::restore_session() {
 
 void connection::finish_connect(bool session_present) {
   session_present_ = session_present;
-  const auto& limits = broker_.cfg_.mqtt;
+  const auto& limits = home_.limits();
   mqtt::connack_packet ack;
   ack.session_present = session_present;
   if (version_ == protocol_version::v5) {
@@ -308,7 +308,7 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
     broker_.counters_.dropped_memory_watermark.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (d.qos == 0 && stream_->queued_output_bytes() > broker_.cfg_.mqtt.max_queued_bytes) {
+  if (d.qos == 0 && stream_->queued_output_bytes() > home_.limits().max_queued_bytes) {
     // A slow reader: QoS 0 is what may be dropped; QoS 1/2 are bounded by the window.
     if (broker_.counters_.dropped_slow_client.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
       log::mqtt().warn("client '{}': {} bytes waiting to be sent; dropping QoS 0 messages (counted)", client_id_,

@@ -133,8 +133,8 @@ void shard::deliver(const std::shared_ptr<session::session_entry>& entry, sessio
         return;
       }
       const auto bytes = d.msg->payload.size() + d.msg->topic.size();
-      const auto& limits = broker_.cfg_.mqtt;
-      if (entry->queued_count >= limits.max_queued_messages || entry->queued_bytes + bytes > limits.max_queued_bytes) {
+      const auto& bounds = limits();
+      if (entry->queued_count >= bounds.max_queued_messages || entry->queued_bytes + bytes > bounds.max_queued_bytes) {
         if (counters.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
           log::mqtt().warn("session '{}': offline queue full ({} messages, {} bytes); dropping message on '{}' (counted)",
                        entry->client_id, entry->queued_count, entry->queued_bytes, d.msg->topic);

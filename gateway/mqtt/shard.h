@@ -73,6 +73,9 @@ class shard {
   [[nodiscard]] broker& owner() noexcept { return broker_; }
   // The users and ACL this shard applies now (replaced by a config reload between turns).
   [[nodiscard]] const std::shared_ptr<const auth::access_policy>& access() const noexcept { return access_; }
+  // The mqtt section's limits this shard applies now (replaced by a config reload between
+  // turns: a reference is good until the caller returns to the event loop).
+  [[nodiscard]] const config::mqtt_config& limits() const noexcept { return *limits_; }
 
   // Routes `m` (published by `publisher_id`) to every matching session. Offline copies
   // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
@@ -133,7 +136,7 @@ class shard {
   void start_timer();
 
  private:
-  friend class broker;  // sets tap_ and access_
+  friend class broker;  // sets tap_, access_ and limits_
 
   void change_route(route_change change);
   // Picks one member of a shared group for the next message: round robin, connected first.
@@ -165,6 +168,7 @@ class shard {
   };
   std::shared_ptr<const queue_tap> tap_;  // the bridge's rules; null: no bridge
   std::shared_ptr<const auth::access_policy> access_;
+  std::shared_ptr<const config::mqtt_config> limits_;
   std::vector<core::queue::command_body> core_outbox_;
   std::vector<std::string> core_origins_;  // one per command of core_outbox_
   std::vector<core_waiter> core_waiters_;

@@ -330,7 +330,7 @@ class BridgeReloadTest(QueueApiTestCase):
         c.publish("a/1", b"first", qos=1)
         self.assertEqual(self.receive_one("qa", client=api)["msgBody"], "first")
 
-        b.reload("bridge bindings replaced", bridge="  mqtt_to_queue:\n    - {filter: \"b/#\", queue: qb}\n")
+        b.reload("bridge bindings and TLS certificates replaced from", bridge="  mqtt_to_queue:\n    - {filter: \"b/#\", queue: qb}\n")
         c.publish("a/2", b"unbound now", qos=1)  # the same connection, still open
         c.publish("b/1", b"second", qos=1)
         self.assertEqual(self.receive_one("qb", client=api)["msgBody"], "second")

@@ -42,6 +42,16 @@ class OverloadTest(BrokerTestCase):
             self.assertLess(time.monotonic(), deadline, "the slot never came back")
             time.sleep(0.05)
 
+    def test_reloaded_limits_apply_to_new_connections_and_keep_the_open_ones(self):
+        b = self.new_broker(mqtt={"max_connections": 100})
+        first = self.connect(b)
+        self.connect(b)
+        b.reload("MQTT limits", mqtt={"max_connections": 1, "max_subscriptions_per_client": 1})
+        self.connect(b, expect=QUOTA_EXCEEDED)
+        # The open connections go on, under the new per-packet limits.
+        first.send(raw.subscribe(1, [("lim/a", 0), ("lim/b", 0)]))
+        self.assertEqual(first.expect(raw.SUBACK).codes, [0, 0x97])
+
     def test_max_connections_of_one_listener(self):
         b = self.new_broker(listeners=("mqtt", "ws"), listener_keys={"mqtt": "max_connections: 1"})
         self.connect(b)

@@ -1,12 +1,16 @@
 """TLS, mutual TLS, WebSocket and secure WebSocket listeners."""
 
+import copy
+import os
+import shutil
 import socket
 import ssl
+import subprocess
 import unittest
 
 import mqtt_raw as raw
-from wharf_fixture import (HOST, WAIT_S, BrokerTestCase, MosquittoSub, client_tls_context,
-                           is_mosquitto, mosquitto_pub, unique)
+from wharf_fixture import (HOST, WAIT_S, Broker, BrokerTestCase, MosquittoSub, certs,
+                           client_tls_context, is_mosquitto, mosquitto_pub, require_wharf, unique)
 
 
 class TlsTest(BrokerTestCase):
@@ -113,6 +117,60 @@ class TlsTest(BrokerTestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertEqual(s.wait()[1], [(topic, 1, 0, "mutual")])
         self.assertEqual(sub.expect().payload, b"mutual")
+
+
+class TlsReloadTest(BrokerTestCase):
+    """Certificate rotation: a reload makes new TLS connections use the certificate and key
+    the files hold now; connections already open keep going."""
+
+    def server_subject(self, port):
+        with socket.create_connection((HOST, port), WAIT_S) as s:
+            with client_tls_context().wrap_socket(s, server_hostname="localhost") as t:
+                return dict(field[0] for field in t.getpeercert()["subject"])["commonName"]
+
+    def issue_server_certificate(self, c, common_name):
+        """A new server certificate and key from the test CA, written over c's files."""
+        def openssl(*args):
+            subprocess.run(["openssl", *args], check=True, capture_output=True)
+        key, csr, ext = c.server_key + ".new", c.server_cert + ".csr", c.server_cert + ".ext"
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+        openssl("req", "-new", "-key", key, "-subj", "/CN=" + common_name, "-out", csr)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+        openssl("x509", "-req", "-in", csr, "-CA", c.ca_cert, "-CAkey", c.ca_key, "-CAcreateserial",
+                "-days", "2", "-sha256", "-extfile", ext, "-out", c.server_cert)
+        os.replace(key, c.server_key)
+
+    def test_reload_rotates_the_certificate_and_keeps_open_connections(self):
+        require_wharf(self, "wharf reloads TLS certificates on SIGHUP")
+        b = Broker(("mqtt", "tls", "queue-api-tls"), name="tls reload broker")
+        self._own_brokers.append(b)
+        # Its own copy of the certificates, so rotating them touches no other broker.
+        own = copy.copy(certs())
+        own.dir = os.path.join(b.dir, "certs")
+        shutil.copytree(certs().dir, own.dir)
+        for name in ("ca_cert", "ca_key", "server_cert", "server_key"):
+            setattr(own, name, os.path.join(own.dir, os.path.basename(getattr(certs(), name))))
+        b.certs = own
+        b.start()
+        self.assertEqual(self.server_subject(b.ports["tls"]), "localhost")
+        topic = unique("rotate")
+        before = self.client(b, kind="tls", tls=client_tls_context())
+        before.subscribe(topic)
+
+        self.issue_server_certificate(own, "localhost-rotated")
+        b.reload("TLS certificates replaced")
+        for kind in ("tls", "queue-api-tls"):
+            self.assertEqual(self.server_subject(b.ports[kind]), "localhost-rotated", kind)
+        # The connection made before the rotation still works.
+        self.client(b).publish(topic, b"still here")
+        self.assertEqual(before.expect().payload, b"still here")
+
+        # A key that does not match the certificate: the reload is refused, nothing changes.
+        shutil.copyfile(own.client_key, own.server_key)
+        b.reload("config reload refused")
+        self.assertRegex(b.log(), r"config reload refused: .*wharf\.yaml: listener 127\.0\.0\.1:\d+: ")
+        self.assertEqual(self.server_subject(b.ports["tls"]), "localhost-rotated")
 
 
 class WebSocketTest(BrokerTestCase):

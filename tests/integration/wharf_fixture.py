@@ -388,11 +388,11 @@ class Broker:
                                     **kwargs)
 
     def reload(self, expect, timeout_s=WAIT_S, **sections):
-        """Rewrites the config file with `sections` (bridge=..., auth=...: the same as the
-        constructor's) replaced, sends SIGHUP, and waits until the log shows `expect` once
+        """Rewrites the config file with `sections` (bridge=..., auth=..., mqtt=...,
+        top_level=...: the same as the constructor's) replaced, sends SIGHUP, and waits until the log shows `expect` once
         more than before."""
         for name, text in sections.items():
-            if name not in ("bridge", "auth", "top_level"):
+            if name not in ("bridge", "auth", "top_level", "mqtt"):
                 raise ValueError(name)
             setattr(self, name, text)
         self._write_wharf_config()

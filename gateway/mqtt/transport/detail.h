@@ -3,6 +3,7 @@
 
 #include "gateway/mqtt/transport/listener.h"
 #include "gateway/mqtt/transport/stream.h"
+#include "tls/tls_context.h"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -25,12 +26,13 @@ namespace wharf::gateway::detail {
 struct listener_state {
   std::size_t listener_index = 0;
   config::listener_config config;
-  std::shared_ptr<boost::asio::ssl::context> tls;  // null: plain
+  bool tls = false;  // TLS (mqtt) or WSS (mqtt-ws)
   accept_callback on_accept;
   listener_options options;
 
   std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> upgrade_refused{0};
+  tls::context_slot tls_context;  // empty: plain
 };
 
 // The queue of bytes waiting to be sent on one connection. Entries keep their storage

@@ -24,7 +24,7 @@ void start_stream(tcp::socket socket, const std::shared_ptr<detail::listener_sta
   peer.remote_address = address_text(remote.address());
   peer.remote_port = remote.port();
   peer.listener_index = state->listener_index;
-  const bool tls = state->tls != nullptr;
+  const bool tls = state->tls;
   if (state->config.type == config::listener_type::mqtt_ws) {
     tls ? detail::start_wss(std::move(socket), std::move(peer), state)
         : detail::start_ws(std::move(socket), std::move(peer), state);
@@ -50,13 +50,18 @@ listener_stats listener_handle::stats() const noexcept {
 
 void listener_handle::stop() { acceptors_.stop(); }
 
+void listener_handle::replace_tls_context(std::shared_ptr<asio::ssl::context> context) const {
+  if (state_ && state_->tls && context) state_->tls_context.replace(std::move(context));
+}
+
 listener_handle start_listener(io_pool& pool, std::size_t listener_index, const config::listener_config& cfg,
                                std::shared_ptr<asio::ssl::context> tls_or_null, accept_callback on_accept,
                                listener_options options) {
   auto state = std::make_shared<detail::listener_state>();
   state->listener_index = listener_index;
   state->config = cfg;
-  state->tls = std::move(tls_or_null);
+  state->tls = tls_or_null != nullptr;
+  state->tls_context.replace(std::move(tls_or_null));
   state->on_accept = std::move(on_accept);
   state->options = options;
   if (cfg.tls && !state->tls) {

@@ -70,6 +70,9 @@ class listener_handle {
   // accepted until that thread gets to it). Connections already accepted are unaffected.
   // Thread-safe; idempotent.
   void stop();
+  // New connections use `context` from now on (a reload rotating the certificate); those
+  // already accepted keep theirs. Ignored for a plain listener. Thread-safe.
+  void replace_tls_context(std::shared_ptr<boost::asio::ssl::context> context) const;
 
  private:
   friend listener_handle start_listener(io_pool&, std::size_t, const config::listener_config&,

@@ -190,7 +190,7 @@ class tls_stream final : public async_stream<tls_stream>, public std::enable_sha
 
 void start_tls(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
   peer.tls = true;
-  auto s = std::make_shared<tls_stream>(std::move(socket), state->tls->native_handle(), std::move(peer),
+  auto s = std::make_shared<tls_stream>(std::move(socket), state->tls_context.get()->native_handle(), std::move(peer),
                                         state->options.close_timeout);
   s->handshake(state);
 }

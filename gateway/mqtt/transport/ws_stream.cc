@@ -212,7 +212,7 @@ void start_wss(tcp::socket socket, peer_info peer, const std::shared_ptr<listene
   peer.websocket = true;
   peer.tls = true;
   auto s = std::make_shared<ws_stream<ssl_socket>>(std::move(peer), state->options.close_timeout,
-                                                   std::move(socket), *state->tls);
+                                                   std::move(socket), *state->tls_context.get());
   std::make_shared<upgrade<ssl_socket>>(std::move(s), state)->start();
 }
 
