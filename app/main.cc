@@ -1,8 +1,9 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
-//   SIGHUP (or the admin API) -> users, ACL, log levels, MQTT limits, the bridge's bindings
-//     and the listeners' TLS certificates are reloaded from the file; nothing else stops
+//   SIGHUP (or the admin API) -> users, ACL, log levels, MQTT limits, listeners (and their
+//     TLS certificates) and the bridge's bindings are reloaded from the file (app/listeners.h);
+//     open connections go on
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -17,10 +18,12 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "app/commands.h"
+#include "app/listeners.h"
 #include "config/config.h"
 #include "core/log.h"
 #include "core/queue/service.h"
@@ -103,76 +106,21 @@ void connect_push_senders(wharf::core::queue::service& queue_core, wharf::gatewa
   });
 }
 
-const char* listener_kind(wharf::config::listener_type type) {
-  switch (type) {
-    case wharf::config::listener_type::mqtt: return "mqtt";
-    case wharf::config::listener_type::mqtt_ws: return "mqtt-ws";
-    case wharf::config::listener_type::queue_api: return "queue-api";
-    case wharf::config::listener_type::admin: return "admin";
-  }
-  return "?";
-}
-
-// One reload at a time (SIGHUP, the admin API), and none while listeners are being started.
+// One reload at a time (SIGHUP, the admin API), and none while the listeners start.
 std::mutex reload_mu;
 
-// A listener as started, for reloads: its config, and how to hand it a new TLS context.
-struct running_listener {
-  wharf::config::listener_config config;
-  std::function<void(std::shared_ptr<boost::asio::ssl::context>)> replace_tls_context;
-};
-
-bool same_listener(const wharf::config::listener_config& a, const wharf::config::listener_config& b) {
-  return a.bind == b.bind && a.type == b.type && a.tls.has_value() == b.tls.has_value();
-}
-
-// New TLS contexts, read from the files `next` names, for the running TLS listeners it
-// keeps (certificate rotation). Adds an error per context that cannot be made.
-std::vector<std::pair<const running_listener*, std::shared_ptr<boost::asio::ssl::context>>> reload_tls_contexts(
-    const wharf::config::config& next, const std::vector<running_listener>& running, std::vector<std::string>& errors) {
-  std::vector<std::pair<const running_listener*, std::shared_ptr<boost::asio::ssl::context>>> contexts;
-  for (const auto& r : running) {
-    if (!r.config.tls) continue;
-    const auto kept = std::find_if(next.listeners.begin(), next.listeners.end(),
-                                   [&](const auto& l) { return same_listener(l, r.config); });
-    if (kept == next.listeners.end()) continue;
-    try {
-      contexts.emplace_back(&r, wharf::tls::make_server_context(*kept->tls));
-    } catch (const std::exception& e) {
-      errors.push_back(fmt::format("{}: listener {}: {}", next.source_file, kept->bind, e.what()));
-    }
-  }
-  return contexts;
-}
-
-// Listeners start and stop only with the process; says which ones the file adds or drops.
-void warn_about_listener_changes(const wharf::config::config& next, const std::vector<running_listener>& running) {
-  for (const auto& l : next.listeners) {
-    if (std::none_of(running.begin(), running.end(), [&](const auto& r) { return same_listener(l, r.config); }))
-      wharf::log::app().warn("config reload: listener {} is new; it starts at the next start", l.bind);
-  }
-  for (const auto& r : running) {
-    if (std::none_of(next.listeners.begin(), next.listeners.end(),
-                     [&](const auto& l) { return same_listener(l, r.config); }))
-      wharf::log::app().warn("config reload: listener {} is gone from the file; it runs until the next start",
-                             r.config.bind);
-  }
-}
-
 // SIGHUP: reads the config file again and applies what can change while running: users
-// and ACL, log levels, the mqtt section's limits and the listeners' connection bounds, the
-// bridge's bindings (and uplink), the TLS certificates and keys of the listeners. An invalid file (or a certificate that cannot be loaded) is refused with
-// its errors logged, and everything keeps running as it was. Other sections take effect at
-// the next start.
-// Returns the errors that refused the file (none: applied). SIGHUP and the admin API's
-// reload both come here; reload_mu keeps them one at a time.
+// and ACL, log levels, the mqtt section's limits, the listeners (added, dropped, their
+// settings and TLS certificates), the bridge's bindings (and uplink). An invalid file (or a
+// certificate that cannot be loaded, an address that cannot be bound) is refused with its
+// errors logged, and everything keeps running as it was. Other sections take effect at the
+// next start. Returns the errors that refused the file (none: applied).
 std::vector<std::string> reload_config(const options& opts, wharf::gateway::broker& broker,
-                                       wharf::gateway::bridge::runner& bridge,
-                                       const std::vector<running_listener>& listeners) {
+                                       wharf::gateway::bridge::runner& bridge, wharf::app::listener_set& listeners) {
   using namespace wharf;
   std::lock_guard lock(reload_mu);
   if (opts.config_file.empty()) {
-    wharf::log::app().info("SIGHUP: running on the embedded default; there is no file to reload");
+    log::app().info("SIGHUP: running on the embedded default; there is no file to reload");
     return {"running on the embedded default: there is no file to reload"};
   }
   app::checked_config next;
@@ -180,27 +128,28 @@ std::vector<std::string> reload_config(const options& opts, wharf::gateway::brok
     next = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
     std::vector<std::string> errors;
-    for (const auto& err : e.errors()) {
-      errors.push_back(err.to_string());
-      wharf::log::app().error("config reload refused: {}", errors.back());
-    }
+    for (const auto& err : e.errors()) errors.push_back(err.to_string());
+    for (const auto& err : errors) log::app().error("config reload refused: {}", err);
     return errors;
   }
   std::vector<std::string> errors;
-  auto tls_contexts = reload_tls_contexts(next.cfg, listeners, errors);
-  for (const auto& e : errors) wharf::log::app().error("config reload refused: {}", e);
-  if (!errors.empty()) return errors;
-  // The bridge next: it can still refuse (a queue it cannot create), and then nothing changes.
-  if (!bridge.reload(std::move(next.bridge_rules)))
+  auto listener_plan = listeners.prepare(next.cfg, errors);
+  if (!listener_plan) {
+    for (const auto& err : errors) log::app().error("config reload refused: {}", err);
+    return errors;
+  }
+  // The bridge last of what can refuse (a queue it cannot create); then everything applies.
+  if (!bridge.reload(std::move(next.bridge_rules))) {
+    listeners.abort(listener_plan);
     return {"the bridge refused the new bindings (the log says why); nothing was changed"};
-  for (auto& [listener, context] : tls_contexts) listener->replace_tls_context(std::move(context));
-  wharf::log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
+  }
+  listeners.commit(listener_plan);
+  log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
   broker.replace_access_policy(std::move(next.access));
   broker.replace_limits(next.cfg);
-  warn_about_listener_changes(next.cfg, listeners);
-  wharf::log::app().info("config reload: users, ACL, log levels, MQTT limits, bridge bindings and TLS certificates "
-                         "replaced from {} (other settings apply at the next start)",
-                         opts.config_file);
+  log::app().info("config reload: users, ACL, log levels, MQTT limits, listeners, bridge bindings and TLS certificates "
+                  "replaced from {} (other settings apply at the next start)",
+                  opts.config_file);
   return {};
 }
 
@@ -265,95 +214,52 @@ int run(const options& opts) {
   queue_api_server_options.error_body = [&queue_api](int code, const std::string& message) {
     return queue_api.refusal(code, message);
   };
-  std::vector<gateway::listener_handle> listeners;
-  std::vector<gateway::http::http_listener> http_listeners;
-  // Every listener's counters for /metrics, in config order (filled as they start).
-  std::vector<std::function<gateway::admin::listener_counters()>> listener_counters;
-  // Every listener as started (for reloads), in config order, filled as they start.
-  std::vector<running_listener> running_listeners;
+  // Made after the listener set (it reads it), used by the set's admin listeners.
+  std::optional<gateway::admin::admin_api> admin;
+  app::listener_set listeners(
+      pool, {.broker = broker,
+             .queue_api =
+                 [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
+                   queue_api.handle(std::move(r), std::move(respond));
+                 },
+             .queue_api_options = queue_api_server_options,
+             .admin = [&admin](gateway::http::http_request r,
+                               gateway::http::respond_fn respond) { admin->handle(std::move(r), std::move(respond)); }});
   // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
   // queue core). Destroyed before what it reloads.
   boost::asio::thread_pool admin_reloads{1};
-  gateway::admin::admin_api admin(
-      {.broker = broker,
-       .queue_core = queue_core,
-       .storage = *db,
-       .queue_api = [&queue_api] { return queue_api.stats(); },
-       .listeners =
-           [&listener_counters] {
-             std::vector<gateway::admin::listener_counters> out;
-             for (const auto& read : listener_counters) out.push_back(read());
-             return out;
-           },
-       .reload = opts.config_file.empty()
-                     ? std::function<void(std::function<void(std::vector<std::string>)>)>{}
-                     : [&](std::function<void(std::vector<std::string>)> done) {
-                         boost::asio::post(admin_reloads, [&opts, &broker, &bridge, &running_listeners,
-                                                           done = std::move(done)] {
-                           done(reload_config(opts, broker, bridge, running_listeners));
-                         });
-                       }},
+  admin.emplace(
+      gateway::admin::admin_sources{
+          .broker = broker,
+          .queue_core = queue_core,
+          .storage = *db,
+          .queue_api = [&queue_api] { return queue_api.stats(); },
+          .listeners = [&listeners] { return listeners.counters(); },
+          .bridge = &bridge,
+          .reload = opts.config_file.empty()
+                        ? std::function<void(std::function<void(std::vector<std::string>)>)>{}
+                        : [&](std::function<void(std::vector<std::string>)> done) {
+                            boost::asio::post(admin_reloads, [&opts, &broker, &bridge, &listeners,
+                                                              done = std::move(done)] {
+                              done(reload_config(opts, broker, bridge, listeners));
+                            });
+                          }},
       admin_users(cfg));
-  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
-    const auto& l = cfg.listeners[i];
-    std::shared_ptr<boost::asio::ssl::context> tls_context;
-    if (l.tls) tls_context = tls::make_server_context(*l.tls);
-    std::uint16_t port = 0;
-    if (l.type == config::listener_type::queue_api || l.type == config::listener_type::admin) {
-      gateway::http::request_handler handler;
-      if (l.type == config::listener_type::admin) {
-        handler = [&admin](gateway::http::http_request r, gateway::http::respond_fn respond) {
-          admin.handle(std::move(r), std::move(respond));
-        };
-      } else {
-        handler = [&queue_api](gateway::http::http_request r, gateway::http::respond_fn respond) {
-          queue_api.handle(std::move(r), std::move(respond));
-        };
-      }
-      auto http = gateway::http::start_http_listener(
-          pool, l, tls_context, std::move(handler),
-          l.type == config::listener_type::admin ? gateway::http::http_server_options{} : queue_api_server_options);
-      port = http.port();
-      listener_counters.push_back([http, &l] {
-        const auto s = http.stats();
-        return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted, s.handshake_failures};
-      });
-      {
-        std::lock_guard lock(reload_mu);
-        running_listeners.push_back({l, [http](auto context) { http.replace_tls_context(std::move(context)); }});
-      }
-      http_listeners.push_back(std::move(http));
-    } else {
-      gateway::listener_options lo;
-      lo.max_ws_message_bytes = std::size_t{cfg.mqtt.max_packet_size} + 4096;
-      auto mqtt = gateway::start_listener(
-          pool, i, l, tls_context, [&broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, lo);
-      port = mqtt.port();
-      listener_counters.push_back([mqtt, &l] {
-        const auto s = mqtt.stats();
-        return gateway::admin::listener_counters{l.bind, listener_kind(l.type), s.accepted,
-                                                 s.handshake_failures + s.upgrade_refused};
-      });
-      {
-        std::lock_guard lock(reload_mu);
-        running_listeners.push_back({l, [mqtt](auto context) { mqtt.replace_tls_context(std::move(context)); }});
-      }
-      listeners.push_back(std::move(mqtt));
-    }
-    wharf::log::app().info("listening on {} ({}{}), port {}", l.bind, listener_kind(l.type), l.tls ? ", tls" : "", port);
+  {
+    std::lock_guard lock(reload_mu);
+    listeners.start_all(cfg);
   }
   pool.run();
   broker.start();
   bridge.start();
-  admin.set_ready(true);
+  admin->set_ready(true);
   wharf::log::app().info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge, running_listeners);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge, listeners);
   wharf::log::app().info("signal {} received: shutting down", sig);
-  admin.set_ready(false);
-  for (auto& l : listeners) l.stop();
-  for (auto& l : http_listeners) l.stop();
+  admin->set_ready(false);
+  listeners.stop_all();
   admin_reloads.join();  // a reload the admin API started finishes before the bridge stops
   // Before the broker and the core: it publishes into the one and reads the other.
   bridge.stop();

@@ -404,6 +404,15 @@ class schema_reader {
                 fmt::format("{}: '{}' already used at line {}", e.path, *text, pos->second));
       return;
     }
+    for (const auto& [other_host, other_line] : hosts_by_port_[parts.port]) {
+      if (!overlaps(host_key, other_host)) continue;
+      diag_.add(detail::value_mark(e),
+                fmt::format("{}: '{}' overlaps the bind at line {} ({} takes every address of its family on "
+                            "port {}); use one listener or another port",
+                            e.path, *text, other_line, is_wildcard(host_key) ? host_key : other_host, parts.port));
+      return;
+    }
+    hosts_by_port_[parts.port].emplace_back(host_key, line);
     l.bind = std::move(*text);
     l.host = std::move(parts.host);
     l.port = parts.port;
@@ -703,6 +712,19 @@ class schema_reader {
   fs::path base_dir_;
   bool listeners_given_ = false;
   std::map<std::string, int> binds_;  // "[host]:port" -> line of first use
+  std::map<std::uint16_t, std::vector<std::pair<std::string, int>>> hosts_by_port_;  // port -> (host, line)
+
+  static bool is_wildcard(std::string_view host) { return host == "0.0.0.0" || host == "::"; }
+  // Whether binds of `a` and `b` on one port would both take some connection: a wildcard
+  // takes its family's addresses (IPv6 "::" takes IPv4 too, dual-stack); host names may be
+  // either family.
+  static bool overlaps(std::string_view a, std::string_view b) {
+    const auto ipv6 = [](std::string_view h) { return h.find(':') != std::string_view::npos; };
+    const auto covers = [&](std::string_view wildcard, std::string_view host) {
+      return wildcard == "::" || (wildcard == "0.0.0.0" && !ipv6(host));
+    };
+    return (is_wildcard(a) && covers(a, b)) || (is_wildcard(b) && covers(b, a));
+  }
   std::vector<std::pair<std::string, YAML::Mark>> admin_user_refs_;  // admin listeners' users
   // For "a queue-api listener needs credentials": where the first such listener is, where
   // queue_api.credentials is (when given), and how many entries it has (valid or not).

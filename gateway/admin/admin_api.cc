@@ -92,12 +92,18 @@ void write_mqtt(exposition& x, const broker& b) {
   const auto sessions = b.session_count();
   x.sample("wharf_mqtt_sessions", "state=\"online\"", online);
   x.sample("wharf_mqtt_sessions", "state=\"offline\"", sessions > online ? sessions - online : 0);
-  x.family("wharf_mqtt_messages_received_total", "counter", "PUBLISH packets received, by QoS.");
-  for (std::size_t q = 0; q < 3; ++q)
-    x.sample("wharf_mqtt_messages_received_total", fmt::format("qos=\"{}\"", q), load(c.messages_received[q]));
-  x.family("wharf_mqtt_messages_sent_total", "counter", "PUBLISH packets sent to subscribers, by QoS.");
-  for (std::size_t q = 0; q < 3; ++q)
-    x.sample("wharf_mqtt_messages_sent_total", fmt::format("qos=\"{}\"", q), load(c.messages_sent[q]));
+  const auto by_protocol_and_qos = [&x](std::string_view name, const std::array<broker_counters::by_qos, 4>& counts,
+                                        std::size_t first_protocol) {
+    for (std::size_t p = first_protocol; p < counts.size(); ++p)
+      for (std::size_t q = 0; q < 3; ++q)
+        x.sample(name, fmt::format("protocol=\"{}\",qos=\"{}\"", message_protocol_names[p], q), load(counts[p][q]));
+  };
+  x.family("wharf_mqtt_messages_received_total", "counter",
+           "PUBLISH packets received, by protocol (the client's MQTT version, or queue: from the queue core) and QoS.");
+  by_protocol_and_qos("wharf_mqtt_messages_received_total", c.messages_received, 0);
+  x.family("wharf_mqtt_messages_sent_total", "counter",
+           "PUBLISH packets sent to subscribers, by protocol (the subscriber's MQTT version) and QoS.");
+  by_protocol_and_qos("wharf_mqtt_messages_sent_total", c.messages_sent, 1);
   x.one("wharf_mqtt_received_bytes_total", "counter", "Bytes read from MQTT clients.", load(c.bytes_received));
   x.one("wharf_mqtt_sent_bytes_total", "counter", "Bytes written to MQTT clients.", load(c.bytes_sent));
   x.family("wharf_mqtt_messages_dropped_total", "counter", "Messages not delivered, by reason.");
@@ -129,6 +135,20 @@ void write_mqtt(exposition& x, const broker& b) {
   x.one("wharf_bridge_refused_total", "counter", "Bridged publishes the queue core refused.", load(c.bridge_refused));
   x.one("wharf_bridge_events_failed_total", "counter", "Device events the events queue refused.",
         load(c.bridge_events_failed));
+}
+
+void write_uplink(exposition& x, const bridge::uplink_counters& c) {
+  x.one("wharf_bridge_uplink_connected", "gauge", "1 while the uplink is connected to its remote broker.",
+        c.connected.load(std::memory_order_relaxed) ? 1 : 0);
+  x.one("wharf_bridge_uplink_connects_total", "counter", "Connections the uplink made.", load(c.connects));
+  x.one("wharf_bridge_uplink_connect_failures_total", "counter", "Connection attempts of the uplink that failed.",
+        load(c.connect_failures));
+  x.family("wharf_bridge_uplink_messages_total", "counter",
+           "Messages the uplink carried: sent up (acknowledged by the remote), received down, dropped (no out "
+           "topic maps them any more).");
+  x.sample("wharf_bridge_uplink_messages_total", "direction=\"up\"", load(c.sent));
+  x.sample("wharf_bridge_uplink_messages_total", "direction=\"down\"", load(c.received));
+  x.sample("wharf_bridge_uplink_messages_total", "direction=\"dropped\"", load(c.dropped));
 }
 
 void write_listeners(exposition& x, const std::vector<listener_counters>& listeners) {
@@ -277,6 +297,7 @@ void admin_api::render_metrics(std::function<void(std::string)> done) {
   auto x = std::make_shared<exposition>();
   write_mqtt(*x, sources_.broker);
   if (sources_.listeners) write_listeners(*x, sources_.listeners());
+  if (sources_.bridge != nullptr && sources_.bridge->has_uplink()) write_uplink(*x, sources_.bridge->uplink_stats());
   if (sources_.queue_api) write_queue_api(*x, sources_.queue_api());
   write_core(*x, sources_.queue_core.stats());
   write_storage(*x, sources_.storage.stats());

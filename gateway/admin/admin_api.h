@@ -17,6 +17,7 @@
 
 #include "core/queue/service.h"
 #include "core/storage.h"
+#include "gateway/bridge/runner.h"
 #include "gateway/http/cmq_api.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
@@ -38,6 +39,7 @@ struct admin_sources {
   core::storage& storage;
   std::function<http::cmq_api_stats()> queue_api;           // empty: no queue-api listener
   std::function<std::vector<listener_counters>()> listeners;
+  const bridge::runner* bridge = nullptr;  // its uplink's counters; null: no bridge
   // Reads the config file again and applies it as SIGHUP does; `done` gets the errors that
   // refused it (none: applied). Called on an I/O thread: it must hand the work elsewhere.
   std::function<void(std::function<void(std::vector<std::string> errors)> done)> reload;

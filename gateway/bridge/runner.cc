@@ -51,8 +51,9 @@ void runner::start() {
 }
 
 void runner::start_uplink_locked() {
+  has_uplink_.store(rules_->uplink().has_value(), std::memory_order_relaxed);
   if (!rules_->uplink()) return;
-  uplink_ = std::make_unique<uplink>(*rules_->uplink(), queue_core_, broker_);
+  uplink_ = std::make_unique<uplink>(*rules_->uplink(), queue_core_, broker_, uplink_counters_);
   uplink_->start();
 }
 

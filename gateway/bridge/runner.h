@@ -32,6 +32,9 @@ class runner {
   void deliver(const core::queue::push_delivery& d, std::function<void(bool)> done);
   // Stops the uplink (before the broker and the core stop). Idempotent.
   void stop();
+  // What the uplink did since start (over its restarts), and whether one is configured now.
+  [[nodiscard]] const uplink_counters& uplink_stats() const noexcept { return uplink_counters_; }
+  [[nodiscard]] bool has_uplink() const noexcept { return has_uplink_.load(std::memory_order_relaxed); }
 
  private:
   void start_uplink_locked();
@@ -40,6 +43,8 @@ class runner {
   broker& broker_;
   std::mutex mu_;  // rules_ and uplink_: reload vs. the core's thread and shutdown
   std::shared_ptr<const bridge> rules_;
+  uplink_counters uplink_counters_;  // before uplink_: outlives every uplink that writes it
+  std::atomic<bool> has_uplink_{false};
   std::unique_ptr<uplink> uplink_;
 };
 

@@ -62,14 +62,16 @@ struct uplink::impl {
     std::string body;
   };
 
-  impl(config::uplink_config c, q::service& core, broker& b)
+  impl(config::uplink_config c, q::service& core, broker& b, uplink_counters& counts)
       : cfg(std::move(c)),
         queue_core(core),
         mqtt_broker(b),
+        counters(counts),
         client(cfg.address, cfg.client_id, mqtt::create_options(cfg.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1),
                nullptr) {
     client.set_message_callback([this](mqtt::const_message_ptr m) { on_remote_message(*m); });
     client.set_connection_lost_handler([this](const std::string& cause) {
+      counters.connected.store(false, std::memory_order_relaxed);
       log::bridge().warn("uplink {}: connection lost ({}); messages going up wait in queue '{}'", cfg.address, cause,
                    cfg.queue);
       wake();
@@ -110,7 +112,7 @@ struct uplink::impl {
         client.subscribe(t.remote_prefix + t.filter, t.qos, options)->wait();
       }
     } catch (const mqtt::exception& e) {
-      connect_failures.fetch_add(1, std::memory_order_relaxed);
+      counters.connect_failures.fetch_add(1, std::memory_order_relaxed);
       if (!outage_logged) log::bridge().warn("uplink {}: cannot connect: {}; retrying", cfg.address, e.what());
       outage_logged = true;
       if (client.is_connected()) {
@@ -122,7 +124,8 @@ struct uplink::impl {
       return false;
     }
     outage_logged = false;
-    connects.fetch_add(1, std::memory_order_relaxed);
+    counters.connects.fetch_add(1, std::memory_order_relaxed);
+    counters.connected.store(true, std::memory_order_relaxed);
     log::bridge().info("uplink {}: connected as '{}'", cfg.address, cfg.client_id);
     return true;
   }
@@ -144,7 +147,7 @@ struct uplink::impl {
     if (!future.get())
       log::bridge().error("uplink {}: a message on '{}' could not be stored locally (storage failing)", cfg.address,
                     m.get_topic());
-    received.fetch_add(1, std::memory_order_relaxed);
+    counters.received.fetch_add(1, std::memory_order_relaxed);
   }
 
   // Messages still invisible in the queue when the worker starts were taken by the run
@@ -196,7 +199,7 @@ struct uplink::impl {
         const auto m = message_from_json(out.body);
         const auto remote = m ? remote_topic_for(cfg, m->topic) : std::nullopt;
         if (!remote) {
-          dropped.fetch_add(1, std::memory_order_relaxed);
+          counters.dropped.fetch_add(1, std::memory_order_relaxed);
           log::bridge().warn("uplink: a queued message ({} bytes) maps to no out topic any more; dropped", out.body.size());
           continue;
         }
@@ -210,7 +213,7 @@ struct uplink::impl {
       log::bridge().warn("uplink {}: sending failed: {}; the batch is sent again after reconnecting", cfg.address, e.what());
       return false;
     }
-    sent.fetch_add(tokens.size(), std::memory_order_relaxed);
+    counters.sent.fetch_add(tokens.size(), std::memory_order_relaxed);
     return true;
   }
 
@@ -234,6 +237,7 @@ struct uplink::impl {
     std::chrono::steady_clock::time_point batch_taken;
     while (!stopping.load()) {
       if (!client.is_connected()) {
+        counters.connected.store(false, std::memory_order_relaxed);
         if (!connect()) {
           sleep_for(delay);
           delay = std::min(delay * 2, milliseconds(cfg.reconnect_max_ms));
@@ -260,6 +264,7 @@ struct uplink::impl {
       } catch (const mqtt::exception&) {
       }
     }
+    counters.connected.store(false, std::memory_order_relaxed);
   }
 
   void sleep_for(milliseconds d) {
@@ -284,13 +289,13 @@ struct uplink::impl {
   std::mutex mu;
   std::condition_variable cv;
   bool woken = false;
-  std::atomic<std::uint64_t> connects{0}, connect_failures{0}, sent{0}, received{0}, dropped{0};
+  uplink_counters& counters;
   // Last: destroyed first, while everything its callbacks use still exists.
   mqtt::async_client client;
 };
 
-uplink::uplink(config::uplink_config cfg, q::service& queue_core, broker& mqtt_broker)
-    : impl_(std::make_unique<impl>(std::move(cfg), queue_core, mqtt_broker)) {}
+uplink::uplink(config::uplink_config cfg, q::service& queue_core, broker& mqtt_broker, uplink_counters& counters)
+    : impl_(std::make_unique<impl>(std::move(cfg), queue_core, mqtt_broker, counters)) {}
 
 uplink::~uplink() { stop(); }
 
@@ -304,9 +309,11 @@ void uplink::stop() {
   impl_->wake();
   impl_->worker.join();
   const auto& i = *impl_;
-  log::bridge().info("uplink {}: stopped; {} connections ({} attempts failed), {} messages sent up, {} received, {} dropped",
-               i.cfg.address, i.connects.load(), i.connect_failures.load(), i.sent.load(), i.received.load(),
-               i.dropped.load());
+  const auto& c = i.counters;
+  log::bridge().info(
+      "uplink {}: stopped; since start, {} connections ({} attempts failed), {} messages sent up, {} received, {} "
+      "dropped",
+      i.cfg.address, c.connects.load(), c.connect_failures.load(), c.sent.load(), c.received.load(), c.dropped.load());
 }
 
 }  // namespace wharf::gateway::bridge

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -39,10 +41,22 @@ namespace wharf::gateway::bridge {
 // become visible again, so that it goes up before anything newer (order kept).
 constexpr std::uint32_t uplink_visibility_timeout_s = 10;
 
+// What the uplinks did, for /metrics: kept by the runner across uplink restarts (a reload
+// that changes its settings), written by the uplink's threads, read from any.
+struct uplink_counters {
+  std::atomic<bool> connected{false};
+  std::atomic<std::uint64_t> connects{0};
+  std::atomic<std::uint64_t> connect_failures{0};
+  std::atomic<std::uint64_t> sent{0};      // messages the remote acknowledged
+  std::atomic<std::uint64_t> received{0};  // messages from the remote published here
+  std::atomic<std::uint64_t> dropped{0};   // queued messages no out topic maps any more
+};
+
 class uplink {
  public:
-  // REQUIRES: the bridge provisioned cfg.queue; queue_core and mqtt_broker outlive this.
-  uplink(config::uplink_config cfg, core::queue::service& queue_core, broker& mqtt_broker);
+  // REQUIRES: the bridge provisioned cfg.queue; queue_core, mqtt_broker and counters
+  // outlive this.
+  uplink(config::uplink_config cfg, core::queue::service& queue_core, broker& mqtt_broker, uplink_counters& counters);
   ~uplink();  // stop()
   uplink(const uplink&) = delete;
   uplink& operator=(const uplink&) = delete;

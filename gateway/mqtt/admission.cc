@@ -13,37 +13,40 @@ constexpr std::size_t flapping_sweep_threshold = 100000;
 
 admission::admission(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners)
     : max_connections_(mqtt.max_connections), flapping_limits_(mqtt.flapping) {
-  for (const auto& cfg : listeners) {
-    auto l = std::make_unique<per_listener>();
-    l->bind = cfg.bind;
-    l->type = cfg.type;
-    l->max_connections = cfg.max_connections;
-    l->max_rate = cfg.max_connection_rate;
-    l->tokens = cfg.max_connection_rate;  // a full bucket: a burst of one second's worth
-    listeners_.push_back(std::move(l));
-  }
+  for (std::size_t i = 0; i < listeners.size(); ++i) set_listener(i, listeners[i]);
 }
 
-void admission::update(const config::mqtt_config& mqtt, const std::vector<config::listener_config>& listeners) {
+void admission::update(const config::mqtt_config& mqtt) {
   max_connections_.store(mqtt.max_connections, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(flapping_mu_);
-    flapping_limits_ = mqtt.flapping;
-  }
-  for (auto& l : listeners_) {
-    const auto same = std::find_if(listeners.begin(), listeners.end(),
-                                   [&](const auto& cfg) { return cfg.bind == l->bind && cfg.type == l->type; });
-    if (same == listeners.end()) continue;  // gone from the file: it runs as it was until the next start
-    l->max_connections.store(same->max_connections, std::memory_order_relaxed);
-    std::lock_guard lock(l->rate_mu);
-    l->max_rate.store(same->max_connection_rate, std::memory_order_relaxed);
-    l->tokens = std::min<double>(l->tokens, same->max_connection_rate);
-  }
+  std::lock_guard lock(flapping_mu_);
+  flapping_limits_ = mqtt.flapping;
 }
 
-admission::verdict admission::admit(std::size_t listener, std::string_view client_id, std::int64_t now_ms) {
+void admission::set_listener(std::size_t index, const config::listener_config& cfg) {
+  std::shared_ptr<per_listener> l;
+  {
+    std::lock_guard lock(listeners_mu_);
+    if (index >= listeners_.size()) listeners_.resize(index + 1);
+    if (!listeners_[index]) {
+      listeners_[index] = std::make_shared<per_listener>();
+      listeners_[index]->tokens = cfg.max_connection_rate;  // a full bucket: a burst of one second's worth
+    }
+    l = listeners_[index];
+  }
+  l->max_connections.store(cfg.max_connections, std::memory_order_relaxed);
+  std::lock_guard lock(l->rate_mu);
+  l->max_rate.store(cfg.max_connection_rate, std::memory_order_relaxed);
+  l->tokens = std::min<double>(l->tokens, cfg.max_connection_rate);
+}
+
+std::shared_ptr<admission::per_listener> admission::listener(std::size_t index) const {
+  std::lock_guard lock(listeners_mu_);
+  return index < listeners_.size() ? listeners_[index] : nullptr;
+}
+
+admission::verdict admission::admit(std::size_t listener_index, std::string_view client_id, std::int64_t now_ms) {
   if (flapping(client_id, now_ms)) return verdict::banned;
-  per_listener* l = listener < listeners_.size() ? listeners_[listener].get() : nullptr;
+  const auto l = listener(listener_index);
   if (l != nullptr && l->max_rate != 0 && !take_rate_token(*l, now_ms)) return verdict::rate_exceeded;
   if (connections_.fetch_add(1, std::memory_order_relaxed) >= max_connections_.load(std::memory_order_relaxed)) {
     connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -61,9 +64,9 @@ admission::verdict admission::admit(std::size_t listener, std::string_view clien
   return verdict::admitted;
 }
 
-void admission::released(std::size_t listener) {
+void admission::released(std::size_t listener_index) {
   connections_.fetch_sub(1, std::memory_order_relaxed);
-  if (listener < listeners_.size()) listeners_[listener]->connections.fetch_sub(1, std::memory_order_relaxed);
+  if (const auto l = listener(listener_index)) l->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 bool admission::take_rate_token(per_listener& l, std::int64_t now_ms) {

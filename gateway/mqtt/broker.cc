@@ -56,10 +56,23 @@ broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
     shards_.back()->access_ = access_;
     shards_.back()->limits_ = limits;
   }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) set_listener(i, cfg.listeners[i]);
+}
+
+void broker::set_listener(std::size_t index, const config::listener_config& listener) {
+  admission_.set_listener(index, listener);
+  std::lock_guard lock(listeners_mu_);
+  if (index >= listeners_.size()) listeners_.resize(index + 1);
+  listeners_[index] = std::make_shared<const config::listener_config>(listener);
+}
+
+std::shared_ptr<const config::listener_config> broker::listener_settings(std::size_t index) const {
+  std::lock_guard lock(listeners_mu_);
+  return index < listeners_.size() ? listeners_[index] : nullptr;
 }
 
 void broker::replace_limits(const config::config& next) {
-  admission_.update(next.mqtt, next.listeners);
+  admission_.update(next.mqtt);
   memory_watermark_bytes_.store(memory_watermark(next.mqtt), std::memory_order_relaxed);
   auto limits = std::make_shared<const config::mqtt_config>(next.mqtt);
   for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), limits] { s->limits_ = limits; });
@@ -147,7 +160,8 @@ void broker::publish_from_core(core::message m, std::function<void(bool durable)
   boost::asio::post(target.io(), [this, &target, m = std::move(m), done = std::move(done)]() mutable {
     m.publish_unix_ms = unix_now_ms();
     auto message = std::make_shared<const core::message>(std::move(m));
-    counters_.messages_received[message->qos].fetch_add(1, std::memory_order_relaxed);
+    counters_.messages_received[static_cast<std::size_t>(message_protocol::queue_core)][message->qos].fetch_add(
+        1, std::memory_order_relaxed);
     durable_ops ops;
     if (message->retain) {
       if (retained_.set(*message, target.batch()))
@@ -298,9 +312,10 @@ void broker::publish_sys(shard& on, std::int64_t now) {
   const auto uptime_s =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
   auto load = [](const std::atomic<std::uint64_t>& c) { return std::to_string(c.load(std::memory_order_relaxed)); };
-  auto sum = [](const std::array<std::atomic<std::uint64_t>, 3>& by_qos) {
+  auto sum = [](const std::array<broker_counters::by_qos, 4>& by_protocol) {
     std::uint64_t total = 0;
-    for (const auto& c : by_qos) total += c.load(std::memory_order_relaxed);
+    for (const auto& by_qos : by_protocol)
+      for (const auto& c : by_qos) total += c.load(std::memory_order_relaxed);
     return std::to_string(total);
   };
   const std::pair<const char*, std::string> values[] = {

@@ -35,13 +35,24 @@ namespace wharf::gateway {
 class shard;
 class queue_tap;
 
+// Where a message came from or went to, for the counters: the queue core (the bridge's
+// topic_to_mqtt), or an MQTT client of one protocol version.
+enum class message_protocol : std::uint8_t { queue_core, mqtt_3_1, mqtt_3_1_1, mqtt_5 };
+inline constexpr std::array<const char*, 4> message_protocol_names = {"queue", "mqtt3.1", "mqtt3.1.1", "mqtt5"};
+// The MQTT protocol level (3, 4, 5) as a message_protocol index.
+[[nodiscard]] constexpr std::size_t protocol_index(std::uint8_t mqtt_level) noexcept {
+  return mqtt_level >= 3 && mqtt_level <= 5 ? std::size_t{mqtt_level} - 2 : 0;
+}
+
 // Broker-wide counters. Each is written with relaxed atomics from any shard.
 struct broker_counters {
+  using by_qos = std::array<std::atomic<std::uint64_t>, 3>;
   std::atomic<std::uint64_t> clients_connected{0};
   std::atomic<std::uint64_t> clients_total{0};
-  // PUBLISHes received (from clients, and from the queue core) and sent, by QoS.
-  std::array<std::atomic<std::uint64_t>, 3> messages_received{};
-  std::array<std::atomic<std::uint64_t>, 3> messages_sent{};
+  // PUBLISHes received (from clients, and from the queue core) and sent, by protocol
+  // (message_protocol) and QoS.
+  std::array<by_qos, 4> messages_received{};
+  std::array<by_qos, 4> messages_sent{};
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::uint64_t> dropped_queue_full{0};     // session queue bound hit
@@ -112,10 +123,15 @@ class broker {
   // Replaces the users and ACL (config reload). Each shard takes the new ones at its next
   // turn; connections keep their identity, and later checks use the new rules. Thread-safe.
   void replace_access_policy(std::shared_ptr<const auth::access_policy> policy);
-  // Replaces the mqtt section's limits and the listeners' connection bounds (config reload).
-  // Each shard takes them at its next turn: checks made per packet or per CONNECT use them
-  // from then on; a connection's window and packet size are set when it is made. Thread-safe.
+  // Replaces the mqtt section's limits (config reload). Each shard takes them at its next
+  // turn: checks made per packet or per CONNECT use them from then on; a connection's window
+  // and packet size are set when it is made. Thread-safe.
   void replace_limits(const config::config& next);
+  // Listener `index`'s settings (anonymous, username_from_cert, connection bounds), for its
+  // next CONNECTs: one the config started with (index = its position), or one a reload
+  // added or changed. Thread-safe.
+  void set_listener(std::size_t index, const config::listener_config& listener);
+  [[nodiscard]] std::shared_ptr<const config::listener_config> listener_settings(std::size_t index) const;
   // The users and ACL in force (the last replace_access_policy's). Thread-safe.
   [[nodiscard]] std::shared_ptr<const auth::access_policy> access_policy() const;
   // Checks `password` against `username`'s stored hash on the password thread (remembering
@@ -183,6 +199,8 @@ class broker {
   core::retained_store retained_;
   broker_counters counters_;
   admission admission_;
+  mutable std::mutex listeners_mu_;
+  std::vector<std::shared_ptr<const config::listener_config>> listeners_;  // by listener index
   std::vector<std::unique_ptr<shard>> shards_;
   std::chrono::steady_clock::time_point started_at_;
   std::int64_t last_sys_unix_ms_ = 0;             // shard 0's thread only

@@ -283,7 +283,8 @@ void connection::handle_publish(mqtt::publish_packet& p) {
     }
     return;
   }
-  broker_.counters_.messages_received[qos].fetch_add(1, std::memory_order_relaxed);
+  broker_.counters_.messages_received[protocol_index(static_cast<std::uint8_t>(version_))][qos].fetch_add(
+      1, std::memory_order_relaxed);
   publish_tokens_ -= 1;
 
   const auto now = unix_now_ms();

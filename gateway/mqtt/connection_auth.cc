@@ -52,9 +52,7 @@ bool connection::admitted_by_limits() {
 
 void connection::authenticate(std::optional<std::string> username, std::optional<std::string> password) {
   const auto& peer = stream_->peer();
-  const auto& listeners = broker_.cfg_.listeners;
-  const config::listener_config* listener =
-      peer.listener_index < listeners.size() ? &listeners[peer.listener_index] : nullptr;
+  const auto listener = broker_.listener_settings(peer.listener_index);
   if (listener != nullptr) {
     if (auto name = certificate_username(*listener, peer)) {
       username_ = std::move(*name);

@@ -354,7 +354,8 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
       p.props.topic_alias = alias;
     }
   }
-  broker_.counters_.messages_sent[static_cast<std::size_t>(p.qos)].fetch_add(1, std::memory_order_relaxed);
+  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(version_))][static_cast<std::size_t>(p.qos)]
+      .fetch_add(1, std::memory_order_relaxed);
   send(p);
 }
 

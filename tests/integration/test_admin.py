@@ -104,6 +104,11 @@ class AdminTest(BrokerTestCase):
             pub.publish("metrics/t", b"%d" % i, qos=1)
         for _ in range(3):
             sub.expect()
+        old = self.raw()
+        old.version = 4
+        old.connect(unique("v311"))
+        old.send(raw.publish("metrics/t", b"v3", qos=0, version=4))
+        sub.expect()
         bad = self.raw()
         bad.connect(unique("bad"), expect_reason=0x86, username="ops", password="wrong")
         # A TLS client that gives up in the handshake.
@@ -120,8 +125,9 @@ class AdminTest(BrokerTestCase):
 
         after, _ = self.scrape()
         grew = lambda name, **labels: self.value(after, name, **labels) - self.value(before, name, **labels)
-        self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", qos="1"), 3)
-        self.assertGreaterEqual(grew("wharf_mqtt_messages_sent_total", qos="1"), 3)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", protocol="mqtt5", qos="1"), 3)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", protocol="mqtt3.1.1", qos="0"), 1)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_sent_total", protocol="mqtt5", qos="1"), 3)
         self.assertGreaterEqual(self.value(after, "wharf_mqtt_connections"), 2)
         self.assertGreaterEqual(grew("wharf_mqtt_auth_failures_total"), 1)
         self.assertGreaterEqual(grew("wharf_cmq_requests_total"), 3)

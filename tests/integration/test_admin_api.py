@@ -8,14 +8,15 @@ import base64
 import http.client
 import json
 import os
+import socket
 import unittest
 import urllib.parse
 
 import mqtt_raw as raw
 from test_admin import OPS_PASSWORD, ops_entry
-from wharf_fixture import HOST, WAIT_S, QueueApiTestCase, is_mosquitto, unique, wait_until
+from wharf_fixture import HOST, WAIT_S, QueueApiTestCase, free_port, is_mosquitto, unique, wait_until
 
-ADMINISTRATIVE_ACTION = 0x98
+ADMINISTRATIVE_ACTION, NOT_AUTHORIZED = 0x98, 0x87
 
 
 class AdminApiTestCase(QueueApiTestCase):
@@ -242,6 +243,46 @@ class ReloadTest(AdminApiTestCase):
         # The running config is kept: the admin user still works.
         self.assertEqual(self.admin("GET", "/api/v1/sessions", broker=b)[0], 200)
         self.assertEqual(self.admin("GET", "/api/v1/reload", broker=b)[0], 405)
+
+    def test_listeners_added_dropped_and_changed_while_their_connections_go_on(self):
+        b = self.new_broker(listeners=("mqtt", "admin"), **self.broker_options)
+        kept = self.client(b)
+        kept.subscribe("lst/t")
+        # Add a WebSocket listener; the MQTT one stops taking anonymous clients.
+        b.ports["ws"] = free_port()
+        b.listener_keys["mqtt"] = "anonymous: false"
+        b._write_wharf_config()
+        self.assertEqual(self.admin_ok("POST", "/api/v1/reload", broker=b), {"reloaded": True})
+        ws = self.client(b, kind="ws", transport="websockets")
+        self.raw(b).connect(unique("anon"), expect_reason=NOT_AUTHORIZED)
+        ws.publish("lst/t", b"over ws", qos=1)
+        self.assertEqual(kept.expect().payload, b"over ws")
+        ws_port = b.ports.pop("ws")
+        # Drop it again: it stops accepting, its open connection goes on.
+        b._write_wharf_config()
+        self.assertEqual(self.admin_ok("POST", "/api/v1/reload", broker=b), {"reloaded": True})
+
+        def refused():
+            try:
+                socket.create_connection((HOST, ws_port), timeout=1).close()
+                return False
+            except ConnectionRefusedError:
+                return True
+        wait_until(refused, what="the dropped listener refuses connections")
+        ws.publish("lst/t", b"still over ws", qos=1)
+        self.assertEqual(kept.expect().payload, b"still over ws")
+        # An address that cannot be bound refuses the reload as a whole.
+        blocker = socket.socket()
+        self.addCleanup(blocker.close)
+        blocker.bind((HOST, 0))
+        blocker.listen()
+        b.ports["ws"] = blocker.getsockname()[1]
+        b.listener_keys["mqtt"] = "anonymous: true"
+        b._write_wharf_config()
+        status, body = self.admin("POST", "/api/v1/reload", broker=b)
+        self.assertEqual(status, 422, body)
+        self.assertIn("listener %s:%d" % (HOST, b.ports["ws"]), body["errors"][0])
+        self.raw(b).connect(unique("anon"), expect_reason=NOT_AUTHORIZED)  # nothing of the file applied
 
     def test_log_levels_per_module_are_reloaded(self):
         b = self.new_broker(listeners=("mqtt", "admin"), **self.broker_options)

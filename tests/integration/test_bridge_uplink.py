@@ -3,6 +3,8 @@ started by the test on a loopback port: messages flow both ways with prefix rewr
 what goes up is not echoed back down; with the remote stopped, 1,000 messages published
 locally are kept across a wharf kill -9 and all reach the remote, in order, once it is back."""
 
+import base64
+import http.client
 import os
 import shutil
 import signal
@@ -13,6 +15,7 @@ import time
 import unittest
 from pathlib import Path
 
+from test_admin import OPS_PASSWORD, ops_entry, parse_exposition
 from wharf_fixture import (HOST, V311, WAIT_S, BrokerTestCase, Client, certs, free_port,
                            is_mosquitto, unique)
 
@@ -99,9 +102,11 @@ class UplinkTest(BrokerTestCase):
         self.addCleanup(c.close)
         return c.connect()
 
-    def both_ways(self, version, tls=False):
+    def both_ways(self, version, tls=False, scrape=False):
         remote = self.remote(tls)
-        wharf = self.new_broker(bridge=uplink_config(remote, version, tls))
+        admin = {"listeners": ("mqtt", "admin"), "auth": "  users:\n    - %s\n" % ops_entry(),
+                 "listener_keys": {"admin": "users: [ops]"}} if scrape else {}
+        wharf = self.new_broker(bridge=uplink_config(remote, version, tls), **admin)
         up_sub = self.remote_client(remote, client_id=unique("rsub"))
         up_sub.subscribe("gw1/#", qos=1)
         local = self.client(broker=wharf, client_id=unique("local"))
@@ -133,12 +138,28 @@ class UplinkTest(BrokerTestCase):
             # 3.1.1 has no No Local: the remote echoes it once; the echo does not go up again.
             self.assertLessEqual(len(got), 2)
             both_sub.expect_none(timeout_s=0.5)
+        if scrape:
+            samples = self.scrape(wharf)
+            self.assertEqual(samples[("wharf_bridge_uplink_connected", frozenset())], 1)
+            self.assertGreaterEqual(samples[("wharf_bridge_uplink_connects_total", frozenset())], 1)
+            up = samples[("wharf_bridge_uplink_messages_total", frozenset({("direction", "up")}))]
+            down = samples[("wharf_bridge_uplink_messages_total", frozenset({("direction", "down")}))]
+            self.assertGreaterEqual((up, down), (2, 1))
+
+    def scrape(self, broker):
+        conn = http.client.HTTPConnection(HOST, broker.ports["admin"], timeout=10)
+        self.addCleanup(conn.close)
+        token = base64.b64encode(("ops:%s" % OPS_PASSWORD).encode()).decode()
+        conn.request("GET", "/metrics", headers={"Authorization": "Basic " + token})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        return parse_exposition(r.read().decode())[0]
 
     def test_both_ways_v311(self):
         self.both_ways("3.1.1")
 
     def test_both_ways_v5(self):
-        self.both_ways("5")
+        self.both_ways("5", scrape=True)
 
     def test_both_ways_v5_over_tls(self):
         self.both_ways("5", tls=True)

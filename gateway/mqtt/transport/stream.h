@@ -18,7 +18,7 @@ namespace wharf::gateway {
 struct peer_info {
   std::string remote_address;   // "127.0.0.1", "::1"
   std::uint16_t remote_port = 0;
-  std::size_t listener_index = 0;  // index into config.listeners
+  std::size_t listener_index = 0;  // the listener's index (broker::listener_settings)
   bool tls = false;
   bool websocket = false;
   // Verified client certificate (mutual TLS): subject CN and subjectAltName DNS/email/URI entries.

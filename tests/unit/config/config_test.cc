@@ -479,6 +479,22 @@ mqtt:
   }
 }
 
+TEST(config_errors_report, binds_that_overlap_a_wildcard_on_one_port) {
+  const auto errors = errors_of(
+      "listeners:\n"
+      "  - {type: mqtt, bind: \"0.0.0.0:1883\"}\n"
+      "  - {type: mqtt, bind: \"127.0.0.1:1883\"}\n"
+      "  - {type: mqtt, bind: \"[::1]:1883\"}\n"
+      "  - {type: mqtt, bind: \"[::]:9100\"}\n"
+      "  - {type: mqtt, bind: \"10.0.0.1:9100\"}\n");
+  EXPECT_THAT(errors, ElementsAre("test.yaml:3:24: listeners[1].bind: '127.0.0.1:1883' overlaps the bind at line 2 "
+                                  "(0.0.0.0 takes every address of its family on port 1883); use one listener or "
+                                  "another port",
+                                  "test.yaml:6:24: listeners[4].bind: '10.0.0.1:9100' overlaps the bind at line 5 (:: "
+                                  "takes every address of its family on port 9100); use one listener or another "
+                                  "port"));
+}
+
 TEST(config_log_levels, per_module_levels_and_their_errors) {
   const config cfg = parse_config("log_level: warn\nlog_levels: {mqtt: debug, queue: error}\n", "t.yaml");
   EXPECT_EQ(cfg.log_level, "warn");

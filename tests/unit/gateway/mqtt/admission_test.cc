@@ -63,5 +63,29 @@ TEST(admission, a_flapping_client_id_is_banned_then_let_in_again) {
   EXPECT_EQ(a.admit(0, "z", 122000), verdict::admitted);
 }
 
+TEST(admission, a_reload_changes_bounds_and_adds_listeners_and_the_counts_go_on) {
+  config::mqtt_config mqtt;
+  mqtt.max_connections = 10;
+  mqtt.flapping.max_connects = 0;
+  admission a(mqtt, {listener(3)});
+  EXPECT_EQ(a.admit(0, "a", 0), verdict::admitted);
+  EXPECT_EQ(a.admit(0, "b", 0), verdict::admitted);
+  a.set_listener(0, listener(2));  // two are open: a third no longer fits
+  EXPECT_EQ(a.admit(0, "c", 0), verdict::too_many_connections);
+  a.set_listener(1, listener(1));  // a listener the reload started
+  EXPECT_EQ(a.admit(1, "c", 0), verdict::admitted);
+  EXPECT_EQ(a.admit(1, "d", 0), verdict::too_many_connections);
+  mqtt.max_connections = 3;
+  a.update(mqtt);
+  a.released(0);
+  EXPECT_EQ(a.admit(0, "e", 0), verdict::admitted);  // 3 open: the global bound
+  a.released(1);
+  mqtt.flapping = {.max_connects = 1, .window_s = 10, .ban_s = 60};
+  a.update(mqtt);
+  EXPECT_EQ(a.admit(1, "f", 0), verdict::admitted);
+  a.released(1);
+  EXPECT_EQ(a.admit(1, "f", 0), verdict::banned);
+}
+
 }  // namespace
 }  // namespace wharf::gateway
