@@ -145,6 +145,7 @@ std::vector<std::string> reload_config(const options& opts, wharf::gateway::brok
   }
   listeners.commit(listener_plan);
   log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
+  log::set_format(next.cfg.log_format);
   broker.replace_access_policy(std::move(next.access));
   broker.replace_limits(next.cfg);
   log::app().info("config reload: users, ACL, log levels, MQTT limits, listeners, bridge bindings and TLS certificates "
@@ -178,6 +179,7 @@ int run(const options& opts) {
   const config::config& cfg = checked.cfg;
   auto bridge_rules = std::move(checked.bridge_rules);
   wharf::log::set_levels(cfg.log_level, cfg.module_log_levels);
+  wharf::log::set_format(cfg.log_format);
 
   // Signals are taken by sigwait on this thread; block them before any thread starts.
   sigset_t signals;

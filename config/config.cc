@@ -61,6 +61,7 @@ constexpr std::array<std::string_view, 3> access_names = {"read", "write", "mana
 constexpr std::array<std::string_view, 3> cert_identities = {"none", "cn", "san"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
+constexpr std::array<std::string_view, 2> log_formats = {"text", "json"};
 // The modules with their own logger (core/log.h's module_names; a unit test keeps them equal).
 constexpr std::array<std::string_view, 5> log_modules = {"app", "mqtt", "bridge", "http", "queue"};
 constexpr std::uint64_t max_io_threads = 256;
@@ -229,6 +230,9 @@ class schema_reader {
       if (auto v = detail::read_enum(*e, log_levels, diag_)) cfg.log_level = std::move(*v);
     }
     if (auto e = m.find("log_levels")) read_log_levels(*e, cfg.module_log_levels);
+    if (auto e = m.find("log_format")) {
+      if (auto v = detail::read_enum(*e, log_formats, diag_)) cfg.log_format = std::move(*v);
+    }
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);

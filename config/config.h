@@ -309,6 +309,7 @@ struct config {
   // log_levels: a level for some modules (app, mqtt, bridge, http, queue), the others at
   // log_level. Default: none.
   std::map<std::string, std::string> module_log_levels;
+  std::string log_format = "text";            // text|json (one JSON object a line). Default: text.
   mqtt_config mqtt;
   queue_api_config queue_api;
   queue_config queue;

@@ -31,4 +31,8 @@ inline spdlog::logger& queue() { return get(module::queue); }
 // Level names are spdlog's: trace, debug, info, warn, error, critical, off. Thread-safe.
 void set_levels(std::string_view level, const std::map<std::string, std::string>& per_module);
 
+// "text": "[time] [module] [level] message" lines; "json": one JSON object a line, for log
+// collectors: {"time": ISO 8601 with zone, "level", "module", "msg"}. Thread-safe.
+void set_format(std::string_view format);
+
 }  // namespace wharf::log

@@ -31,6 +31,15 @@
 #include "core/queue/engine_impl.h"
 
 namespace wharf::core::queue {
+
+bool is_valid_name(std::string_view name) noexcept {
+  if (name.empty() || name.size() > 64) return false;
+  const auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+  if (!is_letter(name.front())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
+}
+
 namespace detail {
 namespace {
 
@@ -51,14 +60,6 @@ void append_hex(std::string& out, std::uint64_t value, std::size_t digits) {
 }
 
 }  // namespace
-
-bool is_valid_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
-  const auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  if (!is_letter(name.front())) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
-}
 
 std::size_t utf8_length(std::string_view s) noexcept {
   return static_cast<std::size_t>(std::count_if(

@@ -171,6 +171,9 @@ class engine {
   [[nodiscard]] virtual std::string dump() const = 0;
 };
 
+// Queue, topic and subscription names: 1..64 characters, ^[A-Za-z][A-Za-z0-9_-]*$.
+[[nodiscard]] bool is_valid_name(std::string_view name) noexcept;
+
 // Encoding of a command as a log entry (stable binary format, versioned by its first byte).
 [[nodiscard]] std::string encode_command(const command& cmd);
 // std::nullopt when `bytes` is not a valid encoding.

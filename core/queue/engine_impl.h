@@ -139,8 +139,6 @@ struct counters {
 // Internal milliseconds to the unix seconds CMQ answers with.
 [[nodiscard]] constexpr std::int64_t to_seconds(time_ms ms) noexcept { return ms / 1000; }
 
-// Queue, topic and subscription names: 1..64 characters, ^[A-Za-z][A-Za-z0-9_-]*$.
-[[nodiscard]] bool is_valid_name(std::string_view name) noexcept;
 // Tags count characters, not bytes (UTF-8).
 [[nodiscard]] std::size_t utf8_length(std::string_view s) noexcept;
 

@@ -29,6 +29,15 @@ constexpr std::string_view routing_key_placeholder = "{routingKey}";
 // payload (up to mqtt.max_packet_size) must not be refused for a size the operator never set.
 constexpr std::uint32_t created_max_msg_size = 1048576;
 
+// A queue or topic name the bridge would create: caught with its location here, so that
+// check-config reports it, rather than by the queue core at start.
+void check_name(const std::string& name, const std::string& location, std::string_view key,
+                std::vector<config::config_error>& errors) {
+  if (q::is_valid_name(name)) return;
+  errors.push_back(config::error_at(location, fmt::format("bridge.{}: '{}' is not a queue or topic name (expected 1..64 "
+                                                          "characters: a letter, then letters, digits, '_' or '-')",
+                                                          key, name)));
+}
 
 void check_filter(const std::string& filter, const std::string& location, std::string_view section,
                   std::vector<config::config_error>& errors) {
@@ -185,9 +194,17 @@ std::string routing_key_of(std::string_view topic) {
 
 bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
   std::vector<config::config_error> errors;
-  for (const auto& b : cfg_.mqtt_to_queue) check_filter(b.filter, b.source_location, "mqtt_to_queue", errors);
-  for (const auto& b : cfg_.mqtt_to_topic) check_filter(b.filter, b.source_location, "mqtt_to_topic", errors);
+  for (const auto& b : cfg_.mqtt_to_queue) {
+    check_filter(b.filter, b.source_location, "mqtt_to_queue", errors);
+    check_name(b.destination, b.source_location, "mqtt_to_queue.queue", errors);
+  }
+  for (const auto& b : cfg_.mqtt_to_topic) {
+    check_filter(b.filter, b.source_location, "mqtt_to_topic", errors);
+    check_name(b.destination, b.source_location, "mqtt_to_topic.topic", errors);
+  }
+  if (!cfg_.events_queue.empty()) check_name(cfg_.events_queue, cfg_.events_source_location, "events.queue", errors);
   for (const auto& b : cfg_.topic_to_mqtt) {
+    check_name(b.topic, b.source_location, "topic_to_mqtt.topic", errors);
     // With any routing key of letters and digits the template must give a topic name.
     const auto sample = expand_topic_template(b.mqtt_topic, "key");
     if (!core::is_valid_topic_name(sample) || !mqtt::is_valid_utf8(sample)) {
@@ -209,6 +226,7 @@ bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
 
 void bridge::add_uplink_bindings(std::vector<config::config_error>& errors) {
   const auto& u = *cfg_.uplink;
+  check_name(u.queue, u.source_location, "uplink.queue", errors);
   if (u.topics.empty()) errors.push_back(config::error_at(u.source_location, "bridge.uplink.topics: expected at least one topic"));
   for (const auto& t : u.topics) {
     for (const auto* prefix : {&t.local_prefix, &t.remote_prefix}) {

@@ -303,6 +303,21 @@ class ReloadTest(AdminApiTestCase):
         wait_until(lambda: "[mqtt] [debug]" in b.log(), what="an mqtt debug line after the reload")
         self.assertNotIn("[app] [debug]", b.log())  # the other modules stay at log_level
 
+        # JSON lines, one object each, with the message escaped.
+        b.top_level = "log_levels: {mqtt: debug}\nlog_format: json"
+        b._write_wharf_config()
+        self.assertEqual(self.admin_ok("POST", "/api/v1/reload", broker=b), {"reloaded": True})
+        protocol_error()
+
+        def json_lines():
+            return [json.loads(line) for line in b.log().splitlines() if line.startswith("{")]
+        wait_until(lambda: any(e["module"] == "mqtt" and e["level"] == "debug" for e in json_lines()),
+                   what="a JSON mqtt debug line")
+        for e in json_lines():
+            self.assertEqual(sorted(e), ["level", "module", "msg", "time"])
+            self.assertRegex(e["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$")
+        self.assertTrue(any("'" in e["msg"] for e in json_lines()))  # quoted client ids survive
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -59,6 +59,17 @@ TEST(bridge_templates, subscription_name_follows_what_it_delivers) {
   EXPECT_NE(subscription_name(a), subscription_name(d));
 }
 
+// The errors the bridge's constructor reports for `c`, as "file:line:col: message" lines.
+std::vector<std::string> errors_of(const config::bridge_config& c) {
+  std::vector<std::string> lines;
+  try {
+    bridge b(c);
+  } catch (const config::config_errors& e) {
+    for (const auto& err : e.errors()) lines.push_back(err.to_string());
+  }
+  return lines;
+}
+
 TEST(bridge_rules, bad_filters_and_templates_are_config_errors_at_their_binding) {
   config::bridge_config c;
   c.mqtt_to_queue.push_back({"a/#/b", "q", config::bridge_body_format::raw, "w.yaml:3:7"});
@@ -67,19 +78,26 @@ TEST(bridge_rules, bad_filters_and_templates_are_config_errors_at_their_binding)
   c.topic_to_mqtt.push_back({"t", "a/#", 1, false, "w.yaml:8:7"});
   c.topic_to_mqtt.push_back({"t", "ok/{routingKey}", 1, false, "w.yaml:9:7"});
   c.topic_to_mqtt.push_back({"t", "ok/{routingKey}", 1, false, "w.yaml:10:7"});
-  try {
-    bridge b(c);
-    FAIL() << "accepted";
-  } catch (const config::config_errors& e) {
-    std::vector<std::string> lines;
-    for (const auto& err : e.errors()) lines.push_back(err.to_string());
-    EXPECT_THAT(lines, ElementsAre(::testing::StartsWith("w.yaml:3:7: bridge.mqtt_to_queue: 'a/#/b' is not an MQTT topic filter"),
+  EXPECT_THAT(errors_of(c), ElementsAre(::testing::StartsWith("w.yaml:3:7: bridge.mqtt_to_queue: 'a/#/b' is not an MQTT topic filter"),
                                    ::testing::StartsWith("w.yaml:4:7: bridge.mqtt_to_queue: '$share/g/a' is not"),
                                    ::testing::StartsWith("w.yaml:6:7: bridge.mqtt_to_topic: 'x+' is not"),
                                    ::testing::StartsWith("w.yaml:8:7: bridge.topic_to_mqtt: 'a/#' is not an MQTT topic template"),
                                    ::testing::StartsWith("w.yaml:10:7: bridge.topic_to_mqtt: topic 't' is bound to "
                                                          "'ok/{routingKey}' with the same qos and retain more than once")));
-  }
+}
+
+TEST(bridge_rules, queue_and_topic_names_the_core_would_refuse_are_config_errors) {
+  config::bridge_config c;
+  c.mqtt_to_queue.push_back({"a/#", "1queue", config::bridge_body_format::raw, "w.yaml:3:7"});
+  c.mqtt_to_topic.push_back({"b/#", "topic.dots", config::bridge_body_format::raw, "w.yaml:4:7"});
+  c.topic_to_mqtt.push_back({"", "c/{routingKey}", 1, false, "w.yaml:5:7"});
+  c.events_queue = std::string(65, 'e');
+  c.events_source_location = "w.yaml:6:11";
+  EXPECT_THAT(errors_of(c), ElementsAre("w.yaml:3:7: bridge.mqtt_to_queue.queue: '1queue' is not a queue or topic name "
+                                   "(expected 1..64 characters: a letter, then letters, digits, '_' or '-')",
+                                   ::testing::StartsWith("w.yaml:4:7: bridge.mqtt_to_topic.topic: 'topic.dots' is not"),
+                                   ::testing::StartsWith("w.yaml:6:11: bridge.events.queue: 'eeee"),
+                                   ::testing::StartsWith("w.yaml:5:7: bridge.topic_to_mqtt.topic: '' is not")));
 }
 
 TEST(bridge_rules, a_publish_becomes_one_command_per_matching_binding) {
