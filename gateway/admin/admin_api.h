@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "core/queue/service.h"
 #include "core/storage.h"
 #include "gateway/bridge/runner.h"
@@ -67,6 +69,9 @@ class admin_api {
   admin_sources sources_;
   std::vector<std::string> users_;
   std::atomic<bool> ready_{false};
+  // Session listings (a sort of every client id) run here, off the I/O threads. Last: joined
+  // first, while what its work uses still exists.
+  boost::asio::thread_pool listing_{1};
 };
 
 }  // namespace wharf::gateway::admin
