@@ -109,6 +109,19 @@ void connect_push_senders(wharf::core::queue::service& queue_core, wharf::gatewa
 // One reload at a time (SIGHUP, the admin API), and none while the listeners start.
 std::mutex reload_mu;
 
+// Makes the development certificate of listeners with tls.development_certificate (files
+// that exist are kept). Returns why it could not, or nothing.
+std::optional<std::string> make_development_certificate(const wharf::config::config& cfg) {
+  if (!wharf::config::uses_development_certificate(cfg)) return std::nullopt;
+  try {
+    const auto dev = wharf::tls::generate_self_signed(wharf::config::development_certificate_dir(cfg.data_dir));
+    wharf::log::app().info("development certificate in use; TLS clients can trust {}", dev.ca.cert_file);
+  } catch (const std::exception& e) {
+    return fmt::format("cannot make the development certificate: {}", e.what());
+  }
+  return std::nullopt;
+}
+
 // SIGHUP: reads the config file again and applies what can change while running: users
 // and ACL, log levels, the mqtt section's limits, the listeners (added, dropped, their
 // settings and TLS certificates), the bridge's bindings (and uplink). An invalid file (or a
@@ -131,6 +144,10 @@ std::vector<std::string> reload_config(const options& opts, wharf::gateway::brok
     for (const auto& err : e.errors()) errors.push_back(err.to_string());
     for (const auto& err : errors) log::app().error("config reload refused: {}", err);
     return errors;
+  }
+  if (auto failure = make_development_certificate(next.cfg)) {
+    log::app().error("config reload refused: {}", *failure);
+    return {*failure};
   }
   std::vector<std::string> errors;
   auto listener_plan = listeners.prepare(next.cfg, errors);
@@ -166,14 +183,14 @@ int run(const options& opts) {
   using namespace wharf;
   app::checked_config checked;
   try {
-    if (opts.config_file.empty()) {
-      // The embedded default's TLS listener uses a development certificate made on first start.
-      const auto dev = tls::generate_self_signed("./wharf-data/tls");
-      wharf::log::app().info("embedded default configuration; TLS clients can trust {}", dev.ca.cert_file);
-    }
     checked = app::load_checked_config(opts.config_file);
   } catch (const config::config_errors& e) {
     for (const auto& err : e.errors()) std::fprintf(stderr, "%s\n", err.to_string().c_str());
+    return 1;
+  }
+  if (opts.config_file.empty()) wharf::log::app().info("embedded default configuration");
+  if (auto failure = make_development_certificate(checked.cfg)) {
+    std::fprintf(stderr, "%s\n", failure->c_str());
     return 1;
   }
   const config::config& cfg = checked.cfg;

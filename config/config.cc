@@ -39,15 +39,15 @@ constexpr std::string_view embedded_yaml =
     R"(# wharf built-in configuration (used without --config).
 # Loopback only: nothing is exposed beyond this machine until a config file says so, and
 # so MQTT clients may connect without a username here.
-# The TLS listener uses the development certificate wharf generates in ./wharf-data/tls
+# The TLS listeners use the development certificate wharf generates in ./wharf-data/tls
 # on first start (clients trust ./wharf-data/tls/dev-ca.pem).
 data_dir: ./wharf-data
 listeners:
   - {type: mqtt, bind: "127.0.0.1:1883", anonymous: true}
-  - {type: mqtt, bind: "127.0.0.1:8883", anonymous: true, tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
+  - {type: mqtt, bind: "127.0.0.1:8883", anonymous: true, tls: {development_certificate: true}}
   - {type: mqtt-ws, bind: "127.0.0.1:8083", path: /mqtt, anonymous: true}
   - {type: queue-api, bind: "127.0.0.1:8080"}
-  - {type: queue-api, bind: "127.0.0.1:8443", tls: {cert_file: ./wharf-data/tls/dev-server.pem, key_file: ./wharf-data/tls/dev-server.key}}
+  - {type: queue-api, bind: "127.0.0.1:8443", tls: {development_certificate: true}}
 queue_api:
   # For local development only: the listeners above accept loopback connections alone.
   # A deployment sets its own credentials (secret_key: ${ENV:NAME} keeps it out of the file).
@@ -191,6 +191,7 @@ class schema_reader {
                                          root.IsSequence() ? "a list" : "a single value"));
     }
     if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
+    point_at_development_certificate(cfg);
     check_admin_users(cfg);
     if (first_queue_api_listener_ && credential_entries_ == 0) {
       diag_.add(credentials_mark_.value_or(*first_queue_api_listener_),
@@ -430,8 +431,29 @@ class schema_reader {
     }
     tls_config t;
     map_reader m(e.value, e.path, diag_);
-    if (auto v = read_tls_file(m, "cert_file", true)) t.cert_file = std::move(*v);
-    if (auto v = read_tls_file(m, "key_file", true)) t.key_file = std::move(*v);
+    bool files_expected = true;
+    if (auto d = m.find("development_certificate")) {
+      const auto v = detail::read_bool(*d, diag_);
+      t.development_certificate = v.value_or(false);
+      // Not a boolean: whether files belong here is unknown, so only that is reported.
+      files_expected = v == false;
+    }
+    if (!files_expected && !t.development_certificate) {
+      (void)m.find("cert_file");
+      (void)m.find("key_file");
+    } else if (t.development_certificate) {
+      // Its files may not exist yet: wharf makes them on start, check-config only reads.
+      for (const std::string_view key : {"cert_file", "key_file"}) {
+        if (auto given = m.find(key)) {
+          diag_.add(given->key.Mark(), fmt::format("{}: not allowed with development_certificate: true, which "
+                                                   "serves the generated certificate; give one or the other",
+                                                   given->path));
+        }
+      }
+    } else {
+      if (auto v = read_tls_file(m, "cert_file", true)) t.cert_file = std::move(*v);
+      if (auto v = read_tls_file(m, "key_file", true)) t.key_file = std::move(*v);
+    }
     const bool has_ca = m.find("ca_file").has_value();
     if (auto v = read_tls_file(m, "ca_file", false)) t.ca_file = std::move(*v);
     if (auto r = m.find("require_client_cert")) {
@@ -447,6 +469,16 @@ class schema_reader {
     }
     m.finish();
     return t;
+  }
+
+  // Once data_dir is known (keys come in any order): the development certificate's paths.
+  static void point_at_development_certificate(config& cfg) {
+    const fs::path dir = development_certificate_dir(cfg.data_dir);
+    for (auto& l : cfg.listeners) {
+      if (!l.tls || !l.tls->development_certificate) continue;
+      l.tls->cert_file = (dir / "dev-server.pem").string();
+      l.tls->key_file = (dir / "dev-server.key").string();
+    }
   }
 
   // A PEM file path: resolved against the config file's directory and checked readable.
@@ -818,6 +850,15 @@ config load_config_file(const std::string& path) { return valid_or_throw(read_co
 const std::string& embedded_default_yaml() {
   static const std::string text(embedded_yaml);
   return text;
+}
+
+std::string development_certificate_dir(const std::string& data_dir) {
+  return (fs::path(data_dir) / "tls").string();
+}
+
+bool uses_development_certificate(const config& cfg) {
+  return std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                     [](const listener_config& l) { return l.tls && l.tls->development_certificate; });
 }
 
 }  // namespace wharf::config

@@ -14,10 +14,15 @@ namespace wharf::config {
 
 struct tls_config {
   // Paths are resolved against the config file's directory by the parser.
-  std::string cert_file;             // PEM certificate chain. Required.
-  std::string key_file;              // PEM private key. Required.
+  std::string cert_file;             // PEM certificate chain. Required unless development_certificate.
+  std::string key_file;              // PEM private key. Required unless development_certificate.
   std::string ca_file;               // PEM CA bundle to verify client certificates. Default: none.
   bool require_client_cert = false;  // Refuse clients without a valid certificate. Default: false.
+  // Serve the development certificate wharf generates in <data_dir>/tls on start (and on a
+  // reload that asks for it) instead of cert_file and key_file: clients trust
+  // <data_dir>/tls/dev-ca.pem. The parser fills cert_file and key_file with its paths.
+  // For trying wharf out on loopback. Default: false.
+  bool development_certificate = false;
 };
 
 // mqtt: MQTT over TCP (or TLS); mqtt_ws: MQTT over WebSocket (or WSS); queue_api: the
@@ -358,9 +363,12 @@ struct parse_result {
 // Reads and parses a file; a missing file is one config_error at line 0.
 [[nodiscard]] config load_config_file(const std::string& path);
 // The embedded default configuration as YAML text (what `wharf` runs with no --config).
-// Its TLS listeners (MQTT and queue API) name ./wharf-data/tls/dev-server.{pem,key}: the
-// caller creates them (tls::generate_self_signed) before parsing it. Its queue API
+// Its TLS listeners (MQTT and queue API) use the development certificate. Its queue API
 // credential (wharf-dev / wharf-dev-secret) is for local development on loopback only.
 [[nodiscard]] const std::string& embedded_default_yaml();
+// Where the development certificate's files are for a data directory (<data_dir>/tls).
+[[nodiscard]] std::string development_certificate_dir(const std::string& data_dir);
+// Whether some listener asks for the development certificate.
+[[nodiscard]] bool uses_development_certificate(const config& cfg);
 
 }  // namespace wharf::config

@@ -7,12 +7,14 @@ import base64
 import hashlib
 import os
 import re
+import socket
+import ssl
 import subprocess
 import tempfile
 import unittest
 from pathlib import Path
 
-from wharf_fixture import REPO_ROOT, WHARF_BIN, free_port, require_wharf
+from wharf_fixture import REPO_ROOT, WHARF_BIN, free_port, require_wharf, wait_until
 
 # A broker wrongly started by `--config BADFILE` would run until killed.
 RUN_TIMEOUT_S = 10
@@ -179,13 +181,38 @@ class CheckConfigTest(ConfigCliTestCase):
     def test_printed_default_config_passes(self):
         r = wharf("--print-default-config")
         self.assertEqual((r.returncode, r.stderr), (0, ""))
+        # Its TLS listeners use the development certificate, which wharf makes when it
+        # starts: check-config passes before it exists.
         path = self.write("default.yaml", r.stdout)
-        # Its TLS listeners name the development certificate wharf generates in
-        # ./wharf-data/tls on a start without --config; check-config only needs the files
-        # to be readable, so stand-ins do here.
-        for name in ("dev-server.pem", "dev-server.key"):
-            self.write("wharf-data/tls/" + name, "stand-in\n")
         self.assert_ok(path)
+
+    def test_printed_default_runs_with_its_development_certificate(self):
+        # The printed default as a file, on free ports and a data_dir of its own: wharf
+        # makes the development certificate there and serves it on the TLS listener.
+        text = wharf("--print-default-config").stdout.replace("./wharf-data", str(self.data_dir))
+        tls_port = free_port()
+        text = text.replace('"127.0.0.1:8883"', '"127.0.0.1:%d"' % tls_port)
+        for port in ("1883", "8083", "8080", "8443"):
+            text = text.replace('"127.0.0.1:%s"' % port, '"127.0.0.1:%d"' % free_port())
+        path = self.write("default.yaml", text)
+        log = open(self.dir / "wharf.log", "w")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([WHARF_BIN, "--config", path], stdout=log, stderr=subprocess.STDOUT)
+        self.addCleanup(proc.wait, RUN_TIMEOUT_S)
+        self.addCleanup(proc.terminate)
+        ca = self.data_dir / "tls" / "dev-ca.pem"
+        context = ssl.create_default_context()
+        wait_until(lambda: ca.exists(), what="the development CA file")
+        context.load_verify_locations(cafile=str(ca))
+
+        def handshake():
+            try:
+                with socket.create_connection(("127.0.0.1", tls_port), timeout=1) as sock:
+                    with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                        return (("commonName", "localhost"),) in tls.getpeercert()["subject"]
+            except ConnectionRefusedError:
+                return False
+        wait_until(handshake, what="a verified TLS handshake with the development certificate")
 
 
 class PasswdTest(ConfigCliTestCase):

@@ -48,16 +48,9 @@ class temp_dir_test : public ::testing::Test {
 };
 
 TEST(config_defaults, embedded_default_parses) {
-  // The embedded default's TLS files are relative to the working directory, where wharf
-  // generates them on first start; readable stand-ins are enough for the parser.
-  const auto dir = std::filesystem::temp_directory_path() / ("wharf-embedded-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir / "wharf-data" / "tls");
-  for (const char* f : {"dev-server.pem", "dev-server.key"}) std::ofstream(dir / "wharf-data" / "tls" / f) << "x";
-  const auto cwd = std::filesystem::current_path();
-  std::filesystem::current_path(dir);
+  // Its TLS listeners use the development certificate, which wharf makes on start: the
+  // parser names the files without needing them.
   const config cfg = parse_config(embedded_default_yaml(), "<embedded>");
-  std::filesystem::current_path(cwd);
-  std::filesystem::remove_all(dir);
 
   EXPECT_EQ(cfg.source_file, "<embedded>");
   EXPECT_EQ(cfg.data_dir, "./wharf-data");
@@ -70,7 +63,10 @@ TEST(config_defaults, embedded_default_parses) {
   EXPECT_EQ(cfg.listeners[0].source_location, "<embedded>:8:5");
   ASSERT_TRUE(cfg.listeners[1].tls.has_value());
   EXPECT_EQ(cfg.listeners[1].port, 8883);
+  EXPECT_TRUE(cfg.listeners[1].tls->development_certificate);
   EXPECT_EQ(cfg.listeners[1].tls->cert_file, "./wharf-data/tls/dev-server.pem");
+  EXPECT_EQ(cfg.listeners[1].tls->key_file, "./wharf-data/tls/dev-server.key");
+  EXPECT_TRUE(uses_development_certificate(cfg));
   EXPECT_EQ(cfg.listeners[2].type, listener_type::mqtt_ws);
   EXPECT_EQ(cfg.listeners[2].path, "/mqtt");
   EXPECT_EQ(cfg.listeners[3].type, listener_type::queue_api);
@@ -424,6 +420,31 @@ TEST_F(temp_dir_test, tls_required_fields_and_client_cert_without_ca) {
                         file),
               ElementsAre(file + ":3:77: listeners[0].tls.require_client_cert: expected true or "
                                  "false, got 'maybe'"));
+}
+
+TEST(config_tls, development_certificate_lives_in_the_data_dir_whichever_key_comes_first) {
+  const config cfg = parse_config("listeners:\n"
+                                  "  - {bind: \"127.0.0.1:8883\", tls: {development_certificate: true}}\n"
+                                  "data_dir: /srv/wharf\n",
+                                  "test.yaml");
+  ASSERT_TRUE(cfg.listeners[0].tls.has_value());
+  EXPECT_EQ(cfg.listeners[0].tls->cert_file, "/srv/wharf/tls/dev-server.pem");
+  EXPECT_EQ(cfg.listeners[0].tls->key_file, "/srv/wharf/tls/dev-server.key");
+  EXPECT_EQ(development_certificate_dir(cfg.data_dir), "/srv/wharf/tls");
+  EXPECT_FALSE(uses_development_certificate(parse_config("", "test.yaml")));
+}
+
+TEST(config_tls, development_certificate_excludes_certificate_files) {
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - bind: \"127.0.0.1:8883\"\n"
+                        "    tls: {development_certificate: true, cert_file: a.pem, key_file: a.key}\n"),
+              ElementsAre("test.yaml:3:42: listeners[0].tls.cert_file: not allowed with development_certificate: "
+                          "true, which serves the generated certificate; give one or the other",
+                          "test.yaml:3:60: listeners[0].tls.key_file: not allowed with development_certificate: "
+                          "true, which serves the generated certificate; give one or the other"));
+  EXPECT_THAT(errors_of("listeners:\n  - {bind: \"127.0.0.1:8883\", tls: {development_certificate: yes please}}\n"),
+              ElementsAre("test.yaml:2:61: listeners[0].tls.development_certificate: expected true or false, "
+                          "got 'yes please'"));
 }
 
 TEST(config_env, substitutes_in_string_values) {
