@@ -1,9 +1,9 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
-//   SIGHUP (or the admin API) -> users, ACL, log levels, MQTT limits, listeners (and their
-//     TLS certificates) and the bridge's bindings are reloaded from the file (app/listeners.h);
-//     open connections go on
+//   SIGHUP (or the admin API) -> users, ACL, queue API credentials, log levels, MQTT limits,
+//     listeners (their TLS certificates, admin users) and the bridge's bindings are reloaded
+//     from the file (app/listeners.h); open connections go on
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -122,14 +122,31 @@ std::optional<std::string> make_development_certificate(const wharf::config::con
   return std::nullopt;
 }
 
+// The users the admin listeners let read /metrics (all admin listeners together).
+std::vector<std::string> admin_users(const wharf::config::config& cfg) {
+  std::vector<std::string> users;
+  for (const auto& l : cfg.listeners)
+    if (l.type == wharf::config::listener_type::admin) users.insert(users.end(), l.users.begin(), l.users.end());
+  return users;
+}
+
+// What a reload changes, besides the log levels.
+struct reload_targets {
+  wharf::gateway::broker& broker;
+  wharf::gateway::bridge::runner& bridge;
+  wharf::app::listener_set& listeners;
+  wharf::gateway::http::authenticator& queue_api_auth;
+  std::optional<wharf::gateway::admin::admin_api>& admin;
+};
+
 // SIGHUP: reads the config file again and applies what can change while running: users
-// and ACL, log levels, the mqtt section's limits, the listeners (added, dropped, their
-// settings and TLS certificates), the bridge's bindings (and uplink). An invalid file (or a
+// and ACL, queue API credentials, log levels, the mqtt section's limits, the listeners
+// (added, dropped, their settings, TLS certificates and admin users), the bridge's
+// bindings (and uplink). An invalid file (or a
 // certificate that cannot be loaded, an address that cannot be bound) is refused with its
 // errors logged, and everything keeps running as it was. Other sections take effect at the
 // next start. Returns the errors that refused the file (none: applied).
-std::vector<std::string> reload_config(const options& opts, wharf::gateway::broker& broker,
-                                       wharf::gateway::bridge::runner& bridge, wharf::app::listener_set& listeners) {
+std::vector<std::string> reload_config(const options& opts, const reload_targets& to) {
   using namespace wharf;
   std::lock_guard lock(reload_mu);
   if (opts.config_file.empty()) {
@@ -150,33 +167,27 @@ std::vector<std::string> reload_config(const options& opts, wharf::gateway::brok
     return {*failure};
   }
   std::vector<std::string> errors;
-  auto listener_plan = listeners.prepare(next.cfg, errors);
+  auto listener_plan = to.listeners.prepare(next.cfg, errors);
   if (!listener_plan) {
     for (const auto& err : errors) log::app().error("config reload refused: {}", err);
     return errors;
   }
   // The bridge last of what can refuse (a queue it cannot create); then everything applies.
-  if (!bridge.reload(std::move(next.bridge_rules))) {
-    listeners.abort(listener_plan);
+  if (!to.bridge.reload(std::move(next.bridge_rules))) {
+    to.listeners.abort(listener_plan);
     return {"the bridge refused the new bindings (the log says why); nothing was changed"};
   }
-  listeners.commit(listener_plan);
+  to.listeners.commit(listener_plan);
   log::set_levels(next.cfg.log_level, next.cfg.module_log_levels);
   log::set_format(next.cfg.log_format);
-  broker.replace_access_policy(std::move(next.access));
-  broker.replace_limits(next.cfg);
-  log::app().info("config reload: users, ACL, log levels, MQTT limits, listeners, bridge bindings and TLS certificates "
-                  "replaced from {} (other settings apply at the next start)",
+  to.broker.replace_access_policy(std::move(next.access));
+  to.broker.replace_limits(next.cfg);
+  to.queue_api_auth.replace_credentials(next.cfg.queue_api.credentials);
+  to.admin->replace_users(admin_users(next.cfg));
+  log::app().info("config reload: users, ACL, queue API credentials, log levels, MQTT limits, listeners, bridge bindings "
+                  "and TLS certificates replaced from {} (other settings apply at the next start)",
                   opts.config_file);
   return {};
-}
-
-// The users the admin listeners let read /metrics (all admin listeners together).
-std::vector<std::string> admin_users(const wharf::config::config& cfg) {
-  std::vector<std::string> users;
-  for (const auto& l : cfg.listeners)
-    if (l.type == wharf::config::listener_type::admin) users.insert(users.end(), l.users.begin(), l.users.end());
-  return users;
 }
 
 int run(const options& opts) {
@@ -246,6 +257,7 @@ int run(const options& opts) {
                                gateway::http::respond_fn respond) { admin->handle(std::move(r), std::move(respond)); }});
   // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
   // queue core). Destroyed before what it reloads.
+  const reload_targets reloaded{broker, bridge, listeners, queue_api_auth, admin};
   boost::asio::thread_pool admin_reloads{1};
   admin.emplace(
       gateway::admin::admin_sources{
@@ -258,9 +270,8 @@ int run(const options& opts) {
           .reload = opts.config_file.empty()
                         ? std::function<void(std::function<void(std::vector<std::string>)>)>{}
                         : [&](std::function<void(std::vector<std::string>)> done) {
-                            boost::asio::post(admin_reloads, [&opts, &broker, &bridge, &listeners,
-                                                              done = std::move(done)] {
-                              done(reload_config(opts, broker, bridge, listeners));
+                            boost::asio::post(admin_reloads, [&opts, &reloaded, done = std::move(done)] {
+                              done(reload_config(opts, reloaded));
                             });
                           }},
       admin_users(cfg));
@@ -275,7 +286,7 @@ int run(const options& opts) {
   wharf::log::app().info("wharf {} ready: {} I/O threads, data in {}", WHARF_VERSION, pool.size(), cfg.data_dir);
 
   int sig = 0;
-  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, broker, bridge, listeners);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) (void)reload_config(opts, reloaded);
   wharf::log::app().info("signal {} received: shutting down", sig);
   admin->set_ready(false);
   listeners.stop_all();

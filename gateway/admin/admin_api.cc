@@ -235,7 +235,11 @@ std::optional<std::pair<std::string, std::string>> basic_credentials(std::string
 }  // namespace
 
 admin_api::admin_api(admin_sources sources, std::vector<std::string> users)
-    : sources_(std::move(sources)), users_(std::move(users)) {}
+    : sources_(std::move(sources)), users_(std::make_shared<const std::vector<std::string>>(std::move(users))) {}
+
+void admin_api::replace_users(std::vector<std::string> users) {
+  users_.store(std::make_shared<const std::vector<std::string>>(std::move(users)));
+}
 
 void admin_api::handle(http::http_request request, http::respond_fn respond) {
   const std::string_view target = request.target;
@@ -271,7 +275,8 @@ void admin_api::handle(http::http_request request, http::respond_fn respond) {
 void admin_api::authenticated(const http::http_request& request, http::respond_fn respond,
                               std::function<void(http::respond_fn)> then) {
   auto credentials = basic_credentials(request.authorization);
-  if (!credentials || std::find(users_.begin(), users_.end(), credentials->first) == users_.end()) {
+  const auto users = users_.load();
+  if (!credentials || std::find(users->begin(), users->end(), credentials->first) == users->end()) {
     respond(unauthorized());
     return;
   }

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,9 @@ class admin_api {
  public:
   admin_api(admin_sources sources, std::vector<std::string> users);
 
+  // The users a reload names (the admin listeners' `users`); requests after it use them.
+  void replace_users(std::vector<std::string> users);
+
   // The admin listener's request handler.
   void handle(http::http_request request, http::respond_fn respond);
   // /readyz's answer: true once serving, false from the start of shutdown.
@@ -67,7 +71,8 @@ class admin_api {
                      std::function<void(http::respond_fn)> then);
 
   admin_sources sources_;
-  std::vector<std::string> users_;
+  // Read by every I/O thread, replaced whole by a reload.
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> users_;
   std::atomic<bool> ready_{false};
   // Session listings (a sort of every client id) run here, off the I/O threads. Last: joined
   // first, while what its work uses still exists.

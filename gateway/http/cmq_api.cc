@@ -32,7 +32,7 @@ struct cmq_call {
   boost::asio::io_context* home = nullptr;  // the connection's I/O context
   std::shared_ptr<const std::atomic<bool>> abandoned;  // the client went away (server.h)
   std::string origin;  // who asks, for the message trace: "SecretId X from address:port"
-  const credential* caller = nullptr;                  // who signed it
+  std::shared_ptr<const credential> caller;            // who signed it
 };
 
 namespace {
@@ -694,13 +694,13 @@ void cmq_api::handle(http_request request, respond_fn respond) {
     auth_failures_.fetch_add(1, std::memory_order_relaxed);
     return c->respond(answer_text(static_cast<int>(who.error().code), who.error().message, c->request_id));
   }
-  c->caller = auth_.credential_of(*who);
-  c->origin = fmt::format("SecretId {} from {}", *who, request.remote);
-  if (!rate_limiter_.admit(*who, request_rate_limiter::clock::now())) {
+  c->caller = std::move(*who);
+  c->origin = fmt::format("SecretId {} from {}", c->caller->secret_id, request.remote);
+  if (!rate_limiter_.admit(c->caller->secret_id, request_rate_limiter::clock::now())) {
     return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
                                   fmt::format("SecretId '{}' is over {} requests a second "
                                               "(queue_api.max_requests_per_second); nothing was changed",
-                                              *who, rate_limiter_.rate_per_s()),
+                                              c->caller->secret_id, rate_limiter_.rate_per_s()),
                                   c->request_id));
   }
   dispatch(c);

@@ -84,16 +84,16 @@ authenticator_options authenticator_options_from(const config::queue_api_config&
 
 std::size_t authenticator::nonce_cache::key_hash::operator()(const key& k) const noexcept {
   // Nonces are client-chosen: mix the bits so that sequential or patterned nonces spread.
-  std::uint64_t h = k.nonce ^ (std::uint64_t{k.credential_index} * 0x9e3779b97f4a7c15ULL);
+  std::uint64_t h = k.nonce ^ (std::uint64_t{k.nonce_owner} * 0x9e3779b97f4a7c15ULL);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
   return static_cast<std::size_t>(h);
 }
 
-bool authenticator::nonce_cache::insert(std::uint32_t credential_index, std::uint64_t nonce, std::int64_t now,
+bool authenticator::nonce_cache::insert(std::uint32_t nonce_owner, std::uint64_t nonce, std::int64_t now,
                                         std::int64_t expires_at, std::uint64_t& evicted) {
-  const key k{nonce, credential_index};
+  const key k{nonce, nonce_owner};
   std::lock_guard lock(mutex_);
   // Forget, from the oldest, what has expired or was superseded.
   while (!order_.empty()) {
@@ -126,17 +126,30 @@ bool authenticator::nonce_cache::insert(std::uint32_t credential_index, std::uin
 }
 
 authenticator::authenticator(std::vector<credential> credentials, authenticator_options options)
-    : credentials_(std::move(credentials)),
-      window_s_(options.window_s),
+    : window_s_(options.window_s),
       clock_(options.clock ? std::move(options.clock) : system_unix_seconds),
       nonces_(std::max<std::size_t>(1, options.nonce_cache_entries)) {
-  for (std::size_t i = 0; i < credentials_.size(); ++i) {
-    const std::string& id = credentials_[i].secret_id;
+  credentials_.store(make_set(std::move(credentials)));
+}
+
+std::shared_ptr<const authenticator::credential_set> authenticator::make_set(std::vector<credential> credentials) {
+  auto set = std::make_shared<credential_set>();
+  set->list = std::move(credentials);
+  std::lock_guard lock(nonce_owners_mutex_);
+  for (std::size_t i = 0; i < set->list.size(); ++i) {
+    const std::string& id = set->list[i].secret_id;
     if (id.empty()) throw std::invalid_argument("authenticator: empty secret_id");
-    if (!index_by_id_.emplace(id, static_cast<std::uint32_t>(i)).second) {
+    if (!set->index_by_id.emplace(id, static_cast<std::uint32_t>(i)).second) {
       throw std::invalid_argument(fmt::format("authenticator: secret_id '{}' given twice", id));
     }
+    const auto owner = nonce_owners_.emplace(id, static_cast<std::uint32_t>(nonce_owners_.size())).first->second;
+    set->nonce_owner.push_back(owner);
   }
+  return set;
+}
+
+void authenticator::replace_credentials(std::vector<credential> credentials) {
+  credentials_.store(make_set(std::move(credentials)));
 }
 
 cmq_error authenticator::reject(std::atomic<std::uint64_t>& counter, std::string message) {
@@ -144,12 +157,7 @@ cmq_error authenticator::reject(std::atomic<std::uint64_t>& counter, std::string
   return {cmq_error_code::auth_failed, std::move(message)};
 }
 
-const credential* authenticator::credential_of(std::string_view secret_id) const {
-  const auto found = index_by_id_.find(std::string(secret_id));
-  return found == index_by_id_.end() ? nullptr : &credentials_[found->second];
-}
-
-cmq_result<std::string> authenticator::authenticate(const request_line& request, const cmq_params& params) {
+cmq_result<std::shared_ptr<const credential>> authenticator::authenticate(const request_line& request, const cmq_params& params) {
   const auto secret_id = params.get("SecretId");
   const auto signature = params.get(signature_param);
   if (!secret_id || !signature) {
@@ -170,8 +178,9 @@ cmq_result<std::string> authenticator::authenticate(const request_line& request,
     return reject(malformed_, fmt::format("Nonce '{}' is not a positive integer up to {}", *nonce_text,
                                           std::numeric_limits<std::int64_t>::max()));
   }
-  const auto found = index_by_id_.find(std::string(*secret_id));
-  if (found == index_by_id_.end()) {
+  const auto credentials = credentials_.load();
+  const auto found = credentials->index_by_id.find(std::string(*secret_id));
+  if (found == credentials->index_by_id.end()) {
     return reject(unknown_secret_id_, fmt::format("unknown SecretId '{}'", *secret_id));
   }
   const std::uint32_t credential_index = found->second;
@@ -180,7 +189,7 @@ cmq_result<std::string> authenticator::authenticate(const request_line& request,
   // no dependence on how the client spelled the base64.
   const auto given = tls::base64_decode(*signature);
   const signature_method method = signature_method_of(params);
-  const std::string& key = credentials_[credential_index].secret_key;
+  const std::string& key = credentials->list[credential_index].secret_key;
   auto matches = [&](at_values at) {
     const std::string src = string_to_sign(request, params, at);
     if (method == signature_method::hmac_sha256) return tls::constant_time_equal(*given, tls::hmac_sha256(key, src));
@@ -205,7 +214,7 @@ cmq_result<std::string> authenticator::authenticate(const request_line& request,
   // A replay of this request could be accepted until its Timestamp leaves the window, and a
   // new request reusing the nonce until now leaves it: remember the pair until the later.
   std::uint64_t evicted = 0;
-  const bool fresh = nonces_.insert(credential_index, static_cast<std::uint64_t>(*nonce), now,
+  const bool fresh = nonces_.insert(credentials->nonce_owner[credential_index], static_cast<std::uint64_t>(*nonce), now,
                                     std::max(now, *timestamp) + window_s_, evicted);
   if (evicted != 0) nonces_evicted_.fetch_add(evicted, std::memory_order_relaxed);
   if (!fresh) {
@@ -213,7 +222,8 @@ cmq_result<std::string> authenticator::authenticate(const request_line& request,
                                          *nonce, *secret_id, window_s_));
   }
   accepted_.fetch_add(1, std::memory_order_relaxed);
-  return std::string(*secret_id);
+  // Shares the set's ownership: the credential outlives a reload while the request runs.
+  return std::shared_ptr<const credential>(credentials, &credentials->list[credential_index]);
 }
 
 authenticator_stats authenticator::stats() const noexcept {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -88,9 +89,9 @@ struct authenticator_stats {
   std::uint64_t nonces_evicted = 0;      // forgotten early because the cache was full
 };
 
-// Checks CMQ-signed requests against a fixed list of credentials. Thread-safe: the I/O
-// threads share one. The HMACs are computed outside any lock; the nonce check takes one
-// mutex for a hash-map lookup and insert.
+// Checks CMQ-signed requests against a list of credentials that a reload may replace.
+// Thread-safe: the I/O threads share one. The HMACs are computed outside any lock; the
+// nonce check takes one mutex for a hash-map lookup and insert.
 class authenticator {
  public:
   // REQUIRES: secret ids unique and non-empty (the config loader checks this); throws
@@ -103,28 +104,41 @@ class authenticator {
   // POST, the form without '@' values), the HMAC named by SignatureMethod under the
   // SecretId's key, whose Timestamp is within the window of now, and whose Nonce (a
   // positive integer up to 2^63-1) this SecretId has not used within the window. Returns
-  // the SecretId, or auth_failed (4100) with a message saying which check failed.
-  [[nodiscard]] cmq_result<std::string> authenticate(const request_line& request, const cmq_params& params);
+  // the SecretId's credential (kept alive by the result across a reload), or auth_failed
+  // (4100) with a message saying which check failed.
+  [[nodiscard]] cmq_result<std::shared_ptr<const credential>> authenticate(const request_line& request,
+                                                                           const cmq_params& params);
+
+  // Requests from now on are checked against `credentials` (same REQUIREMENTS as the
+  // constructor; on a throw the old list stays). A SecretId kept, or given again later,
+  // keeps the nonces it used: a replay across a reload is still refused.
+  void replace_credentials(std::vector<credential> credentials);
 
   [[nodiscard]] authenticator_stats stats() const noexcept;
-  // The credential named `secret_id` (one authenticate() returned); nullptr if none.
-  [[nodiscard]] const credential* credential_of(std::string_view secret_id) const;
 
  private:
-  // Remembers (credential index, nonce) pairs until the end of the window in which a request
+  // One generation of credentials, replaced whole.
+  struct credential_set {
+    std::vector<credential> list;
+    std::unordered_map<std::string, std::uint32_t> index_by_id;  // secret_id -> list index
+    std::vector<std::uint32_t> nonce_owner;                      // list index -> nonce_owners_ value
+  };
+  std::shared_ptr<const credential_set> make_set(std::vector<credential> credentials);
+
+  // Remembers (nonce owner, nonce) pairs until the end of the window in which a request
   // carrying them could be accepted; bounded, oldest forgotten first.
   class nonce_cache {
    public:
     explicit nonce_cache(std::size_t capacity) : capacity_(capacity) {}
     // Records the pair until `expires_at` (unix s). False when it is already recorded and
     // not expired at `now`. Adds to `evicted` the live pairs forgotten to make room.
-    bool insert(std::uint32_t credential_index, std::uint64_t nonce, std::int64_t now, std::int64_t expires_at,
+    bool insert(std::uint32_t nonce_owner, std::uint64_t nonce, std::int64_t now, std::int64_t expires_at,
                 std::uint64_t& evicted);
 
    private:
     struct key {
       std::uint64_t nonce;
-      std::uint32_t credential_index;
+      std::uint32_t nonce_owner;
       friend bool operator==(const key&, const key&) = default;
     };
     struct key_hash {
@@ -145,8 +159,10 @@ class authenticator {
 
   cmq_error reject(std::atomic<std::uint64_t>& counter, std::string message);
 
-  std::vector<credential> credentials_;
-  std::unordered_map<std::string, std::uint32_t> index_by_id_;  // secret_id -> credentials_ index
+  std::atomic<std::shared_ptr<const credential_set>> credentials_;
+  // A number per SecretId ever configured, stable across reloads: the nonce cache's owner.
+  std::mutex nonce_owners_mutex_;
+  std::unordered_map<std::string, std::uint32_t> nonce_owners_;
   std::int64_t window_s_;
   std::function<std::int64_t()> clock_;
   nonce_cache nonces_;

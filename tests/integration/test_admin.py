@@ -18,9 +18,10 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
 
 
-def ops_entry():
-    out = subprocess.run([WHARF_BIN, "passwd", "--iterations", "1000", "ops"],
-                         input=OPS_PASSWORD + "\n", capture_output=True, text=True,
+def ops_entry(user="ops", password=OPS_PASSWORD):
+    """The auth.users entry `wharf passwd` makes for `user`."""
+    out = subprocess.run([WHARF_BIN, "passwd", "--iterations", "1000", user],
+                         input=password + "\n", capture_output=True, text=True,
                          check=True).stdout
     return out[2:].strip()
 

@@ -14,7 +14,8 @@ import urllib.parse
 
 import mqtt_raw as raw
 from test_admin import OPS_PASSWORD, ops_entry
-from wharf_fixture import HOST, WAIT_S, QueueApiTestCase, free_port, is_mosquitto, unique, wait_until
+from wharf_fixture import (CREDENTIALS, HOST, WAIT_S, QueueApiTestCase, free_port, is_mosquitto,
+                           unique, wait_until)
 
 ADMINISTRATIVE_ACTION, NOT_AUTHORIZED = 0x98, 0x87
 
@@ -283,6 +284,27 @@ class ReloadTest(AdminApiTestCase):
         self.assertEqual(status, 422, body)
         self.assertIn("listener %s:%d" % (HOST, b.ports["ws"]), body["errors"][0])
         self.raw(b).connect(unique("anon"), expect_reason=NOT_AUTHORIZED)  # nothing of the file applied
+
+    def test_queue_api_credentials_and_admin_users_are_reloaded(self):
+        options = dict(self.broker_options, auth="  users:\n    - %s\n    - %s\n"
+                       % (ops_entry(), ops_entry("deputy", "deputy-secret")))
+        b = self.new_broker(listeners=("mqtt", "queue-api", "admin"), **options)
+        dropped = self.cmq(broker=b, credential=1)
+        self.assertEqual(dropped.call("ListQueue", {})["code"], 0)
+        self.assertEqual(self.admin("GET", "/api/v1/queues", broker=b, user="deputy",
+                                    password="deputy-secret")[0], 401)
+        # The second credential is swapped for a new one; the admin listener names deputy only.
+        b.credentials[1] = ("fresh", "fresh-" + unique("key"))
+        b.listener_keys["admin"] = "users: [deputy]"
+        b._write_wharf_config()
+        self.assertEqual(self.admin_ok("POST", "/api/v1/reload", broker=b), {"reloaded": True})
+        answer = dropped.call("ListQueue", {})
+        self.assertEqual(answer["code"], 4100, answer)
+        self.assertIn("unknown SecretId '%s'" % CREDENTIALS[1][0], answer["message"])
+        self.assertEqual(self.cmq(broker=b, credential=1).call("ListQueue", {})["code"], 0)
+        self.assertEqual(self.cmq(broker=b, credential=0).call("ListQueue", {})["code"], 0)
+        self.assertEqual(self.admin("GET", "/api/v1/queues", broker=b)[0], 401)
+        self.admin_ok("GET", "/api/v1/queues", broker=b, user="deputy", password="deputy-secret")
 
     def test_log_levels_per_module_are_reloaded(self):
         b = self.new_broker(listeners=("mqtt", "admin"), **self.broker_options)

@@ -125,9 +125,12 @@ class authenticator_test : public ::testing::Test {
     return authenticator({{secret_id, secret_key}, {"AKIDother", "other-secret"}}, options);
   }
 
+  // The accepted request's SecretId.
   static cmq_result<std::string> check(authenticator& auth, const std::string& method,
                                        const std::map<std::string, std::string>& p) {
-    return auth.authenticate({method, "localhost:8080", "/v2/index.php"}, make_params(p));
+    auto r = auth.authenticate({method, "localhost:8080", "/v2/index.php"}, make_params(p));
+    if (!r) return r.error();
+    return (*r)->secret_id;
   }
 
   static std::string auth_failure(const cmq_result<std::string>& r) {
@@ -283,6 +286,33 @@ TEST_F(authenticator_test, expired_nonces_are_dropped_without_counting_as_evicte
     EXPECT_TRUE(check(auth, "GET", signed_params("GET", {{"Nonce", nonce}, {"Timestamp", std::to_string(now_)}})).has_value());
   }
   EXPECT_EQ(auth.stats().nonces_evicted, 1u);  // only "3", to make room for "1"
+}
+
+TEST_F(authenticator_test, replaced_credentials_apply_to_the_next_request_and_keep_their_nonces) {
+  auto auth = make();
+  const auto used = signed_params("GET", {{"Nonce", "5"}});
+  EXPECT_TRUE(check(auth, "GET", used).has_value());
+  const auto before = auth.authenticate({"GET", "localhost:8080", "/v2/index.php"},
+                                        make_params(signed_params("GET", {{"Nonce", "6"}})));
+  ASSERT_TRUE(before.has_value());
+
+  // AKIDother dropped, AKIDnew added, AKIDwharftest kept (listed second now, new key).
+  auth.replace_credentials({{"AKIDnew", "new-secret"}, {secret_id, "rotated-secret"}});
+  EXPECT_EQ(auth_failure(check(auth, "GET", signed_params("GET", {{"SecretId", "AKIDother"}}, "other-secret"))),
+            "unknown SecretId 'AKIDother'");
+  EXPECT_EQ(*check(auth, "GET", signed_params("GET", {{"SecretId", "AKIDnew"}}, "new-secret")), "AKIDnew");
+  EXPECT_FALSE(check(auth, "GET", signed_params("GET")).has_value());  // the old key
+  EXPECT_TRUE(check(auth, "GET", signed_params("GET", {}, "rotated-secret")).has_value());
+  // Nonce 5 was used by this SecretId before the reload: still refused, under the new key too.
+  EXPECT_EQ(auth_failure(check(auth, "GET", signed_params("GET", {{"Nonce", "5"}}, "rotated-secret"))),
+            "Nonce 5 was already used by SecretId 'AKIDwharftest' within the last 300 s");
+  // AKIDnew has used no nonce; a request admitted before the reload still has its credential.
+  EXPECT_TRUE(check(auth, "GET", signed_params("GET", {{"SecretId", "AKIDnew"}, {"Nonce", "5"}}, "new-secret"))
+                  .has_value());
+  EXPECT_EQ((*before)->secret_key, secret_key);
+  // A list the constructor would refuse leaves the current one in place.
+  EXPECT_THROW(auth.replace_credentials({{"AKIDnew", "a"}, {"AKIDnew", "b"}}), std::invalid_argument);
+  EXPECT_TRUE(check(auth, "GET", signed_params("GET", {{"SecretId", "AKIDnew"}}, "new-secret")).has_value());
 }
 
 TEST(authenticator, options_from_the_config) {
