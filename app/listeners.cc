@@ -47,12 +47,18 @@ listener_set::listener_set(gateway::io_pool& pool, listener_targets targets)
 listener_set::running listener_set::start(std::size_t index, const config::listener_config& l,
                                           std::shared_ptr<boost::asio::ssl::context> tls_context,
                                           std::uint32_t max_packet_size) {
-  running r{index, l, {}};
-  if (l.type == config::listener_type::queue_api || l.type == config::listener_type::admin) {
-    const bool admin = l.type == config::listener_type::admin;
-    r.handle = gateway::http::start_http_listener(pool_, l, std::move(tls_context),
-                                                  admin ? targets_.admin : targets_.queue_api,
-                                                  admin ? gateway::http::http_server_options{} : targets_.queue_api_options);
+  running r{index, l, {}, nullptr};
+  if (l.type == config::listener_type::queue_api) {
+    r.handle = gateway::http::start_http_listener(pool_, l, std::move(tls_context), targets_.queue_api,
+                                                  targets_.queue_api_options);
+  } else if (l.type == config::listener_type::admin) {
+    r.admin_users = std::make_shared<gateway::admin::listener_users>(l.users);
+    r.handle = gateway::http::start_http_listener(
+        pool_, l, std::move(tls_context),
+        [admin = targets_.admin, users = r.admin_users](gateway::http::http_request request,
+                                                         gateway::http::respond_fn respond) {
+          admin(std::move(request), std::move(respond), *users);
+        });
   } else {
     targets_.broker.set_listener(index, l);
     gateway::listener_options options;
@@ -117,6 +123,7 @@ void listener_set::commit(const std::shared_ptr<plan>& p) {
     r.config = l;
     if (l.type == config::listener_type::mqtt || l.type == config::listener_type::mqtt_ws)
       targets_.broker.set_listener(r.index, l);
+    if (r.admin_users) r.admin_users->replace(l.users);
     if (context) std::visit([&context](const auto& h) { h.replace_tls_context(std::move(context)); }, r.handle);
   }
   std::vector<running> still;

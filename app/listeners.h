@@ -27,7 +27,9 @@ struct listener_targets {
   gateway::broker& broker;                          // MQTT and MQTT over WebSocket
   gateway::http::request_handler queue_api;         // queue-api listeners
   gateway::http::http_server_options queue_api_options;
-  gateway::http::request_handler admin;             // admin listeners
+  // admin listeners, each with the users it lets in
+  std::function<void(gateway::http::http_request, gateway::http::respond_fn, const gateway::admin::listener_users&)>
+      admin;
 };
 
 class listener_set {
@@ -58,6 +60,7 @@ class listener_set {
     std::size_t index = 0;  // the broker's listener index (admission, settings)
     config::listener_config config;
     std::variant<gateway::listener_handle, gateway::http::http_listener> handle;
+    std::shared_ptr<gateway::admin::listener_users> admin_users;  // admin listeners: its `users`
   };
   [[nodiscard]] running start(std::size_t index, const config::listener_config& l,
                               std::shared_ptr<boost::asio::ssl::context> tls_context, std::uint32_t max_packet_size);

@@ -122,21 +122,12 @@ std::optional<std::string> make_development_certificate(const wharf::config::con
   return std::nullopt;
 }
 
-// The users the admin listeners let read /metrics (all admin listeners together).
-std::vector<std::string> admin_users(const wharf::config::config& cfg) {
-  std::vector<std::string> users;
-  for (const auto& l : cfg.listeners)
-    if (l.type == wharf::config::listener_type::admin) users.insert(users.end(), l.users.begin(), l.users.end());
-  return users;
-}
-
 // What a reload changes, besides the log levels.
 struct reload_targets {
   wharf::gateway::broker& broker;
   wharf::gateway::bridge::runner& bridge;
   wharf::app::listener_set& listeners;
   wharf::gateway::http::authenticator& queue_api_auth;
-  std::optional<wharf::gateway::admin::admin_api>& admin;
 };
 
 // SIGHUP: reads the config file again and applies what can change while running: users
@@ -183,7 +174,6 @@ std::vector<std::string> reload_config(const options& opts, const reload_targets
   to.broker.replace_access_policy(std::move(next.access));
   to.broker.replace_limits(next.cfg);
   to.queue_api_auth.replace_credentials(next.cfg.queue_api.credentials);
-  to.admin->replace_users(admin_users(next.cfg));
   log::app().info("config reload: users, ACL, queue API credentials, log levels, MQTT limits, listeners, bridge bindings "
                   "and TLS certificates replaced from {} (other settings apply at the next start)",
                   opts.config_file);
@@ -253,11 +243,13 @@ int run(const options& opts) {
                    queue_api.handle(std::move(r), std::move(respond));
                  },
              .queue_api_options = queue_api_server_options,
-             .admin = [&admin](gateway::http::http_request r,
-                               gateway::http::respond_fn respond) { admin->handle(std::move(r), std::move(respond)); }});
+             .admin = [&admin](gateway::http::http_request r, gateway::http::respond_fn respond,
+                               const gateway::admin::listener_users& allowed) {
+               admin->handle(std::move(r), std::move(respond), allowed);
+             }});
   // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
   // queue core). Destroyed before what it reloads.
-  const reload_targets reloaded{broker, bridge, listeners, queue_api_auth, admin};
+  const reload_targets reloaded{broker, bridge, listeners, queue_api_auth};
   boost::asio::thread_pool admin_reloads{1};
   admin.emplace(
       gateway::admin::admin_sources{
@@ -273,8 +265,7 @@ int run(const options& opts) {
                             boost::asio::post(admin_reloads, [&opts, &reloaded, done = std::move(done)] {
                               done(reload_config(opts, reloaded));
                             });
-                          }},
-      admin_users(cfg));
+                          }});
   {
     std::lock_guard lock(reload_mu);
     listeners.start_all(cfg);

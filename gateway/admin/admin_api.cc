@@ -234,19 +234,26 @@ std::optional<std::pair<std::string, std::string>> basic_credentials(std::string
 
 }  // namespace
 
-admin_api::admin_api(admin_sources sources, std::vector<std::string> users)
-    : sources_(std::move(sources)), users_(std::make_shared<const std::vector<std::string>>(std::move(users))) {}
+listener_users::listener_users(std::vector<std::string> names)
+    : names_(std::make_shared<const std::vector<std::string>>(std::move(names))) {}
 
-void admin_api::replace_users(std::vector<std::string> users) {
-  users_.store(std::make_shared<const std::vector<std::string>>(std::move(users)));
+void listener_users::replace(std::vector<std::string> names) {
+  names_.store(std::make_shared<const std::vector<std::string>>(std::move(names)));
 }
 
-void admin_api::handle(http::http_request request, http::respond_fn respond) {
+bool listener_users::names(std::string_view user) const {
+  const auto list = names_.load();
+  return std::find(list->begin(), list->end(), user) != list->end();
+}
+
+admin_api::admin_api(admin_sources sources) : sources_(std::move(sources)) {}
+
+void admin_api::handle(http::http_request request, http::respond_fn respond, const listener_users& allowed) {
   const std::string_view target = request.target;
   const std::string_view path = target.substr(0, target.find('?'));
   if (path.starts_with("/api/")) {
     auto shared = std::make_shared<http::http_request>(std::move(request));
-    authenticated(*shared, std::move(respond),
+    authenticated(*shared, allowed, std::move(respond),
                   [this, shared](http::respond_fn answer) { serve_api(*shared, std::move(answer)); });
     return;
   }
@@ -267,16 +274,15 @@ void admin_api::handle(http::http_request request, http::respond_fn respond) {
     respond(text(404, "not found; served here: /healthz, /readyz, /metrics, /api/v1/ (docs/ADMIN.md)\n"));
     return;
   }
-  authenticated(request, std::move(respond), [this](http::respond_fn answer) {
+  authenticated(request, allowed, std::move(respond), [this](http::respond_fn answer) {
     render_metrics([answer = std::move(answer)](std::string body) { answer({200, prometheus_type, std::move(body)}); });
   });
 }
 
-void admin_api::authenticated(const http::http_request& request, http::respond_fn respond,
-                              std::function<void(http::respond_fn)> then) {
+void admin_api::authenticated(const http::http_request& request, const listener_users& allowed,
+                              http::respond_fn respond, std::function<void(http::respond_fn)> then) {
   auto credentials = basic_credentials(request.authorization);
-  const auto users = users_.load();
-  if (!credentials || std::find(users->begin(), users->end(), credentials->first) == users->end()) {
+  if (!credentials || !allowed.names(credentials->first)) {
     respond(unauthorized());
     return;
   }

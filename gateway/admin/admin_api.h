@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
@@ -48,15 +49,24 @@ struct admin_sources {
   std::function<void(std::function<void(std::vector<std::string> errors)> done)> reload;
 };
 
+// The users one admin listener lets in (its `users`): read by every I/O thread, replaced
+// whole when a reload keeps the listener with other users.
+class listener_users {
+ public:
+  explicit listener_users(std::vector<std::string> names);
+  void replace(std::vector<std::string> names);
+  [[nodiscard]] bool names(std::string_view user) const;
+
+ private:
+  std::atomic<std::shared_ptr<const std::vector<std::string>>> names_;
+};
+
 class admin_api {
  public:
-  admin_api(admin_sources sources, std::vector<std::string> users);
+  explicit admin_api(admin_sources sources);
 
-  // The users a reload names (the admin listeners' `users`); requests after it use them.
-  void replace_users(std::vector<std::string> users);
-
-  // The admin listener's request handler.
-  void handle(http::http_request request, http::respond_fn respond);
+  // The request handler of an admin listener that lets `allowed` in.
+  void handle(http::http_request request, http::respond_fn respond, const listener_users& allowed);
   // /readyz's answer: true once serving, false from the start of shutdown.
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_relaxed); }
 
@@ -66,13 +76,12 @@ class admin_api {
  private:
   // The admin API's routes (admin_routes.cc), after authentication.
   void serve_api(const http::http_request& request, http::respond_fn respond);
-  // Checks the request's Basic credentials, then runs `then` (on any thread) or answers 401.
-  void authenticated(const http::http_request& request, http::respond_fn respond,
+  // Checks the request's Basic credentials (a user `allowed` names, with its password), then
+  // runs `then` (on any thread) or answers 401.
+  void authenticated(const http::http_request& request, const listener_users& allowed, http::respond_fn respond,
                      std::function<void(http::respond_fn)> then);
 
   admin_sources sources_;
-  // Read by every I/O thread, replaced whole by a reload.
-  std::atomic<std::shared_ptr<const std::vector<std::string>>> users_;
   std::atomic<bool> ready_{false};
   // Session listings (a sort of every client id) run here, off the I/O threads. Last: joined
   // first, while what its work uses still exists.

@@ -31,9 +31,9 @@ class AdminApiTestCase(QueueApiTestCase):
                               "listener_keys": {"admin": "users: [ops]"}}
         super().setUpClass()
 
-    def admin(self, method, path, broker=None, user="ops", password=OPS_PASSWORD):
-        """(status, parsed JSON body) of one admin API request."""
-        conn = http.client.HTTPConnection(HOST, (broker or self.broker).ports["admin"], timeout=WAIT_S)
+    def admin(self, method, path, broker=None, user="ops", password=OPS_PASSWORD, kind="admin"):
+        """(status, parsed JSON body) of one admin API request to the `kind` listener."""
+        conn = http.client.HTTPConnection(HOST, (broker or self.broker).ports[kind], timeout=WAIT_S)
         self.addCleanup(conn.close)
         headers = {}
         if user is not None:
@@ -287,13 +287,21 @@ class ReloadTest(AdminApiTestCase):
 
     def test_queue_api_credentials_and_admin_users_are_reloaded(self):
         options = dict(self.broker_options, auth="  users:\n    - %s\n    - %s\n"
-                       % (ops_entry(), ops_entry("deputy", "deputy-secret")))
-        b = self.new_broker(listeners=("mqtt", "queue-api", "admin"), **options)
+                       % (ops_entry(), ops_entry("deputy", "deputy-secret")),
+                       listener_keys={"admin": "users: [ops]", "admin-2": "users: [deputy]"})
+        b = self.new_broker(listeners=("mqtt", "queue-api", "admin", "admin-2"), **options)
+        deputy = {"user": "deputy", "password": "deputy-secret"}
+
+        def admitted(kind, **user):
+            """Which of the two admin listeners let the user in."""
+            return self.admin("GET", "/api/v1/queues", broker=b, kind=kind, **user)[0] == 200
+
+        # Each admin listener lets in the users it names, not those of the other.
+        self.assertEqual([admitted("admin"), admitted("admin-2")], [True, False])
+        self.assertEqual([admitted("admin", **deputy), admitted("admin-2", **deputy)], [False, True])
         dropped = self.cmq(broker=b, credential=1)
         self.assertEqual(dropped.call("ListQueue", {})["code"], 0)
-        self.assertEqual(self.admin("GET", "/api/v1/queues", broker=b, user="deputy",
-                                    password="deputy-secret")[0], 401)
-        # The second credential is swapped for a new one; the admin listener names deputy only.
+        # The second credential is swapped for a new one; the first admin listener names deputy only.
         b.credentials[1] = ("fresh", "fresh-" + unique("key"))
         b.listener_keys["admin"] = "users: [deputy]"
         b._write_wharf_config()
@@ -303,8 +311,7 @@ class ReloadTest(AdminApiTestCase):
         self.assertIn("unknown SecretId '%s'" % CREDENTIALS[1][0], answer["message"])
         self.assertEqual(self.cmq(broker=b, credential=1).call("ListQueue", {})["code"], 0)
         self.assertEqual(self.cmq(broker=b, credential=0).call("ListQueue", {})["code"], 0)
-        self.assertEqual(self.admin("GET", "/api/v1/queues", broker=b)[0], 401)
-        self.admin_ok("GET", "/api/v1/queues", broker=b, user="deputy", password="deputy-secret")
+        self.assertEqual([admitted("admin"), admitted("admin", **deputy)], [False, True])
 
     def test_log_levels_per_module_are_reloaded(self):
         b = self.new_broker(listeners=("mqtt", "admin"), **self.broker_options)

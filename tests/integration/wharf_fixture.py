@@ -169,7 +169,8 @@ TLS_KINDS = ("tls", "mtls", "wss", "queue-api-tls")
 
 class Broker:
     """One broker process. `listeners` is a subset of
-    {"mqtt", "tls", "mtls", "ws", "wss", "queue-api", "queue-api-tls", "admin"}; `mqtt` is the
+    {"mqtt", "tls", "mtls", "ws", "wss", "queue-api", "queue-api-tls", "admin", "admin-2"} (a second admin
+    listener); `mqtt` is the
     config's optional `mqtt:` section (wharf key names; translated for Mosquitto where it
     has an equivalent).
 
@@ -235,7 +236,7 @@ class Broker:
                 keys = "type: queue-api"
             elif kind == "queue-api-tls":
                 keys = "type: queue-api, tls: {cert_file: %s, key_file: %s}" % (c.server_cert, c.server_key)
-            elif kind == "admin":
+            elif kind in ("admin", "admin-2"):
                 keys = "type: admin"  # its users come from listener_keys
             else:
                 raise ValueError(kind)
