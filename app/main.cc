@@ -1,9 +1,9 @@
 // wharf: start-up and shut-down order.
 //   config -> storage -> queue core (load) -> I/O pool -> broker (load sessions, retained)
 //     -> push client, CMQ API -> listeners -> run
-//   SIGHUP (or the admin API) -> users, ACL, queue API credentials, log levels, MQTT limits,
-//     listeners (their TLS certificates, admin users) and the bridge's bindings are reloaded
-//     from the file (app/listeners.h); open connections go on
+//   SIGHUP (or the admin API) -> users, ACL, queue API credentials and rate limit, log
+//     levels, MQTT limits, listeners (their TLS certificates, admin users) and the bridge's
+//     bindings are reloaded from the file (app/listeners.h); open connections go on
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
@@ -127,15 +127,15 @@ struct reload_targets {
   wharf::gateway::broker& broker;
   wharf::gateway::bridge::runner& bridge;
   wharf::app::listener_set& listeners;
-  wharf::gateway::http::authenticator& queue_api_auth;
+  wharf::gateway::http::cmq_api& queue_api;
 };
 
 // SIGHUP: reads the config file again and applies what can change while running: users
-// and ACL, queue API credentials, log levels, the mqtt section's limits, the listeners
-// (added, dropped, their settings, TLS certificates and admin users), the bridge's
-// bindings (and uplink). An invalid file (or a
-// certificate that cannot be loaded, an address that cannot be bound) is refused with its
-// errors logged, and everything keeps running as it was. Other sections take effect at the
+// and ACL, queue API credentials and rate limit, log levels, the mqtt section's limits,
+// the listeners (added, dropped, their settings, TLS certificates and admin users), the
+// bridge's bindings (and uplink). An invalid file (or a certificate that cannot be loaded,
+// an address that cannot be bound) is refused with its errors logged, and everything keeps
+// running as it was. Other sections take effect at the
 // next start. Returns the errors that refused the file (none: applied).
 std::vector<std::string> reload_config(const options& opts, const reload_targets& to) {
   using namespace wharf;
@@ -173,9 +173,10 @@ std::vector<std::string> reload_config(const options& opts, const reload_targets
   log::set_format(next.cfg.log_format);
   to.broker.replace_access_policy(std::move(next.access));
   to.broker.replace_limits(next.cfg);
-  to.queue_api_auth.replace_credentials(next.cfg.queue_api.credentials);
-  log::app().info("config reload: users, ACL, queue API credentials, log levels, MQTT limits, listeners, bridge bindings "
-                  "and TLS certificates replaced from {} (other settings apply at the next start)",
+  to.queue_api.reload(next.cfg.queue_api);
+  log::app().info("config reload: users, ACL, queue API credentials and rate limit, log levels, MQTT limits, "
+                  "listeners, bridge bindings and TLS certificates replaced from {} (other settings apply at the "
+                  "next start)",
                   opts.config_file);
   return {};
 }
@@ -249,7 +250,7 @@ int run(const options& opts) {
              }});
   // Reloads the admin API asks for run here, off the I/O threads (a reload may wait for the
   // queue core). Destroyed before what it reloads.
-  const reload_targets reloaded{broker, bridge, listeners, queue_api_auth};
+  const reload_targets reloaded{broker, bridge, listeners, queue_api};
   boost::asio::thread_pool admin_reloads{1};
   admin.emplace(
       gateway::admin::admin_sources{

@@ -739,6 +739,11 @@ std::string cmq_api::refusal(int code, const std::string& message) {
   return answer_text(code, message, next_request_id());
 }
 
+void cmq_api::reload(const config::queue_api_config& cfg) {
+  auth_.replace_credentials(cfg.credentials);
+  rate_limiter_.set_rate_per_s(cfg.max_requests_per_second);
+}
+
 cmq_api_stats cmq_api::stats() const noexcept {
   return {requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
           bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused(),

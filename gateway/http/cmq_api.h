@@ -48,6 +48,10 @@ class cmq_api {
   // run (http_server_options::error_body: a body over max_body_bytes).
   [[nodiscard]] std::string refusal(int code, const std::string& message);
 
+  // What a reload changes (SIGHUP): the credentials and the request rate, for requests not
+  // yet admitted. The rest of `cfg` applies at the next start.
+  void reload(const config::queue_api_config& cfg);
+
   [[nodiscard]] cmq_api_stats stats() const noexcept;
 
  private:

@@ -5,8 +5,9 @@
 namespace wharf::gateway::http {
 
 bool request_rate_limiter::admit(std::string_view caller, clock::time_point now) {
-  if (rate_per_s_ == 0) return true;
-  const double capacity = rate_per_s_;
+  const std::uint32_t rate = rate_per_s();
+  if (rate == 0) return true;
+  const double capacity = rate;
   std::lock_guard lock(mu_);
   auto it = buckets_.find(caller);
   if (it == buckets_.end()) {
@@ -15,9 +16,10 @@ bool request_rate_limiter::admit(std::string_view caller, clock::time_point now)
   bucket& b = it->second;
   if (now > b.refilled) {  // time going backwards adds nothing
     const double elapsed_s = std::chrono::duration<double>(now - b.refilled).count();
-    b.tokens = std::min(capacity, b.tokens + elapsed_s * capacity);
+    b.tokens += elapsed_s * capacity;
     b.refilled = now;
   }
+  b.tokens = std::min(capacity, b.tokens);  // the burst, also after a reload lowered the rate
   if (b.tokens < 1) {
     ++refused_;
     return false;

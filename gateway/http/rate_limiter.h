@@ -3,6 +3,7 @@
 // code 4420 and changes nothing. Sans-I/O: the caller passes the time, so tests need no clock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -20,12 +21,16 @@ class request_rate_limiter {
   // rate_per_s 0: no limit (admit() is always true).
   explicit request_rate_limiter(std::uint32_t rate_per_s) : rate_per_s_(rate_per_s) {}
 
+  // A reload's new rate, for the next admit(): buckets keep their tokens, at most the new
+  // burst.
+  void set_rate_per_s(std::uint32_t rate_per_s) noexcept { rate_per_s_.store(rate_per_s, std::memory_order_relaxed); }
+
   // Takes one request's token of `caller`; false when its bucket is empty (counted).
   // Thread-safe. Callers are authenticated SecretIds, so the map holds at most one bucket
-  // per configured credential.
+  // per credential ever configured.
   [[nodiscard]] bool admit(std::string_view caller, clock::time_point now);
 
-  [[nodiscard]] std::uint32_t rate_per_s() const noexcept { return rate_per_s_; }
+  [[nodiscard]] std::uint32_t rate_per_s() const noexcept { return rate_per_s_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t refused() const;
 
  private:
@@ -39,7 +44,7 @@ class request_rate_limiter {
     std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
 
-  const std::uint32_t rate_per_s_;
+  std::atomic<std::uint32_t> rate_per_s_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, bucket, name_hash, std::equal_to<>> buckets_;  // GUARDED_BY(mu_)
   std::uint64_t refused_ = 0;                        // GUARDED_BY(mu_)

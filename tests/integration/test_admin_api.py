@@ -285,7 +285,7 @@ class ReloadTest(AdminApiTestCase):
         self.assertIn("listener %s:%d" % (HOST, b.ports["ws"]), body["errors"][0])
         self.raw(b).connect(unique("anon"), expect_reason=NOT_AUTHORIZED)  # nothing of the file applied
 
-    def test_queue_api_credentials_and_admin_users_are_reloaded(self):
+    def test_queue_api_credentials_rate_and_admin_users_are_reloaded(self):
         options = dict(self.broker_options, auth="  users:\n    - %s\n    - %s\n"
                        % (ops_entry(), ops_entry("deputy", "deputy-secret")),
                        listener_keys={"admin": "users: [ops]", "admin-2": "users: [deputy]"})
@@ -301,8 +301,10 @@ class ReloadTest(AdminApiTestCase):
         self.assertEqual([admitted("admin", **deputy), admitted("admin-2", **deputy)], [False, True])
         dropped = self.cmq(broker=b, credential=1)
         self.assertEqual(dropped.call("ListQueue", {})["code"], 0)
-        # The second credential is swapped for a new one; the first admin listener names deputy only.
+        # The second credential is swapped for a new one, a rate limit set; the first admin
+        # listener names deputy only.
         b.credentials[1] = ("fresh", "fresh-" + unique("key"))
+        b.queue_api["max_requests_per_second"] = 1
         b.listener_keys["admin"] = "users: [deputy]"
         b._write_wharf_config()
         self.assertEqual(self.admin_ok("POST", "/api/v1/reload", broker=b), {"reloaded": True})
@@ -310,7 +312,8 @@ class ReloadTest(AdminApiTestCase):
         self.assertEqual(answer["code"], 4100, answer)
         self.assertIn("unknown SecretId '%s'" % CREDENTIALS[1][0], answer["message"])
         self.assertEqual(self.cmq(broker=b, credential=1).call("ListQueue", {})["code"], 0)
-        self.assertEqual(self.cmq(broker=b, credential=0).call("ListQueue", {})["code"], 0)
+        first = self.cmq(broker=b, credential=0)
+        self.assertEqual([first.call("ListQueue", {})["code"] for _ in range(2)], [0, 4420])
         self.assertEqual([admitted("admin"), admitted("admin", **deputy)], [False, True])
 
     def test_log_levels_per_module_are_reloaded(self):

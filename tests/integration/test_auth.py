@@ -214,7 +214,8 @@ class AuthReloadTest(BrokerTestCase):
         c.connect(unique("erin"), expect_reason=BAD_CREDENTIALS, username="erin",
                   password=PASSWORDS["erin"])
 
-        b.reload("users, ACL, queue API credentials, log levels, MQTT limits, listeners, bridge bindings and TLS certificates",
+        b.reload("users, ACL, queue API credentials and rate limit, log levels, MQTT limits, listeners, "
+                 "bridge bindings and TLS certificates",
                  auth=users_section(password_hash("alice"), password_hash("erin")) + ACL
                  + "  subscribe_denied_reason: 0x80\n")
         erin = raw.RawClient(HOST, b.port)

@@ -40,6 +40,26 @@ TEST(request_rate_limiter, callers_have_their_own_buckets) {
   EXPECT_TRUE(limiter.admit("quiet", t));
 }
 
+TEST(request_rate_limiter, a_new_rate_applies_to_the_next_request) {
+  request_rate_limiter limiter(10);
+  const auto t = clock::now();
+  EXPECT_TRUE(limiter.admit("AKID", t));
+  // Lowered: the 9 tokens left are cut to the new burst of 2.
+  limiter.set_rate_per_s(2);
+  EXPECT_TRUE(limiter.admit("AKID", t));
+  EXPECT_TRUE(limiter.admit("AKID", t));
+  EXPECT_FALSE(limiter.admit("AKID", t));
+  EXPECT_FALSE(limiter.admit("AKID", t + 400ms));  // 0.8 of a token at 2/s
+  EXPECT_TRUE(limiter.admit("AKID", t + 500ms));
+  // No limit, then a limit again.
+  limiter.set_rate_per_s(0);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.admit("AKID", t + 500ms));
+  limiter.set_rate_per_s(1);
+  EXPECT_EQ(limiter.rate_per_s(), 1u);
+  EXPECT_FALSE(limiter.admit("AKID", t + 500ms));  // the bucket was empty when the limit went
+  EXPECT_TRUE(limiter.admit("AKID", t + 1500ms));
+}
+
 TEST(request_rate_limiter, time_going_backwards_adds_nothing) {
   request_rate_limiter limiter(1);
   const auto t = clock::now();
