@@ -4,15 +4,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/string_map.h"
+
 namespace wharf::core {
 namespace {
-
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
-};
 
 bool is_expired(const message& m, std::int64_t now_unix_ms) noexcept {
   return m.expiry_unix_ms != 0 && m.expiry_unix_ms <= now_unix_ms;
@@ -41,8 +36,7 @@ std::string_view next_level(std::string_view s, std::size_t& pos, bool& last) no
 // The retained topics arranged by level, for wildcard filters. Nodes without a message
 // and without children are pruned.
 struct retained_store::level_node {
-  std::unordered_map<std::string, std::unique_ptr<level_node>, string_hash, std::equal_to<>>
-      children;
+  string_map<std::unique_ptr<level_node>> children;
   const message* msg = nullptr;
 };
 

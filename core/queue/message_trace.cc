@@ -29,14 +29,34 @@ std::string_view to_string(trace_event::kind what) noexcept {
   return "unknown";
 }
 
+message_trace::string_pool::held message_trace::string_pool::hold(std::string_view s) {
+  auto it = counts_.find(s);
+  if (it == counts_.end()) it = counts_.emplace(std::string(s), 0).first;
+  ++it->second;
+  return &*it;
+}
+
+void message_trace::string_pool::release(held h) {
+  auto it = counts_.find(h->first);
+  if (--it->second == 0) counts_.erase(it);
+}
+
 message_trace::message_trace(trace_limits limits) : limits_(limits) {}
 
 bool message_trace::expired(const entry& e, time_ms now) const noexcept {
   return e.last_event_ms + limits_.retention.count() <= now;
 }
 
+void message_trace::release(const kept_event& e) {
+  strings_.release(e.queue);
+  strings_.release(e.actor);
+  strings_.release(e.detail);
+}
+
 void message_trace::erase(entries::iterator it) {
-  index_.erase(it->history.msg_id);
+  for (const auto& e : it->events) release(e);
+  strings_.release(it->queue_or_topic);
+  index_.erase(it->msg_id);
   by_last_event_.erase(it);
 }
 
@@ -50,30 +70,41 @@ void message_trace::record(std::string_view msg_id, trace_event event) {
       ++evicted_;
     }
     entry e;
-    e.history.msg_id = msg_id;
+    e.msg_id = msg_id;
     // The first event says where the message came in: a publish, or a send to a queue.
-    e.history.is_topic = event.what == trace_event::kind::published;
-    e.history.queue_or_topic = event.queue;
+    e.is_topic = event.what == trace_event::kind::published;
+    e.queue_or_topic = strings_.hold(event.queue);
     by_last_event_.push_back(std::move(e));
-    found = index_.emplace(by_last_event_.back().history.msg_id, std::prev(by_last_event_.end())).first;
+    found = index_.emplace(by_last_event_.back().msg_id, std::prev(by_last_event_.end())).first;
   } else {
     by_last_event_.splice(by_last_event_.end(), by_last_event_, found->second);
   }
   entry& e = *found->second;
   e.last_event_ms = at;
-  auto& events = e.history.events;
+  auto& events = e.events;
   if (events.size() >= limits_.max_events_per_message && !events.empty()) {
     // Keep the first event (how the message came in) and the latest ones.
-    events.erase(events.begin() + (events.size() > 1 ? 1 : 0));
-    e.history.truncated = true;
+    const auto dropped = events.begin() + (events.size() > 1 ? 1 : 0);
+    release(*dropped);
+    events.erase(dropped);
+    e.truncated = true;
   }
-  if (limits_.max_events_per_message > 0) events.push_back(std::move(event));
+  if (limits_.max_events_per_message > 0) {
+    events.push_back({event.at, event.what, event.dequeue_count, strings_.hold(event.queue),
+                      strings_.hold(event.actor), strings_.hold(event.detail)});
+  }
 }
 
 std::optional<message_history> message_trace::find(std::string_view msg_id, time_ms now) const {
   const auto it = index_.find(msg_id);
   if (it == index_.end() || expired(*it->second, now)) return std::nullopt;
-  return it->second->history;
+  const entry& e = *it->second;
+  message_history h{e.msg_id, e.queue_or_topic->first, e.is_topic, {}, e.truncated};
+  h.events.reserve(e.events.size());
+  for (const auto& k : e.events) {
+    h.events.push_back({k.at, k.what, k.queue->first, k.actor->first, k.dequeue_count, k.detail->first});
+  }
+  return h;
 }
 
 void message_trace::expire(time_ms now) {

@@ -6,11 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+
+#include "core/string_map.h"
 
 namespace wharf::gateway::http {
 
@@ -38,15 +38,10 @@ class request_rate_limiter {
     double tokens = 0;
     clock::time_point refilled;
   };
-  // Lets find() take the caller's string_view: no key string is built per request.
-  struct name_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-  };
 
   std::atomic<std::uint32_t> rate_per_s_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, bucket, name_hash, std::equal_to<>> buckets_;  // GUARDED_BY(mu_)
+  core::string_map<bucket> buckets_;  // GUARDED_BY(mu_); find() takes the caller's string_view
   std::uint64_t refused_ = 0;                        // GUARDED_BY(mu_)
 };
 

@@ -357,6 +357,41 @@ TEST(message_trace, expire_drops_histories_past_retention_from_the_oldest) {
   EXPECT_EQ(trace.evicted(), 0u);  // expiry is not eviction
 }
 
+TEST(message_trace, strings_shared_by_histories_outlive_the_histories_dropped) {
+  // Every event names the same queue, actor and detail: each is held once, and dropping
+  // histories (evicted, truncated, expired) must not drop a string another still uses.
+  message_trace trace(trace_limits{100ms, 2, 2});
+  auto event = [](time_ms at, kind what, std::string actor) {
+    auto e = event_at(at, what);
+    e.actor = std::move(actor);
+    e.detail = "shared detail, longer than a short string's buffer";
+    return e;
+  };
+  trace.record("msg-1", event(0, kind::enqueued, "SecretId a from 127.0.0.1:40000"));
+  trace.record("msg-2", event(1, kind::enqueued, "SecretId a from 127.0.0.1:40000"));
+  trace.record("msg-3", event(2, kind::enqueued, "SecretId a from 127.0.0.1:40000"));  // evicts msg-1
+  for (time_ms at = 3; at < 6; ++at) {
+    trace.record("msg-3", event(at, kind::received, "SecretId b from 127.0.0.1:40001"));
+  }
+  EXPECT_EQ(trace.evicted(), 1u);
+  EXPECT_FALSE(trace.find("msg-1", 10));
+  const auto h2 = trace.find("msg-2", 10);
+  ASSERT_TRUE(h2);
+  EXPECT_EQ(h2->queue_or_topic, "q");
+  EXPECT_EQ(h2->events.at(0).actor, "SecretId a from 127.0.0.1:40000");
+  const auto h3 = trace.find("msg-3", 10);
+  ASSERT_TRUE(h3);
+  ASSERT_EQ(h3->events.size(), 2u);  // the first and the latest
+  EXPECT_EQ(h3->events[0].actor, "SecretId a from 127.0.0.1:40000");
+  EXPECT_EQ(h3->events[1].actor, "SecretId b from 127.0.0.1:40001");
+  EXPECT_EQ(h3->events[1].detail, "shared detail, longer than a short string's buffer");
+  trace.expire(103);  // msg-2 goes; msg-3 (last event at 5) stays
+  ASSERT_TRUE(trace.find("msg-3", 103));
+  EXPECT_EQ(trace.find("msg-3", 103)->events[0].queue, "q");
+  trace.record("msg-4", event(104, kind::enqueued, "SecretId a from 127.0.0.1:40000"));
+  EXPECT_EQ(trace.find("msg-4", 104)->events[0].actor, "SecretId a from 127.0.0.1:40000");
+}
+
 // ---- observing the engine changes nothing -------------------------------------------------
 
 class collecting_observer final : public message_observer {
