@@ -81,7 +81,16 @@ class OverloadTest(BrokerTestCase):
         self.connect(b, client_id="flappy")
 
     def test_a_fast_publisher_is_slowed_down_and_loses_nothing(self):
-        b = self.new_broker(mqtt={"max_publish_rate": 20, "sys_interval_s": 1})
+        self.assert_slowed_down_losing_nothing({"max_publish_rate": 20}, payload_bytes=0)
+
+    def test_a_publisher_over_its_bandwidth_is_slowed_down_and_loses_nothing(self):
+        # Packets of about 1 KB at 20 KB a second: the same pace as 20 packets a second.
+        self.assert_slowed_down_losing_nothing({"max_inbound_bytes_rate": 20000}, payload_bytes=1000)
+
+    def assert_slowed_down_losing_nothing(self, limit, payload_bytes):
+        """60 QoS 0 publishes sent as fast as possible under `limit` (one second's worth of
+        burst, then 20 a second) arrive all, in order, in about 2 s; the pause is counted."""
+        b = self.new_broker(mqtt=dict(limit, sys_interval_s=1))
         sub = self.client(b)
         sub.subscribe("rate/#", qos=1)
         sub.subscribe("$SYS/broker/clients/rate limited", qos=0)
@@ -93,7 +102,7 @@ class OverloadTest(BrokerTestCase):
         # bucket is checked after each read (a single read is never cut short, its excess
         # is a debt paid by waiting longer).
         for i in range(count):
-            pub.send(raw.publish("rate/t", b"%d" % i, qos=0))
+            pub.send(raw.publish("rate/t", (b"%d " % i).ljust(payload_bytes, b"x"), qos=0))
             time.sleep(0.005)
         got = []
         limited = 0
@@ -102,10 +111,10 @@ class OverloadTest(BrokerTestCase):
             if msg.topic.startswith("$SYS"):
                 limited = max(limited, int(msg.payload))
             else:
-                got.append(int(msg.payload))
+                got.append(int(msg.payload.split()[0]))
         elapsed = time.monotonic() - started
         self.assertEqual(got, list(range(count)))
-        # 60 at 20 a second, the first 20 at once: about 2 s; well under that means no limit.
+        # The first 20 at once, then 40 at 20 a second: about 2 s; well under means no limit.
         self.assertGreater(elapsed, 1.2)
         while limited == 0:
             msg = sub.expect(timeout_s=5)
