@@ -94,6 +94,39 @@ TEST(access_policy, no_rules_follow_acl_no_match) {
   EXPECT_FALSE(access_policy(cfg).may_subscribe(anonymous, "x"));
 }
 
+TEST(access_policy, a_subscribe_deny_leaves_publishing_to_the_same_topics_alone) {
+  config::auth_config cfg;
+  cfg.acl = {rule(acl_permission::deny, acl_action::subscribe, "telemetry/#")};
+  const access_policy policy(cfg);  // acl_no_match: allow (the default)
+  EXPECT_FALSE(policy.may_subscribe(alice, "telemetry/room-1"));
+  EXPECT_FALSE(policy.may_subscribe(alice, "#"));  // could deliver telemetry/...
+  EXPECT_TRUE(policy.may_publish(alice, "telemetry/room-1"));
+  EXPECT_TRUE(policy.may_subscribe(alice, "commands/#"));
+}
+
+TEST(access_policy, a_deny_naming_a_user_denies_that_user_only) {
+  config::auth_config cfg;
+  cfg.acl = {rule(acl_permission::deny, acl_action::publish, "billing/#", "alice")};
+  const access_policy policy(cfg);
+  const client_identity bob{.client_id = "sensor-2", .username = "bob"};
+  EXPECT_FALSE(policy.may_publish(alice, "billing/invoice"));
+  EXPECT_TRUE(policy.may_publish(bob, "billing/invoice"));
+  EXPECT_TRUE(policy.may_publish(anonymous, "billing/invoice"));
+  EXPECT_TRUE(policy.may_subscribe(alice, "billing/#"));  // a publish rule only
+}
+
+TEST(access_policy, acl_no_match_allow_lets_through_what_no_rule_matches) {
+  config::auth_config cfg;
+  cfg.acl = {rule(acl_permission::deny, acl_action::all, "secret/#"),
+             rule(acl_permission::allow, acl_action::publish, "secret/%c/status")};
+  cfg.acl_no_match = acl_permission::allow;
+  const access_policy policy(cfg);
+  EXPECT_TRUE(policy.may_publish(alice, "public/news"));
+  EXPECT_TRUE(policy.may_subscribe(alice, "public/#"));
+  EXPECT_FALSE(policy.may_publish(alice, "secret/plans"));
+  EXPECT_FALSE(policy.may_publish(alice, "secret/sensor-1/status"));  // the first rule decides
+}
+
 TEST(access_policy, bad_hashes_and_patterns_are_config_errors_at_their_place) {
   config::auth_config cfg;
   config::user_config user;
