@@ -8,10 +8,11 @@ import re
 import socket
 import ssl
 import subprocess
+import threading
 import unittest
 
 import mqtt_raw as raw
-from wharf_fixture import (HOST, WHARF_BIN, BrokerTestCase, is_mosquitto, unique)
+from wharf_fixture import (HOST, WHARF_BIN, BrokerTestCase, is_mosquitto, unique, wait_until)
 
 OPS_PASSWORD = "ops-secret"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
@@ -48,20 +49,10 @@ def parse_exposition(text):
     return samples, types
 
 
-class AdminTest(BrokerTestCase):
-    listeners = ("mqtt", "tls", "queue-api", "admin")
-
-    @classmethod
-    def setUpClass(cls):
-        if is_mosquitto():
-            raise unittest.SkipTest("wharf-only: Mosquitto has no admin listener")
-        cls.broker_options = {"auth": "  users:\n    - %s\n" % ops_entry(),
-                              "listener_keys": {"admin": "users: [ops]"}}
-        super().setUpClass()
-
-    def get(self, path, user="ops", password=OPS_PASSWORD, method="GET"):
-        conn = http.client.HTTPConnection(HOST, self.broker.ports["admin"], timeout=10)
-        self.addCleanup(conn.close)
+def admin_get(broker, path, user="ops", password=OPS_PASSWORD, method="GET"):
+    """(status, Content-Type, body, response) of one request to `broker`'s admin listener."""
+    conn = http.client.HTTPConnection(HOST, broker.ports["admin"], timeout=10)
+    try:
         headers = {}
         if user is not None:
             token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
@@ -69,15 +60,42 @@ class AdminTest(BrokerTestCase):
         conn.request(method, path, headers=headers)
         r = conn.getresponse()
         return r.status, r.getheader("Content-Type"), r.read().decode(), r
+    finally:
+        conn.close()
+
+
+def scrape(broker):
+    """`broker`'s /metrics, parsed: ({(name, frozenset(labels)): value}, {family: type})."""
+    status, content_type, body, _ = admin_get(broker, "/metrics")
+    assert status == 200, "%s %s" % (status, body)
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8", content_type
+    return parse_exposition(body)
+
+
+def metric(samples, name, **labels):
+    return samples[(name, frozenset(labels.items()))]
+
+
+class AdminTest(BrokerTestCase):
+    listeners = ("mqtt", "tls", "queue-api", "admin")
+
+    @classmethod
+    def setUpClass(cls):
+        if is_mosquitto():
+            raise unittest.SkipTest("wharf-only: Mosquitto has no admin listener")
+        cls.broker_options = {"auth": "  users:\n    - %s\n  acl: [{permission: deny, action: publish, "
+                                      "topic: metrics/denied}]\n" % ops_entry(),
+                              "listener_keys": {"admin": "users: [ops]"}}
+        super().setUpClass()
+
+    def get(self, path, **kwargs):
+        return admin_get(self.broker, path, **kwargs)
 
     def scrape(self):
-        status, content_type, body, _ = self.get("/metrics")
-        self.assertEqual(status, 200, body)
-        self.assertEqual(content_type, "text/plain; version=0.0.4; charset=utf-8")
-        return parse_exposition(body)
+        return scrape(self.broker)
 
     def value(self, samples, name, **labels):
-        return samples[(name, frozenset(labels.items()))]
+        return metric(samples, name, **labels)
 
     def test_probes_answer_without_credentials(self):
         self.assertEqual(self.get("/healthz", user=None)[:3:2], (200, "ok\n"))
@@ -110,21 +128,43 @@ class AdminTest(BrokerTestCase):
         old.connect(unique("v311"))
         old.send(raw.publish("metrics/t", b"v3", qos=0, version=4))
         sub.expect()
+        # Denied to a v3 client: acknowledged (3.1.1 has no negative PUBACK), dropped, counted.
+        old.send(raw.publish("metrics/denied", b"dropped", qos=1, pid=1, version=4))
+        self.assertEqual(old.expect(raw.PUBACK).reason, 0)
+        # A persistent session left offline; a retained message.
+        away = self.client(clean=False, session_expiry_s=300)
+        away.subscribe("metrics/#", qos=1)
+        away.disconnect()
+        pub.publish("metrics/retained", b"kept", qos=1, retain=True)
+        self.assertEqual(sub.expect().topic, "metrics/retained")  # not metrics/denied
         bad = self.raw()
         bad.connect(unique("bad"), expect_reason=0x86, username="ops", password="wrong")
         # A TLS client that gives up in the handshake.
         with socket.create_connection((HOST, self.broker.ports["tls"])) as s:
             s.sendall(b"\x16\x03\x01\x00\x05hello")  # not a ClientHello
             s.recv(100)
-        # Queue API: two messages waiting in a queue.
+        # Queue API: two messages sent to a queue, one of them received.
         api = self.broker.cmq()
         self.addCleanup(api.close)
         queue = unique("mq").replace("-", "")
         api.ok("CreateQueue", {"queueName": queue})
         for body in ("a", "b"):
             api.ok("SendMessage", {"queueName": queue, "msgBody": body})
+        api.ok("ReceiveMessage", {"queueName": queue, "pollingWaitSeconds": 0})  # one in flight
+        # A receive waiting (long polling) on an empty queue while the scrape runs.
+        empty = unique("mqwait").replace("-", "")
+        api.ok("CreateQueue", {"queueName": empty})
+        waiting = self.broker.cmq()
+        self.addCleanup(waiting.close)
+        poll = threading.Thread(target=waiting.call,
+                                args=("ReceiveMessage", {"queueName": empty, "pollingWaitSeconds": 10}))
+        poll.start()
+        wait_until(lambda: self.value(self.scrape()[0], "wharf_queue_long_polls_waiting") >= 1,
+                   what="the waiting receive in wharf_queue_long_polls_waiting")
 
         after, _ = self.scrape()
+        api.ok("SendMessage", {"queueName": empty, "msgBody": "wake"})  # answers the waiting receive
+        poll.join()
         grew = lambda name, **labels: self.value(after, name, **labels) - self.value(before, name, **labels)
         self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", protocol="mqtt5", qos="1"), 3)
         self.assertGreaterEqual(grew("wharf_mqtt_messages_received_total", protocol="mqtt3.1.1", qos="0"), 1)
@@ -134,8 +174,12 @@ class AdminTest(BrokerTestCase):
         self.assertGreaterEqual(grew("wharf_cmq_requests_total"), 3)
         tls_bind = "%s:%d" % (HOST, self.broker.ports["tls"])
         self.assertGreaterEqual(grew("wharf_listener_handshake_failures_total", listener=tls_bind, type="mqtt"), 1)
-        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="visible"), 2)
-        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="inflight"), 0)
+        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="visible"), 1)
+        self.assertEqual(self.value(after, "wharf_queue_messages", queue=queue, state="inflight"), 1)
+        self.assertGreaterEqual(grew("wharf_mqtt_messages_dropped_total", reason="acl_denied"), 1)
+        self.assertEqual(grew("wharf_mqtt_retained_messages"), 1)
+        self.assertGreaterEqual(self.value(after, "wharf_mqtt_sessions", state="offline"), 1)
+        self.assertGreaterEqual(self.value(after, "wharf_mqtt_sessions", state="online"), 2)
         # The sends were fsynced: the histogram counted them, its buckets only grow, and
         # +Inf equals the count.
         self.assertGreater(grew("wharf_storage_sync_seconds_count"), 0)

@@ -69,12 +69,14 @@ class SessionsTest(AdminApiTestCase):
 
     def test_sessions_listed_and_inspected_online_and_offline(self):
         online_id, offline_id = unique("adm-on"), unique("adm-off")
-        self.persistent_raw(online_id, ["adm/%s/#" % online_id, "adm/all"])
+        here = self.persistent_raw(online_id, ["adm/%s/#" % online_id, "adm/all"])
         gone = self.persistent_raw(offline_id, ["adm/%s/#" % offline_id])
         gone.send(raw.disconnect())
         gone.wait_closed()
         pub = self.client()
         pub.publish("adm/%s/x" % offline_id, b"kept", qos=1)  # stored for the offline session
+        pub.publish("adm/%s/y" % online_id, b"unacknowledged", qos=1)
+        self.assertEqual(here.expect(raw.PUBLISH).payload, b"unacknowledged")  # and no PUBACK: in flight
 
         everyone = self.admin_ok("GET", "/api/v1/sessions?limit=10000")
         by_id = {s["clientId"]: s for s in everyone["sessions"]}
@@ -86,6 +88,7 @@ class SessionsTest(AdminApiTestCase):
 
         online = self.admin_ok("GET", "/api/v1/sessions/" + quoted(online_id))
         self.assertEqual((online["online"], online["persistent"], online["protocolVersion"]), (True, True, 5))
+        self.assertEqual((online["inflight"], online["queued"]), (1, 0))
         self.assertEqual(online["sessionExpiryInterval"], 3600)
         self.assertTrue(online["peer"].startswith("127.0.0.1:"), online)
         self.assertIsNone(online["username"])  # anonymous

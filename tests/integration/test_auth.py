@@ -111,6 +111,24 @@ class AuthTest(BrokerTestCase):
         self.assertEqual((msg.topic, msg.payload), ("users/device-42/state", b"on"))
         watcher.expect_none()
 
+    def test_the_client_certificate_san_is_the_username_where_the_listener_says_so(self):
+        b = self.new_broker(listeners=("mqtt", "mtls"), anonymous=False,
+                            listener_keys={"mtls": "username_from_cert: san"},
+                            auth=users_section(password_hash("alice")) + ACL)
+        watcher = self.client(b, username="alice", password=PASSWORDS["alice"])
+        watcher.subscribe("users/#", qos=1)
+        # CN=device-42 (no such user here), first SAN DNS:gateway-7: the SAN is the username.
+        tls = client_tls_context(cert=certs().san_client_cert, key=certs().san_client_key)
+        gateway = self.client(b, kind="mtls", tls=tls)
+        gateway.publish("users/device-42/state", b"not mine", qos=1)
+        gateway.publish("users/gateway-7/state", b"on", qos=1)
+        msg = watcher.expect()
+        self.assertEqual((msg.topic, msg.payload), ("users/gateway-7/state", b"on"))
+        watcher.expect_none()
+        # A certificate without a SAN gives no name here: an anonymous client, refused.
+        tls = client_tls_context(cert=certs().client_cert, key=certs().client_key)
+        self.client(b, kind="mtls", tls=tls, connect=False).connect(expect_rc=NOT_AUTHORIZED)
+
     # --- authorization
     def test_a_denied_publish_gets_0x87_in_mqtt_5(self):
         c = self.login("alice")

@@ -7,10 +7,17 @@ import time
 import unittest
 
 import mqtt_raw as raw
+from test_admin import metric, ops_entry, scrape
 from wharf_fixture import HOST, BrokerTestCase, require_wharf, unique, wait_until
 
 QUOTA_EXCEEDED, BANNED, RATE_EXCEEDED = 0x97, 0x8A, 0x9F
 V3_SERVER_UNAVAILABLE, V3_NOT_AUTHORIZED = 3, 5
+
+
+def with_metrics(**options):
+    """new_broker() options plus an admin listener that test_admin.scrape() reads."""
+    return dict(options, listeners=("mqtt", "admin"), auth="  users:\n    - %s\n" % ops_entry(),
+                listener_keys={"admin": "users: [ops]"})
 
 
 class OverloadTest(BrokerTestCase):
@@ -25,12 +32,13 @@ class OverloadTest(BrokerTestCase):
         return c
 
     def test_max_connections_over_all_listeners_then_room_again(self):
-        b = self.new_broker(mqtt={"max_connections": 2})
+        b = self.new_broker(**with_metrics(mqtt={"max_connections": 2}))
         first = self.connect(b)
         self.connect(b)
         refused = self.connect(b, expect=QUOTA_EXCEEDED)
         self.assertEqual(refused.wait_closed(), [])
         self.connect(b, version=4, expect=V3_SERVER_UNAVAILABLE)
+        self.assertEqual(metric(scrape(b)[0], "wharf_mqtt_connects_refused_total", reason="limits"), 2)
         first.send(raw.disconnect())
         first.wait_closed()
         deadline = time.monotonic() + 5
@@ -69,7 +77,7 @@ class OverloadTest(BrokerTestCase):
         self.connect(b)
 
     def test_a_flapping_client_id_is_banned_for_a_while(self):
-        b = self.new_broker(mqtt={"flapping": "{max_connects: 3, window_s: 60, ban_s: 2}"})
+        b = self.new_broker(**with_metrics(mqtt={"flapping": "{max_connects: 3, window_s: 60, ban_s: 2}"}))
         for _ in range(3):
             c = self.connect(b, client_id="flappy")
             c.send(raw.disconnect())
@@ -77,6 +85,7 @@ class OverloadTest(BrokerTestCase):
         self.connect(b, client_id="flappy", expect=BANNED)
         self.connect(b, client_id="flappy", version=4, expect=V3_NOT_AUTHORIZED)
         self.connect(b, client_id="steady")  # other ids are not affected
+        self.assertEqual(metric(scrape(b)[0], "wharf_mqtt_connects_refused_total", reason="banned"), 2)
         time.sleep(2.2)
         self.connect(b, client_id="flappy")
 
@@ -123,7 +132,7 @@ class OverloadTest(BrokerTestCase):
 
     def test_over_the_memory_watermark_qos0_to_a_slow_client_is_dropped_first(self):
         # A watermark of one byte: resident memory is always above it.
-        b = self.new_broker(mqtt={"memory_watermark_bytes": 1, "sys_interval_s": 1})
+        b = self.new_broker(**with_metrics(mqtt={"memory_watermark_bytes": 1, "sys_interval_s": 1}))
         wait_until(lambda: "above mqtt.memory_watermark_bytes" in b.log())
         slow = self.raw(b)
         slow.connect(unique("slow"))
@@ -152,6 +161,12 @@ class OverloadTest(BrokerTestCase):
                 got.append(int(p.payload))
         self.assertEqual(got, [0, 1, 2, 3, 4])
         self.assertLess(dropped, 300)  # some went before the socket filled
+        # Counted for the watermark, not as a slow client's full queue.
+        samples = scrape(b)[0]
+        # ($SYS was read once, maybe before the last drops.)
+        self.assertGreaterEqual(metric(samples, "wharf_mqtt_messages_dropped_total", reason="memory_watermark"),
+                                dropped)
+        self.assertEqual(metric(samples, "wharf_mqtt_messages_dropped_total", reason="slow_client"), 0)
 
 
 if __name__ == "__main__":

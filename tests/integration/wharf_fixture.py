@@ -88,8 +88,9 @@ _certs_lock = threading.Lock()
 
 
 class Certs:
-    """CA, server (ECDSA P-256, SAN localhost + 127.0.0.1) and client (CN=device-42)
-    certificates, generated with the openssl CLI once per test process."""
+    """CA, server (ECDSA P-256, SAN localhost + 127.0.0.1), client (CN=device-42) and
+    SAN client (CN=device-42, SAN DNS:gateway-7) certificates, generated with the openssl
+    CLI once per test process."""
 
     def __init__(self, directory):
         d = Path(directory)
@@ -100,6 +101,8 @@ class Certs:
         self.server_key = str(d / "server.key")
         self.client_cert = str(d / "client.pem")
         self.client_key = str(d / "client.key")
+        self.san_client_cert = str(d / "san-client.pem")
+        self.san_client_key = str(d / "san-client.key")
         # A certificate from an unrelated CA: must be rejected by the mTLS listener.
         self.rogue_cert = str(d / "rogue.pem")
         self.rogue_key = str(d / "rogue.key")
@@ -122,6 +125,8 @@ class Certs:
                    "extendedKeyUsage=serverAuth\n", self.ca_cert, self.ca_key)
         self._leaf(run, ec_key, self.client_key, self.client_cert, "/CN=device-42",
                    "extendedKeyUsage=clientAuth\n", self.ca_cert, self.ca_key)
+        self._leaf(run, ec_key, self.san_client_key, self.san_client_cert, "/CN=device-42",
+                   "subjectAltName=DNS:gateway-7\nextendedKeyUsage=clientAuth\n", self.ca_cert, self.ca_key)
         rogue_ca_key, rogue_ca = str(d / "rogue-ca.key"), str(d / "rogue-ca.pem")
         ec_key(rogue_ca_key)
         run("req", "-x509", "-new", "-key", rogue_ca_key, "-sha256", "-days", "2",
