@@ -12,17 +12,6 @@ constexpr std::array<std::string_view, 2> permissions = {"allow", "deny"};
 constexpr std::array<std::string_view, 3> actions = {"publish", "subscribe", "all"};
 constexpr std::array<std::string_view, 2> subscribe_denied_reasons = {"0x87", "0x80"};
 
-// A string value that must not be empty when its key is given; reports it and returns
-// nullopt otherwise.
-std::optional<std::string> read_non_empty(const entry& e, diagnostics& diag) {
-  auto v = read_string(e, diag);
-  if (v && v->empty()) {
-    diag.add(value_mark(e), fmt::format("{}: expected a non-empty string", e.path));
-    return std::nullopt;
-  }
-  return v;
-}
-
 acl_permission permission_of(std::string_view text) {
   return text == "deny" ? acl_permission::deny : acl_permission::allow;
 }
@@ -35,7 +24,7 @@ void read_users(const entry& list, std::vector<user_config>& out, diagnostics& d
     auto username = required_string(m, "username", diag);
     if (auto e = m.find("password_hash")) {
       // Empty (say, from an empty ${ENV:NAME}) would quietly mean "no password".
-      if (auto v = read_non_empty(*e, diag)) user.password_hash = std::move(*v);
+      if (auto v = read_non_empty_string(*e, diag)) user.password_hash = std::move(*v);
       location = diag.location(value_mark(*e));  // where a bad hash is reported
     }
     if (!username) return;
@@ -71,7 +60,7 @@ void read_rules(const entry& list, std::vector<acl_rule>& out, diagnostics& diag
     if (topic) location = diag.location(value_mark(*m.find("topic")));  // where a bad pattern is reported
     if (auto e = m.find("username")) {
       // Empty would make the rule apply to every client: only leaving the key out may.
-      if (auto v = read_non_empty(*e, diag)) rule.username = std::move(*v);
+      if (auto v = read_non_empty_string(*e, diag)) rule.username = std::move(*v);
       else complete = false;
     }
     if (!topic || !complete) return;

@@ -33,14 +33,6 @@ void read_bindings(const entry& list, std::string_view destination_key, std::vec
   });
 }
 
-template <class T>
-void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t min, std::uint64_t max,
-                    diagnostics& diag) {
-  if (auto e = m.find(key)) {
-    if (auto v = read_uint(*e, min, max, diag)) out = static_cast<T>(*v);
-  }
-}
-
 void read_string_into(map_reader& m, std::string_view key, std::string& out, diagnostics& diag) {
   if (auto e = m.find(key)) {
     if (auto v = read_string(*e, diag)) out = std::move(*v);

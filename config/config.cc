@@ -23,6 +23,7 @@
 
 #include "config/auth_config.h"
 #include "config/bridge_config.h"
+#include "config/queue_api_config.h"
 #include "config/yaml_reader.h"
 
 namespace wharf::config {
@@ -57,7 +58,6 @@ queue_api:
 
 constexpr std::string_view default_bind = "0.0.0.0:1883";
 constexpr std::array<std::string_view, 4> listener_types = {"mqtt", "mqtt-ws", "queue-api", "admin"};
-constexpr std::array<std::string_view, 3> access_names = {"read", "write", "manage"};
 constexpr std::array<std::string_view, 3> cert_identities = {"none", "cn", "san"};
 constexpr std::array<std::string_view, 6> log_levels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
@@ -193,8 +193,8 @@ class schema_reader {
     if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
     point_at_development_certificate(cfg);
     check_admin_users(cfg);
-    if (first_queue_api_listener_ && credential_entries_ == 0) {
-      diag_.add(credentials_mark_.value_or(*first_queue_api_listener_),
+    if (first_queue_api_listener_ && credentials_seen_.entries == 0) {
+      diag_.add(credentials_seen_.mark.value_or(*first_queue_api_listener_),
                 "queue_api.credentials: at least one credential is required when a queue-api "
                 "listener is configured");
     }
@@ -216,7 +216,7 @@ class schema_reader {
   void read_top(const YAML::Node& root, config& cfg) {
     map_reader m(root, "", diag_);
     if (auto e = m.find("data_dir")) {
-      if (auto v = read_non_empty_string(*e)) cfg.data_dir = std::move(*v);
+      if (auto v = detail::read_non_empty_string(*e, diag_)) cfg.data_dir = std::move(*v);
     }
     if (auto e = m.find("min_free_disk_bytes")) {
       if (auto v = detail::read_uint(*e, 0, std::uint64_t{1} << 50, diag_)) cfg.min_free_disk_bytes = *v;
@@ -235,7 +235,7 @@ class schema_reader {
       if (auto v = detail::read_enum(*e, log_formats, diag_)) cfg.log_format = std::move(*v);
     }
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
-    if (auto e = m.find("queue_api")) read_queue_api(*e, cfg.queue_api);
+    if (auto e = m.find("queue_api")) detail::read_queue_api(*e, cfg.queue_api, credentials_seen_, diag_);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
     if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_);
     if (auto e = m.find("bridge")) {
@@ -334,7 +334,7 @@ class schema_reader {
     }
     for (std::size_t i = 0; i < e->value.size(); ++i) {
       const detail::entry item{e->value[i], e->value[i], fmt::format("{}[{}]", e->path, i)};
-      if (auto name = read_non_empty_string(item)) {
+      if (auto name = detail::read_non_empty_string(item, diag_)) {
         admin_user_refs_.emplace_back(*name, item.value.Mark());
         l.users.push_back(std::move(*name));
       }
@@ -493,7 +493,7 @@ class schema_reader {
       }
       return std::nullopt;
     }
-    auto text = read_non_empty_string(*e);
+    auto text = detail::read_non_empty_string(*e, diag_);
     if (!text) return std::nullopt;
     std::string resolved = resolve(*text);
     if (auto reason = unreadable_reason(resolved)) {
@@ -529,145 +529,36 @@ class schema_reader {
     // Ranges: MQTT's own limits where the spec sets one, otherwise a sanity bound that
     // catches unit mistakes (e.g. bytes given as a size with a suffix).
     map_reader m(e.value, "mqtt", diag_);
-    read_uint_into(m, "max_packet_size", q.max_packet_size, 64, 268435455);  // [MQTT-2.2.3]
-    read_uint_into(m, "receive_maximum", q.receive_maximum, 1, u16);  // 0 is a protocol error
-    read_uint_into(m, "max_inflight", q.max_inflight, 1, u16);
-    read_uint_into(m, "topic_alias_maximum", q.topic_alias_maximum, 0, u16);
-    read_uint_into(m, "max_keep_alive_s", q.max_keep_alive_s, 1, u16);
-    read_uint_into(m, "max_session_expiry_s", q.max_session_expiry_s, 0, u32);
-    read_uint_into(m, "connect_timeout_ms", q.connect_timeout_ms, 100, 3600000);
+    detail::read_uint_into(m, "max_packet_size", q.max_packet_size, 64, 268435455, diag_);  // [MQTT-2.2.3]
+    detail::read_uint_into(m, "receive_maximum", q.receive_maximum, 1, u16, diag_);  // 0 is a protocol error
+    detail::read_uint_into(m, "max_inflight", q.max_inflight, 1, u16, diag_);
+    detail::read_uint_into(m, "topic_alias_maximum", q.topic_alias_maximum, 0, u16, diag_);
+    detail::read_uint_into(m, "max_keep_alive_s", q.max_keep_alive_s, 1, u16, diag_);
+    detail::read_uint_into(m, "max_session_expiry_s", q.max_session_expiry_s, 0, u32, diag_);
+    detail::read_uint_into(m, "connect_timeout_ms", q.connect_timeout_ms, 100, 3600000, diag_);
     // [MQTT-3.1.3-5] servers must accept client ids of 1..23 characters.
-    read_uint_into(m, "max_client_id_length", q.max_client_id_length, 23, u16);
-    read_uint_into(m, "max_queued_messages", q.max_queued_messages, 1, 1000000000);
-    read_uint_into(m, "max_queued_bytes", q.max_queued_bytes, 1024, std::uint64_t{1} << 40);
-    read_uint_into(m, "memory_watermark_bytes", q.memory_watermark_bytes, 0, std::uint64_t{1} << 50);
-    read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000);
-    read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1, 1000000);
-    read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400);
-    read_uint_into(m, "max_connections", q.max_connections, 1, 100000000);
-    read_uint_into(m, "max_publish_rate", q.max_publish_rate, 0, 100000000);
-    read_uint_into(m, "max_inbound_bytes_rate", q.max_inbound_bytes_rate, 0, 100000000);
+    detail::read_uint_into(m, "max_client_id_length", q.max_client_id_length, 23, u16, diag_);
+    detail::read_uint_into(m, "max_queued_messages", q.max_queued_messages, 1, 1000000000, diag_);
+    detail::read_uint_into(m, "max_queued_bytes", q.max_queued_bytes, 1024, std::uint64_t{1} << 40, diag_);
+    detail::read_uint_into(m, "memory_watermark_bytes", q.memory_watermark_bytes, 0, std::uint64_t{1} << 50, diag_);
+    detail::read_uint_into(m, "max_retained_messages", q.max_retained_messages, 0, 1000000000, diag_);
+    detail::read_uint_into(m, "max_subscriptions_per_client", q.max_subscriptions_per_client, 1, 1000000, diag_);
+    detail::read_uint_into(m, "sys_interval_s", q.sys_interval_s, 0, 86400, diag_);
+    detail::read_uint_into(m, "max_connections", q.max_connections, 1, 100000000, diag_);
+    detail::read_uint_into(m, "max_publish_rate", q.max_publish_rate, 0, 100000000, diag_);
+    detail::read_uint_into(m, "max_inbound_bytes_rate", q.max_inbound_bytes_rate, 0, 100000000, diag_);
     if (auto f = m.find("flapping")) {
       if (!f->value.IsMap()) {
         diag_.add(detail::value_mark(*f), "mqtt.flapping: expected a map with max_connects, window_s and ban_s");
       } else {
         map_reader fm(f->value, "mqtt.flapping", diag_);
-        read_uint_into(fm, "max_connects", q.flapping.max_connects, 0, 1000000);
-        read_uint_into(fm, "window_s", q.flapping.window_s, 1, 86400);
-        read_uint_into(fm, "ban_s", q.flapping.ban_s, 1, 604800);
+        detail::read_uint_into(fm, "max_connects", q.flapping.max_connects, 0, 1000000, diag_);
+        detail::read_uint_into(fm, "window_s", q.flapping.window_s, 1, 86400, diag_);
+        detail::read_uint_into(fm, "ban_s", q.flapping.ban_s, 1, 604800, diag_);
         fm.finish();
       }
     }
     m.finish();
-  }
-
-  void read_queue_api(const entry& e, queue_api_config& q) {
-    if (!e.value.IsMap()) {
-      diag_.add(detail::value_mark(e), "queue_api: expected a map of queue API settings");
-      return;
-    }
-    map_reader m(e.value, "queue_api", diag_);
-    if (auto c = m.find("credentials")) read_credentials(*c, q.credentials);
-    read_uint_into(m, "signature_window_s", q.signature_window_s, 1, 86400);
-    read_uint_into(m, "nonce_cache_entries", q.nonce_cache_entries, 1000, 100000000);
-    read_uint_into(m, "max_body_bytes", q.max_body_bytes, 1024, std::uint64_t{1} << 30);
-    read_uint_into(m, "max_header_bytes", q.max_header_bytes, 1024, 1048576);
-    read_uint_into(m, "max_params", q.max_params, 16, 65536);
-    read_uint_into(m, "request_timeout_ms", q.request_timeout_ms, 100, 3600000);
-    read_uint_into(m, "idle_timeout_ms", q.idle_timeout_ms, 100, 86400000);
-    read_uint_into(m, "max_connections", q.max_connections, 1, 10000000);
-    read_uint_into(m, "max_long_polls", q.max_long_polls, 1, 10000000);
-    read_uint_into(m, "max_requests_per_second", q.max_requests_per_second, 0, 10000000);
-    m.finish();
-  }
-
-  void read_credentials(const entry& e, std::vector<queue_api_credential>& out) {
-    credentials_mark_ = detail::value_mark(e);
-    if (!e.value.IsSequence()) {
-      diag_.add(detail::value_mark(e),
-                fmt::format("{}: expected a list of {{secret_id, secret_key}} maps, got {}", e.path,
-                            e.value.IsMap() ? "a map" : "a single value"));
-      return;
-    }
-    std::map<std::string, int> first_line;  // secret_id -> line of first use
-    for (std::size_t i = 0; i < e.value.size(); ++i) {
-      ++credential_entries_;
-      const YAML::Node node = e.value[i];
-      const std::string path = fmt::format("{}[{}]", e.path, i);
-      if (!node.IsMap()) {
-        diag_.add(node.Mark(), fmt::format("{}: expected a map with secret_id and secret_key", path));
-        continue;
-      }
-      map_reader m(node, path, diag_);
-      auto id = read_required_string(m, "secret_id");
-      auto key = read_required_string(m, "secret_key");
-      std::optional<std::vector<queue_api_grant>> scopes;
-      if (auto s = m.find("scopes")) scopes = read_scopes(*s);
-      m.finish();
-      if (id) {
-        auto [pos, inserted] = first_line.emplace(id->first, id->second.line + 1);
-        if (!inserted) {
-          diag_.add(id->second, fmt::format("{}.secret_id: '{}' already used at line {}", path,
-                                            id->first, pos->second));
-          continue;
-        }
-      }
-      if (id && key) out.push_back({std::move(id->first), std::move(key->first), std::move(scopes)});
-    }
-  }
-
-  // A credential's scopes: a list of {queue: PATTERN} / {topic: PATTERN} maps with an
-  // optional access list.
-  std::vector<queue_api_grant> read_scopes(const entry& e) {
-    std::vector<queue_api_grant> grants;
-    detail::read_map_list(e, "queue or topic, and access", diag_, [&](map_reader& m, const std::string&) {
-      queue_api_grant g;
-      auto queue = m.find("queue");
-      auto topic = m.find("topic");
-      if (queue.has_value() == topic.has_value()) {
-        diag_.add(m.node().Mark(), fmt::format("{}: expected exactly one of 'queue' or 'topic' (a name, a prefix "
-                                               "ending in '*', or '*')",
-                                               m.path()));
-        return;
-      }
-      g.topics = topic.has_value();
-      const entry& name = g.topics ? *topic : *queue;
-      auto pattern = read_non_empty_string(name);
-      if (!pattern) return;
-      if (const auto star = pattern->find('*'); star != std::string::npos && star + 1 != pattern->size()) {
-        diag_.add(detail::value_mark(name), fmt::format("{}: '{}': '*' may only end the pattern", name.path, *pattern));
-        return;
-      }
-      g.pattern = std::move(*pattern);
-      if (auto a = m.find("access")) {
-        if (!a->value.IsSequence() || a->value.size() == 0) {
-          diag_.add(detail::value_mark(*a), fmt::format("{}: expected a list of read, write, manage", a->path));
-          return;
-        }
-        g.access = 0;
-        for (std::size_t i = 0; i < a->value.size(); ++i) {
-          const detail::entry item{a->value[i], a->value[i], fmt::format("{}[{}]", a->path, i)};
-          if (auto v = detail::read_enum(item, access_names, diag_))
-            g.access |= *v == "read" ? access_read : *v == "write" ? access_write : access_manage;
-        }
-      }
-      grants.push_back(std::move(g));
-    });
-    return grants;
-  }
-
-  // A required non-empty string of the map `m`: its value and position, or nullopt after
-  // reporting it missing or empty.
-  std::optional<std::pair<std::string, YAML::Mark>> read_required_string(map_reader& m,
-                                                                         std::string_view key) {
-    auto field = m.find(key);
-    if (!field) {
-      diag_.add(m.node().Mark(), fmt::format("{}: missing required field '{}'", m.path(), key));
-      return std::nullopt;
-    }
-    auto value = read_non_empty_string(*field);
-    if (!value) return std::nullopt;
-    return std::pair(std::move(*value), detail::value_mark(*field));
   }
 
   void read_queue(const entry& e, queue_config& q) {
@@ -676,11 +567,11 @@ class schema_reader {
       return;
     }
     map_reader m(e.value, "queue", diag_);
-    read_uint_into(m, "max_queues", q.max_queues, 1, 10000000);
-    read_uint_into(m, "max_topics", q.max_topics, 1, 10000000);
-    read_uint_into(m, "max_subscriptions_per_topic", q.max_subscriptions_per_topic, 1, 100000);
-    read_uint_into(m, "log_retain_entries", q.log_retain_entries, 0, 1000000000);
-    read_uint_into(m, "tick_interval_ms", q.tick_interval_ms, 10, 60000);
+    detail::read_uint_into(m, "max_queues", q.max_queues, 1, 10000000, diag_);
+    detail::read_uint_into(m, "max_topics", q.max_topics, 1, 10000000, diag_);
+    detail::read_uint_into(m, "max_subscriptions_per_topic", q.max_subscriptions_per_topic, 1, 100000, diag_);
+    detail::read_uint_into(m, "log_retain_entries", q.log_retain_entries, 0, 1000000000, diag_);
+    detail::read_uint_into(m, "tick_interval_ms", q.tick_interval_ms, 10, 60000, diag_);
     if (auto p = m.find("push")) read_push(*p, q.push);
     if (auto t = m.find("message_trace")) read_message_trace(*t, q);
     m.finish();
@@ -692,8 +583,8 @@ class schema_reader {
       return;
     }
     map_reader m(e.value, "queue.message_trace", diag_);
-    read_uint_into(m, "retention_s", q.trace_retention_s, 0, 604800);
-    read_uint_into(m, "max_messages", q.trace_max_messages, 1, 10000000);
+    detail::read_uint_into(m, "retention_s", q.trace_retention_s, 0, 604800, diag_);
+    detail::read_uint_into(m, "max_messages", q.trace_max_messages, 1, 10000000, diag_);
     m.finish();
   }
 
@@ -703,8 +594,8 @@ class schema_reader {
       return;
     }
     map_reader m(e.value, "queue.push", diag_);
-    read_uint_into(m, "timeout_ms", p.timeout_ms, 100, 600000);
-    read_uint_into(m, "max_in_flight", p.max_in_flight, 1, 100000);
+    detail::read_uint_into(m, "timeout_ms", p.timeout_ms, 100, 600000, diag_);
+    detail::read_uint_into(m, "max_in_flight", p.max_in_flight, 1, 100000, diag_);
     if (auto ca = m.find("ca_file")) {
       // Empty is allowed here: it names the system trust store.
       if (auto text = detail::read_string(*ca, diag_); text && !text->empty()) {
@@ -718,24 +609,6 @@ class schema_reader {
       }
     }
     m.finish();
-  }
-
-  template <class T>
-  void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t min,
-                      std::uint64_t max) {
-    static_assert(std::is_unsigned_v<T>);
-    if (auto e = m.find(key)) {
-      if (auto v = detail::read_uint(*e, min, max, diag_)) out = static_cast<T>(*v);
-    }
-  }
-
-  std::optional<std::string> read_non_empty_string(const entry& e) {
-    auto v = detail::read_string(e, diag_);
-    if (v && v->empty()) {
-      diag_.add(detail::value_mark(e), fmt::format("{}: expected a non-empty string", e.path));
-      return std::nullopt;
-    }
-    return v;
   }
 
   [[nodiscard]] std::string resolve(const std::string& path) const {
@@ -765,8 +638,7 @@ class schema_reader {
   // For "a queue-api listener needs credentials": where the first such listener is, where
   // queue_api.credentials is (when given), and how many entries it has (valid or not).
   std::optional<YAML::Mark> first_queue_api_listener_;
-  std::optional<YAML::Mark> credentials_mark_;
-  std::size_t credential_entries_ = 0;
+  detail::credentials_seen credentials_seen_;
 };
 
 std::string join_errors(const std::vector<config_error>& errors) {

@@ -179,18 +179,22 @@ std::optional<std::string> read_enum(const entry& e, std::span<const std::string
   return std::nullopt;
 }
 
+std::optional<std::string> read_non_empty_string(const entry& e, diagnostics& diag) {
+  auto v = read_string(e, diag);
+  if (v && v->empty()) {
+    diag.add(value_mark(e), fmt::format("{}: expected a non-empty string", e.path));
+    return std::nullopt;
+  }
+  return v;
+}
+
 std::optional<std::string> required_string(map_reader& m, std::string_view key, diagnostics& diag) {
   auto e = m.find(key);
   if (!e) {
     diag.add(m.node().Mark(), fmt::format("{}: missing required field '{}'", m.path(), key));
     return std::nullopt;
   }
-  auto v = read_string(*e, diag);
-  if (v && v->empty()) {
-    diag.add(value_mark(*e), fmt::format("{}: expected a non-empty string", e->path));
-    return std::nullopt;
-  }
-  return v;
+  return read_non_empty_string(*e, diag);
 }
 
 void read_map_list(const entry& e, std::string_view what, diagnostics& diag,

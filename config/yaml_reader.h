@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include <type_traits>
 
 #include <yaml-cpp/yaml.h>
 
@@ -85,8 +86,21 @@ class map_reader {
                                                    std::span<const std::string_view> allowed,
                                                    diagnostics& diag);
 
+// A string that must not be empty when its key is given; reports it and returns nullopt
+// otherwise.
+[[nodiscard]] std::optional<std::string> read_non_empty_string(const entry& e, diagnostics& diag);
 // A required non-empty string of map `m`; reports it missing or empty and returns nullopt.
 [[nodiscard]] std::optional<std::string> required_string(map_reader& m, std::string_view key, diagnostics& diag);
+
+// Sets `out` from `m`'s `key` when it is given and an integer in [min, max].
+template <class T>
+void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t min, std::uint64_t max,
+                    diagnostics& diag) {
+  static_assert(std::is_unsigned_v<T>);
+  if (auto e = m.find(key)) {
+    if (auto v = read_uint(*e, min, max, diag)) out = static_cast<T>(*v);
+  }
+}
 
 // Reads a list of maps (`what` says what each holds, for messages), calling `read_one`
 // with each map's reader and its "file:line:col", then finishing the reader.
