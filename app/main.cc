@@ -135,8 +135,8 @@ struct reload_targets {
 // the listeners (added, dropped, their settings, TLS certificates and admin users), the
 // bridge's bindings (and uplink). An invalid file (or a certificate that cannot be loaded,
 // an address that cannot be bound) is refused with its errors logged, and everything keeps
-// running as it was. Other sections take effect at the
-// next start. Returns the errors that refused the file (none: applied).
+// running as it was. Other sections take effect at the next start. Returns the errors that
+// refused the file (none: applied).
 std::vector<std::string> reload_config(const options& opts, const reload_targets& to) {
   using namespace wharf;
   std::lock_guard lock(reload_mu);

@@ -37,8 +37,7 @@ message_trace::string_pool::held message_trace::string_pool::hold(std::string_vi
 }
 
 void message_trace::string_pool::release(held h) {
-  auto it = counts_.find(h->first);
-  if (--it->second == 0) counts_.erase(it);
+  if (--h->second == 0) counts_.erase(counts_.find(h->first));  // a lookup only for the last one
 }
 
 message_trace::message_trace(trace_limits limits) : limits_(limits) {}

@@ -113,7 +113,8 @@ class message_trace {
   // Each distinct string once, with the number of references the histories hold to it.
   class string_pool {
    public:
-    using held = const std::pair<const std::string, std::size_t>*;
+    // A pool entry: the string and its count (the pointer stays valid until its release).
+    using held = std::pair<const std::string, std::size_t>*;
     [[nodiscard]] held hold(std::string_view s);
     void release(held h);
 

@@ -179,7 +179,7 @@ cmq_result<std::shared_ptr<const credential>> authenticator::authenticate(const 
                                           std::numeric_limits<std::int64_t>::max()));
   }
   const auto credentials = credentials_.load();
-  const auto found = credentials->index_by_id.find(std::string(*secret_id));
+  const auto found = credentials->index_by_id.find(*secret_id);
   if (found == credentials->index_by_id.end()) {
     return reject(unknown_secret_id_, fmt::format("unknown SecretId '{}'", *secret_id));
   }
@@ -214,8 +214,8 @@ cmq_result<std::shared_ptr<const credential>> authenticator::authenticate(const 
   // A replay of this request could be accepted until its Timestamp leaves the window, and a
   // new request reusing the nonce until now leaves it: remember the pair until the later.
   std::uint64_t evicted = 0;
-  const bool fresh = nonces_.insert(credentials->nonce_owner[credential_index], static_cast<std::uint64_t>(*nonce), now,
-                                    std::max(now, *timestamp) + window_s_, evicted);
+  const bool fresh = nonces_.insert(credentials->nonce_owner[credential_index], static_cast<std::uint64_t>(*nonce),
+                                    now, std::max(now, *timestamp) + window_s_, evicted);
   if (evicted != 0) nonces_evicted_.fetch_add(evicted, std::memory_order_relaxed);
   if (!fresh) {
     return reject(replayed_, fmt::format("Nonce {} was already used by SecretId '{}' within the last {} s",

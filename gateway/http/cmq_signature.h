@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/string_map.h"
 #include "gateway/http/cmq_error.h"
 #include "gateway/http/cmq_request.h"
 
@@ -120,7 +121,7 @@ class authenticator {
   // One generation of credentials, replaced whole.
   struct credential_set {
     std::vector<credential> list;
-    std::unordered_map<std::string, std::uint32_t> index_by_id;  // secret_id -> list index
+    core::string_map<std::uint32_t> index_by_id;  // secret_id -> list index; found by string_view
     std::vector<std::uint32_t> nonce_owner;                      // list index -> nonce_owners_ value
   };
   std::shared_ptr<const credential_set> make_set(std::vector<credential> credentials);
