@@ -13,6 +13,9 @@ bool is_expired(const message& m, std::int64_t now_unix_ms) noexcept {
   return m.expiry_unix_ms != 0 && m.expiry_unix_ms <= now_unix_ms;
 }
 
+// The broker's own topics ($SYS): clients cannot publish to a topic starting with '$'.
+bool is_broker_topic(std::string_view topic) noexcept { return topic.starts_with('$'); }
+
 std::string storage_key(std::string_view topic) {
   std::string key;
   key.reserve(retained_store::key_prefix.size() + topic.size());
@@ -89,7 +92,7 @@ bool retained_store::set(const message& m, write_batch& batch) {
     }
     return true;
   }
-  if (!exists && by_topic_.size() >= max_messages_) {
+  if (!exists && !is_broker_topic(m.topic) && by_topic_.size() - broker_topics_ >= max_messages_) {
     rejected_full_.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
@@ -117,7 +120,7 @@ std::size_t retained_store::erase_expired(std::int64_t now_unix_ms, write_batch&
 
 std::size_t retained_store::size() const {
   const auto lock = lock_shared();
-  return by_topic_.size();
+  return by_topic_.size() - broker_topics_;
 }
 
 void retained_store::insert_locked(std::unique_ptr<message> m) {
@@ -133,6 +136,7 @@ void retained_store::insert_locked(std::unique_ptr<message> m) {
     n = it->second.get();
   }
   n->msg = m.get();
+  if (is_broker_topic(m->topic)) ++broker_topics_;
   const std::string_view key = m->topic;
   by_topic_.emplace(key, std::move(m));
 }
@@ -160,6 +164,7 @@ void retained_store::erase_locked(std::string_view topic) {
       children.erase(it);
     }
   }
+  if (is_broker_topic(topic)) --broker_topics_;
   // `topic` may view the message being erased: erase the map entry last.
   by_topic_.erase(found);
 }

@@ -17,7 +17,7 @@
 //     // Calls visit(const message&) for each retained message matching `filter`, skipping
 //     // (and erasing lazily) the ones whose expiry_unix_ms <= now_unix_ms.
 //     void match(std::string_view filter, std::int64_t now_unix_ms, F&& visit) const;
-//     std::size_t size() const;
+//     std::size_t size() const;              // clients' retained topics, not the broker's `$SYS`
 //     std::uint64_t rejected_full() const;
 //   };
 //
@@ -30,6 +30,12 @@
 // erased (from memory and, through the caller's batch, from storage) by erase_expired(),
 // which the owner calls periodically, or when their topic is set again. Until then they
 // count towards max_messages.
+//
+// The broker's own topics (`$SYS/...`, any topic starting with '$': [MQTT-4.7.2-1], clients
+// cannot publish there) are retained here too, for late subscribers, but they are neither
+// counted by size() nor bounded by max_messages: they are a fixed set the broker rewrites
+// every `sys_interval_s`, and a gauge of stored messages that jumped by the size of that set
+// at the first tick would say nothing about what clients stored.
 #pragma once
 
 #include <atomic>
@@ -67,7 +73,7 @@ class retained_store {
   // Sets m as the retained message of m.topic, or clears it when m.payload is empty
   // ([MQTT-3.3.1-6], [MQTT-3.3.1-7]). Appends the persistence ops to `batch` (the caller
   // commits them with the publish's group commit). Returns false (and changes nothing)
-  // when the store is full and the topic is new; rejected_full() counts those.
+  // when the store is full and the topic is a new client topic; rejected_full() counts those.
   // REQUIRES: is_valid_topic_name(m.topic).
   bool set(const message& m, write_batch& batch);
 
@@ -85,6 +91,7 @@ class retained_store {
   // `batch`. Returns how many were erased. O(size()): call it periodically.
   std::size_t erase_expired(std::int64_t now_unix_ms, write_batch& batch);
 
+  // Retained client topics (the broker's own '$' topics left out; see above).
   [[nodiscard]] std::size_t size() const;
   [[nodiscard]] std::uint64_t rejected_full() const noexcept {
     return rejected_full_.load(std::memory_order_relaxed);
@@ -117,6 +124,7 @@ class retained_store {
   // topic → message; the key views the message's own topic.
   std::unordered_map<std::string_view, std::unique_ptr<message>> by_topic_;  // GUARDED_BY(mu_)
   std::unique_ptr<level_node> root_;   // GUARDED_BY(mu_): retained topics by level
+  std::size_t broker_topics_ = 0;      // GUARDED_BY(mu_): entries of by_topic_ starting with '$'
   std::atomic<std::uint64_t> rejected_full_{0};
   std::atomic<std::uint64_t> corrupt_records_{0};
 };

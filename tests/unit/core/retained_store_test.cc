@@ -135,6 +135,27 @@ TEST(retained_store, bound_rejects_new_topics_only) {
   EXPECT_EQ(s.rejected_full(), 1U);
 }
 
+// The broker's own `$SYS` topics are retained for late subscribers but are not what clients
+// stored: size() leaves them out and max_messages does not bound them.
+TEST(retained_store, broker_topics_neither_counted_nor_bounded) {
+  retained_store s(1);
+  write_batch b;
+  EXPECT_TRUE(s.set(msg("$SYS/broker/uptime", "5 seconds"), b));
+  EXPECT_TRUE(s.set(msg("$SYS/broker/version", "wharf"), b));
+  EXPECT_EQ(s.size(), 0U);
+  EXPECT_TRUE(s.set(msg("a", "1"), b));  // the one client topic the bound allows
+  EXPECT_FALSE(s.set(msg("b", "1"), b));
+  EXPECT_EQ(s.size(), 1U);
+  EXPECT_TRUE(s.set(msg("$SYS/broker/clients/total", "3"), b));  // still retained
+  EXPECT_EQ(topics(s, "$SYS/#"), (strings{"$SYS/broker/clients/total", "$SYS/broker/uptime",
+                                          "$SYS/broker/version"}));
+  EXPECT_TRUE(s.set(msg("$SYS/broker/uptime", ""), b));  // cleared: the count stays right
+  EXPECT_EQ(s.size(), 1U);
+  EXPECT_TRUE(s.set(msg("a", ""), b));
+  EXPECT_EQ(s.size(), 0U);
+  EXPECT_TRUE(s.set(msg("b", "1"), b));
+}
+
 TEST(retained_store, persists_through_storage) {
   temp_dir dir;
   storage_options o;
