@@ -157,6 +157,7 @@ std::vector<gateway::admin::listener_counters> listener_set::counters() const {
       const auto s = std::get<gateway::http::http_listener>(r.handle).stats();
       c.accepted = s.accepted;
       c.handshake_failures = s.handshake_failures;
+      c.connections_open = s.connections_open;
     }
     out.push_back(std::move(c));
   }

@@ -161,6 +161,12 @@ void write_listeners(exposition& x, const std::vector<listener_counters>& listen
   for (const auto& l : listeners)
     x.sample("wharf_listener_handshake_failures_total",
              fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.handshake_failures);
+  // MQTT connections are wharf_mqtt_connections (counted once a CONNECT is admitted).
+  std::uint64_t queue_api_open = 0;
+  for (const auto& l : listeners)
+    if (l.type == "queue-api") queue_api_open += l.connections_open;
+  x.one("wharf_cmq_connections", "gauge", "Queue API connections open now, over every queue-api listener.",
+        queue_api_open);
 }
 
 void write_queue_api(exposition& x, const http::cmq_api_stats& s) {

@@ -34,6 +34,7 @@ struct listener_counters {
   std::string type;  // mqtt, mqtt-ws, queue-api, admin
   std::uint64_t accepted = 0;
   std::uint64_t handshake_failures = 0;  // TLS (and WebSocket upgrade) handshakes failed
+  std::uint64_t connections_open = 0;    // HTTP listeners (queue-api, admin) only: open now
 };
 
 // Where the figures come from. Everything must outlive the admin_api's requests.
