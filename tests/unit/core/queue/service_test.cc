@@ -14,6 +14,7 @@
 
 #include "../test_util.h"
 #include "core/queue/service.h"
+#include "tests/support/wait_for.h"
 
 namespace wharf::core::queue {
 namespace {
@@ -86,8 +87,8 @@ TEST_F(service_test, an_empty_receive_without_wait_is_7000_and_writes_nothing) {
 TEST_F(service_test, a_waiting_receive_is_answered_by_a_send) {
   create_queue("orders");
   auto r = receive("orders", 20s);
-  EXPECT_EQ(r.wait_for(100ms), std::future_status::timeout);
-  EXPECT_EQ(svc_->stats().long_polls_waiting, 1u);
+  ASSERT_TRUE(wharf::test::wait_for([&] { return svc_->stats().long_polls_waiting == 1; }));
+  EXPECT_EQ(r.wait_for(0ms), std::future_status::timeout);
   ASSERT_TRUE(run(send("orders", "hello")).outcome.ok());
   ASSERT_EQ(r.wait_for(test_wait), std::future_status::ready);
   const auto answer = r.get();

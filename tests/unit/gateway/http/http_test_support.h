@@ -23,13 +23,13 @@
 
 #include "gateway/http/server.h"
 #include "gateway/mqtt/transport/io_pool.h"
+#include "tests/support/wait_for.h"
 
 namespace wharf::gateway::http::test {
 
 using response = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Polls `done` until true or the timeout; returns done().
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+using wharf::test::wait_for;
 
 config::listener_config loopback_listener();
 

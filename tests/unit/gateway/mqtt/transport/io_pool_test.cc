@@ -1,5 +1,6 @@
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/listener.h"
+#include "tests/support/wait_for.h"
 
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 
 namespace wharf::gateway {
 namespace {
+
+using wharf::test::wait_for;
 
 TEST(io_pool, zero_means_hardware_concurrency) {
   io_pool pool(0);
@@ -30,7 +33,7 @@ TEST(io_pool, each_context_runs_on_its_own_thread_and_knows_its_index) {
       done.fetch_add(1);
     });
   }
-  while (done.load() < 3) std::this_thread::yield();
+  ASSERT_TRUE(wait_for([&] { return done.load() == 3; }));
   EXPECT_EQ(seen, (std::vector<std::size_t>{0, 1, 2}));
   EXPECT_EQ(std::set<std::thread::id>(ids.begin(), ids.end()).size(), 3u);
   EXPECT_EQ(io_pool::index_of_current_thread(), io_pool::npos);
@@ -44,7 +47,7 @@ TEST(io_pool, idle_contexts_keep_running_until_stop) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // idle: must not exit
   std::atomic<bool> ran{false};
   boost::asio::post(pool.context(1), [&] { ran = true; });
-  while (!ran) std::this_thread::yield();
+  ASSERT_TRUE(wait_for([&] { return ran.load(); }));
   pool.stop();
   pool.join();
 }
@@ -55,7 +58,7 @@ TEST(io_pool, a_throwing_handler_does_not_kill_the_thread) {
   boost::asio::post(pool.context(0), [] { throw std::runtime_error("bug"); });
   std::atomic<bool> ran{false};
   boost::asio::post(pool.context(0), [&] { ran = true; });
-  while (!ran) std::this_thread::yield();
+  ASSERT_TRUE(wait_for([&] { return ran.load(); }));
 }
 
 TEST(parse_bind, forms) {

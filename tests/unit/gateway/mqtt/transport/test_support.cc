@@ -47,15 +47,6 @@ void echo_handler::on_closed(std::error_code) {
   counters_.closed.fetch_add(1);
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return done();
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
-}
-
 echo_server::echo_server(std::size_t threads, config::listener_config cfg,
                          std::shared_ptr<boost::asio::ssl::context> tls, echo_options options,
                          listener_options lopts, bool start)

@@ -5,6 +5,7 @@
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/listener.h"
 #include "gateway/mqtt/transport/stream.h"
+#include "tests/support/wait_for.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -52,8 +53,7 @@ class echo_handler final : public stream_handler {
   bool closed_ = false;
 };
 
-// Polls `done` until true or the timeout; returns done().
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+using wharf::test::wait_for;
 
 // A pool of `threads` running an echo server on 127.0.0.1:0.
 class echo_server {
