@@ -22,8 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Ports below the ephemeral range, so none is taken by a client while the broker restarts.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  python3 "$(dirname "$0")/../tests/integration/free_port.py"
 }
 port=$(free_port)
 http_port=$(free_port)

@@ -37,6 +37,8 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCodes
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from free_port import free_port  # noqa: F401 (part of the fixture's interface)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BROKER_KIND = os.environ.get("WHARF_TEST_BROKER", "wharf")
 WHARF_BIN = os.environ.get("WHARF_BIN", str(REPO_ROOT / "build" / "wharf"))
@@ -59,12 +61,6 @@ def require_wharf(test, why):
     """Skips `test` under Mosquitto. `why` says what Mosquitto does differently."""
     if is_mosquitto():
         test.skipTest("wharf-only: " + why)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def wait_until(condition, timeout_s=WAIT_S, what=None):

@@ -109,22 +109,32 @@ temp_dir::~temp_dir() {
   std::filesystem::remove_all(path_, ec);
 }
 
+// The first port of the kernel's ephemeral range (the source ports of outgoing connections).
+std::uint16_t first_ephemeral_port() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned low = 0;
+  if (!(range >> low) || low <= 20001 || low > 65535) return 32768;  // Linux's default
+  return static_cast<std::uint16_t>(low);
+}
+
+// A loopback port no one listens on, chosen below the ephemeral range: a port the kernel
+// picked (bind to port 0) is one a client's connection can take as its source port while
+// the broker is being restarted on it, and the restart then fails to bind.
 std::uint16_t pick_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = 0;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    int err = errno;
+  static std::mt19937 rng{std::random_device{}()};
+  std::uniform_int_distribution<unsigned> pick(20000, first_ephemeral_port() - 1u);
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(pick(rng)));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
-    throw std::runtime_error(std::string("bind/getsockname: ") + std::strerror(err));
+    if (bound) return ntohs(addr.sin_port);
   }
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  throw std::runtime_error("no free loopback port below the ephemeral range after 100 tries");
 }
 
 bool broker_process::stop_result::exited_cleanly() const {
