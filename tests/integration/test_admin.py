@@ -2,78 +2,13 @@
 Prometheus text format behind HTTP Basic credentials of auth.users. The metrics are
 scraped and parsed after real MQTT and queue API traffic."""
 
-import base64
-import http.client
-import re
 import socket
-import ssl
-import subprocess
 import threading
 import unittest
 
 import mqtt_raw as raw
-from wharf_fixture import (HOST, WHARF_BIN, BrokerTestCase, is_mosquitto, unique, wait_until)
-
-OPS_PASSWORD = "ops-secret"
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(?:,|$)')
-
-
-def ops_entry(user="ops", password=OPS_PASSWORD):
-    """The auth.users entry `wharf passwd` makes for `user`."""
-    out = subprocess.run([WHARF_BIN, "passwd", "--iterations", "1000", user],
-                         input=password + "\n", capture_output=True, text=True,
-                         check=True).stdout
-    return out[2:].strip()
-
-
-def parse_exposition(text):
-    """{(name, frozenset(labels)): value} and {family: type}; fails on a malformed line or a
-    sample whose family has no TYPE line before it."""
-    samples, types = {}, {}
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            _, _, name, kind = line.split(" ")
-            types[name] = kind
-            continue
-        if line.startswith("# HELP ") or not line:
-            continue
-        m = SAMPLE.match(line)
-        assert m, "not a sample line: %r" % line
-        name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
-        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
-        assert family in types, "sample %s before its TYPE" % name
-        parsed = frozenset(LABEL.findall(labels))
-        assert labels == "" or parsed, "bad labels in %r" % line
-        samples[(name, parsed)] = value
-    return samples, types
-
-
-def admin_get(broker, path, user="ops", password=OPS_PASSWORD, method="GET"):
-    """(status, Content-Type, body, response) of one request to `broker`'s admin listener."""
-    conn = http.client.HTTPConnection(HOST, broker.ports["admin"], timeout=10)
-    try:
-        headers = {}
-        if user is not None:
-            token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
-            headers["Authorization"] = "Basic " + token
-        conn.request(method, path, headers=headers)
-        r = conn.getresponse()
-        return r.status, r.getheader("Content-Type"), r.read().decode(), r
-    finally:
-        conn.close()
-
-
-def scrape(broker):
-    """`broker`'s /metrics, parsed: ({(name, frozenset(labels)): value}, {family: type})."""
-    status, content_type, body, _ = admin_get(broker, "/metrics")
-    assert status == 200, "%s %s" % (status, body)
-    assert content_type == "text/plain; version=0.0.4; charset=utf-8", content_type
-    return parse_exposition(body)
-
-
-def metric(samples, name, **labels):
-    return samples[(name, frozenset(labels.items()))]
+from admin_client import OPS_PASSWORD, admin_get, metric, ops_entry, scrape
+from wharf_fixture import HOST, BrokerTestCase, is_mosquitto, unique, wait_until
 
 
 class AdminTest(BrokerTestCase):
@@ -159,8 +94,12 @@ class AdminTest(BrokerTestCase):
         poll = threading.Thread(target=waiting.call,
                                 args=("ReceiveMessage", {"queueName": empty, "pollingWaitSeconds": 10}))
         poll.start()
-        wait_until(lambda: self.value(self.scrape()[0], "wharf_queue_long_polls_waiting") >= 1,
-                   what="the waiting receive in wharf_queue_long_polls_waiting")
+        # The broker handles the persistent session's DISCONNECT on its own time: wait for it
+        # too, not only for the waiting receive.
+        offline = lambda m: self.value(m, "wharf_mqtt_sessions", state="offline")
+        wait_until(lambda: (lambda m: self.value(m, "wharf_queue_long_polls_waiting") >= 1
+                            and offline(m) > offline(before))(self.scrape()[0]),
+                   what="the waiting receive in wharf_queue_long_polls_waiting, the session gone offline")
 
         after, _ = self.scrape()
         api.ok("SendMessage", {"queueName": empty, "msgBody": "wake"})  # answers the waiting receive

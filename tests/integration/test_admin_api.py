@@ -13,7 +13,7 @@ import unittest
 import urllib.parse
 
 import mqtt_raw as raw
-from test_admin import OPS_PASSWORD, ops_entry
+from admin_client import OPS_PASSWORD, ops_entry
 from wharf_fixture import (CREDENTIALS, HOST, WAIT_S, QueueApiTestCase, free_port, is_mosquitto,
                            unique, wait_until)
 

@@ -3,8 +3,6 @@ started by the test on a loopback port: messages flow both ways with prefix rewr
 what goes up is not echoed back down; with the remote stopped, 1,000 messages published
 locally are kept across a wharf kill -9 and all reach the remote, in order, once it is back."""
 
-import base64
-import http.client
 import os
 import shutil
 import signal
@@ -15,7 +13,7 @@ import time
 import unittest
 from pathlib import Path
 
-from test_admin import OPS_PASSWORD, ops_entry, parse_exposition
+from admin_client import scrape as scrape_metrics, with_metrics
 from wharf_fixture import (HOST, V311, WAIT_S, BrokerTestCase, Client, certs, free_port,
                            is_mosquitto, unique)
 
@@ -104,8 +102,7 @@ class UplinkTest(BrokerTestCase):
 
     def both_ways(self, version, tls=False, scrape=False):
         remote = self.remote(tls)
-        admin = {"listeners": ("mqtt", "admin"), "auth": "  users:\n    - %s\n" % ops_entry(),
-                 "listener_keys": {"admin": "users: [ops]"}} if scrape else {}
+        admin = with_metrics() if scrape else {}
         wharf = self.new_broker(bridge=uplink_config(remote, version, tls), **admin)
         up_sub = self.remote_client(remote, client_id=unique("rsub"))
         up_sub.subscribe("gw1/#", qos=1)
@@ -139,21 +136,12 @@ class UplinkTest(BrokerTestCase):
             self.assertLessEqual(len(got), 2)
             both_sub.expect_none(timeout_s=0.5)
         if scrape:
-            samples = self.scrape(wharf)
+            samples = scrape_metrics(wharf)[0]
             self.assertEqual(samples[("wharf_bridge_uplink_connected", frozenset())], 1)
             self.assertGreaterEqual(samples[("wharf_bridge_uplink_connects_total", frozenset())], 1)
             up = samples[("wharf_bridge_uplink_messages_total", frozenset({("direction", "up")}))]
             down = samples[("wharf_bridge_uplink_messages_total", frozenset({("direction", "down")}))]
             self.assertGreaterEqual((up, down), (2, 1))
-
-    def scrape(self, broker):
-        conn = http.client.HTTPConnection(HOST, broker.ports["admin"], timeout=10)
-        self.addCleanup(conn.close)
-        token = base64.b64encode(("ops:%s" % OPS_PASSWORD).encode()).decode()
-        conn.request("GET", "/metrics", headers={"Authorization": "Basic " + token})
-        r = conn.getresponse()
-        self.assertEqual(r.status, 200)
-        return parse_exposition(r.read().decode())[0]
 
     def test_both_ways_v311(self):
         self.both_ways("3.1.1")

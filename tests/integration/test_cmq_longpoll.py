@@ -1,10 +1,12 @@
-"""CMQ long polling (docs/API.md): a waiting ReceiveMessage is answered the moment a
-message becomes receivable (a send, a delay ending, a visibility timeout ending), within
-50 ms of the send's answer; 2,000 waiting receives cost no thread each and are all
-answered; max_long_polls bounds them (4420). wharf only.
+"""CMQ long polling (docs/API.md): a waiting ReceiveMessage is answered when a message
+becomes receivable (a send, a delay ending, a visibility timeout ending), not at the end of
+its polling wait; 2,000 waiting receives cost no thread each and are all answered;
+max_long_polls bounds them (4420). wharf only.
 
-Where a test needs a receive to be waiting on the server before it acts, it gives the
-request PARK_S to arrive: the API has no way to observe a parked receive."""
+Where a test needs a receive to be waiting on the server before it acts, it waits for the
+admin listener's gauge `wharf_queue_long_polls_waiting` to count it. How fast a send wakes a
+waiting receive is a figure for the benchmark (`wharf-bench queue`, its end-to-end
+latency), not for these tests: their bounds only tell "woken" from "timed out"."""
 
 import json
 import resource
@@ -15,10 +17,11 @@ import time
 import unittest
 import urllib.parse
 
+from admin_client import MetricsMixin, with_metrics
 from cmq_client import indexed
 from wharf_fixture import HOST, QUIET_S, WAIT_S, QueueApiTestCase
 
-PARK_S = 0.3
+WAITING = "wharf_queue_long_polls_waiting"
 
 
 def _raise_fd_limit():
@@ -72,38 +75,44 @@ class Waiter:
         return self.answer, self.t_answer
 
 
-class LongPollTest(QueueApiTestCase):
-    listeners = ("queue-api", "queue-api-tls")
+class LongPollTestCase(MetricsMixin, QueueApiTestCase):
 
     def waiter(self, q, wait, kind=None, **params):
         return Waiter(self.cmq(kind=kind), "ReceiveMessage",
                       dict(queueName=q, pollingWaitSeconds=wait, **params))
 
-    def test_send_wakes_waiting_receive_within_50ms(self):
+    def parked(self, start_waiters, count=1):
+        """Calls start_waiters() and returns what it returns once `count` more receives wait
+        on the server than before."""
+        before = self.metric_now(WAITING)
+        started = start_waiters()
+        self.wait_for_metric(WAITING, lambda v: v >= before + count)
+        return started
+
+
+
+class LongPollTest(LongPollTestCase):
+    listeners = ("queue-api", "queue-api-tls")
+
+    def test_send_wakes_waiting_receive(self):
         for kind in ("queue-api", "queue-api-tls"):
             sender = self.cmq(kind=kind)
-            latencies = []
             for i in range(5):
                 q = self.new_queue("wake")
-                w = self.waiter(q, 20, kind=kind)
-                time.sleep(PARK_S)
+                w = self.parked(lambda: self.waiter(q, 20, kind=kind))
                 self.assertFalse(w.done(), "answered before any message: %r" % w.answer)
                 msg_id = self.send(q, "wake %d" % i, client=sender)
                 t_sent = time.monotonic()
                 answer, t_answer = w.join()
                 self.assertEqual(answer["code"], 0, answer)
                 self.assertEqual(answer["msgId"], msg_id)
-                latencies.append(t_answer - t_sent)
-            with self.subTest(kind=kind):
-                self.assertLess(max(latencies), 0.050,
-                                "receive answered %s s after the send's answer"
-                                % ["%.3f" % x for x in latencies])
+                # Woken by the send: its 20 s polling wait is far from over.
+                self.assertLess(t_answer - t_sent, 10, kind)
 
     def test_batch_receive_waits_too(self):
         q = self.new_queue("bwake")
-        w = Waiter(self.cmq(), "BatchReceiveMessage",
-                   dict(queueName=q, numOfMsg=16, pollingWaitSeconds=20))
-        time.sleep(PARK_S)
+        w = self.parked(lambda: Waiter(self.cmq(), "BatchReceiveMessage",
+                                       dict(queueName=q, numOfMsg=16, pollingWaitSeconds=20)))
         self.assertFalse(w.done())
         self.ok("BatchSendMessage", dict(queueName=q, **indexed("msgBody", ["a", "b"])))
         answer, _ = w.join()
@@ -112,36 +121,36 @@ class LongPollTest(QueueApiTestCase):
 
     def test_delay_ending_wakes_waiting_receive(self):
         q = self.new_queue("dwake")
-        w = self.waiter(q, 10)
-        time.sleep(PARK_S)
+        w = self.parked(lambda: self.waiter(q, 20))
+        t_send = time.monotonic()  # the delay starts later, when the server takes the send
         msg_id = self.send(q, "delayed", delaySeconds=1)
-        t_sent = time.monotonic()
-        answer, t_answer = w.join()
+        answer, t_answer = w.join(timeout_s=20)
         self.assertEqual(answer["msgId"], msg_id)
-        self.assertTrue(0.9 <= t_answer - t_sent <= 2.0, t_answer - t_sent)
+        # Not before the delay; woken by its end, well before the 20 s polling wait.
+        self.assertTrue(1.0 <= t_answer - t_send < 10, t_answer - t_send)
 
     def test_visibility_timeout_ending_wakes_waiting_receive(self):
         q = self.new_queue("vwake", visibilityTimeout=1)
         msg_id = self.send(q, "comes back")
+        t_receive = time.monotonic()  # the visibility timeout starts later, at the receive
         first = self.receive(q)
-        t_received = time.monotonic()
         self.assertEqual(first["msgId"], msg_id)
-        answer, t_answer = self.waiter(q, 10).join()
+        answer, t_answer = self.waiter(q, 20).join(timeout_s=20)
         self.assertEqual(answer["msgId"], msg_id)
         self.assertEqual(answer["dequeueCount"], 2)
-        self.assertTrue(0.9 <= t_answer - t_received <= 2.0, t_answer - t_received)
+        self.assertTrue(1.0 <= t_answer - t_receive < 10, t_answer - t_receive)
 
     def test_polling_wait_ends_with_7000(self):
         q = self.new_queue("expire")
         t = time.monotonic()
-        answer, t_answer = self.waiter(q, 2).join()
+        answer, t_answer = self.waiter(q, 2).join(timeout_s=20)
         self.assertEqual(answer["code"], 7000, answer)
-        self.assertTrue(1.9 <= t_answer - t <= 3.0, t_answer - t)
+        # Not before the wait is over (our clock started first); answered when it is.
+        self.assertTrue(2.0 <= t_answer - t < 10, t_answer - t)
 
     def test_one_message_one_waiter(self):
         q = self.new_queue("fair")
-        waiters = [self.waiter(q, 20) for _ in range(3)]
-        time.sleep(PARK_S)
+        waiters = self.parked(lambda: [self.waiter(q, 20) for _ in range(3)], count=3)
         first = self.send(q, "only one")
         deadline = time.monotonic() + WAIT_S
         while not any(w.done() for w in waiters):
@@ -160,16 +169,23 @@ class LongPollTest(QueueApiTestCase):
         # wait, or it was stopped) closes the connection. Its receive must not take the
         # next message: that message would stay invisible for the visibility timeout
         # (30 s here) while live consumers wait for it.
-        q = self.new_queue("abandoned")
-        s = socket.create_connection((HOST, self.api.port), timeout=10)
-        s.sendall(raw_request(self.api, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20)))
-        time.sleep(PARK_S)
+        # A broker of its own: the test watches its queue API connections go from two (its
+        # client and the abandoned one) to one, which a class-wide broker's other clients
+        # could disturb.
+        b = self.new_broker(**with_metrics(listeners=("queue-api",)))
+        api = self.cmq(broker=b)
+        q = self.new_queue("abandoned", client=api)
+        s = socket.create_connection((HOST, b.ports["queue-api"]), timeout=10)
+        s.sendall(raw_request(api, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20)))
+        self.wait_for_metric(WAITING, lambda v: v == 1, broker=b)
+        self.wait_for_metric("wharf_cmq_connections", lambda v: v == 2, broker=b)
         s.close()
-        time.sleep(PARK_S)
-        msg_id = self.send(q, "for a live consumer")
-        a = self.receive(q, wait=0)
+        # The server saw the connection close, and marked its receive abandoned in that step.
+        self.wait_for_metric("wharf_cmq_connections", lambda v: v == 1, broker=b)
+        msg_id = self.send(q, "for a live consumer", client=api)
+        a = self.receive(q, wait=0, client=api)
         self.assertEqual(a["code"], 0, "the message went to the closed connection's receive: %r"
-                         % self.attributes(q))
+                         % self.attributes(q, client=api))
         self.assertEqual(a["msgId"], msg_id)
 
     def test_2000_waiting_receives_cost_no_thread_each(self):
@@ -185,6 +201,7 @@ class LongPollTest(QueueApiTestCase):
         self.attributes(q)  # the broker has served requests: its threads exist
         threads_before = self.broker.thread_count()
 
+        waiting_before = self.metric_now(WAITING)
         sel = selectors.DefaultSelector()
         conns = []
         try:
@@ -198,7 +215,8 @@ class LongPollTest(QueueApiTestCase):
                 conns.append(conn)
                 sel.register(s, selectors.EVENT_READ, conn)
             # All parked: none answered, and the broker has (about) the threads it had.
-            early = sel.select(timeout=1.0)
+            self.wait_for_metric(WAITING, lambda v: v >= waiting_before + n, timeout_s=30)
+            early = sel.select(timeout=0)
             if early:
                 sample = []
                 for key, _ in early[:3]:
@@ -292,26 +310,23 @@ class RawResponse:
         return json.loads(body)
 
 
-class MaxLongPollsTest(QueueApiTestCase):
+class MaxLongPollsTest(LongPollTestCase):
     """queue_api.max_long_polls bounds the waiting receives: beyond it, 4420."""
     listeners = ("queue-api",)
     queue_api_config = {"max_long_polls": 2}
 
     def test_beyond_max_long_polls_4420(self):
         q = self.new_queue("bounded")
-        waiters = [Waiter(self.cmq(), "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
-                   for _ in range(2)]
-        time.sleep(PARK_S)
+        waiters = self.parked(lambda: [self.waiter(q, 20) for _ in range(2)], count=2)
         t = time.monotonic()
         self.fails(4420, "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
-        self.assertLess(time.monotonic() - t, 1.0, "refused only after waiting")
+        self.assertLess(time.monotonic() - t, 10, "refused only after waiting")
         # Not a long poll: answered at once.
         self.assertEqual(self.receive(q, wait=0)["code"], 7000)
         ids = {self.send(q, "a"), self.send(q, "b")}
         self.assertEqual({w.join()[0]["msgId"] for w in waiters}, ids)
         # Slots are free again.
-        w = Waiter(self.cmq(), "ReceiveMessage", dict(queueName=q, pollingWaitSeconds=20))
-        time.sleep(PARK_S)
+        w = self.parked(lambda: self.waiter(q, 20))
         msg_id = self.send(q, "c")
         self.assertEqual(w.join()[0]["msgId"], msg_id)
 

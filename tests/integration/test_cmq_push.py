@@ -226,15 +226,17 @@ class PushTest(PushTestBase):
         _, path = self.subscribe_http(topic, notifyStrategy="EXPONENTIAL_DECAY_RETRY")
         self.push.fail(path, [500, 404])
         msg_id = self.publish(topic, "retried")
-        attempts = [self.push.expect(path, timeout_s=WAIT_S + 4) for _ in range(3)]
+        attempts = [self.push.expect(path, timeout_s=WAIT_S + 5) for _ in range(3)]
         self.assertEqual([p.status for p in attempts], [500, 404, 200])
         for p in attempts:
             self.assertEqual(p.json()["msgId"], msg_id)
             self.assertEqual(p.json()["msgBody"], "retried")
         gap1 = attempts[1].time - attempts[0].time
         gap2 = attempts[2].time - attempts[1].time
-        self.assertTrue(0.8 <= gap1 <= 2.5, "first retry after %.2f s, expected ~1 s" % gap1)
-        self.assertTrue(1.7 <= gap2 <= 4.0, "second retry after %.2f s, expected ~2 s" % gap2)
+        # Lower bounds are exact (a retry is due its delay after the failure was handled);
+        # upper ones allow a loaded machine.
+        self.assertTrue(0.8 <= gap1 <= 4.0, "first retry after %.2f s, expected ~1 s" % gap1)
+        self.assertTrue(1.7 <= gap2 <= 5.0, "second retry after %.2f s, expected ~2 s" % gap2)
 
     def test_failing_endpoint_does_not_block_others(self):
         topic = self.new_topic()
@@ -266,9 +268,10 @@ class PushSlowTest(PushTestBase):
         msg_id = self.publish(topic, "backoff")
         first = self.push.expect(path)
         self.assertEqual(first.status, 500)
-        second = self.push.expect(path, timeout_s=25)
+        second = self.push.expect(path, timeout_s=30)
         gap = second.time - first.time
-        self.assertTrue(9.5 <= gap <= 21.0, "BACKOFF_RETRY retried after %.1f s (10-20 s)" % gap)
+        # 10-20 s; the upper bound allows a loaded machine.
+        self.assertTrue(9.5 <= gap <= 25.0, "BACKOFF_RETRY retried after %.1f s (10-20 s)" % gap)
         self.assertEqual(second.status, 200)
         self.assertEqual(second.json()["msgId"], msg_id)
 

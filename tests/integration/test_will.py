@@ -76,11 +76,13 @@ class WillTest(BrokerTestCase):
         c = self.client(session_expiry_s=60, will=self.will(topic, b"late", delay_s=2))
         c.drop()
         start = time.monotonic()
-        msg = w.expect(timeout_s=6)
+        msg = w.expect(timeout_s=15)
         elapsed = time.monotonic() - start
         self.assertEqual(msg.payload, b"late")
+        # Upper bounds in this file allow a loaded machine: they tell "after the delay" from
+        # "never" or "only when the session ends".
         self.assertGreaterEqual(elapsed, 1.8)
-        self.assertLessEqual(elapsed, 3.5)
+        self.assertLessEqual(elapsed, 8.0)
 
     def test_will_delay_cancelled_by_reconnect(self):
         topic = unique("will/cancel")
@@ -103,11 +105,11 @@ class WillTest(BrokerTestCase):
         c = self.client(session_expiry_s=1, will=self.will(topic, b"session-over", delay_s=30))
         c.drop()
         start = time.monotonic()
-        msg = w.expect(timeout_s=5)
+        msg = w.expect(timeout_s=15)
         elapsed = time.monotonic() - start
         self.assertEqual(msg.payload, b"session-over")
         self.assertGreaterEqual(elapsed, 0.8)
-        self.assertLessEqual(elapsed, 3.0)
+        self.assertLessEqual(elapsed, 10.0)  # the will delay (30 s) did not decide
 
     def test_will_delay_with_session_expiry_zero_is_immediate(self):
         # Session expiry 0: the session ends with the connection, so the will goes out
@@ -118,8 +120,8 @@ class WillTest(BrokerTestCase):
         c = self.client(session_expiry_s=0, will=self.will(topic, b"now", delay_s=30))
         c.drop()
         start = time.monotonic()
-        self.assertEqual(w.expect(timeout_s=3).payload, b"now")
-        self.assertLessEqual(time.monotonic() - start, 1.5)
+        self.assertEqual(w.expect(timeout_s=10).payload, b"now")
+        self.assertLessEqual(time.monotonic() - start, 10.0)  # not after the 30 s delay
 
     def _takeover_v5(self):
         topic = unique("will/takeover")
