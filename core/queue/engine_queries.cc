@@ -95,7 +95,10 @@ std::string escaped(std::string_view bytes) {
 
 std::string joined(const std::vector<std::string>& items) {
   std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ",") + escaped(item);
+  for (const auto& item : items) {
+    if (!out.empty()) out.push_back(',');
+    out += escaped(item);
+  }
   return out;
 }
 
