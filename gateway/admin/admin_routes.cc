@@ -3,12 +3,15 @@
 // that says what kind (400 bad parameter, 404 nothing by that name, 405 wrong method, 409
 // conflict, 422 refused config, 500 storage).
 //
+//   GET    /api/v1/status                                           version, uptime, readiness, counts
 //   GET    /api/v1/sessions[?state=online|offline&offset=&limit=]   sessions, by client id
 //   GET    /api/v1/sessions/{clientId}                              one, with subscriptions
 //   DELETE /api/v1/sessions/{clientId}                              end it and discard it
 //   GET    /api/v1/clients[?offset=&limit=]                         connected clients
 //   GET    /api/v1/clients/{clientId}                               one connected client
 //   POST   /api/v1/clients/{clientId}/disconnect                    DISCONNECT 0x98, close
+//   GET    /api/v1/subscriptions[?client=&offset=&limit=]           every session's subscriptions
+//   GET    /api/v1/retained[?topic=FILTER&offset=&limit=]           retained messages (default #)
 //   GET    /api/v1/queues[?search=&offset=&limit=]                  queues with depths
 //   GET    /api/v1/queues/{name}                                    one queue
 //   POST   /api/v1/queues/{name}/purge                              remove every message
@@ -29,6 +32,8 @@
 #include <fmt/format.h>
 
 #include "core/queue/message_trace.h"
+#include "core/topic.h"
+#include "gateway/bridge/bridge.h"
 #include "gateway/admin/admin_api.h"
 
 namespace wharf::gateway::admin {
@@ -107,18 +112,20 @@ json::object session_json(const session_view& v) {
   return o;
 }
 
+json::object subscription_json(const session::stored_subscription& s) {
+  json::object sub{{"filter", s.filter},
+                   {"qos", s.max_qos},
+                   {"noLocal", s.no_local},
+                   {"retainAsPublished", s.retain_as_published},
+                   {"retainHandling", s.retain_handling}};
+  if (s.subscription_id != 0) sub["subscriptionId"] = s.subscription_id;
+  return sub;
+}
+
 json::object session_detail_json(const session_view& v) {
   auto o = session_json(v);
   json::array subs;
-  for (const auto& s : v.subscriptions) {
-    json::object sub{{"filter", s.filter},
-                     {"qos", s.max_qos},
-                     {"noLocal", s.no_local},
-                     {"retainAsPublished", s.retain_as_published},
-                     {"retainHandling", s.retain_handling}};
-    if (s.subscription_id != 0) sub["subscriptionId"] = s.subscription_id;
-    subs.push_back(std::move(sub));
-  }
+  for (const auto& s : v.subscriptions) subs.push_back(subscription_json(s));
   o["subscriptions"] = std::move(subs);
   return o;
 }
@@ -216,6 +223,57 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
 
   if (seg.empty()) {
     respond(error_answer(404, "the admin API's routes are listed in docs/ADMIN.md"));
+  } else if (seg[0] == "status" && seg.size() == 1) {
+    if (!get) return wrong_method("GET");
+    const auto online = broker.counters().clients_connected.load(std::memory_order_relaxed);
+    const auto sessions = broker.session_count();
+    json::object status{{"version", WHARF_VERSION},
+                        {"uptimeSeconds", broker.uptime_s()},
+                        {"ready", ready_.load(std::memory_order_relaxed)},
+                        {"clientsConnected", online},
+                        {"sessions", sessions},
+                        {"retainedMessages", broker.retained_count()}};
+    sources_.queue_core.query([respond, status = std::move(status)](const q::engine& engine, q::time_ms now) mutable {
+      std::size_t queues = 0, topics = 0;
+      (void)engine.list_queues({}, 0, 0, queues, now);
+      (void)engine.list_topics({}, 0, 0, topics);
+      status["queues"] = queues;
+      status["topics"] = topics;
+      respond(json_answer(200, status));
+    });
+  } else if ((seg[0] == "subscriptions" || seg[0] == "retained") && seg.size() == 1) {
+    if (!get) return wrong_method("GET");
+    std::size_t offset = 0, limit = 0;
+    if (!paging(offset, limit)) return;
+    if (seg[0] == "subscriptions") {
+      // Every session's subscriptions, sorted: on the admin's own thread, not an I/O thread.
+      boost::asio::post(listing_, [&broker, respond, offset, limit, client = r.param("client")] {
+        broker.list_subscriptions(client, offset, limit, [respond](std::vector<subscription_view> page, std::size_t total) {
+          json::array items;
+          for (const auto& v : page) {
+            auto sub = subscription_json(v.subscription);
+            sub["clientId"] = v.client_id;
+            items.push_back(std::move(sub));
+          }
+          respond(json_answer(200, json::object{{"total", total}, {"subscriptions", std::move(items)}}));
+        });
+      });
+      return;
+    }
+    auto filter = r.param("topic").value_or("#");
+    if (!core::is_valid_topic_filter(filter) || filter.starts_with("$share/"))
+      return respond(error_answer(400, fmt::format("parameter 'topic' must be an MQTT topic filter, got '{}'", filter)));
+    boost::asio::post(listing_, [&broker, respond, offset, limit, filter = std::move(filter)] {
+      broker.list_retained(filter, offset, limit, [respond](std::vector<core::message> page, std::size_t total) {
+        json::array items;
+        for (const auto& m : page) {
+          auto item = bridge::message_json(m);
+          if (m.expiry_unix_ms != 0) item["expiresAt"] = m.expiry_unix_ms;
+          items.push_back(std::move(item));
+        }
+        respond(json_answer(200, json::object{{"total", total}, {"retained", std::move(items)}}));
+      });
+    });
   } else if (seg[0] == "sessions" || seg[0] == "clients") {
     const bool clients = seg[0] == "clients";
     if (seg.size() == 1) {

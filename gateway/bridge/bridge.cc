@@ -65,7 +65,9 @@ void put_payload(json::object& o, std::string_view payload) {
 
 }  // namespace
 
-std::string json_body(const core::message& m) {
+std::string json_body(const core::message& m) { return json::serialize(message_json(m)); }
+
+json::object message_json(const core::message& m) {
   json::object o;
   o["topic"] = m.topic;
   o["clientId"] = m.publisher_client_id;
@@ -82,7 +84,7 @@ std::string json_body(const core::message& m) {
     o["userProperties"] = std::move(props);
   }
   put_payload(o, m.payload);
-  return json::serialize(o);
+  return o;
 }
 
 std::optional<core::message> message_from_json(std::string_view body) {

@@ -20,6 +20,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "config/config.h"
 #include "core/queue/engine.h"
 #include "gateway/mqtt/queue_tap.h"
@@ -47,7 +49,10 @@ namespace wharf::gateway::bridge {
 // The `json` body format of a message (docs/BRIDGE.md), and back: the uplink's queue keeps
 // messages going up in it. message_from_json restores topic, payload, QoS, retain and the
 // MQTT 5 properties; nullopt when `body` is not such a document.
+// message_json is the same document as an object (the admin API lists retained messages
+// in it).
 [[nodiscard]] std::string json_body(const core::message& m);
+[[nodiscard]] boost::json::object message_json(const core::message& m);
 [[nodiscard]] std::optional<core::message> message_from_json(std::string_view body);
 
 class bridge final : public queue_tap {

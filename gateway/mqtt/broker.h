@@ -95,6 +95,12 @@ struct session_view {
   std::vector<session::stored_subscription> subscriptions;  // inspect_session only
 };
 
+// One subscription of one session (broker::list_subscriptions).
+struct subscription_view {
+  std::string client_id;
+  session::stored_subscription subscription;
+};
+
 // What an admin request to end a session or a connection came to.
 enum class admin_outcome : std::uint8_t {
   done,
@@ -156,6 +162,18 @@ class broker {
   // from `offset`, at most `limit`; `total` counts all that match.
   void list_sessions(std::optional<bool> online, std::size_t offset, std::size_t limit,
                      std::function<void(std::vector<session_view> page, std::size_t total)> done);
+  // Subscriptions of every session (only `client_id`'s when given), sorted by client id
+  // and filter, from `offset`, at most `limit`; `total` counts all that match. O(sessions):
+  // call it off the I/O threads.
+  void list_subscriptions(std::optional<std::string> client_id, std::size_t offset, std::size_t limit,
+                          std::function<void(std::vector<subscription_view> page, std::size_t total)> done);
+  // Retained messages whose topic matches `filter` (as a subscription would: "#" leaves the
+  // broker's `$SYS` topics out), sorted by topic, from `offset`, at most `limit`; `total`
+  // counts all that match. O(retained): call it off the I/O threads.
+  void list_retained(const std::string& filter, std::size_t offset, std::size_t limit,
+                     std::function<void(std::vector<core::message> page, std::size_t total)> done);
+  // Seconds since the broker was made.
+  [[nodiscard]] std::int64_t uptime_s() const;
   // One session with its subscriptions; nullopt when there is none by that id.
   void inspect_session(std::string client_id, std::function<void(std::optional<session_view>)> done);
   // Ends `client_id`'s connection as the broker (v5: DISCONNECT 0x98 Administrative

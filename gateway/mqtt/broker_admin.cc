@@ -3,6 +3,9 @@
 // connection knows (peer, window) is read on that connection's shard, by a post there, so
 // nothing here touches another thread's state.
 #include <algorithm>
+#include <chrono>
+#include <iterator>
+#include <tuple>
 #include <memory>
 #include <mutex>
 
@@ -104,6 +107,50 @@ void broker::list_sessions(std::optional<bool> online, std::size_t offset, std::
       g->done(std::move(g->page), g->total);
     });
   }
+}
+
+void broker::list_subscriptions(std::optional<std::string> client_id, std::size_t offset, std::size_t limit,
+                                std::function<void(std::vector<subscription_view>, std::size_t)> done) {
+  std::vector<subscription_view> all;
+  auto take = [&all](const session::session_entry& e) {
+    std::lock_guard lock(e.mu);
+    for (const auto& sub : e.subscriptions) all.push_back({e.client_id, sub});
+  };
+  if (client_id) {
+    if (const auto entry = sessions_.find(*client_id)) take(*entry);
+  } else {
+    sessions_.for_each([&](const std::shared_ptr<session::session_entry>& e) { take(*e); });
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.client_id, a.subscription.filter) < std::tie(b.client_id, b.subscription.filter);
+  });
+  const auto total = all.size();
+  const auto first = std::min(offset, total);
+  const auto last = first + std::min(limit, total - first);
+  done(std::vector<subscription_view>(std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(first)),
+                                      std::make_move_iterator(all.begin() + static_cast<std::ptrdiff_t>(last))),
+       total);
+}
+
+void broker::list_retained(const std::string& filter, std::size_t offset, std::size_t limit,
+                           std::function<void(std::vector<core::message>, std::size_t)> done) {
+  // Topics only while sorting (a message is valid only under the store's lock, inside
+  // match()); then the page's messages, each looked up again (one gone since is left out).
+  const auto now = unix_now_ms();
+  std::vector<std::string> topics;
+  retained_.match(filter, now, [&topics](const core::message& m) { topics.push_back(m.topic); });
+  std::sort(topics.begin(), topics.end());
+  const auto total = topics.size();
+  const auto first = std::min(offset, total);
+  const auto last = first + std::min(limit, total - first);
+  std::vector<core::message> page;
+  for (auto i = first; i < last; ++i)
+    retained_.match(topics[i], now, [&page](const core::message& m) { page.push_back(m); });
+  done(std::move(page), total);
+}
+
+std::int64_t broker::uptime_s() const {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_at_).count();
 }
 
 void broker::inspect_session(std::string client_id, std::function<void(std::optional<session_view>)> done) {

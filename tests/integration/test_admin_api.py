@@ -163,6 +163,57 @@ class SessionsTest(AdminApiTestCase):
         self.assertIn("online or offline", body["error"])
 
 
+class StatusSubscriptionsRetainedTest(AdminApiTestCase):
+
+    def test_status_counts_what_the_broker_holds(self):
+        # A broker of its own: the counts are exactly what this test made.
+        b = self.new_broker(listeners=("mqtt", "queue-api", "admin"), **self.broker_options)
+        here = self.raw(b)
+        here.connect(unique("st-on"))
+        pub = self.client(b)
+        pub.publish("st/kept", b"1", qos=1, retain=True)
+        api = self.cmq(broker=b)
+        self.new_queue("st", client=api)
+        status = self.admin_ok("GET", "/api/v1/status", broker=b)
+        self.assertEqual({k: status[k] for k in ("ready", "clientsConnected", "sessions", "retainedMessages",
+                                                 "queues", "topics")},
+                         {"ready": True, "clientsConnected": 2, "sessions": 2, "retainedMessages": 1,
+                          "queues": 1, "topics": 0})
+        self.assertRegex(status["version"], r"^\d+\.\d+\.\d+$")
+        self.assertGreaterEqual(status["uptimeSeconds"], 0)
+        self.assertEqual(self.admin("POST", "/api/v1/status", broker=b)[0], 405)
+
+    def test_subscriptions_of_every_session_sorted_and_paged(self):
+        prefix = unique("subs")
+        a, b = prefix + "-a", prefix + "-b"
+        for client_id, filters in ((b, ["s/2", "s/1"]), (a, ["s/#"])):
+            r = self.raw()
+            r.connect(client_id, clean=False, props={"session_expiry_interval": 3600})
+            r.send(raw.subscribe(1, [(f, 1) for f in filters]))
+            r.expect(raw.SUBACK)
+        mine = [s for s in self.admin_ok("GET", "/api/v1/subscriptions?limit=10000")["subscriptions"]
+                if s["clientId"].startswith(prefix)]
+        self.assertEqual([(s["clientId"], s["filter"], s["qos"]) for s in mine],
+                         [(a, "s/#", 1), (b, "s/1", 1), (b, "s/2", 1)])
+        one = self.admin_ok("GET", "/api/v1/subscriptions?client=%s&limit=1&offset=1" % quoted(b))
+        self.assertEqual((one["total"], [s["filter"] for s in one["subscriptions"]]), (2, ["s/2"]))
+        self.assertEqual(self.admin_ok("GET", "/api/v1/subscriptions?client=nobody-here")["total"], 0)
+
+    def test_retained_messages_by_filter(self):
+        base = unique("ret")
+        pub = self.client()
+        for topic, payload in (("a/1", b"one"), ("a/2", b"\xff\x00"), ("b", b"bee")):
+            pub.publish("%s/%s" % (base, topic), payload, qos=1, retain=True)
+            self.addCleanup(pub.publish, "%s/%s" % (base, topic), b"", 1, True)
+        got = self.admin_ok("GET", "/api/v1/retained?topic=%s" % quoted(base + "/a/#"))
+        self.assertEqual(got["total"], 2)
+        self.assertEqual([(m["topic"], m["payload"], m["payloadEncoding"], m["retain"]) for m in got["retained"]],
+                         [(base + "/a/1", "one", "utf8", True), (base + "/a/2", "/wA=", "base64", True)])
+        everything = self.admin_ok("GET", "/api/v1/retained?limit=10000")["retained"]
+        self.assertFalse([m for m in everything if m["topic"].startswith("$")], "# must not match $SYS")
+        self.assertEqual(self.admin("GET", "/api/v1/retained?topic=a/%23/b")[0], 400)
+
+
 class QueuesTest(AdminApiTestCase):
 
     def test_queues_listed_with_depths_and_purged(self):
