@@ -61,7 +61,8 @@ std::string yaml_quoted(std::string_view text) {
 constexpr const char* passwd_usage =
     "usage: wharf passwd [--iterations N] USERNAME\n"
     "  Reads the password from the terminal (twice) or the first line of stdin, and prints\n"
-    "  the entry to add under auth.users in the config file.\n";
+    "  the entry to add under auth.users in the config file (a salted PBKDF2-SHA256 hash).\n"
+    "  --iterations N   PBKDF2 iterations (default 100000): more is slower to check and to guess\n";
 
 }  // namespace
 
@@ -98,6 +99,10 @@ int passwd_command(const std::vector<std::string>& args) {
   std::uint32_t iterations = auth::default_password_iterations;
   std::string username;
   for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--help" || args[i] == "-h") {
+      std::fputs(passwd_usage, stdout);
+      return 0;
+    }
     if (args[i] == "--iterations" && i + 1 < args.size()) {
       const std::string& text = args[++i];
       const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), iterations);

@@ -7,6 +7,7 @@
 //   signal -> listeners stop -> broker shutdown (DISCONNECT 0x8B, wills, persist) -> pool
 //     -> queue core (waiting receives answered, commits drained) -> storage
 #include <signal.h>
+#include <unistd.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -18,11 +19,13 @@
 #include <functional>
 #include <iostream>
 #include <mutex>
+#include <string_view>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "app/commands.h"
+#include "app/ctl/ctl.h"
 #include "app/listeners.h"
 #include "config/config.h"
 #include "core/log.h"
@@ -44,10 +47,19 @@ constexpr const char* usage_text =
     "usage: wharf [--config FILE] [--print-default-config] [--help]\n"
     "       wharf check-config FILE\n"
     "       wharf passwd [--iterations N] USERNAME\n"
+    "       wharf ctl [OPTIONS] COMMAND ...\n"
     "  --config FILE            run with the YAML configuration FILE (default: the embedded default)\n"
     "  --print-default-config   print the embedded default configuration and exit\n"
     "  check-config FILE        check FILE; print every error as FILE:LINE:COL and exit 1, or exit 0\n"
-    "  passwd USERNAME          print an auth.users entry with a PBKDF2 hash of a password read from stdin\n";
+    "  passwd USERNAME          print an auth.users entry with a PBKDF2 hash of a password read from stdin\n"
+    "  ctl COMMAND              operate a running wharf through its admin listener (wharf ctl --help)\n"
+    "Each subcommand takes --help.\n";
+
+constexpr const char* check_config_usage =
+    "usage: wharf check-config FILE\n"
+    "  Loads FILE as wharf would (every section, the bridge's bindings, the auth section's\n"
+    "  hashes and patterns) without starting. Prints 'FILE: ok' and exits 0, or prints every\n"
+    "  error as FILE:LINE:COLUMN: what is wrong, and exits 1.\n";
 
 struct options {
   std::string config_file;
@@ -209,7 +221,11 @@ int run(const options& opts) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  std::filesystem::create_directories(cfg.data_dir);
+  if (std::error_code ec; !std::filesystem::create_directories(cfg.data_dir, ec) && ec) {
+    throw std::runtime_error(fmt::format("data_dir {}: cannot create it: {} (wharf runs as uid {}; the directory's "
+                                         "parent must be writable for it)",
+                                         cfg.data_dir, ec.message(), ::getuid()));
+  }
   auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string(),
                                  .min_free_bytes = cfg.min_free_disk_bytes});
   core::queue::service queue_core(*db, queue_core_options(cfg));
@@ -301,13 +317,18 @@ int run(const options& opts) {
 int main(int argc, char** argv) {
   const std::string command = argc > 1 ? argv[1] : "";
   if (command == "check-config") {
+    if (argc == 3 && (std::string_view(argv[2]) == "--help" || std::string_view(argv[2]) == "-h")) {
+      std::fputs(check_config_usage, stdout);
+      return 0;
+    }
     if (argc != 3) {
-      std::fputs(usage_text, stderr);
+      std::fputs(check_config_usage, stderr);
       return 2;
     }
     return wharf::app::check_config_command(argv[2]);
   }
   if (command == "passwd") return wharf::app::passwd_command(std::vector<std::string>(argv + 2, argv + argc));
+  if (command == "ctl") return wharf::app::ctl_command(std::vector<std::string>(argv + 2, argv + argc));
   const auto opts = parse_args(argc, argv);
   if (opts.print_default) {
     std::fputs(wharf::config::embedded_default_yaml().c_str(), stdout);
