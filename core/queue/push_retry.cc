@@ -5,7 +5,7 @@
 namespace wharf::core::queue {
 namespace {
 
-// CMQ's published schedules (../shared/cmq-api.md, "Retry").
+// CMQ's published retry schedules (docs/API.md, "HTTP push").
 constexpr std::uint32_t backoff_retries = 3;
 constexpr std::int64_t backoff_min_wait_ms = 10'000;
 constexpr std::int64_t backoff_max_wait_ms = 20'000;

@@ -14,7 +14,8 @@ namespace wharf::core::queue {
 // Unix time in milliseconds, as carried inside a command. Never read from a clock in apply().
 using time_ms = std::int64_t;
 
-// Outcome codes, numerically CMQ's (../shared/cmq-api.md), so the API layer passes them on.
+// Outcome codes, numerically CMQ's (docs/API.md, "Answers and error codes"), so the API layer
+// passes them on.
 enum class code : int {
   ok = 0,
   invalid_parameter = 4000,

@@ -1,6 +1,6 @@
 // The CMQ v2 queue API over the queue core: authenticates a request, maps its Action and
 // parameters onto a core command or query, and answers CMQ's JSON. Every outcome is HTTP
-// 200 with {"code", "message", "requestId", ...} (shared/cmq-api.md); the answer to a
+// 200 with {"code", "message", "requestId", ...} (docs/API.md); the answer to a
 // command is sent only after the core made it durable.
 //
 // Threading: handle() runs on the connection's I/O thread; the core answers on its own

@@ -1,6 +1,7 @@
 // The errors the CMQ request layer (form parsing, parameters, signatures) reports. The codes
-// are CMQ's (shared/cmq-api.md) and equal to core::queue::code's values of the same name, so
-// the dispatch maps one onto the other with a cast; the message is what the client reads.
+// are CMQ's (docs/API.md, "Answers and error codes") and equal to core::queue::code's values
+// of the same name, so the dispatch maps one onto the other with a cast; the message is what
+// the client reads.
 #pragma once
 
 #include <stdexcept>

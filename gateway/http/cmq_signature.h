@@ -1,4 +1,4 @@
-// CMQ request signatures (shared/cmq-api.md) and the authenticator that checks them with
+// CMQ request signatures (docs/API.md, "Signature") and the authenticator that checks them with
 // the timestamp window and nonce replay protection. Sans-I/O: the clock is injected.
 //
 // The string to sign:

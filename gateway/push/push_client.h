@@ -1,5 +1,5 @@
 // HTTP push of topic messages to the endpoints of `http` subscriptions (CMQ's "HTTP endpoint
-// subscription", ../shared/cmq-api.md): one POST per attempt, success on any 2xx. Retrying
+// subscription", docs/API.md "HTTP push"): one POST per attempt, success on any 2xx. Retrying
 // is not done here; the queue service decides when to try again (core/queue/push_retry.h).
 #pragma once
 

@@ -3,6 +3,7 @@ Prometheus text format behind HTTP Basic credentials of auth.users. The metrics 
 scraped and parsed after real MQTT and queue API traffic."""
 
 import socket
+import subprocess
 import threading
 import unittest
 
@@ -31,6 +32,21 @@ class AdminTest(BrokerTestCase):
 
     def value(self, samples, name, **labels):
         return metric(samples, name, **labels)
+
+    def test_promtool_accepts_the_metrics(self):
+        # Families of every kind present: a queue with messages (labelled gauges), the sync
+        # histogram (a write), MQTT counters by protocol.
+        api = self.broker.cmq()
+        self.addCleanup(api.close)
+        queue = unique("prom").replace("-", "")
+        api.ok("CreateQueue", {"queueName": queue})
+        api.ok("SendMessage", {"queueName": queue, "msgBody": "x"})
+        self.client().publish("prom/t", b"x", qos=1)
+        status, _, body, _ = self.get("/metrics")
+        self.assertEqual(status, 200)
+        check = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, text=True,
+                               timeout=60)
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
 
     def test_probes_answer_without_credentials(self):
         self.assertEqual(self.get("/healthz", user=None)[:3:2], (200, "ok\n"))

@@ -1,4 +1,4 @@
-"""CMQ queue API (docs/API.md, /work/shared/cmq-api.md): every queue action, every error
+"""CMQ queue API (docs/API.md): every queue action, every error
 code that can be reached from outside, visibility timeouts, delays, dead letters, redrive,
 rewind, producer dedup, and the request format (signatures, GET/POST, no Content-Type,
 case-insensitive Action, 0-based and non-consecutive arrays). The action tests run over

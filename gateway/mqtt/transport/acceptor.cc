@@ -207,7 +207,13 @@ acceptor_group start_acceptors(io_pool& pool, std::string_view bind, acceptor_op
     if (!ec) acceptor.set_option(reuse_port(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(options.backlog, ec);
-    if (ec) throw_bind_error(bind, ec.message(), ec);
+    if (ec == asio::error::address_in_use) {
+      throw_bind_error(bind, "cannot listen there, another program holds the address (`ss -ltnp` names it)", ec);
+    } else if (ec == asio::error::access_denied) {
+      throw_bind_error(bind, "cannot listen there, ports below 1024 need root or CAP_NET_BIND_SERVICE", ec);
+    } else if (ec) {
+      throw_bind_error(bind, "cannot listen there", ec);
+    }
     // Port 0: the first acceptor gets a port from the kernel; the others share it.
     if (i == 0 && endpoint.port() == 0) endpoint.port(acceptor.local_endpoint().port());
     slots.push_back(std::move(slot));

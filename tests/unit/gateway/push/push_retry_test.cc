@@ -1,4 +1,4 @@
-// CMQ's notify strategies as a schedule table (../shared/cmq-api.md, "Retry").
+// CMQ's notify strategies as a schedule table (docs/API.md, "HTTP push").
 #include "core/queue/push_retry.h"
 
 #include <gtest/gtest.h>
