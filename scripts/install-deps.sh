@@ -31,6 +31,40 @@ case "${1:-}" in
   *) echo "usage: $0 [--tests]" >&2; exit 2 ;;
 esac
 
+# libraft (replication) at 0.22 comes from bookworm-backports: bookworm's own 0.15 has known
+# safety bugs and must never be linked. The suite is added from the machine's own Debian
+# source (the same mirror and keyring), so no host name is written here.
+backports_list=/etc/apt/sources.list.d/wharf-bookworm-backports.sources
+add_backports_source() {
+  if grep -rqsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then return; fi
+  local uri="" keyring=""
+  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+    # deb822: the stanza whose Suites name bookworm (not bookworm-security).
+    read -r uri keyring < <(awk '
+      /^[[:space:]]*$/ { if (suite && uri) { print uri, key; exit } suite = 0; uri = ""; key = "" }
+      /^URIs:/ { uri = $2 }
+      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == "bookworm") suite = 1 }
+      /^Signed-By:/ { key = $2 }
+      END { if (suite && uri) print uri, key }' /etc/apt/sources.list.d/debian.sources)
+  fi
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    # "deb [options] URI bookworm components": the URI is followed by the suite.
+    uri=$(awk '$1 == "deb" { for (i = 2; i < NF; i++) if ($i ~ /^[a-z]+:\/\// && $(i + 1) == "bookworm") { print $i; exit } }' \
+      /etc/apt/sources.list)
+  fi
+  if [ -z "$uri" ]; then
+    echo "install-deps: no Debian bookworm source found in /etc/apt to derive bookworm-backports from" >&2
+    exit 1
+  fi
+  {
+    echo "Types: deb"
+    echo "URIs: $uri"
+    echo "Suites: bookworm-backports"
+    echo "Components: main"
+    if [ -n "$keyring" ]; then echo "Signed-By: $keyring"; fi
+  } > "$backports_list"
+}
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -47,4 +81,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if ! dpkg --compare-versions "$(dpkg-query -W -f='${Version}' libraft-dev 2>/dev/null || echo 0)" ge 0.22; then
+  add_backports_source
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # Only libraft from backports (-t for the named packages); everything else stays bookworm's.
+  apt-get install -y -q --no-install-recommends -t bookworm-backports libraft-dev
 fi

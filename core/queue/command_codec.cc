@@ -14,13 +14,14 @@
 #include <utility>
 #include <vector>
 
-#include "core/queue/binary.h"
+#include "core/binary.h"
 #include "core/queue/engine.h"
 
 namespace wharf::core::queue {
 namespace {
 
 constexpr std::uint8_t format_version = 1;
+constexpr std::uint8_t batch_format_version = 1;
 
 template <class T>
 struct tag_of;
@@ -48,8 +49,8 @@ WHARF_COMMAND_TAG(tick, 18);
 WHARF_COMMAND_TAG(purge_queue, 19);
 #undef WHARF_COMMAND_TAG
 
-using binary::reader;
-using binary::writer;
+using core::binary::reader;
+using core::binary::writer;
 
 // ---- field helpers ----------------------------------------------------------------------
 
@@ -373,6 +374,37 @@ std::optional<command> decode_command(std::string_view bytes) {
     case tag_of<purge_queue>::value: return decode_body<purge_queue>(r, now);
     default: return std::nullopt;
   }
+}
+
+// A batch: its own format byte, the count, then each command's origin and its encoding
+// (encode_command) as length-prefixed strings.
+std::string encode_command_batch(const std::vector<origin_command>& commands) {
+  writer w;
+  w.u8(batch_format_version);
+  w.varint(commands.size());
+  for (const auto& c : commands) {
+    w.bytes(c.origin);
+    w.bytes(encode_command(c.cmd));
+  }
+  return w.take();
+}
+
+std::optional<std::vector<origin_command>> decode_command_batch(std::string_view bytes) {
+  reader r(bytes);
+  if (r.u8() != batch_format_version) return std::nullopt;
+  const std::uint64_t n = r.varint();
+  // Each command takes at least two bytes: a count beyond the rest is corrupt.
+  if (!r.ok() || n > bytes.size()) return std::nullopt;
+  std::vector<origin_command> out;
+  out.reserve(n);
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::string origin = r.bytes();
+    auto cmd = decode_command(r.bytes_view());
+    if (!r.ok() || !cmd) return std::nullopt;
+    out.push_back({std::move(origin), std::move(*cmd)});
+  }
+  if (!r.done()) return std::nullopt;
+  return out;
 }
 
 }  // namespace wharf::core::queue

@@ -109,9 +109,14 @@ std::optional<receipt> parse_receipt_handle(std::string_view handle) noexcept {
 
 engine_impl::engine_impl(storage& store, engine_limits limits) : store_(store), limits_(limits) {}
 
+void engine_impl::set_entry_index(std::uint64_t index) {
+  applied_index_ = index;
+  index_from_log_ = true;
+}
+
 result engine_impl::apply(const command& cmd, write_batch& batch) {
   batch_ = &batch;
-  ++applied_index_;
+  if (!index_from_log_) ++applied_index_;
   result r;
   if (cmd.now < 0 || cmd.now > max_command_time) {
     r = failure(code::invalid_parameter, "command time out of range");
@@ -122,8 +127,10 @@ result engine_impl::apply(const command& cmd, write_batch& batch) {
     last_now_ = now_;
     r = std::visit([this](const auto& body) { return on(body); }, cmd.body);
   }
-  put(keys::log_entry(applied_index_), encode_command(cmd));
-  trim_log();
+  if (limits_.keep_command_log) {
+    put(keys::log_entry(applied_index_), encode_command(cmd));
+    trim_log();
+  }
   batch_ = nullptr;
   return r;
 }

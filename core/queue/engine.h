@@ -38,6 +38,9 @@ struct engine_limits {
   // Commands kept in the persisted log ("cl/" keys) behind the applied index; older entries
   // are trimmed (the materialized state is the snapshot). 0 keeps all (tests). Default: 100000.
   std::uint64_t log_retain_entries = 100000;
+  // Whether apply() writes the "cl/" log at all: not when a replicated log (the Raft log)
+  // keeps the commands. Default: true.
+  bool keep_command_log = true;
 };
 
 // Counts of one queue at a moment (GetQueueAttributes).
@@ -115,6 +118,11 @@ class engine {
   // operations (state, the log entry) to `batch`. Never throws for bad input: a bad command
   // is a result with a non-zero code and no change.
   [[nodiscard]] virtual result apply(const command& cmd, write_batch& batch) = 0;
+  // Under a replicated log: the commands applied next belong to the log's entry `index`
+  // (one entry may carry several commands; an entry that carries none moves the index too),
+  // and apply() no longer numbers them itself. applied_index() is `index` from now on.
+  // REQUIRES: index > applied_index().
+  virtual void set_entry_index(std::uint64_t index) = 0;
   // Appends the applied index (with the latest command time) and, when they changed, the id
   // counters, unless nothing was applied since the last call. Once per batch rather than
   // per command: a group commit holds many commands and only the last value of these keys
@@ -178,6 +186,17 @@ class engine {
 [[nodiscard]] std::string encode_command(const command& cmd);
 // std::nullopt when `bytes` is not a valid encoding.
 [[nodiscard]] std::optional<command> decode_command(std::string_view bytes);
+
+// A replicated log entry of the queue core: the commands the leader took in one turn, each
+// with its origin (who asked; the message trace records it on every replica, nothing else
+// reads it). Several commands per entry: the Raft overhead is paid per turn, not per command.
+struct origin_command {
+  std::string origin;
+  command cmd;
+};
+[[nodiscard]] std::string encode_command_batch(const std::vector<origin_command>& commands);
+// std::nullopt when `bytes` is not a valid encoding.
+[[nodiscard]] std::optional<std::vector<origin_command>> decode_command_batch(std::string_view bytes);
 
 // Storage key prefixes owned by the queue core (MQTT uses s/ u/ q/ i/ r/).
 inline constexpr std::string_view log_key_prefix = "cl/";  // + be64 index → encode_command

@@ -201,6 +201,7 @@ class engine_impl final : public engine {
   result apply(const command& cmd, write_batch& batch) override;
   void finish_batch(write_batch& batch) override;
   std::uint64_t applied_index() const override { return applied_index_; }
+  void set_entry_index(std::uint64_t index) override;
   void committed(std::uint64_t index) override;
 
   std::optional<queue_info> queue(std::string_view name, time_ms now) const override;
@@ -328,6 +329,7 @@ class engine_impl final : public engine {
   const engine_limits limits_;
 
   std::uint64_t applied_index_ = 0;
+  bool index_from_log_ = false;  // set_entry_index() numbers the commands, not apply()
   std::uint64_t finished_index_ = 0;  // applied_index_ as of the last finish_batch (or load)
   time_ms last_now_ = 0;  // the latest command time: time never goes back inside the engine
   counters counters_;

@@ -4,7 +4,7 @@
 #include <string>
 #include <utility>
 
-#include "core/queue/binary.h"
+#include "core/binary.h"
 #include "core/queue/engine_impl.h"
 
 namespace wharf::core::queue::detail {
@@ -12,8 +12,8 @@ namespace {
 
 constexpr std::uint8_t record_version = 1;
 
-using binary::reader;
-using binary::writer;
+using core::binary::reader;
+using core::binary::writer;
 
 writer record() {
   writer w;

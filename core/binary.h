@@ -1,6 +1,7 @@
-// Byte writer and reader for the queue core's binary formats: log entries (command_codec.cc)
-// and storage records (engine_store.cc). Integers are LEB128 varints (signed ones zigzag),
-// strings are length-prefixed.
+// Byte writer and reader for wharf's binary formats: the queue core's commands
+// (queue/command_codec.cc) and storage records (queue/engine_store.cc), the replication log
+// and the peer links' frames (replication/). Integers are LEB128 varints (signed ones
+// zigzag), strings are length-prefixed.
 //
 // The reader never reads past its input and never allocates more than its input could
 // hold: the first failure sticks, later reads return zero values, and a decoder checks
@@ -15,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-namespace wharf::core::queue::binary {
+namespace wharf::core::binary {
 
 class writer {
  public:
@@ -97,6 +98,17 @@ class reader {
     pos_ += n;
     return s;
   }
+  // bytes() without the copy: a view into the input, valid while the input is.
+  std::string_view bytes_view() noexcept {
+    const std::uint64_t n = varint();
+    if (!ok_ || n > in_.size() - pos_) {
+      fail();
+      return {};
+    }
+    const std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
   std::vector<std::string> strings() {
     const std::uint64_t n = varint();
     // Each string takes at least its length byte: a count beyond the rest is corrupt.
@@ -121,4 +133,4 @@ class reader {
   bool ok_ = true;
 };
 
-}  // namespace wharf::core::queue::binary
+}  // namespace wharf::core::binary

@@ -1,0 +1,179 @@
+// One member of a Raft group: libraft's sans-I/O core (raft_step) driven by wharf's own I/O.
+// libraft decides elections, log matching and commits; this class does what libraft leaves
+// to its user: it persists term, vote and entries through the node's storage (group
+// commit), sends and receives messages through its host, keeps the log that libraft does
+// not keep (libraft holds only indexes and terms), applies committed entries in order, and
+// tells libraft what became durable.
+//
+// Contract with libraft (0.22; the reasons are in docs/ARCHITECTURE.md, "Replication"):
+// - A new term or vote is durable before any message leaves: while such a write is in
+//   flight every outgoing message waits, in order, and goes when it completes.
+// - Entries may be sent before they are durable here (the leader writes its log in parallel
+//   with its followers); libraft hears of them (RAFT_PERSISTED_ENTRIES) only once they are,
+//   and only for entries still in the log (a write that completes after a truncation
+//   reports the prefix that survived).
+// - Every committed entry is applied once, in index order; a configuration entry also
+//   goes back to libraft (RAFT_CONFIGURATION) once committed.
+//
+// Threading: one owner. Every call, and every host callback, happens on the thread that
+// owns the replica (the queue core's thread, or a test's scheduler).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "core/replication/log_store.h"
+#include "core/replication/wire.h"
+#include "core/storage.h"
+
+struct raft;
+struct raft_update;
+struct raft_event;
+
+namespace wharf::core::replication {
+
+struct server {
+  std::uint64_t id = 0;
+  std::string address;  // where its peer listener is ("host:port")
+};
+
+enum class role : std::uint8_t { unavailable, follower, candidate, leader };
+[[nodiscard]] const char* to_string(role r) noexcept;
+
+// Entry types, as libraft numbers them.
+enum class entry_type : std::uint8_t { command = 1, barrier = 2, configuration = 3 };
+
+struct replica_options {
+  std::uint32_t group = 0;
+  std::uint64_t id = 0;         // this member, > 0
+  std::string address;          // this member's peer address
+  // The initial voters, the same list on every member: a member with an empty store that
+  // is one of them writes the group's first entry (this configuration) and starts.
+  // Empty, or not naming this member: it waits to be added by the leader.
+  std::vector<server> bootstrap;
+  // libraft's timing: a follower that hears no leader for between 1 and 2 election timeouts
+  // stands for election; a leader sends a heartbeat every heartbeat timeout.
+  std::uint32_t election_timeout_ms = 1000;
+  std::uint32_t heartbeat_timeout_ms = 100;
+  std::uint32_t install_snapshot_timeout_ms = 30000;
+  // Entries sent to one follower and not yet acknowledged, at most.
+  std::uint32_t max_inflight_entries = 16;
+  std::uint32_t seed = 0;  // election timer randomness; 0: from std::random_device
+  // Applied entries kept in memory for followers that lag a little; older ones are read
+  // back from storage when a follower needs them.
+  std::size_t applied_entries_in_memory = 1024;
+};
+
+// What the replica needs from the node it runs in. Called on the replica's thread.
+class replica_host {
+ public:
+  virtual ~replica_host() = default;
+  // Monotonic milliseconds (never going back).
+  [[nodiscard]] virtual std::uint64_t now_ms() = 0;
+  // Call replica::timeout() at `at_ms` (a later call replaces an earlier one).
+  virtual void arm_timer(std::uint64_t at_ms) = 0;
+  // Sends a Raft frame body (wire.h, frame_kind::raft) to member `to`. Best effort: a lost
+  // message is Raft's to repeat.
+  virtual void send(std::uint64_t to, const std::string& address, std::string body) = 0;
+  // Makes `batch` durable; `done` runs later on the replica's thread (never inside write).
+  virtual void write(write_batch batch, std::function<void(std::error_code)> done) = 0;
+  // A committed entry, in index order, once. Barrier and configuration entries come too.
+  virtual void apply(std::uint64_t index, const log_entry& entry) = 0;
+  // The member's role or the leader it knows changed (leader_id 0: none known).
+  virtual void role_changed(role now, std::uint64_t leader_id) = 0;
+};
+
+struct replica_status {
+  role current = role::unavailable;
+  std::uint64_t leader_id = 0;
+  std::uint64_t term = 0;
+  std::uint64_t commit_index = 0;
+  std::uint64_t applied_index = 0;
+  std::uint64_t last_index = 0;
+  std::vector<server> configuration;  // the members libraft knows now
+  std::vector<std::uint64_t> voters;
+};
+
+class replica {
+ public:
+  // Loads the group's persisted state from `store` (bootstrapping an empty store as
+  // replica_options says). Throws std::runtime_error when the stored state is corrupt.
+  replica(replica_options options, storage& store, replica_host& host);
+  ~replica();
+  replica(const replica&) = delete;
+  replica& operator=(const replica&) = delete;
+
+  // Starts the member. Entries up to `applied_index` (the state machine's own, durable
+  // applied index) are not applied again.
+  void start(std::uint64_t applied_index);
+  // A Raft frame body from member `from`.
+  void receive(std::uint64_t from, std::string_view body);
+  // The timer armed through replica_host::arm_timer fired.
+  void timeout();
+
+  // As leader: appends an entry; returns its index and term, or nullopt when this member
+  // is not the leader (or is handing leadership over). The entry is committed when apply()
+  // gives that index with that term; another term at that index means it was lost.
+  struct proposal {
+    std::uint64_t index = 0;
+    std::uint64_t term = 0;
+  };
+  [[nodiscard]] std::optional<proposal> propose(entry_type type, std::string data);
+
+  [[nodiscard]] replica_status status() const;
+  [[nodiscard]] bool is_leader() const;
+  [[nodiscard]] std::uint64_t id() const noexcept { return options_.id; }
+
+ private:
+  struct write_in_flight;
+  void bootstrap_if_empty();
+  void step(raft_event& event);
+  void process(raft_update& update);
+  void persist_entries(std::uint64_t first_index, const void* entries, unsigned n, write_batch& batch);
+  void send_or_hold(std::uint64_t to, std::string body);
+  void flush_held_messages();
+  void on_written(const write_in_flight& w, std::error_code ec);
+  void apply_committed();
+  void drain_follow_ups();
+  void trim_memory();
+  [[nodiscard]] const log_entry* entry_at(std::uint64_t index);
+  [[nodiscard]] std::string encode_outgoing(const void* message);
+  const std::string& address_of(std::uint64_t id);
+
+  replica_options options_;
+  storage& store_;
+  replica_host& host_;
+  log_store log_;
+  std::unique_ptr<::raft> raft_;
+  bool started_ = false;
+  bool failed_ = false;
+
+  // The log from mem_first_ on (libraft keeps no payloads).
+  std::deque<log_entry> mem_;
+  std::uint64_t mem_first_ = 1;
+  log_entry read_back_;  // an entry read from storage for entry_at()
+
+  std::uint64_t applied_ = 0;
+  std::uint64_t applied_at_start_ = 0;
+
+  // Outgoing messages wait here while a term or vote write is in flight.
+  std::deque<std::pair<std::uint64_t, std::string>> held_;
+  std::size_t term_writes_in_flight_ = 0;
+  // Events to step once the current one is processed (configurations committed).
+  std::deque<std::function<void()>> follow_ups_;
+  bool stepping_ = false;
+
+  role last_role_ = role::unavailable;
+  std::uint64_t last_leader_ = 0;
+  std::map<std::uint64_t, std::string> addresses_;
+};
+
+}  // namespace wharf::core::replication
