@@ -124,7 +124,8 @@ void listener_set::commit(const std::shared_ptr<plan>& p) {
     if (l.type == config::listener_type::mqtt || l.type == config::listener_type::mqtt_ws)
       targets_.broker.set_listener(r.index, l);
     if (r.admin_users) r.admin_users->replace(l.users);
-    if (context) std::visit([&context](const auto& h) { h.replace_tls_context(std::move(context)); }, r.handle);
+    // A named copy: clang 14 cannot capture a structured binding.
+    if (auto tls = context) std::visit([&tls](const auto& h) { h.replace_tls_context(std::move(tls)); }, r.handle);
   }
   std::vector<running> still;
   for (std::size_t i = 0; i < running_.size(); ++i) {
