@@ -164,11 +164,11 @@ class rocks_storage final : public storage {
   rocks_storage(const rocks_storage&) = delete;
   rocks_storage& operator=(const rocks_storage&) = delete;
 
-  void write(write_batch batch, completion done) override {
+  void write(write_batch batch, completion done, durability how = durability::synced) override {
     {
       std::lock_guard lock(mu_);
       if (!closing_) {
-        queue_.push_back(pending{std::move(batch), std::move(done)});
+        queue_.push_back(pending{std::move(batch), std::move(done), how == durability::synced});
         // Waking an idle writer costs a cross-thread wake-up; a busy one picks the batch
         // up when its current sync returns, without a wake-up.
         if (writer_idle_) cv_.notify_one();
@@ -235,6 +235,7 @@ class rocks_storage final : public storage {
   struct pending {
     write_batch batch;
     completion done;
+    bool synced = true;
   };
 
   // Scans [begin, end), or [begin, ∞) when end is empty.
@@ -254,7 +255,6 @@ class rocks_storage final : public storage {
     std::vector<pending> group;
     rocksdb::WriteBatch wb;
     rocksdb::WriteOptions wo;
-    wo.sync = options_.sync;
     for (;;) {
       group.clear();
       {
@@ -274,7 +274,10 @@ class rocks_storage final : public storage {
           queue_.pop_front();
         }
       }
-      std::error_code ec = commit(group, wb, wo);
+      // One batch that must be synced syncs the group (and everything written before it).
+      const bool wants_sync = std::any_of(group.begin(), group.end(), [](const pending& p) { return p.synced; });
+      wo.sync = options_.sync && wants_sync;
+      std::error_code ec = commit(group, wb, wo, wants_sync);
       batches_committed_.fetch_add(group.size(), std::memory_order_relaxed);
       count_in_bucket(group_size_buckets_, group_size_bounds, group.size());
       for (auto& p : group) {
@@ -283,8 +286,10 @@ class rocks_storage final : public storage {
     }
   }
 
+  // `counted`: a group that asked for a sync (stats count those, even where tests turn the
+  // sync itself off).
   std::error_code commit(const std::vector<pending>& group, rocksdb::WriteBatch& wb,
-                         const rocksdb::WriteOptions& wo) {
+                         const rocksdb::WriteOptions& wo, bool counted) {
     wb.Clear();
     // The group's operations go into the WriteBatch in key order (same-key operations keep
     // their order, and an erase_range stays a barrier that nothing moves across): RocksDB
@@ -334,9 +339,11 @@ class rocks_storage final : public storage {
     const auto s = db_->Write(wo, &wb);
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
         std::chrono::steady_clock::now() - start);
-    syncs_.fetch_add(1, std::memory_order_relaxed);
-    sync_time_us_total_.fetch_add(static_cast<std::uint64_t>(us.count()), std::memory_order_relaxed);
-    count_in_bucket(sync_latency_buckets_, sync_latency_bounds_us, static_cast<std::uint64_t>(us.count()));
+    if (counted) {
+      syncs_.fetch_add(1, std::memory_order_relaxed);
+      sync_time_us_total_.fetch_add(static_cast<std::uint64_t>(us.count()), std::memory_order_relaxed);
+      count_in_bucket(sync_latency_buckets_, sync_latency_bounds_us, static_cast<std::uint64_t>(us.count()));
+    }
     failed_ = to_error_code(s);
     return failed_;
   }

@@ -2,7 +2,10 @@
 //
 // Durability: write() completes only after its batch is in the WAL and the WAL is synced
 // (fdatasync). Batches submitted while a sync is in flight are merged into the next
-// WriteBatch, so many writers share one sync (group commit).
+// WriteBatch, so many writers share one sync (group commit). A batch written with
+// durability::buffered is in the WAL when it completes but not yet synced: the next synced
+// write syncs it too (the WAL is one file, in order); a group of buffered batches alone
+// costs no sync. For what a log replays after a crash (the replicated queue core's state).
 // Threading: all methods are thread-safe. Completions run on the storage writer thread:
 // they must be short (typically a post to the caller's executor).
 #pragma once
@@ -98,6 +101,8 @@ struct storage_stats {
   std::array<std::uint64_t, group_size_bounds.size() + 1> group_size_buckets{};
 };
 
+enum class durability : std::uint8_t { synced, buffered };
+
 class storage {
  public:
   using completion = std::function<void(std::error_code)>;
@@ -112,7 +117,7 @@ class storage {
   // shares its RocksDB write (and its error) with the batches merged into its group.
   // `done` may be empty; it must not throw and must not call write_sync(). After close(),
   // `done` runs at once on the calling thread with storage_errc::closed.
-  virtual void write(write_batch batch, completion done) = 0;
+  virtual void write(write_batch batch, completion done, durability how = durability::synced) = 0;
   // Synchronous durable write from the calling thread's point of view (waits for the
   // group commit). For startup, shutdown and tests. Called from a completion (the writer
   // thread) it returns std::errc::resource_deadlock_would_occur instead of hanging.

@@ -1,6 +1,8 @@
 #include "core/storage.h"
 
 #include <gtest/gtest.h>
+
+#include <future>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -106,6 +108,24 @@ TEST(storage, writes_are_refused_below_the_free_space_reserve) {
   EXPECT_FALSE(s->write_sync(std::move(ok)));
   EXPECT_EQ(s->get("k"), "v");
   EXPECT_EQ(s->stats().refused_low_disk, 0u);
+}
+
+// A buffered batch is written without a sync of its own; the next synced write syncs it.
+TEST(storage, buffered_writes_cost_no_sync_and_keep_their_order) {
+  temp_dir dir;
+  auto s = open_at(dir.path());
+  std::promise<std::error_code> done;
+  write_batch b;
+  b.put("state", "1");
+  s->write(std::move(b), [&done](std::error_code ec) { done.set_value(ec); }, durability::buffered);
+  EXPECT_FALSE(done.get_future().get());
+  EXPECT_EQ(s->get("state"), "1");
+  EXPECT_EQ(s->stats().syncs, 0u);
+  write_batch later;
+  later.put("state", "2");
+  ASSERT_FALSE(s->write_sync(std::move(later)));
+  EXPECT_EQ(s->get("state"), "2");
+  EXPECT_EQ(s->stats().syncs, 1u);
 }
 
 TEST(storage, erase_range_is_half_open) {
