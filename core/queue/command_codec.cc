@@ -22,6 +22,7 @@ namespace {
 
 constexpr std::uint8_t format_version = 1;
 constexpr std::uint8_t batch_format_version = 1;
+constexpr std::uint8_t result_format_version = 1;
 
 template <class T>
 struct tag_of;
@@ -403,6 +404,69 @@ std::optional<std::vector<origin_command>> decode_command_batch(std::string_view
     if (!r.ok() || !cmd) return std::nullopt;
     out.push_back({std::move(origin), std::move(*cmd)});
   }
+  if (!r.done()) return std::nullopt;
+  return out;
+}
+
+std::string encode_result(const result& r) {
+  writer w;
+  w.u8(result_format_version);
+  w.svarint(static_cast<std::int64_t>(r.outcome.value));
+  w.bytes(r.outcome.message);
+  w.bytes(r.id);
+  w.strings(r.msg_ids);
+  w.varint(r.messages.size());
+  for (const auto& m : r.messages) {
+    w.bytes(m.msg_id);
+    w.bytes(m.receipt_handle);
+    w.bytes(m.body);
+    w.svarint(m.enqueue_time_s);
+    w.svarint(m.first_dequeue_time_s);
+    w.svarint(m.next_visible_time_s);
+    w.varint(m.dequeue_count);
+  }
+  w.varint(r.errors.size());
+  for (const auto& e : r.errors) {
+    w.svarint(static_cast<std::int64_t>(e.value));
+    w.bytes(e.message);
+    w.bytes(e.receipt_handle);
+  }
+  w.varint(r.count);
+  return w.take();
+}
+
+std::optional<result> decode_result(std::string_view bytes) {
+  reader r(bytes);
+  if (r.u8() != result_format_version) return std::nullopt;
+  result out;
+  out.outcome.value = static_cast<code>(r.svarint());
+  out.outcome.message = r.bytes();
+  out.id = r.bytes();
+  out.msg_ids = r.strings();
+  const std::uint64_t messages = r.varint();
+  // Each message takes at least seven bytes: a count beyond the rest is corrupt.
+  if (!r.ok() || messages > bytes.size()) return std::nullopt;
+  for (std::uint64_t i = 0; i < messages && r.ok(); ++i) {
+    received_message m;
+    m.msg_id = r.bytes();
+    m.receipt_handle = r.bytes();
+    m.body = r.bytes();
+    m.enqueue_time_s = r.svarint();
+    m.first_dequeue_time_s = r.svarint();
+    m.next_visible_time_s = r.svarint();
+    m.dequeue_count = r.u32();
+    out.messages.push_back(std::move(m));
+  }
+  const std::uint64_t errors = r.varint();
+  if (!r.ok() || errors > bytes.size()) return std::nullopt;
+  for (std::uint64_t i = 0; i < errors && r.ok(); ++i) {
+    item_error e;
+    e.value = static_cast<code>(r.svarint());
+    e.message = r.bytes();
+    e.receipt_handle = r.bytes();
+    out.errors.push_back(std::move(e));
+  }
+  out.count = r.varint();
   if (!r.done()) return std::nullopt;
   return out;
 }

@@ -156,6 +156,9 @@ class engine {
   // time after `now` at which one becomes visible (a delay or a visibility timeout ending),
   // if any.
   [[nodiscard]] virtual bool has_visible(std::string_view queue, time_ms now) const = 0;
+  // How many messages of `queue` are visible at `now`, counting at most `up_to` (cheap for
+  // small `up_to`: the service asks how many waiting receives a queue can serve).
+  [[nodiscard]] virtual std::size_t visible_messages(std::string_view queue, time_ms now, std::size_t up_to) const = 0;
   [[nodiscard]] virtual std::optional<time_ms> next_visible_time(std::string_view queue, time_ms now) const = 0;
   // The earliest time a tick would change something (retention, time to live), if any.
   [[nodiscard]] virtual std::optional<time_ms> next_tick_time() const = 0;
@@ -197,6 +200,11 @@ struct origin_command {
 [[nodiscard]] std::string encode_command_batch(const std::vector<origin_command>& commands);
 // std::nullopt when `bytes` is not a valid encoding.
 [[nodiscard]] std::optional<std::vector<origin_command>> decode_command_batch(std::string_view bytes);
+
+// A result as bytes, for a member that relays a request to the leader and the answer back.
+[[nodiscard]] std::string encode_result(const result& r);
+// std::nullopt when `bytes` is not a valid encoding.
+[[nodiscard]] std::optional<result> decode_result(std::string_view bytes);
 
 // Storage key prefixes owned by the queue core (MQTT uses s/ u/ q/ i/ r/).
 inline constexpr std::string_view log_key_prefix = "cl/";  // + be64 index → encode_command

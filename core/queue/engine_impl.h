@@ -215,6 +215,7 @@ class engine_impl final : public engine {
                                                     std::size_t offset, std::size_t limit,
                                                     std::size_t& total) const override;
   bool has_visible(std::string_view queue, time_ms now) const override;
+  std::size_t visible_messages(std::string_view queue, time_ms now, std::size_t up_to) const override;
   std::optional<time_ms> next_visible_time(std::string_view queue, time_ms now) const override;
   std::optional<time_ms> next_tick_time() const override;
   std::vector<push_delivery> due_pushes(time_ms now, std::size_t limit,

@@ -157,6 +157,15 @@ bool engine_impl::has_visible(std::string_view queue, time_ms now) const {
   return !q->ready.empty() || due(q->delayed) || due(q->in_flight);
 }
 
+std::size_t engine_impl::visible_messages(std::string_view queue, time_ms now, std::size_t up_to) const {
+  const queue_state* q = find_queue(queue);
+  if (!q) return 0;
+  std::size_t n = std::min(q->ready.size(), up_to);
+  for (const time_index* index : {&q->delayed, &q->in_flight})
+    for (auto it = index->begin(); n < up_to && it != index->end() && it->first <= now; ++it) ++n;
+  return n;
+}
+
 std::optional<time_ms> engine_impl::next_visible_time(std::string_view queue, time_ms now) const {
   const queue_state* q = find_queue(queue);
   if (!q) return std::nullopt;

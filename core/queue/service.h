@@ -1,7 +1,11 @@
-// The queue core's executor: owns the engine on one thread, turns requests from any thread
-// into commands, commits them with group commit and answers them after the commit; keeps
-// long-polling receives waiting without a thread each; runs housekeeping ticks and hands due
-// HTTP pushes to a push sender; keeps the message trace (message_trace.h).
+// The queue core's executor: owns the engine and the Raft group member that replicates it
+// on one thread. The leader turns requests from any thread into commands, proposes each
+// turn's commands as one log entry, and answers each command with the result of applying
+// it once the entry is committed (a majority has it on disk: a one-member group, on this
+// node's disk). Every member applies committed entries to its own engine. The leader also
+// keeps long-polling receives waiting without a thread each, runs housekeeping ticks and
+// hands due HTTP pushes to a push sender; every member keeps the message trace of what it
+// applies (message_trace.h).
 //
 // Threading: all public methods are thread-safe (they post to the service's own
 // io_context). Callbacks run on the service thread: they must be short (typically a post to
@@ -20,9 +24,28 @@
 #include "core/queue/engine.h"
 #include "core/queue/message_trace.h"
 #include "core/queue/types.h"
+#include "core/replication/replica.h"
 #include "core/storage.h"
 
 namespace wharf::core::queue {
+
+// The Raft group the queue core runs in. Default: this node alone (a group of one voter,
+// which commits what its own disk holds).
+struct replication_options {
+  std::uint64_t node_id = 1;
+  std::string address;                           // this member's peer address (the others reach it there)
+  std::string bind;                              // where it listens for them; empty: `address`
+  std::string cluster = "wharf";                 // the group's name; members of another are refused
+  std::vector<replication::server> voters;       // the initial voters; empty: this node alone
+  std::uint32_t election_timeout_ms = 1000;      // Default: 1 s.
+  std::uint32_t heartbeat_timeout_ms = 100;      // Default: 100 ms.
+  // A request that finds no leader waits this long for one, then gets code 6000 ("no
+  // leader; retry"). Default: 5 s.
+  std::chrono::milliseconds leader_wait{5000};
+  // A request relayed to the leader that gets no answer in this long (beyond a receive's
+  // polling wait) gets code 6000 ("no answer from the leader; retry"). Default: 10 s.
+  std::chrono::milliseconds forward_timeout{10000};
+};
 
 struct service_options {
   engine_limits limits;
@@ -46,6 +69,7 @@ struct service_options {
   // Events kept per message; beyond, the oldest but the first are dropped and the history
   // is marked truncated. Default: 64.
   std::size_t trace_max_events_per_message = 64;
+  replication_options replication;
 };
 
 struct service_stats {
@@ -59,6 +83,9 @@ struct service_stats {
   std::uint64_t storage_failures = 0;
   std::uint64_t traced_messages = 0;  // histories held by the message trace
   std::uint64_t traces_evicted = 0;   // histories dropped because trace_max_messages were held
+  replication::replica_status replication;  // role, term, commit and applied index, members
+  std::uint64_t entries_proposed = 0;       // log entries this member proposed as leader
+  std::uint64_t commands_lost = 0;          // proposed commands another leader's entries replaced
 };
 
 class service {
@@ -106,8 +133,13 @@ class service {
   // be just before its answer (the answer waits for the commit).
   void trace(std::string msg_id, std::function<void(std::optional<message_history>)> done);
 
-  // Runs `query` on the service thread with the engine and the current time (read-only use).
-  void query(std::function<void(const engine&, time_ms now)> query);
+  // Runs `query` on the service thread with the engine and the current time (read-only use),
+  // with a state no older than the leader's when the query arrived: a group of one answers
+  // at once; a larger group confirms its leader first (an entry committed after the query
+  // arrived), so a deposed leader never answers a read. `refused` gets why when that cannot
+  // be done (no leader within leader_wait); without it, the query runs on this member's own
+  // state then (for callers to whom a slightly older state is as good).
+  void query(std::function<void(const engine&, time_ms now)> query, std::function<void(status)> refused = {});
 
   [[nodiscard]] service_stats stats() const;
 

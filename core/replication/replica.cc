@@ -88,14 +88,13 @@ replica::replica(replica_options options, storage& store, replica_host& host)
   raft_set_max_inflight_entries(raft_.get(), std::max<std::uint32_t>(options_.max_inflight_entries, 1));
   for (const auto& s : options_.bootstrap) addresses_[s.id] = s.address;
   addresses_[options_.id] = options_.address;
-  bootstrap_if_empty();
 }
 
 replica::~replica() {
   if (raft_) raft_close(raft_.get(), nullptr);
 }
 
-void replica::bootstrap_if_empty() {
+void replica::bootstrap_if_empty(std::uint64_t applied_index) {
   const auto stored = log_.load(store_);
   if (stored.term != 0 || !stored.entries.empty() || stored.snapshot) return;
   const bool member = std::any_of(options_.bootstrap.begin(), options_.bootstrap.end(),
@@ -113,16 +112,23 @@ void replica::bootstrap_if_empty() {
       throw std::runtime_error(fmt::format("replication: bootstrap member {} ({}) is not valid", s.id, s.address));
     }
   }
-  log_entry first{1, static_cast<std::uint8_t>(entry_type::configuration), encode_configuration(conf)};
+  std::string encoded = encode_configuration(conf);
   raft_configuration_close(&conf);
   write_batch batch;
   log_.put_term_and_vote(batch, 1, 0);
-  log_.put_entry(batch, 1, first);
+  if (applied_index == 0) {
+    log_.put_entry(batch, 1, log_entry{1, static_cast<std::uint8_t>(entry_type::configuration), std::move(encoded)});
+  } else {
+    // The state machine's state at applied_index is the first snapshot: the log goes on
+    // from there, and the configuration is that snapshot's.
+    log_.put_snapshot(batch, snapshot_meta{applied_index, 1, std::move(encoded), applied_index});
+  }
   if (const auto ec = store_.write_sync(std::move(batch)))
     throw std::runtime_error("replication: cannot write the bootstrap entry: " + ec.message());
 }
 
 void replica::start(std::uint64_t applied_index) {
+  bootstrap_if_empty(applied_index);
   auto stored = log_.load(store_);
   raft_event event{};
   event.type = RAFT_START;
@@ -187,9 +193,7 @@ void replica::step(raft_event& event) {
   raft_update update{};
   const int rv = raft_step(raft_.get(), &event, &update);
   if (rv != 0) {
-    failed_ = true;
-    log::queue().critical("replication: member {} stopped: libraft refused an event: {} ({})", options_.id,
-                          raft_strerror(rv), raft_errmsg(raft_.get()));
+    stop_member(fmt::format("{} ({})", raft_strerror(rv), raft_errmsg(raft_.get())), "libraft refused an event");
     return;
   }
   stepping_ = true;
@@ -365,9 +369,7 @@ void replica::on_written(const write_in_flight& w, std::error_code ec) {
   if (failed_) return;
   if (ec) {
     // libraft cannot go on without its log: this member stops; the others carry on.
-    failed_ = true;
-    log::queue().critical("replication: member {} stopped: its log could not be written: {}", options_.id,
-                          ec.message());
+    stop_member(ec.message(), "its log could not be written");
     return;
   }
   if (w.term_or_vote && --term_writes_in_flight_ == 0) flush_held_messages();
@@ -388,6 +390,12 @@ void replica::on_written(const write_in_flight& w, std::error_code ec) {
   event.persisted_entries.index = durable;
   step(event);
   drain_follow_ups();
+}
+
+void replica::stop_member(const std::string& why, std::string_view what) {
+  failed_ = true;
+  log::queue().critical("replication: member {} stopped, {}: {}", options_.id, what, why);
+  host_.member_failed(why);
 }
 
 void replica::apply_committed() {

@@ -89,6 +89,9 @@ class replica_host {
   virtual void apply(std::uint64_t index, const log_entry& entry) = 0;
   // The member's role or the leader it knows changed (leader_id 0: none known).
   virtual void role_changed(role now, std::uint64_t leader_id) = 0;
+  // The member stopped for good (its log could not be written, or libraft refused an
+  // event; `why` is the error): nothing it was asked to commit after this will be.
+  virtual void member_failed(const std::string& why) = 0;
 };
 
 struct replica_status {
@@ -104,15 +107,18 @@ struct replica_status {
 
 class replica {
  public:
-  // Loads the group's persisted state from `store` (bootstrapping an empty store as
-  // replica_options says). Throws std::runtime_error when the stored state is corrupt.
+  // Prepares a member over `store`; start() loads its state. Throws std::invalid_argument for
+  // an id of 0.
   replica(replica_options options, storage& store, replica_host& host);
   ~replica();
   replica(const replica&) = delete;
   replica& operator=(const replica&) = delete;
 
   // Starts the member. Entries up to `applied_index` (the state machine's own, durable
-  // applied index) are not applied again.
+  // applied index) are not applied again. A member with nothing stored that is one of the
+  // bootstrap voters begins the group's log: with the configuration as entry 1, or, when
+  // its state machine already holds a state (applied_index > 0: a store from before it was
+  // replicated), with that state as the group's first snapshot.
   void start(std::uint64_t applied_index);
   // A Raft frame body from member `from`.
   void receive(std::uint64_t from, std::string_view body);
@@ -130,11 +136,14 @@ class replica {
 
   [[nodiscard]] replica_status status() const;
   [[nodiscard]] bool is_leader() const;
+  // The leader this member knows (0: none), and the last entry it applied.
+  [[nodiscard]] std::uint64_t leader_id() const noexcept { return last_leader_; }
+  [[nodiscard]] std::uint64_t applied_index() const noexcept { return applied_; }
   [[nodiscard]] std::uint64_t id() const noexcept { return options_.id; }
 
  private:
   struct write_in_flight;
-  void bootstrap_if_empty();
+  void bootstrap_if_empty(std::uint64_t applied_index);
   void step(raft_event& event);
   void process(raft_update& update);
   void persist_entries(std::uint64_t first_index, const void* entries, unsigned n, write_batch& batch);
@@ -142,6 +151,7 @@ class replica {
   void flush_held_messages();
   void on_written(const write_in_flight& w, std::error_code ec);
   void apply_committed();
+  void stop_member(const std::string& why, std::string_view what);
   void drain_follow_ups();
   void trim_memory();
   [[nodiscard]] const log_entry* entry_at(std::uint64_t index);

@@ -272,6 +272,11 @@ json::object dead_letter_fields(const q::queue_attributes& a) {
   return out;
 }
 
+// The answer to a read the queue core could not confirm (a cluster without a leader).
+std::function<void(q::status)> refused(const call_ptr& c) {
+  return [c](q::status why) { answer(c, why.value, why.message); };
+}
+
 void get_queue_attributes(q::service& core, const call_ptr& c) {
   core.query([c, name = required(*c, "queueName")](const q::engine& e, q::time_ms now) {
     auto info = e.queue(name, now);
@@ -297,7 +302,7 @@ void get_queue_attributes(q::service& core, const call_ptr& c) {
                      {"minMsgTime", info->counts.min_msg_time_s}};
     for (auto& [key, value] : dead_letter_fields(a)) out[key] = std::move(value);
     answer(c, q::code::ok, "", std::move(out));
-  });
+  }, refused(c));
 }
 
 struct page {
@@ -321,7 +326,7 @@ void list_queue(q::service& core, const call_ptr& c) {
     for (const auto& info : e.list_queues(p.search_word, p.offset, p.limit, total, now))
       list.push_back(json::object{{"queueId", info.id}, {"queueName", info.name}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"queueList", std::move(list)}});
-  });
+  }, refused(c));
 }
 
 void send_message(q::service& core, const call_ptr& c) {
@@ -455,7 +460,7 @@ void get_topic_attributes(q::service& core, const call_ptr& c) {
             {"createTime", info->create_time_s},
             {"lastModifyTime", info->last_modify_time_s},
             {"filterType", static_cast<int>(info->attributes.filter)}});
-  });
+  }, refused(c));
 }
 
 void list_topic(q::service& core, const call_ptr& c) {
@@ -465,7 +470,7 @@ void list_topic(q::service& core, const call_ptr& c) {
     for (const auto& info : e.list_topics(p.search_word, p.offset, p.limit, total))
       list.push_back(json::object{{"topicId", info.id}, {"topicName", info.name}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"topicList", std::move(list)}});
-  });
+  }, refused(c));
 }
 
 void publish_message(q::service& core, const call_ptr& c) {
@@ -567,7 +572,7 @@ void get_subscription_attributes(q::service& core, const call_ptr& c) {
             {"filterTag", strings(a.filter_tags)},
             {"filterTags", strings(a.filter_tags)},
             {"bindingKey", strings(a.binding_keys)}});
-  });
+  }, refused(c));
 }
 
 void list_subscription_by_topic(q::service& core, const call_ptr& c) {
@@ -581,7 +586,7 @@ void list_subscription_by_topic(q::service& core, const call_ptr& c) {
                                   {"protocol", protocol_name(info.attributes.protocol)},
                                   {"endpoint", info.attributes.endpoint}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"subscriptionList", std::move(list)}});
-  });
+  }, refused(c));
 }
 
 using action_fn = void (*)(q::service&, const call_ptr&);

@@ -171,5 +171,42 @@ TEST(command_codec, random_and_mutated_input_never_crashes) {
   EXPECT_GT(accepted, 0u);
 }
 
+// A replicated entry: the turn's commands with their origins, and nothing else.
+TEST(command_batch_codec, round_trips_and_refuses_anything_else) {
+  std::vector<origin_command> batch;
+  for (const auto& c : samples()) batch.push_back({"SecretId A from 10.0.0.1:5", c});
+  batch.push_back({"", command{1, tick{}}});
+  const std::string bytes = encode_command_batch(batch);
+  const auto back = decode_command_batch(bytes);
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), batch.size());
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    EXPECT_EQ((*back)[i].origin, batch[i].origin);
+    EXPECT_EQ(encode_command((*back)[i].cmd), encode_command(batch[i].cmd));
+  }
+  EXPECT_TRUE(decode_command_batch(encode_command_batch({})));
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_command_batch(bytes.substr(0, n))) << n;
+  EXPECT_FALSE(decode_command_batch(bytes + "x"));
+}
+
+// A result relayed from the leader comes back whole.
+TEST(result_codec, round_trips_and_refuses_anything_else) {
+  result r;
+  r.outcome = {code::batch_delete_partial, "1 of 2 failed"};
+  r.id = "queue-1";
+  r.msg_ids = {"m1", "m2"};
+  r.messages = {received_message{"m1", "h1", std::string("b\0dy", 5), 1700000000, 1700000001, 1700000030, 2}};
+  r.errors = {item_error{code::receipt_handle_invalid, "stale", "h9"}};
+  r.count = 7;
+  const std::string bytes = encode_result(r);
+  const auto back = decode_result(bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(encode_result(*back), bytes);
+  EXPECT_EQ(back->messages.at(0).body, r.messages[0].body);
+  EXPECT_EQ(back->errors.at(0).receipt_handle, "h9");
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_result(bytes.substr(0, n))) << n;
+  EXPECT_FALSE(decode_result(bytes + "x"));
+}
+
 }  // namespace
 }  // namespace wharf::core::queue

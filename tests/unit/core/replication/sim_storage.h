@@ -14,7 +14,10 @@ namespace wharf::core::replication::sim {
 
 class sim_storage final : public storage {
  public:
-  void write(write_batch batch, completion done) override { pending_.emplace_back(std::move(batch), std::move(done)); }
+  // Buffered or synced alike: nothing is durable before its completion (a stricter disk).
+  void write(write_batch batch, completion done, durability = durability::synced) override {
+    pending_.emplace_back(std::move(batch), std::move(done));
+  }
   std::error_code write_sync(write_batch batch) override {
     apply(batch);
     return {};

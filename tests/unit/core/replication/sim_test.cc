@@ -114,6 +114,7 @@ class node final : public replica_host {
   void write(write_batch batch, std::function<void(std::error_code)> done) override;
   void apply(std::uint64_t index, const log_entry& entry) override;
   void role_changed(role, std::uint64_t) override {}
+  void member_failed(const std::string& why) override { ADD_FAILURE() << "member " << id_ << " stopped: " << why; }
 
  private:
   cluster& c_;
