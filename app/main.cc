@@ -96,6 +96,20 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
   o.max_pushes_in_flight = cfg.queue.push.max_in_flight;
   o.trace_retention = std::chrono::seconds(cfg.queue.trace_retention_s);
   o.trace_max_messages = cfg.queue.trace_max_messages;
+  if (const auto& c = cfg.cluster) {
+    auto& r = o.replication;
+    r.node_id = c->node_id;
+    r.bind = c->bind;
+    r.cluster = c->name;
+    for (const auto& p : c->peers) {
+      r.voters.push_back({p.id, p.address});
+      if (p.id == c->node_id) r.address = p.address;
+    }
+    r.election_timeout_ms = c->election_timeout_ms;
+    r.heartbeat_timeout_ms = c->heartbeat_timeout_ms;
+    r.leader_wait = std::chrono::milliseconds(c->leader_wait_ms);
+    r.forward_timeout = std::chrono::milliseconds(c->forward_timeout_ms);
+  }
   return o;
 }
 

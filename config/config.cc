@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include "config/auth_config.h"
+#include "config/cluster_config.h"
 #include "config/bridge_config.h"
 #include "config/queue_api_config.h"
 #include "config/yaml_reader.h"
@@ -238,6 +239,10 @@ class schema_reader {
     if (auto e = m.find("queue_api")) detail::read_queue_api(*e, cfg.queue_api, credentials_seen_, diag_);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
     if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_);
+    if (auto e = m.find("cluster")) {
+      cfg.cluster.emplace();
+      detail::read_cluster(*e, *cfg.cluster, diag_);
+    }
     if (auto e = m.find("bridge")) {
       detail::read_bridge(*e, cfg.bridge, diag_, [this](map_reader& r, std::string_view key, bool required) {
         return read_tls_file(r, key, required);

@@ -302,6 +302,26 @@ struct auth_config {
   std::uint8_t subscribe_denied_reason = 0x87;
 };
 
+// One member of the queue core's Raft group.
+struct cluster_peer {
+  std::uint64_t id = 0;    // 1..2^63, unique in the group
+  std::string address;     // "host:port" where its peer listener is
+};
+
+// The queue core replicated over a Raft group (docs/CONFIG.md, cluster). Absent: this node
+// alone, a group of one.
+struct cluster_config {
+  std::uint64_t node_id = 0;           // this node: one of `peers`. Required.
+  std::string bind;                    // this node's peer listener "host:port". Required.
+  std::vector<cluster_peer> peers;     // the initial voters, the same list on every node. Required.
+  std::string name = "wharf";          // nodes of another cluster name are refused. Default: wharf.
+  std::uint32_t election_timeout_ms = 1000;   // 100..60000. Default: 1000.
+  std::uint32_t heartbeat_timeout_ms = 100;   // 10..10000, below election_timeout_ms. Default: 100.
+  std::uint32_t leader_wait_ms = 5000;        // a request without a leader waits this long. 0..60000. Default: 5000.
+  std::uint32_t forward_timeout_ms = 10000;   // a relayed request's answer, beyond its polling wait. 1000..600000. Default: 10000.
+  std::string source_location;         // "file:line:col" of the section
+};
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
@@ -320,6 +340,7 @@ struct config {
   queue_config queue;
   bridge_config bridge;
   auth_config auth;
+  std::optional<cluster_config> cluster;      // absent: this node alone
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 
