@@ -589,6 +589,18 @@ struct service::impl final : replication::replica_host {
       turn_commands.clear();
       turn_slots.clear();
       for (auto& r : std::exchange(reads_waiting, {})) r.refuse({code::internal_error, "leadership moved; retry"});
+      // What it proposed may still commit under the next leader, or may not: the callers
+      // learn that the outcome is unknown now, rather than wait for a majority that may not
+      // come back. (A send retried after this may be there twice: CMQ delivers at least once.)
+      for (auto& [index, entry] : std::exchange(proposed, {}))
+        for (auto& s : entry.slots) {
+          if (s.receive) count_receive(s.receive->request, -1);
+          answer(s, failure(code::internal_error,
+                            "this node stopped leading the queue core before the command committed; it may or may "
+                            "not have been applied; retry"));
+        }
+      for (auto& [index, b] : std::exchange(barriers, {}))
+        for (auto& r : b.reads) r.refuse({code::internal_error, "leadership moved; retry"});
     }
     was_leader = now_role == role::leader;
   }
@@ -599,6 +611,7 @@ struct service::impl final : replication::replica_host {
   // (answers and waiters) when something was applied.
   void after_member() {
     flush_state();
+    maybe_trim_log();
     while (!reads_at.empty() && reads_at.begin()->first <= member->applied_index()) {
       auto run = std::move(reads_at.begin()->second);
       reads_at.erase(reads_at.begin());
@@ -609,6 +622,17 @@ struct service::impl final : replication::replica_host {
       schedule_turn_end();
     }
     if (stopping) maybe_finish_stop();
+  }
+
+  // Every so often the engine's state (just handed to storage, behind the entries it comes
+  // from) becomes the group's snapshot, and the log is trimmed to queue.log_retain_entries
+  // behind it. 0 keeps the whole log.
+  void maybe_trim_log() {
+    const std::uint64_t keep = options.limits.log_retain_entries;
+    if (keep == 0 || failed) return;
+    const std::uint64_t applied = eng->applied_index();
+    if (applied - member->snapshot_index() < std::max<std::uint64_t>(keep / 8, 1)) return;
+    member->take_snapshot(applied, keep);
   }
 
   void flush_state() {

@@ -165,6 +165,10 @@ void replica::start(std::uint64_t applied_index) {
   mem_.assign(std::make_move_iterator(stored.entries.begin()), std::make_move_iterator(stored.entries.end()));
   mem_first_ = stored.start_index;
   applied_ = stored.snapshot ? stored.snapshot->index : 0;
+  if (stored.snapshot) {
+    snapshot_index_ = stored.snapshot->index;
+    configurations_[stored.snapshot->configuration_index] = stored.snapshot->configuration;
+  }
   applied_at_start_ = applied_index;
   started_ = true;
 
@@ -407,6 +411,7 @@ void replica::apply_committed() {
     applied_ = index;
     if (index > applied_at_start_) host_.apply(index, *e);
     if (e->type == static_cast<std::uint8_t>(entry_type::configuration)) {
+      configurations_[index] = e->data;
       // libraft marks a configuration committed only when told (RAFT_CONFIGURATION).
       follow_ups_.push_back([this, index, data = e->data] {
         raft_event event{};
@@ -418,6 +423,42 @@ void replica::apply_committed() {
     }
   }
   trim_memory();
+}
+
+void replica::take_snapshot(std::uint64_t index, std::uint64_t trailing) {
+  if (!started_ || failed_ || index > applied_ || index <= snapshot_index_ || raft_->snapshot.installing) return;
+  const log_entry* e = entry_at(index);
+  auto conf = configurations_.upper_bound(index);
+  if (e == nullptr || conf == configurations_.begin()) return;
+  --conf;
+  snapshot_meta meta{index, e->term, conf->second, conf->first};
+  raft_event event{};
+  event.type = RAFT_SNAPSHOT;
+  event.snapshot.metadata.index = meta.index;
+  event.snapshot.metadata.term = meta.term;
+  event.snapshot.metadata.configuration = decode_configuration(meta.configuration);  // libraft takes it over
+  event.snapshot.metadata.configuration_index = meta.configuration_index;
+  event.snapshot.trailing = static_cast<unsigned>(std::min<std::uint64_t>(trailing, index));
+  step(event);
+  if (failed_) return;
+  snapshot_index_ = index;
+  // Configurations older than the snapshot's are no longer needed.
+  configurations_.erase(configurations_.begin(), conf);
+  write_batch batch;
+  log_.put_snapshot(batch, meta);
+  if (index > trailing) {
+    const std::uint64_t trim_through = index - trailing;
+    log_.erase_through(batch, trim_through);
+    while (!mem_.empty() && mem_first_ <= trim_through) {
+      mem_.pop_front();
+      ++mem_first_;
+    }
+    if (mem_.empty()) mem_first_ = std::max(mem_first_, trim_through + 1);
+  }
+  // Nothing waits on it: a lost trim only leaves more log, and it lands after the state it
+  // relies on (the host wrote that first, into the same write-ahead log).
+  host_.write(std::move(batch), [](std::error_code) {});
+  drain_follow_ups();
 }
 
 void replica::drain_follow_ups() {

@@ -134,6 +134,14 @@ class replica {
   };
   [[nodiscard]] std::optional<proposal> propose(entry_type type, std::string data);
 
+  // Tells libraft that the state machine's state at `index` is a snapshot (the host keeps
+  // it: its state on disk, written before this call, covers every entry up to `index`), and
+  // trims the log to `trailing` entries behind it, in memory and on disk. A member that
+  // falls further behind than the trimmed log needs that snapshot sent (not done yet: such
+  // a member waits). REQUIRES: index <= the applied index, above the last snapshot's.
+  void take_snapshot(std::uint64_t index, std::uint64_t trailing);
+  [[nodiscard]] std::uint64_t snapshot_index() const noexcept { return snapshot_index_; }
+
   [[nodiscard]] replica_status status() const;
   [[nodiscard]] bool is_leader() const;
   // The leader this member knows (0: none), and the last entry it applied.
@@ -173,6 +181,10 @@ class replica {
 
   std::uint64_t applied_ = 0;
   std::uint64_t applied_at_start_ = 0;
+  std::uint64_t snapshot_index_ = 0;
+  // The group's configurations by the index that set them (the last snapshot's, then every
+  // applied configuration entry): a snapshot records the one in force at its index.
+  std::map<std::uint64_t, std::string> configurations_;
 
   // Outgoing messages wait here while a term or vote write is in flight.
   std::deque<std::pair<std::uint64_t, std::string>> held_;

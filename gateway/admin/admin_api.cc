@@ -198,6 +198,23 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
         s.traced_messages);
   x.one("wharf_queue_traces_evicted_total", "counter",
         "Message histories dropped before their retention for queue.message_trace.max_messages.", s.traces_evicted);
+  // The Raft group the queue core runs in (a group of one without a cluster section).
+  const auto& r = s.replication;
+  x.family("wharf_cluster_role", "gauge", "This member's role in the queue core's group: 1 for the one it has.");
+  for (const auto role : {core::replication::role::follower, core::replication::role::candidate,
+                          core::replication::role::leader, core::replication::role::unavailable})
+    x.sample("wharf_cluster_role", fmt::format("role=\"{}\"", core::replication::to_string(role)),
+             r.current == role ? 1 : 0);
+  x.one("wharf_cluster_leader", "gauge", "The node id of the leader this member knows (0: none).", r.leader_id);
+  x.one("wharf_cluster_term", "gauge", "The Raft term this member is in.", r.term);
+  x.one("wharf_cluster_commit_index", "gauge", "The last log index this member knows committed.", r.commit_index);
+  x.one("wharf_cluster_applied_index", "gauge", "The last log index this member applied.", r.applied_index);
+  x.one("wharf_cluster_voters", "gauge", "Voters in the group's configuration.", r.voters.size());
+  x.one("wharf_cluster_entries_proposed_total", "counter", "Log entries this member proposed as leader.",
+        s.entries_proposed);
+  x.one("wharf_cluster_commands_lost_total", "counter",
+        "Commands this member proposed that another leader's entries replaced (their callers got 6000).",
+        s.commands_lost);
 }
 
 void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {

@@ -1,0 +1,201 @@
+"""The replicated queue core, three wharf processes on loopback (wharf only): any node serves
+the CMQ API (followers relay to the leader), every node holds the same queues, a leader
+killed with kill -9 under load loses no acknowledged message and a new one takes over, a
+follower killed catches up from the log, and without a majority a request gets code 6000
+("no leader; retry") after cluster.leader_wait_ms instead of hanging."""
+
+import random
+import threading
+import time
+import unittest
+
+from admin_client import metric, ops_entry, scrape
+from free_port import free_port
+from wharf_fixture import Broker, QueueApiTestCase, require_wharf, wait_until
+
+
+class Cluster:
+    """Three wharf nodes (queue API and admin listeners) forming one queue core cluster."""
+
+    def __init__(self, test, size=3, leader_wait_ms=5000):
+        self.peer_ports = [free_port() for _ in range(size)]
+        peers = "\n".join('    - {id: %d, address: "127.0.0.1:%d"}' % (i + 1, p)
+                          for i, p in enumerate(self.peer_ports))
+        auth = "  users:\n    - %s\n" % ops_entry()
+        self.nodes = []
+        for i, port in enumerate(self.peer_ports):
+            section = ('cluster:\n  node_id: %d\n  bind: "127.0.0.1:%d"\n  leader_wait_ms: %d\n  peers:\n%s'
+                       % (i + 1, port, leader_wait_ms, peers))
+            b = Broker(("queue-api", "admin"), name="node %d" % (i + 1), top_level=section, auth=auth,
+                       listener_keys={"admin": "users: [ops]"})
+            test._own_brokers.append(b)
+            self.nodes.append(b)
+        for b in self.nodes:
+            b.start()
+
+    def node_id(self, b):
+        return self.nodes.index(b) + 1
+
+    def value(self, b, name, **labels):
+        return metric(scrape(b)[0], name, **labels)
+
+    def leader(self, among=None):
+        """The node every running node (of `among`) names as its leader, once they agree."""
+        running = [b for b in (among or self.nodes) if b.running()]
+        found = []
+
+        def agreed():
+            ids = {self.value(b, "wharf_cluster_leader") for b in running}
+            if len(ids) != 1 or 0 in ids:
+                return False
+            found[:] = [self.nodes[int(ids.pop()) - 1]]
+            return found[0].running()
+
+        wait_until(agreed, timeout_s=15, what="the running nodes agree on a leader")
+        return found[0]
+
+
+class ClusterTest(QueueApiTestCase):
+    listeners = ("queue-api",)
+
+    def setUp(self):
+        require_wharf(self, "the replicated queue core is wharf's")
+        super().setUp()
+
+    def api_of(self, b):
+        return self.cmq(broker=b, timeout_s=30)
+
+    def test_any_node_serves_and_every_node_agrees(self):
+        c = Cluster(self)
+        leader = c.leader()
+        a, b, d = (self.api_of(n) for n in c.nodes)
+        q = self.new_queue("cl", client=a)
+        ids = [self.send(q, "m%d" % i, client=(a, b, d)[i % 3]) for i in range(6)]
+        got = self.receive(q, client=d)
+        self.assertEqual(got["code"], 0, got)
+        self.assertIn(got["msgId"], ids)
+        self.delete(q, got["receiptHandle"], client=b)
+        # Reads from every node see the same state, the leader's included.
+        for api in (a, b, d):
+            attrs = self.attributes(q, client=api)
+            self.assertEqual((attrs["activeMsgNum"], attrs["inactiveMsgNum"]), (5, 0), attrs)
+        # Every node applied the same log: their applied indexes meet.
+        target = c.value(leader, "wharf_cluster_commit_index")
+        for n in c.nodes:
+            wait_until(lambda n=n: c.value(n, "wharf_cluster_applied_index") >= target,
+                       what="node %d applied the log" % c.node_id(n))
+            self.assertEqual(c.value(n, "wharf_cluster_role", role="leader"), 1 if n is leader else 0)
+        # A long poll on a follower is answered by a send through another follower.
+        followers = [n for n in c.nodes if n is not leader]
+        waiter = self.api_of(followers[0])
+        answer = {}
+        q2 = self.new_queue("clwait", client=a)
+        t = threading.Thread(target=lambda: answer.update(
+            waiter.call("ReceiveMessage", {"queueName": q2, "pollingWaitSeconds": 20})))
+        t.start()
+        wait_until(lambda: c.value(leader, "wharf_queue_long_polls_waiting") >= 1,
+                   what="the relayed receive waits on the leader")
+        msg = self.send(q2, "wake", client=self.api_of(followers[1]))
+        t.join(timeout=20)
+        self.assertEqual((answer.get("code"), answer.get("msgId")), (0, msg), answer)
+
+    def test_leader_killed_under_load_loses_nothing_acknowledged(self):
+        c = Cluster(self)
+        leader = c.leader()
+        q = self.new_queue("kill", client=self.api_of(c.nodes[0]))
+        acked, unknown = set(), set()
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def producer(k):
+            rng = random.Random(k)
+            clients = {}
+            n = 0
+            while not stop.is_set():
+                node = rng.choice([b for b in c.nodes if b.running()])
+                api = clients.get(id(node)) or clients.setdefault(id(node), node.cmq("queue-api", timeout_s=30))
+                body = "p%d-%d" % (k, n)
+                n += 1
+                try:
+                    a = api.call("SendMessage", {"queueName": q, "msgBody": body})
+                except Exception:  # the node died under us: no answer
+                    clients.pop(id(node), None)
+                    with lock:
+                        unknown.add(body)
+                    continue
+                with lock:
+                    (acked if a.get("code") == 0 else unknown).add(body)
+                if a.get("code") != 0:
+                    time.sleep(0.05)
+            for api in clients.values():
+                api.close()
+
+        threads = [threading.Thread(target=producer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(acked) >= 200, timeout_s=30, what="sends acknowledged before the kill")
+        killed_at = len(acked)
+        leader.kill()
+        # A new leader among the other two, and sends acknowledged through it.
+        survivors = [b for b in c.nodes if b is not leader]
+        c.leader(among=survivors)
+        wait_until(lambda: len(acked) >= killed_at + 200, timeout_s=30, what="sends acknowledged after the kill")
+        leader.start()
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        # Drain from the node that was killed: everything acknowledged is there.
+        api = self.api_of(leader)
+        received = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            a = api.call("BatchReceiveMessage", {"queueName": q, "numOfMsg": 16, "pollingWaitSeconds": 1})
+            if a["code"] == 7000:
+                break
+            self.assertEqual(a["code"], 0, a)
+            received.update(m["msgBody"] for m in a["msgInfoList"])
+            api.call("BatchDeleteMessage", dict(queueName=q, **{"receiptHandle.%d" % i: m["receiptHandle"]
+                                                              for i, m in enumerate(a["msgInfoList"])}))
+        lost = acked - received
+        self.assertEqual(lost, set(), "%d acknowledged sends lost (of %d; %d without an answer)"
+                         % (len(lost), len(acked), len(unknown)))
+        self.assertLessEqual(received, acked | unknown, "received what was never sent")
+
+    def test_a_killed_follower_catches_up_from_the_log(self):
+        c = Cluster(self)
+        leader = c.leader()
+        follower = next(b for b in c.nodes if b is not leader)
+        api = self.api_of(leader)
+        q = self.new_queue("catch", client=api)
+        follower.kill()
+        for i in range(100):
+            self.send(q, "while-away-%d" % i, client=api)
+        follower.start()
+        target = c.value(leader, "wharf_cluster_commit_index")
+        wait_until(lambda: c.value(follower, "wharf_cluster_applied_index") >= target, timeout_s=15,
+                   what="the restarted follower applied the log")
+        self.assertEqual(self.attributes(q, client=self.api_of(follower))["activeMsgNum"], 100)
+
+    def test_without_a_majority_requests_get_6000_not_a_hang(self):
+        c = Cluster(self, leader_wait_ms=1000)
+        c.leader()
+        alone = c.nodes[0]
+        api = self.api_of(alone)
+        q = self.new_queue("alone", client=api)
+        for b in c.nodes[1:]:
+            b.kill()
+        started = time.monotonic()
+        a = api.call("SendMessage", {"queueName": q, "msgBody": "nobody to agree"})
+        self.assertEqual(a["code"], 6000, a)
+        self.assertIn("retry", a["message"])
+        self.assertLess(time.monotonic() - started, 25, "answered only after the client gave up")
+        # The majority back: requests succeed again.
+        for b in c.nodes[1:]:
+            b.start()
+        wait_until(lambda: api.call("SendMessage", {"queueName": q, "msgBody": "again"})["code"] == 0,
+                   timeout_s=30, what="a send succeeds once the majority is back")
+
+
+if __name__ == "__main__":
+    unittest.main()
