@@ -55,7 +55,7 @@ cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWith
 cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWHARF_WERROR=ON >/dev/null
 mkdir -p build-release
 start_side_build build-release/side.log sh -c "cmake --build build-fuzz -j$jobs --target fuzz_mqtt_decode \
-  fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request && cmake --build build-release -j$jobs"
+  fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request fuzz_peer_frames && cmake --build build-release -j$jobs"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure --timeout 300 -j2 -L "unit|integration" -LE "slow|fuzz|package")
 echo "== build (fuzz, Release): waiting for them"

@@ -149,6 +149,7 @@ struct service::impl final : replication::replica_host {
     asio::post(ctx, [this] {
       member->start(eng->applied_index());
       after_member();
+      end_turn();  // the first status, and the housekeeping timer
     });
     thread = std::thread([this] { ctx.run(); });
   }
@@ -561,6 +562,11 @@ struct service::impl final : replication::replica_host {
   }
 
   void role_changed(role now_role, std::uint64_t leader_id) override {
+    {
+      const std::lock_guard lock(engine_stats_mutex);
+      last_status = member->status();
+      status_refreshed = std::chrono::steady_clock::now();
+    }
     if (leader_id != known_leader) {
       // What was relayed to the leader that went has an unknown outcome: its callers retry.
       for (auto it = forwarded.begin(); it != forwarded.end();) {

@@ -289,8 +289,13 @@ void admin_api::handle(http::http_request request, http::respond_fn respond, con
     return;
   }
   if (path == "/readyz") {
-    const bool ready = ready_.load(std::memory_order_relaxed);
-    respond(text(ready ? 200 : 503, ready ? "ready\n" : "not ready\n"));
+    // Serving, and the queue core knows its leader and has applied what it knows committed
+    // (a node still catching up after a restart answers 503 until it has).
+    if (!ready_.load(std::memory_order_relaxed)) return respond(text(503, "not ready\n"));
+    const auto r = sources_.queue_core.stats().replication;
+    if (r.leader_id == 0) return respond(text(503, "not ready: the queue core has no leader\n"));
+    if (r.applied_index < r.commit_index) return respond(text(503, "not ready: the queue core is catching up\n"));
+    respond(text(200, "ready\n"));
     return;
   }
   if (path != "/metrics") {
