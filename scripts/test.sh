@@ -1,65 +1,53 @@
 #!/usr/bin/env bash
-# Installs the dependencies, builds wharf four ways with warnings as errors, and runs every
+# Installs the dependencies, builds wharf two ways with warnings as errors, and runs every
 # test: unit, integration (real clients over loopback, the Debian package), slow (kill -9
-# crash and restart), a short libFuzzer run, and the sanitizer build's unit and integration
-# suites.
-#   build/          GCC, RelWithDebInfo (-O2 -g1): the tests
-#   build-asan/     clang, ASan + UBSan: the unit and integration tests again
-#   build-fuzz/     clang, libFuzzer targets
-#   build-release/  GCC, Release with CMake's default flags: what a packager builds (no tests)
+# crash and restart), the sanitizer tree's unit and integration suites, and a short
+# libFuzzer run.
+#   build/       GCC, RelWithDebInfo (-O2 -g1), what the README's first command builds: the tests
+#   build-asan/  clang, ASan + UBSan with libFuzzer's coverage: the unit and integration tests
+#                again (test code at -O0, the libraries at -O1), and the fuzz targets
+# Each step prints how long the script has run, so that a slow CI run shows where it went.
 # A failing step stops the script (set -e), including a build running in the background:
 # `wait` returns its status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
+step() { echo "== [$((SECONDS / 60))m$((SECONDS % 60))s] $*"; }
 
+step "dependencies"
 scripts/install-deps.sh --tests
 
-# Line tables only (-g1) in every tree, as in RelWithDebInfo's default (CMakeLists.txt): a
+# Line tables only (-g1) in both trees, as in RelWithDebInfo's default (CMakeLists.txt): a
 # backtrace or a sanitizer report needs no more.
-echo "== build (GCC, RelWithDebInfo)"
+step "build (GCC, RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWHARF_TESTS=ON -DWHARF_WERROR=ON >/dev/null
 cmake --build build -j"$jobs"
 
-# The other trees build at the lowest CPU priority beside the test runs: those wait on
-# sockets, timers and fsync most of the time, so the builds take what the tests leave
-# without slowing them. A build runs in its own process group (setsid), so that a failed
-# test run, which ends the script, ends the build too; its output goes to a log, shown when
-# the build fails.
-side_builds=()
-trap 'for g in "${side_builds[@]}"; do kill -- "-$g" 2>/dev/null || true; done' EXIT
-start_side_build() {  # LOG ARGS...
-  local log=$1
-  shift
-  setsid nice -n 19 "$@" >"$log" 2>&1 &
-  side_builds+=("$!")
-}
-finish_side_build() {  # LOG
-  if ! wait "${side_builds[-1]}"; then
-    cat "$1"
-    return 1
-  fi
-}
+# The sanitizer tree builds at the lowest CPU priority beside the first test run: the tests
+# wait on sockets, timers and fsync most of the time, so the build takes what they leave
+# without slowing them. It runs in its own process group (setsid), so that a failed test run,
+# which ends the script, ends the build too; its output goes to a log, shown when it fails.
+side_build=""
+trap '[ -z "$side_build" ] || kill -- "-$side_build" 2>/dev/null || true' EXIT
 
-echo "== tests (RelWithDebInfo): unit, integration, slow; the ASan + UBSan tree (clang) builds beside them"
+step "tests (RelWithDebInfo): unit, integration, slow; the ASan + UBSan tree (clang) builds beside them"
 cmake -S . -B build-asan -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" \
-  -DWHARF_SANITIZE=ON -DWHARF_TESTS=ON -DWHARF_WERROR=ON >/dev/null
-start_side_build build-asan/build.log cmake --build build-asan -j"$jobs"
+  -DWHARF_SANITIZE=ON -DWHARF_FUZZ=ON -DWHARF_TESTS=ON -DWHARF_WERROR=ON >/dev/null
+setsid nice -n 19 cmake --build build-asan -j"$jobs" >build-asan/build.log 2>&1 &
+side_build=$!
 (cd build && ctest --output-on-failure --timeout 300 -j2 -LE fuzz)
-echo "== build (ASan + UBSan): waiting for it"
-finish_side_build build-asan/build.log
 
-echo "== tests (ASan + UBSan): unit, integration; the fuzz and Release trees build beside them"
-cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWHARF_FUZZ=ON \
-  -DWHARF_TESTS=ON -DWHARF_WERROR=ON >/dev/null
-cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DWHARF_WERROR=ON >/dev/null
-mkdir -p build-release
-start_side_build build-release/side.log sh -c "cmake --build build-fuzz -j$jobs --target fuzz_mqtt_decode \
-  fuzz_mqtt_connection fuzz_queue_command fuzz_cmq_request fuzz_peer_frames && cmake --build build-release -j$jobs"
+step "build (ASan + UBSan): waiting for it"
+if ! wait "$side_build"; then
+  cat build-asan/build.log
+  exit 1
+fi
+side_build=""
+
+step "tests (ASan + UBSan): unit, integration"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure --timeout 300 -j2 -L "unit|integration" -LE "slow|fuzz|package")
-echo "== build (fuzz, Release): waiting for them"
-finish_side_build build-release/side.log
 
-echo "== fuzz (clang libFuzzer, short run)"
-(cd build-fuzz && ctest --output-on-failure -j"$jobs" -L fuzz)
+step "fuzz (clang libFuzzer, short run)"
+(cd build-asan && ctest --output-on-failure -j"$jobs" -L fuzz)
+step "done"
