@@ -4,8 +4,9 @@
 # crash and restart), the sanitizer tree's unit and integration suites, and a short
 # libFuzzer run.
 #   build/       GCC, RelWithDebInfo (-O2 -g1), what the README's first command builds: the tests
-#   build-asan/  clang, ASan + UBSan with libFuzzer's coverage: the unit and integration tests
-#                again (test code at -O0, the libraries at -O1), and the fuzz targets
+#   build-asan/  clang, ASan + UBSan with libFuzzer's coverage (-O1): the unit and integration
+#                tests again, and the fuzz targets
+# In both, the tests' own code is built at -O0 (tests/CMakeLists.txt).
 # Each step prints how long the script has run, so that a slow CI run shows where it went.
 # A failing step stops the script (set -e), including a build running in the background:
 # `wait` returns its status.
