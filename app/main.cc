@@ -48,11 +48,13 @@ constexpr const char* usage_text =
     "       wharf check-config FILE\n"
     "       wharf passwd [--iterations N] USERNAME\n"
     "       wharf ctl [OPTIONS] COMMAND ...\n"
+    "       wharf cluster status|transfer [NODE_ID] [OPTIONS]\n"
     "  --config FILE            run with the YAML configuration FILE (default: the embedded default)\n"
     "  --print-default-config   print the embedded default configuration and exit\n"
     "  check-config FILE        check FILE; print every error as FILE:LINE:COL and exit 1, or exit 0\n"
     "  passwd USERNAME          print an auth.users entry with a PBKDF2 hash of a password read from stdin\n"
     "  ctl COMMAND              operate a running wharf through its admin listener (wharf ctl --help)\n"
+    "  cluster ...              the queue core's cluster: the same as wharf ctl cluster ...\n"
     "Each subcommand takes --help.\n";
 
 constexpr const char* check_config_usage =
@@ -343,6 +345,7 @@ int main(int argc, char** argv) {
   }
   if (command == "passwd") return wharf::app::passwd_command(std::vector<std::string>(argv + 2, argv + argc));
   if (command == "ctl") return wharf::app::ctl_command(std::vector<std::string>(argv + 2, argv + argc));
+  if (command == "cluster") return wharf::app::ctl_command(std::vector<std::string>(argv + 1, argv + argc));
   const auto opts = parse_args(argc, argv);
   if (opts.print_default) {
     std::fputs(wharf::config::embedded_default_yaml().c_str(), stdout);

@@ -96,6 +96,10 @@ const std::string& ctl_usage() {
       "                               move dead letters back to the queues they came from\n"
       "  topics [--search WORD]\n"
       "  trace MSG_ID                 what happened to a queue or topic message\n"
+      "  cluster [status]             the queue core's replication: role, leader, term, indexes,\n"
+      "                               members (on the leader: how far each one lags)\n"
+      "  cluster transfer [NODE_ID]   on the leader: hand leadership to NODE_ID (default: the\n"
+      "                               most up-to-date other voter)\n"
       "  reload                       read the config file again (as SIGHUP)\n"
       "\n"
       "Options:\n"
@@ -225,6 +229,15 @@ parse_result parse_ctl_args(const std::vector<std::string>& args, const std::map
   } else if (command == "trace" && needs(2)) {
     r.target = fmt::format("/api/v1/messages/{}/trace", percent_encoded(action));
     r.shown = view::trace;
+  } else if (command == "cluster" && (needs(1) || (action == "status" && needs(2)))) {
+    r.target = "/api/v1/cluster";
+    r.shown = view::fields;
+  } else if (command == "cluster" && action == "transfer" && (needs(2) || needs(3))) {
+    if (!name.empty() && !is_whole_number(name))
+      return usage_error(fmt::format("cluster transfer takes a node id, got '{}'", name));
+    r.method = "POST";
+    r.target = "/api/v1/cluster/transfer" + (name.empty() ? std::string() : "?to=" + name);
+    r.shown = view::done;
   } else if (command == "reload" && needs(1)) {
     r.method = "POST";
     r.target = "/api/v1/reload";

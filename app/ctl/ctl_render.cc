@@ -115,6 +115,15 @@ const std::vector<column>& columns_of(std::string_view list) {
       key("EVENT", "event"), key("QUEUE", "queue"), key("BY", "by"), key("DEQUEUES", "dequeueCount"),
       key("DETAIL", "detail"),
   };
+  static const std::vector<column> members = {
+      key("ID", "id"), key("ADDRESS", "address"), key("VOTER", "voter"),
+      {"NOTE", [](const json::object& o) {
+         std::string marks = field(o, "leader") == "yes" ? "leader" : "";
+         if (field(o, "self") == "yes") marks += marks.empty() ? "this node" : ", this node";
+         return marks;
+       }},
+      key("MATCH INDEX", "matchIndex"), key("LAG", "lag"),
+  };
   static const std::vector<column> none;
   if (list == "clients" || list == "sessions") return sessions;
   if (list == "subscriptions") return subscriptions;
@@ -123,6 +132,7 @@ const std::vector<column>& columns_of(std::string_view list) {
   if (list == "queues") return queues;
   if (list == "topics") return topics;
   if (list == "events") return events;
+  if (list == "members") return members;
   return none;
 }
 
@@ -166,7 +176,7 @@ std::string fields(const json::object& o) {
   for (const auto& [k, v] : o) {
     if (!v.is_array()) continue;
     out += fmt::format("\n{}:\n", std::string_view(k));
-    const auto& cols = columns_of(k == "subscriptions" ? "session subscriptions" : "");
+    const auto& cols = columns_of(k == "subscriptions" ? "session subscriptions" : k == "members" ? "members" : "");
     if (cols.empty() || v.get_array().empty()) {
       out += v.get_array().empty() ? "  (none)\n" : json::serialize(v) + "\n";
     } else {

@@ -581,6 +581,8 @@ struct service::impl final : replication::replica_host {
       known_leader = leader_id;
       if (leader_id != 0) asio::post(ctx, [this] { retry_awaiting_leader(); });
     }
+    if (now_role == role::candidate && !was_candidate) elections_started.fetch_add(1, std::memory_order_relaxed);
+    was_candidate = now_role == role::candidate;
     if (now_role == role::leader) {
       log::queue().info("queue core: member {} leads (term {})", options.replication.node_id, member->status().term);
     } else if (was_leader) {
@@ -968,6 +970,8 @@ struct service::impl final : replication::replica_host {
   std::atomic<std::uint64_t> commands_applied{0};
   std::atomic<std::uint64_t> commits{0};
   std::atomic<std::uint64_t> entries_proposed{0};
+  std::atomic<std::uint64_t> elections_started{0};
+  bool was_candidate = false;
   std::atomic<std::uint64_t> commands_lost{0};
   std::atomic<std::uint64_t> long_polls_waiting{0};
   std::atomic<std::uint64_t> long_polls_refused{0};
@@ -1037,6 +1041,26 @@ void service::query(std::function<void(const engine&, time_ms now)> run_query, s
   });
 }
 
+void service::cluster_status(std::function<void(replication::replica_status)> done) {
+  asio::post(impl_->ctx, [this, done = std::move(done)] { done(impl_->member->status()); });
+}
+
+void service::transfer_leadership(std::uint64_t to, std::function<void(std::optional<std::string>)> done) {
+  asio::post(impl_->ctx, [this, to, done = std::move(done)] {
+    auto& member = *impl_->member;
+    if (!member.is_leader()) {
+      const auto leader = member.leader_id();
+      done(leader == 0 ? "the queue core has no leader now; retry"
+                       : fmt::format("this node is not the queue core's leader; node {} is: ask its admin API", leader));
+      return;
+    }
+    auto refused = member.transfer_leadership(to);
+    if (!refused) log::queue().info("queue core: member {} hands leadership to {}", member.id(),
+                                    to == 0 ? std::string("the most up-to-date voter") : fmt::format("member {}", to));
+    done(std::move(refused));
+  });
+}
+
 service_stats service::stats() const {
   service_stats s;
   {
@@ -1047,6 +1071,7 @@ service_stats service::stats() const {
   s.commands = impl_->commands_applied.load(std::memory_order_relaxed);
   s.commits = impl_->commits.load(std::memory_order_relaxed);
   s.entries_proposed = impl_->entries_proposed.load(std::memory_order_relaxed);
+  s.elections_started = impl_->elections_started.load(std::memory_order_relaxed);
   s.commands_lost = impl_->commands_lost.load(std::memory_order_relaxed);
   s.long_polls_waiting = impl_->long_polls_waiting.load(std::memory_order_relaxed);
   s.long_polls_refused = impl_->long_polls_refused.load(std::memory_order_relaxed);

@@ -85,6 +85,7 @@ struct service_stats {
   std::uint64_t traces_evicted = 0;   // histories dropped because trace_max_messages were held
   replication::replica_status replication;  // role, term, commit and applied index, members
   std::uint64_t entries_proposed = 0;       // log entries this member proposed as leader
+  std::uint64_t elections_started = 0;      // times this member stood for election
   std::uint64_t commands_lost = 0;          // proposed commands another leader's entries replaced
 };
 
@@ -140,6 +141,17 @@ class service {
   // be done (no leader within leader_wait); without it, the query runs on this member's own
   // state then (for callers to whom a slightly older state is as good).
   void query(std::function<void(const engine&, time_ms now)> query, std::function<void(status)> refused = {});
+
+  // The queue core's Raft member as it is now (role, leader, term, indexes, members; on the
+  // leader every other member's match index), given to `done` on the service thread.
+  void cluster_status(std::function<void(replication::replica_status)> done);
+  // On the leader: hands leadership to member `to` (0: the most up-to-date other voter).
+  // `done` gets nullopt once the hand-over has begun (the member stands for election as
+  // soon as its log matches, within an election timeout), or why it cannot: this member is
+  // not the leader (the message names the one it knows), a hand-over is under way, `to` is
+  // not another voter. Commands arriving during the hand-over are answered
+  // code::internal_error "retry", as when leadership moves on its own.
+  void transfer_leadership(std::uint64_t to, std::function<void(std::optional<std::string> refused)> done);
 
   [[nodiscard]] service_stats stats() const;
 

@@ -297,6 +297,27 @@ std::optional<replica::proposal> replica::propose(entry_type type, std::string d
   return proposal{index, term};
 }
 
+std::optional<std::string> replica::transfer_leadership(std::uint64_t to) {
+  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
+  if (raft_transferee(raft_.get()) != 0)
+    return fmt::format("leadership is already being handed to member {}", raft_transferee(raft_.get()));
+  raft_event event{};
+  event.type = RAFT_TRANSFER;
+  event.transfer.server_id = to;
+  event.time = host_.now_ms();
+  raft_update update{};
+  // Refusals (no other voter, not a voter) change nothing: unlike step(), they do not stop
+  // the member.
+  if (const int rv = raft_step(raft_.get(), &event, &update); rv != 0)
+    return rv == RAFT_BADID ? fmt::format("member {} is not another voter of the group", to)
+                            : std::string(raft_errmsg(raft_.get()));
+  stepping_ = true;
+  process(update);
+  stepping_ = false;
+  drain_follow_ups();
+  return std::nullopt;
+}
+
 void replica::process(raft_update& update) {
   ::raft* r = raft_.get();
   write_batch batch;
@@ -569,6 +590,7 @@ std::string replica::encode_outgoing(const void* message_ptr) {
 
 replica_status replica::status() const {
   replica_status s;
+  s.id = options_.id;
   ::raft* r = raft_.get();
   s.current = started_ && !failed_ ? role_of(raft_state(r)) : role::unavailable;
   raft_id leader = 0;
@@ -579,11 +601,16 @@ replica_status replica::status() const {
   s.commit_index = raft_commit_index(r);
   s.applied_index = applied_;
   s.last_index = started_ ? raft_last_index(r) : 0;
+  const bool leading = s.current == role::leader;
   for (unsigned i = 0; i < r->configuration.n; ++i) {
     const auto& srv = r->configuration.servers[i];
     s.configuration.push_back({srv.id, srv.address});
     if (srv.role == RAFT_VOTER) s.voters.push_back(srv.id);
+    raft_index match = 0;
+    if (leading && srv.id != options_.id && raft_match_index(r, srv.id, &match) == 0)
+      s.progress.push_back({srv.id, match});
   }
+  if (leading) s.transferee = raft_transferee(r);
   return s;
 }
 

@@ -94,7 +94,14 @@ class replica_host {
   virtual void member_failed(const std::string& why) = 0;
 };
 
+// How far a member's log matches the leader's (known on the leader only).
+struct member_progress {
+  std::uint64_t id = 0;
+  std::uint64_t match_index = 0;
+};
+
 struct replica_status {
+  std::uint64_t id = 0;  // this member
   role current = role::unavailable;
   std::uint64_t leader_id = 0;
   std::uint64_t term = 0;
@@ -103,6 +110,8 @@ struct replica_status {
   std::uint64_t last_index = 0;
   std::vector<server> configuration;  // the members libraft knows now
   std::vector<std::uint64_t> voters;
+  std::vector<member_progress> progress;  // on the leader: every other member's match index
+  std::uint64_t transferee = 0;           // on the leader: the member leadership goes to, if any
 };
 
 class replica {
@@ -133,6 +142,13 @@ class replica {
     std::uint64_t term = 0;
   };
   [[nodiscard]] std::optional<proposal> propose(entry_type type, std::string data);
+
+  // As leader: hands leadership to voter `to` (0: the most up-to-date other voter). libraft
+  // tells it to stand for election at once when its log matches, else once it has caught
+  // up (within an election timeout, or the transfer lapses); proposals are refused
+  // meanwhile. Returns why it was refused (not the leader, a transfer under way, `to` not
+  // another voter); nothing changes then.
+  [[nodiscard]] std::optional<std::string> transfer_leadership(std::uint64_t to);
 
   // Tells libraft that the state machine's state at `index` is a snapshot (the host keeps
   // it: its state on disk, written before this call, covers every entry up to `index`), and

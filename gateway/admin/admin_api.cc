@@ -210,6 +210,14 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
   x.one("wharf_cluster_commit_index", "gauge", "The last log index this member knows committed.", r.commit_index);
   x.one("wharf_cluster_applied_index", "gauge", "The last log index this member applied.", r.applied_index);
   x.one("wharf_cluster_voters", "gauge", "Voters in the group's configuration.", r.voters.size());
+  x.family("wharf_cluster_member_lag", "gauge",
+           "On the leader: log entries each other member lacks of the leader's log (its match index behind "
+           "the last index).");
+  for (const auto& p : r.progress)
+    x.sample("wharf_cluster_member_lag", fmt::format("member=\"{}\"", p.id),
+             r.last_index > p.match_index ? r.last_index - p.match_index : 0);
+  x.one("wharf_cluster_elections_total", "counter", "Times this member stood for election (pre-vote rounds included).",
+        s.elections_started);
   x.one("wharf_cluster_entries_proposed_total", "counter", "Log entries this member proposed as leader.",
         s.entries_proposed);
   x.one("wharf_cluster_commands_lost_total", "counter",

@@ -19,6 +19,7 @@
 //   GET    /api/v1/topics[?search=&offset=&limit=]                  topics
 //   GET    /api/v1/messages/{msgId}/trace                           the message's history
 //   POST   /api/v1/reload                                           as SIGHUP
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <memory>
@@ -157,6 +158,33 @@ json::object history_json(const q::message_history& h) {
                       {h.is_topic ? "topicName" : "queueName", h.queue_or_topic},
                       {"events", std::move(events)},
                       {"truncated", h.truncated}};
+}
+
+json::object cluster_json(const core::replication::replica_status& s) {
+  json::array members;
+  for (const auto& m : s.configuration) {
+    json::object member{{"id", m.id},
+                        {"voter", std::find(s.voters.begin(), s.voters.end(), m.id) != s.voters.end()}};
+    if (!m.address.empty()) member["address"] = m.address;  // a node without a cluster section has none
+    if (m.id == s.id) member["self"] = true;
+    if (m.id == s.leader_id) member["leader"] = true;
+    for (const auto& p : s.progress) {
+      if (p.id != m.id) continue;
+      member["matchIndex"] = p.match_index;
+      member["lag"] = s.last_index > p.match_index ? s.last_index - p.match_index : 0;
+    }
+    members.push_back(std::move(member));
+  }
+  json::object o{{"nodeId", s.id},
+                 {"role", core::replication::to_string(s.current)},
+                 {"leader", s.leader_id},
+                 {"term", s.term},
+                 {"commitIndex", s.commit_index},
+                 {"appliedIndex", s.applied_index},
+                 {"lastIndex", s.last_index},
+                 {"members", std::move(members)}};
+  if (s.transferee != 0) o["transferringTo"] = s.transferee;
+  return o;
 }
 
 std::string_view outcome_error(admin_outcome o) {
@@ -373,6 +401,21 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
         return respond(error_answer(
             404, fmt::format("no trace of message '{}' (unknown, or older than the trace keeps)", id)));
       respond(json_answer(200, history_json(*h)));
+    });
+  } else if (seg[0] == "cluster" && seg.size() == 1) {
+    if (!get) return wrong_method("GET");
+    sources_.queue_core.cluster_status([respond](core::replication::replica_status s) {
+      respond(json_answer(200, cluster_json(s)));
+    });
+  } else if (seg[0] == "cluster" && seg.size() == 2 && seg[1] == "transfer") {
+    if (method != "POST") return wrong_method("POST");
+    const auto to = size_param(r, "to", 0, std::numeric_limits<std::uint32_t>::max(), param_error);
+    if (!to) return respond(error_answer(400, param_error));
+    sources_.queue_core.transfer_leadership(*to, [respond, to = *to](std::optional<std::string> refused) {
+      if (refused) return respond(error_answer(409, *refused));
+      json::object o{{"transferring", true}};
+      if (to != 0) o["to"] = to;
+      respond(json_answer(202, o));
     });
   } else if (seg[0] == "reload" && seg.size() == 1) {
     if (method != "POST") return wrong_method("POST");

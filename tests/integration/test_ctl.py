@@ -59,6 +59,26 @@ class CtlTest(QueueApiTestCase):
         # Probes need no credentials; ready: exit 0.
         self.assertEqual(self.ctl("health", credentials=False).split(), ["healthz", "ok", "readyz", "ok"])
 
+    def test_cluster_status_and_transfer_of_a_single_node(self):
+        # Without a cluster section the queue core is a group of one: it leads, alone.
+        status = self.ctl_json("cluster")
+        self.assertEqual((status["nodeId"], status["role"], status["leader"]), (1, "leader", 1), status)
+        self.assertEqual([(m["id"], m["voter"], m.get("self")) for m in status["members"]], [(1, True, True)])
+        text = self.ctl("cluster")
+        self.assertRegex(text, r"(?m)^role\s+leader$")
+        self.assertRegex(text, r"(?m)^ID\s+ADDRESS\s+VOTER\s+NOTE")
+        self.assertRegex(text, r"(?m)^1\s+-\s+yes\s+leader, this node\s+-\s+-$")  # no peer address, no lag
+        # Nobody to hand leadership to: refused, and said why.
+        self.ctl("cluster", "transfer", expect=1)
+        self.assertIn("HTTP 409: there's no other voting server", self.last_stderr)
+        self.ctl("cluster", "transfer", "x", expect=2)
+        # `wharf cluster ...` is `wharf ctl cluster ...`.
+        p = subprocess.run([WHARF_BIN, "cluster", "status", "--json", "--url",
+                            "http://%s:%d" % (HOST, self.broker.ports["admin"]), "--user", "ops",
+                            "--password", OPS_PASSWORD], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(json.loads(p.stdout)["role"], "leader")
+
     def test_clients_listed_shown_and_kicked(self):
         client_id = unique("ctl-c")
         r = self.persistent(client_id, ["ctl/%s/#" % client_id])

@@ -48,6 +48,10 @@ TEST(ctl_args, each_command_makes_its_request) {
       {{"topics", "--offset", "100"}, "GET", "/api/v1/topics?offset=100", view::table},
       {{"trace", "msg-1"}, "GET", "/api/v1/messages/msg-1/trace", view::trace},
       {{"reload"}, "POST", "/api/v1/reload", view::done},
+      {{"cluster"}, "GET", "/api/v1/cluster", view::fields},
+      {{"cluster", "status"}, "GET", "/api/v1/cluster", view::fields},
+      {{"cluster", "transfer"}, "POST", "/api/v1/cluster/transfer", view::done},
+      {{"cluster", "transfer", "3"}, "POST", "/api/v1/cluster/transfer?to=3", view::done},
   };
   for (const auto& c : cases) {
     const auto inv = parsed(c.args);
@@ -90,6 +94,8 @@ TEST(ctl_args, mistakes_are_refused_with_a_reason) {
   EXPECT_NE(refused({"status", "--state", "online"}).find("--state does not apply to 'status'"), std::string::npos);
   EXPECT_NE(refused({"queues", "purge", "q", "--search", "x"}).find("does not apply"), std::string::npos);
   EXPECT_NE(refused({"status", "--timeout", "0"}).find("--timeout"), std::string::npos);
+  EXPECT_NE(refused({"cluster", "transfer", "two"}).find("takes a node id, got 'two'"), std::string::npos);
+  EXPECT_NE(refused({"cluster", "add", "4"}).find("not a command"), std::string::npos);
   auto help = parse_ctl_args({"--help"}, {});
   EXPECT_FALSE(help.invocation);
   EXPECT_EQ(help.exit_code, 0);
@@ -131,6 +137,24 @@ TEST(ctl_render, one_object_is_name_value_lines_and_its_lists_follow) {
             "subscriptions:\n"
             "FILTER  QOS  NO LOCAL  RETAIN AS PUBLISHED  RETAIN HANDLING  SUB ID\n"
             "cmd/#   1    no        no                   0                -\n");
+}
+
+TEST(ctl_render, the_cluster_is_its_fields_then_its_members) {
+  ctl_request r;
+  r.shown = view::fields;
+  const auto answer = boost::json::parse(R"({"nodeId": 1, "role": "leader", "leader": 1, "term": 3,
+      "members": [{"id": 1, "address": "10.0.0.1:7101", "voter": true, "self": true, "leader": true},
+                  {"id": 2, "address": "10.0.0.2:7101", "voter": true, "matchIndex": 40, "lag": 2}]})");
+  EXPECT_EQ(render(r, answer),
+            "nodeId  1\n"
+            "role    leader\n"
+            "leader  1\n"
+            "term    3\n"
+            "\n"
+            "members:\n"
+            "ID  ADDRESS        VOTER  NOTE               MATCH INDEX  LAG\n"
+            "1   10.0.0.1:7101  yes    leader, this node  -            -\n"
+            "2   10.0.0.2:7101  yes                       40           2\n");
 }
 
 TEST(ctl_render, actions_say_what_they_did_and_traces_give_utc_times) {
