@@ -48,7 +48,7 @@ constexpr const char* usage_text =
     "       wharf check-config FILE\n"
     "       wharf passwd [--iterations N] USERNAME\n"
     "       wharf ctl [OPTIONS] COMMAND ...\n"
-    "       wharf cluster status|transfer [NODE_ID] [OPTIONS]\n"
+    "       wharf cluster status|transfer [NODE_ID]|add NODE_ID HOST:PORT|remove NODE_ID [OPTIONS]\n"
     "  --config FILE            run with the YAML configuration FILE (default: the embedded default)\n"
     "  --print-default-config   print the embedded default configuration and exit\n"
     "  check-config FILE        check FILE; print every error as FILE:LINE:COL and exit 1, or exit 0\n"
@@ -103,6 +103,7 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
     r.node_id = c->node_id;
     r.bind = c->bind;
     r.cluster = c->name;
+    r.address = c->bind;  // a joining node's own address is the leader's to learn (cluster add)
     for (const auto& p : c->peers) {
       r.voters.push_back({p.id, p.address});
       if (p.id == c->node_id) r.address = p.address;

@@ -64,6 +64,10 @@ void read_cluster(const entry& e, cluster_config& out, diagnostics& diag) {
       }
     }
   }
+  const auto join = m.find("join");
+  if (join) {
+    if (auto v = read_bool(*join, diag)) out.join = *v;
+  }
   read_uint_into(m, "leader_wait_ms", out.leader_wait_ms, 0, 60000, diag);
   read_uint_into(m, "forward_timeout_ms", out.forward_timeout_ms, 1000, 600000, diag);
   const auto peers = m.find("peers");
@@ -95,8 +99,12 @@ void read_cluster(const entry& e, cluster_config& out, diagnostics& diag) {
       p.finish();
       if (peer.id != 0 && !peer.address.empty()) out.peers.push_back(std::move(peer));
     });
-    if (out.node_id != 0 && !ids.empty() && !ids.contains(out.node_id))
-      diag.add(value_mark(*peers), fmt::format("cluster.peers: node_id {} is not one of the peers", out.node_id));
+    if (out.node_id != 0 && !ids.empty() && !out.join && !ids.contains(out.node_id))
+      diag.add(value_mark(*peers), fmt::format("cluster.peers: node_id {} is not one of the peers (a node added "
+                                               "later says join: true)", out.node_id));
+    if (out.node_id != 0 && out.join && ids.contains(out.node_id))
+      diag.add(value_mark(*join), fmt::format("cluster.join: node {} is one of the peers, the initial voters; a "
+                                              "joining node is not", out.node_id));
   }
   m.finish();
 }

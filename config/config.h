@@ -311,7 +311,10 @@ struct cluster_peer {
 // The queue core replicated over a Raft group (docs/CONFIG.md, cluster). Absent: this node
 // alone, a group of one.
 struct cluster_config {
-  std::uint64_t node_id = 0;           // this node: one of `peers`. Required.
+  std::uint64_t node_id = 0;           // this node: one of `peers` (unless `join`). Required.
+  // This node is not one of the initial voters: it waits, empty, to be added through the
+  // leader (`wharf cluster add`); `peers` then names the group's members. Default: false.
+  bool join = false;
   std::string bind;                    // this node's peer listener "host:port". Required.
   std::vector<cluster_peer> peers;     // the initial voters, the same list on every node. Required.
   std::string name = "wharf";          // nodes of another cluster name are refused. Default: wharf.

@@ -100,6 +100,9 @@ const std::string& ctl_usage() {
       "                               members (on the leader: how far each one lags)\n"
       "  cluster transfer [NODE_ID]   on the leader: hand leadership to NODE_ID (default: the\n"
       "                               most up-to-date other voter)\n"
+      "  cluster add NODE_ID HOST:PORT  on the leader: add a node (its cluster.bind; it starts with\n"
+      "                               cluster.join: true), a voter once it has caught up\n"
+      "  cluster remove NODE_ID       on the leader: take a node out of the cluster\n"
       "  reload                       read the config file again (as SIGHUP)\n"
       "\n"
       "Options:\n"
@@ -237,6 +240,16 @@ parse_result parse_ctl_args(const std::vector<std::string>& args, const std::map
       return usage_error(fmt::format("cluster transfer takes a node id, got '{}'", name));
     r.method = "POST";
     r.target = "/api/v1/cluster/transfer" + (name.empty() ? std::string() : "?to=" + name);
+    r.shown = view::done;
+  } else if (command == "cluster" && action == "add" && needs(4)) {
+    if (!is_whole_number(name)) return usage_error(fmt::format("cluster add takes a node id, got '{}'", name));
+    r.method = "POST";
+    r.target = fmt::format("/api/v1/cluster/members?id={}&address={}", name, percent_encoded(words[3]));
+    r.shown = view::done;
+  } else if (command == "cluster" && action == "remove" && needs(3)) {
+    if (!is_whole_number(name)) return usage_error(fmt::format("cluster remove takes a node id, got '{}'", name));
+    r.method = "DELETE";
+    r.target = "/api/v1/cluster/members/" + name;
     r.shown = view::done;
   } else if (command == "reload" && needs(1)) {
     r.method = "POST";

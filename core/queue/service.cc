@@ -140,8 +140,11 @@ struct service::impl final : replication::replica_host {
       po.self_id = r.node_id;
       po.cluster = r.cluster;
       po.bind = r.bind.empty() ? r.address : r.bind;
-      for (const auto& v : r.voters)
-        if (v.id != r.node_id) po.peers.push_back(v);
+      for (const auto& v : r.voters) {
+        if (v.id == r.node_id) continue;
+        po.peers.push_back(v);
+        linked_peers.insert(v.id);
+      }
       peers = std::make_unique<replication::peer_links>(
           ctx, po, [this](std::uint64_t from, const replication::frame& f) { on_frame(from, f); });
     }
@@ -615,6 +618,21 @@ struct service::impl final : replication::replica_host {
 
   void member_failed(const std::string& why) override { fail("queue store write failed: " + why); }
 
+  // Links to the members a committed configuration names (added ones too), none to those it
+  // left out.
+  void members_changed(const std::vector<replication::server>& members) override {
+    if (!peers) return;
+    std::set<std::uint64_t> now;
+    for (const auto& m : members) {
+      if (m.id == options.replication.node_id) continue;
+      peers->set_peer(m);
+      now.insert(m.id);
+    }
+    for (const auto id : linked_peers)
+      if (!now.contains(id)) peers->remove_peer(id);
+    linked_peers = std::move(now);
+  }
+
   // After every call into the member: the engine's writes go to storage, and the turn ends
   // (answers and waiters) when something was applied.
   void after_member() {
@@ -913,6 +931,7 @@ struct service::impl final : replication::replica_host {
   std::unique_ptr<replication::replica> member;
   bool single_voter = true;
   std::unique_ptr<replication::peer_links> peers;  // null: a group of one
+  std::set<std::uint64_t> linked_peers;             // the members peers links to
 
   // Relaying to the leader (a member that does not lead).
   struct awaiting {
@@ -1045,8 +1064,11 @@ void service::cluster_status(std::function<void(replication::replica_status)> do
   asio::post(impl_->ctx, [this, done = std::move(done)] { done(impl_->member->status()); });
 }
 
-void service::transfer_leadership(std::uint64_t to, std::function<void(std::optional<std::string>)> done) {
-  asio::post(impl_->ctx, [this, to, done = std::move(done)] {
+// Runs `change` on the member if it leads; `done` gets what it answers, or why this member
+// cannot (it does not lead: the message names the leader it knows).
+void service::on_leader(std::function<std::optional<std::string>(replication::replica&)> change,
+                        std::function<void(std::optional<std::string> refused)> done) {
+  asio::post(impl_->ctx, [this, change = std::move(change), done = std::move(done)] {
     auto& member = *impl_->member;
     if (!member.is_leader()) {
       const auto leader = member.leader_id();
@@ -1054,11 +1076,31 @@ void service::transfer_leadership(std::uint64_t to, std::function<void(std::opti
                        : fmt::format("this node is not the queue core's leader; node {} is: ask its admin API", leader));
       return;
     }
+    done(change(member));
+  });
+}
+
+void service::transfer_leadership(std::uint64_t to, std::function<void(std::optional<std::string>)> done) {
+  on_leader([to](replication::replica& member) {
     auto refused = member.transfer_leadership(to);
     if (!refused) log::queue().info("queue core: member {} hands leadership to {}", member.id(),
                                     to == 0 ? std::string("the most up-to-date voter") : fmt::format("member {}", to));
-    done(std::move(refused));
-  });
+    return refused;
+  }, std::move(done));
+}
+
+void service::add_member(replication::server member, std::function<void(std::optional<std::string>)> done) {
+  if (!impl_->peers) {
+    asio::post(impl_->ctx, [done = std::move(done)] {
+      done("this node runs without a cluster section: it has no peer listener for members to join");
+    });
+    return;
+  }
+  on_leader([member = std::move(member)](replication::replica& m) { return m.add_member(member); }, std::move(done));
+}
+
+void service::remove_member(std::uint64_t id, std::function<void(std::optional<std::string>)> done) {
+  on_leader([id](replication::replica& m) { return m.remove_member(id); }, std::move(done));
 }
 
 service_stats service::stats() const {

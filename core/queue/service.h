@@ -152,6 +152,12 @@ class service {
   // not another voter. Commands arriving during the hand-over are answered
   // code::internal_error "retry", as when leadership moves on its own.
   void transfer_leadership(std::uint64_t to, std::function<void(std::optional<std::string> refused)> done);
+  // On the leader: adds `member` (it joins without a vote, catches up, then becomes a
+  // voter; cluster_status().joining until then), or removes member `id`. `done` gets nullopt
+  // once the change is proposed, or why not: this member does not lead, a change is under
+  // way, the member is (not) in the group, no cluster section here.
+  void add_member(replication::server member, std::function<void(std::optional<std::string> refused)> done);
+  void remove_member(std::uint64_t id, std::function<void(std::optional<std::string> refused)> done);
 
   [[nodiscard]] service_stats stats() const;
 
@@ -160,6 +166,9 @@ class service {
   void stop();
 
  private:
+  void on_leader(std::function<std::optional<std::string>(replication::replica&)> change,
+                 std::function<void(std::optional<std::string> refused)> done);
+
   struct impl;
   std::unique_ptr<impl> impl_;
 };

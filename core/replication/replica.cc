@@ -168,6 +168,7 @@ void replica::start(std::uint64_t applied_index) {
   if (stored.snapshot) {
     snapshot_index_ = stored.snapshot->index;
     configurations_[stored.snapshot->configuration_index] = stored.snapshot->configuration;
+    members_changed(stored.snapshot->configuration);  // the log's own configurations follow as they apply
   }
   applied_at_start_ = applied_index;
   started_ = true;
@@ -271,14 +272,12 @@ void replica::timeout() {
   event.type = RAFT_TIMEOUT;
   step(event);
   drain_follow_ups();
+  advance_join();
 }
 
-std::optional<replica::proposal> replica::propose(entry_type type, std::string data) {
-  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return std::nullopt;
-  const std::uint64_t index = raft_last_index(raft_.get()) + 1;
-  const std::uint64_t term = raft_current_term(raft_.get());
+int replica::submit(entry_type type, const std::string& data) {
   void* buf = raft_copy(data);
-  raft_entry entry{term, static_cast<raft_entry_type>(type), {buf, data.size()}, buf};
+  raft_entry entry{raft_current_term(raft_.get()), static_cast<raft_entry_type>(type), {buf, data.size()}, buf};
   raft_event event{};
   event.type = RAFT_SUBMIT;
   event.submit.entries = &entry;
@@ -287,14 +286,111 @@ std::optional<replica::proposal> replica::propose(entry_type type, std::string d
   raft_update update{};
   const int rv = raft_step(raft_.get(), &event, &update);
   if (rv != 0) {
-    raft_free(buf);  // refused before any change: not leader, or transferring leadership
-    return std::nullopt;
+    // Refused before any change: not leader, transferring leadership, or (a configuration)
+    // another change not yet committed.
+    raft_free(buf);
+    return rv;
   }
   stepping_ = true;
   process(update);
   stepping_ = false;
   drain_follow_ups();
-  return proposal{index, term};
+  return 0;
+}
+
+std::optional<replica::proposal> replica::propose(entry_type type, std::string data) {
+  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return std::nullopt;
+  const proposal p{raft_last_index(raft_.get()) + 1, raft_current_term(raft_.get())};
+  if (submit(type, data) != 0) return std::nullopt;
+  return p;
+}
+
+std::optional<std::string> replica::submit_configuration(std::uint64_t id, const std::string& address, int role) {
+  const raft_configuration& now = raft_->configuration;
+  raft_configuration conf;
+  raft_configuration_init(&conf);
+  bool listed = false;
+  for (unsigned i = 0; i < now.n; ++i) {
+    const auto& srv = now.servers[i];
+    const bool that = srv.id == id;
+    listed = listed || that;
+    if (that && role < 0) continue;
+    if (raft_configuration_add(&conf, srv.id, srv.address, that ? role : srv.role) != 0) {
+      raft_configuration_close(&conf);
+      throw std::bad_alloc();
+    }
+  }
+  if (!listed && role >= 0 && raft_configuration_add(&conf, id, address.c_str(), role) != 0) {
+    raft_configuration_close(&conf);
+    return fmt::format("member {} at '{}' cannot be added", id, address);
+  }
+  const std::string encoded = encode_configuration(conf);
+  raft_configuration_close(&conf);
+  const int rv = submit(entry_type::configuration, encoded);
+  if (rv == RAFT_CANTCHANGE) return std::string("a membership change is under way; retry once it has committed");
+  if (rv != 0) return std::string(raft_strerror(rv));
+  return std::nullopt;
+}
+
+std::optional<std::string> replica::add_member(const server& member) {
+  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
+  if (member.id == 0 || member.address.empty()) return std::string("a member needs an id above 0 and an address");
+  for (const auto& m : status().configuration)
+    if (m.id == member.id) return fmt::format("member {} is in the group already", member.id);
+  if (joining_ != 0) return fmt::format("member {} is still joining; retry once it has", joining_);
+  if (auto refused = submit_configuration(member.id, member.address, RAFT_SPARE)) return refused;
+  joining_ = member.id;
+  catch_up_started_ = false;
+  log::queue().info("replication: member {} joins the group (at {}); it gets a vote once it has caught up",
+                    member.id, member.address);
+  return std::nullopt;
+}
+
+std::optional<std::string> replica::remove_member(std::uint64_t id) {
+  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
+  const auto s = status();
+  if (std::none_of(s.configuration.begin(), s.configuration.end(), [&](const server& m) { return m.id == id; }))
+    return fmt::format("member {} is not in the group", id);
+  if (s.voters.size() == 1 && s.voters[0] == id) return std::string("the group's last voter cannot be removed");
+  if (auto refused = submit_configuration(id, {}, -1)) return refused;
+  if (joining_ == id) joining_ = 0;
+  log::queue().info("replication: member {} leaves the group", id);
+  return std::nullopt;
+}
+
+// The member being added: once the entry adding it is committed, libraft's catch-up rounds
+// send it the log; once they finish, it becomes a voter. Checked on every timeout (a
+// leader's come every heartbeat).
+void replica::advance_join() {
+  if (joining_ == 0) return;
+  ::raft* r = raft_.get();
+  if (raft_state(r) != RAFT_LEADER) {
+    log::queue().warn("replication: member {} was still joining when this member stopped leading; it has no vote "
+                      "(add it again through the leader)", std::exchange(joining_, 0));
+    return;
+  }
+  if (r->configuration_uncommitted_index != 0) return;  // the entry adding it is not committed yet
+  if (!catch_up_started_) {
+    catch_up_started_ = true;
+    raft_event event{};
+    event.type = RAFT_CATCH_UP;
+    event.catch_up.server_id = joining_;
+    step(event);
+    return;
+  }
+  int progress = RAFT_CATCH_UP_NONE;
+  if (raft_catch_up(r, joining_, &progress) != 0 || progress == RAFT_CATCH_UP_RUNNING) return;
+  const std::uint64_t id = std::exchange(joining_, 0);
+  if (progress != RAFT_CATCH_UP_FINISHED) {
+    log::queue().warn("replication: member {} did not catch up; it stays without a vote (remove it, or add it "
+                      "again once it is reachable)", id);
+    return;
+  }
+  if (auto refused = submit_configuration(id, {}, RAFT_VOTER)) {
+    log::queue().warn("replication: member {} caught up but could not be made a voter: {}", id, *refused);
+    return;
+  }
+  log::queue().info("replication: member {} caught up and becomes a voter", id);
 }
 
 std::optional<std::string> replica::transfer_leadership(std::uint64_t to) {
@@ -433,6 +529,7 @@ void replica::apply_committed() {
     if (index > applied_at_start_) host_.apply(index, *e);
     if (e->type == static_cast<std::uint8_t>(entry_type::configuration)) {
       configurations_[index] = e->data;
+      members_changed(e->data);
       // libraft marks a configuration committed only when told (RAFT_CONFIGURATION).
       follow_ups_.push_back([this, index, data = e->data] {
         raft_event event{};
@@ -444,6 +541,17 @@ void replica::apply_committed() {
     }
   }
   trim_memory();
+}
+
+void replica::members_changed(const std::string& encoded_configuration) {
+  raft_configuration conf = decode_configuration(encoded_configuration);
+  std::vector<server> members;
+  for (unsigned i = 0; i < conf.n; ++i) {
+    members.push_back({conf.servers[i].id, conf.servers[i].address});
+    addresses_[conf.servers[i].id] = conf.servers[i].address;
+  }
+  raft_configuration_close(&conf);
+  host_.members_changed(members);
 }
 
 void replica::take_snapshot(std::uint64_t index, std::uint64_t trailing) {
@@ -610,7 +718,10 @@ replica_status replica::status() const {
     if (leading && srv.id != options_.id && raft_match_index(r, srv.id, &match) == 0)
       s.progress.push_back({srv.id, match});
   }
-  if (leading) s.transferee = raft_transferee(r);
+  if (leading) {
+    s.transferee = raft_transferee(r);
+    s.joining = joining_;
+  }
   return s;
 }
 

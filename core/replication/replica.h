@@ -92,6 +92,9 @@ class replica_host {
   // The member stopped for good (its log could not be written, or libraft refused an
   // event; `why` is the error): nothing it was asked to commit after this will be.
   virtual void member_failed(const std::string& why) = 0;
+  // A configuration committed: the group's members now (this one among them, or not once
+  // it was removed). Where to send is theirs to know from here on.
+  virtual void members_changed(const std::vector<server>& members) { (void)members; }
 };
 
 // How far a member's log matches the leader's (known on the leader only).
@@ -112,6 +115,7 @@ struct replica_status {
   std::vector<std::uint64_t> voters;
   std::vector<member_progress> progress;  // on the leader: every other member's match index
   std::uint64_t transferee = 0;           // on the leader: the member leadership goes to, if any
+  std::uint64_t joining = 0;              // on the leader: a member being added, not yet a voter
 };
 
 class replica {
@@ -150,6 +154,17 @@ class replica {
   // another voter); nothing changes then.
   [[nodiscard]] std::optional<std::string> transfer_leadership(std::uint64_t to);
 
+  // As leader: adds `member` to the group. It joins without a vote and is sent the log
+  // (libraft's catch-up rounds); once it has caught up, a second configuration entry makes
+  // it a voter (status().joining until then). A member that does not catch up stays without
+  // a vote (logged; remove it or add it again). Returns why it was refused (not the leader,
+  // already a member, a membership change under way); nothing changes then. A member too far
+  // behind the trimmed log needs a snapshot sent, which is not done yet.
+  [[nodiscard]] std::optional<std::string> add_member(const server& member);
+  // As leader: removes member `id` (this one too: it leads until the change commits, then
+  // steps down). Same refusals, and the last voter is never removed.
+  [[nodiscard]] std::optional<std::string> remove_member(std::uint64_t id);
+
   // Tells libraft that the state machine's state at `index` is a snapshot (the host keeps
   // it: its state on disk, written before this call, covers every entry up to `index`), and
   // trims the log to `trailing` entries behind it, in memory and on disk. A member that
@@ -169,6 +184,13 @@ class replica {
   struct write_in_flight;
   void bootstrap_if_empty(std::uint64_t applied_index);
   void step(raft_event& event);
+  // Submits one entry as leader; libraft's code (0: appended).
+  int submit(entry_type type, const std::string& data);
+  // Each member of the current configuration with its role, and `id` given `role` (-1:
+  // left out).
+  std::optional<std::string> submit_configuration(std::uint64_t id, const std::string& address, int role);
+  void advance_join();
+  void members_changed(const std::string& encoded_configuration);
   void process(raft_update& update);
   void persist_entries(std::uint64_t first_index, const void* entries, unsigned n, write_batch& batch);
   void send_or_hold(std::uint64_t to, std::string body);
@@ -208,6 +230,11 @@ class replica {
   // Events to step once the current one is processed (configurations committed).
   std::deque<std::function<void()>> follow_ups_;
   bool stepping_ = false;
+
+  // A member being added: its catch-up started (after the entry adding it committed), and
+  // then promoted to voter.
+  std::uint64_t joining_ = 0;
+  bool catch_up_started_ = false;
 
   role last_role_ = role::unavailable;
   std::uint64_t last_leader_ = 0;

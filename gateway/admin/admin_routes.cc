@@ -184,6 +184,7 @@ json::object cluster_json(const core::replication::replica_status& s) {
                  {"lastIndex", s.last_index},
                  {"members", std::move(members)}};
   if (s.transferee != 0) o["transferringTo"] = s.transferee;
+  if (s.joining != 0) o["joining"] = s.joining;
   return o;
 }
 
@@ -416,6 +417,27 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
       json::object o{{"transferring", true}};
       if (to != 0) o["to"] = to;
       respond(json_answer(202, o));
+    });
+  } else if (seg[0] == "cluster" && seg.size() == 2 && seg[1] == "members") {
+    if (method != "POST") return wrong_method("POST");
+    const auto id = size_param(r, "id", 0, std::numeric_limits<std::uint32_t>::max(), param_error);
+    if (!id) return respond(error_answer(400, param_error));
+    const auto address = r.param("address").value_or("");
+    if (*id == 0 || address.empty())
+      return respond(error_answer(400, "a member needs parameters 'id' (above 0) and 'address' (its peer listener)"));
+    sources_.queue_core.add_member({*id, address}, [respond, id = *id](std::optional<std::string> refused) {
+      if (refused) return respond(error_answer(409, *refused));
+      respond(json_answer(202, json::object{{"adding", id}}));
+    });
+  } else if (seg[0] == "cluster" && seg.size() == 3 && seg[1] == "members") {
+    if (method != "DELETE") return wrong_method("DELETE");
+    std::uint64_t id = 0;
+    const auto [end, ec] = std::from_chars(seg[2].data(), seg[2].data() + seg[2].size(), id);
+    if (ec != std::errc() || end != seg[2].data() + seg[2].size() || id == 0)
+      return respond(error_answer(400, fmt::format("'{}' is not a member id", seg[2])));
+    sources_.queue_core.remove_member(id, [respond, id](std::optional<std::string> refused) {
+      if (refused) return respond(error_answer(409, *refused));
+      respond(json_answer(202, json::object{{"removing", id}}));
     });
   } else if (seg[0] == "reload" && seg.size() == 1) {
     if (method != "POST") return wrong_method("POST");

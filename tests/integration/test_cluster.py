@@ -19,20 +19,32 @@ class Cluster:
     """Three wharf nodes (queue API and admin listeners) forming one queue core cluster."""
 
     def __init__(self, test, size=3, leader_wait_ms=5000):
+        self.test, self.leader_wait_ms = test, leader_wait_ms
         self.peer_ports = [free_port() for _ in range(size)]
-        peers = "\n".join('    - {id: %d, address: "127.0.0.1:%d"}' % (i + 1, p)
-                          for i, p in enumerate(self.peer_ports))
-        auth = "  users:\n    - %s\n" % ops_entry()
-        self.nodes = []
-        for i, port in enumerate(self.peer_ports):
-            section = ('cluster:\n  node_id: %d\n  bind: "127.0.0.1:%d"\n  leader_wait_ms: %d\n  peers:\n%s'
-                       % (i + 1, port, leader_wait_ms, peers))
-            b = Broker(("queue-api", "admin"), name="node %d" % (i + 1), top_level=section, auth=auth,
-                       listener_keys={"admin": "users: [ops]"})
-            test._own_brokers.append(b)
-            self.nodes.append(b)
+        self.peers = "\n".join('    - {id: %d, address: "127.0.0.1:%d"}' % (i + 1, p)
+                               for i, p in enumerate(self.peer_ports))
+        self.auth = "  users:\n    - %s\n" % ops_entry()
+        self.nodes = [self._node(i + 1, port) for i, port in enumerate(self.peer_ports)]
         for b in self.nodes:
             b.start()
+
+    def _node(self, node_id, peer_port, join=False):
+        section = ('cluster:\n  node_id: %d\n  bind: "127.0.0.1:%d"\n  leader_wait_ms: %d\n%s  peers:\n%s'
+                   % (node_id, peer_port, self.leader_wait_ms, "  join: true\n" if join else "", self.peers))
+        b = Broker(("queue-api", "admin"), name="node %d" % node_id, top_level=section, auth=self.auth,
+                   listener_keys={"admin": "users: [ops]"})
+        self.test._own_brokers.append(b)
+        return b
+
+    def start_joining_node(self):
+        """A new node (the next id), started empty with cluster.join: it waits to be added.
+        Returns it and its peer address."""
+        port = free_port()
+        b = self._node(len(self.nodes) + 1, port, join=True)
+        self.nodes.append(b)
+        self.peer_ports.append(port)
+        b.start()
+        return b, "127.0.0.1:%d" % port
 
     def node_id(self, b):
         return self.nodes.index(b) + 1
@@ -141,6 +153,50 @@ class ClusterTest(QueueApiTestCase):
                    what="a send through the old leader")
         # ("after" may be there twice: a try answered 6000 during the hand-over may have committed.)
         self.assertGreaterEqual(self.attributes(q, client=self.api_of(target))["activeMsgNum"], 2)
+
+    def test_a_node_joins_catches_up_and_votes_and_a_node_leaves(self):
+        c = Cluster(self)
+        leader = c.leader()
+        api = self.api_of(leader)
+        q = self.new_queue("join", client=api)
+        for i in range(20):
+            self.send(q, "m%d" % i, client=api)
+
+        def call(n, path, method="GET"):
+            status, _, body, _ = admin_get(n, path, method=method)
+            return status, json.loads(body)
+
+        def voters(n):
+            return sorted(m["id"] for m in call(n, "/api/v1/cluster")[1]["members"] if m["voter"])
+
+        new, address = c.start_joining_node()
+        self.assertEqual(admin_get(new, "/readyz")[0], 503)  # it knows no leader: nobody added it yet
+        followers = [n for n in c.nodes[:3] if n is not leader]
+        status, answer = call(followers[0], "/api/v1/cluster/members?id=4&address=%s" % address, "POST")
+        self.assertEqual(status, 409, answer)
+        self.assertIn("node %d is" % c.node_id(leader), answer["error"])
+        status, answer = call(leader, "/api/v1/cluster/members?id=4&address=%s" % address, "POST")
+        self.assertEqual((status, answer), (202, {"adding": 4}))
+        # It is sent the log, then made a voter; every node then counts four.
+        wait_until(lambda: all(voters(n) == [1, 2, 3, 4] for n in c.nodes), timeout_s=30,
+                   what="four voters on every node")
+        wait_until(lambda: admin_get(new, "/readyz")[0] == 200, what="the new node ready")
+        self.assertEqual(self.attributes(q, client=self.api_of(new))["activeMsgNum"], 20)
+        status, answer = call(leader, "/api/v1/cluster/members?id=4&address=%s" % address, "POST")
+        self.assertEqual(status, 409, answer)
+        self.assertIn("in the group already", answer["error"])
+        # A follower leaves, and is stopped: the other three (a majority of three) go on.
+        gone = followers[1]
+        status, answer = call(leader, "/api/v1/cluster/members/%d" % c.node_id(gone), "DELETE")
+        self.assertEqual((status, answer), (202, {"removing": c.node_id(gone)}))
+        rest = [n for n in c.nodes if n is not gone]
+        wait_until(lambda: all(voters(n) == sorted(c.node_id(m) for m in rest) for n in rest), timeout_s=30,
+                   what="three voters on the nodes that stay")
+        gone.kill()
+        self.send(q, "after", client=self.api_of(new))
+        status, answer = call(leader, "/api/v1/cluster/members/%d" % c.node_id(gone), "DELETE")
+        self.assertEqual(status, 409, answer)
+        self.assertIn("not in the group", answer["error"])
 
     def test_leader_killed_under_load_loses_nothing_acknowledged(self):
         c = Cluster(self)

@@ -52,6 +52,9 @@ TEST(ctl_args, each_command_makes_its_request) {
       {{"cluster", "status"}, "GET", "/api/v1/cluster", view::fields},
       {{"cluster", "transfer"}, "POST", "/api/v1/cluster/transfer", view::done},
       {{"cluster", "transfer", "3"}, "POST", "/api/v1/cluster/transfer?to=3", view::done},
+      {{"cluster", "add", "4", "10.0.0.4:7101"}, "POST", "/api/v1/cluster/members?id=4&address=10.0.0.4%3A7101",
+       view::done},
+      {{"cluster", "remove", "2"}, "DELETE", "/api/v1/cluster/members/2", view::done},
   };
   for (const auto& c : cases) {
     const auto inv = parsed(c.args);
@@ -96,6 +99,8 @@ TEST(ctl_args, mistakes_are_refused_with_a_reason) {
   EXPECT_NE(refused({"status", "--timeout", "0"}).find("--timeout"), std::string::npos);
   EXPECT_NE(refused({"cluster", "transfer", "two"}).find("takes a node id, got 'two'"), std::string::npos);
   EXPECT_NE(refused({"cluster", "add", "4"}).find("not a command"), std::string::npos);
+  EXPECT_NE(refused({"cluster", "add", "four", "h:1"}).find("takes a node id, got 'four'"), std::string::npos);
+  EXPECT_NE(refused({"cluster", "remove", "x"}).find("takes a node id, got 'x'"), std::string::npos);
   auto help = parse_ctl_args({"--help"}, {});
   EXPECT_FALSE(help.invocation);
   EXPECT_EQ(help.exit_code, 0);

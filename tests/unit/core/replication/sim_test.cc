@@ -7,6 +7,7 @@
 // failure names it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -410,6 +411,65 @@ TEST(replication_sim, members_restart_from_snapshots_of_a_trimmed_log) {
     EXPECT_EQ(n->engine().dump(), c.at(1).engine().dump());
     EXPECT_EQ(stored_queue_state(n->store()), stored_queue_state(c.at(1).store()));
   }
+}
+
+node* leader_of(cluster& c) {
+  for (auto& n : c.nodes)
+    if (n->up() && n->member()->is_leader()) return n.get();
+  return nullptr;
+}
+
+std::vector<std::uint64_t> voters_of(node& n) {
+  auto v = n.member()->status().voters;
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+// A fourth member joins a running group: it is sent the log, becomes a voter once it has
+// caught up, and ends identical to the others. Then a follower is removed: the others go on
+// without it (a majority of those left), and it is no voter anywhere.
+TEST(replication_sim, a_member_joins_catches_up_and_votes_and_one_leaves) {
+  cluster c(11);
+  c.sched.run_until(3000);
+  std::uint64_t t = 3000;
+  for (int i = 0; i < 60; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 1000);
+  c.nodes.push_back(std::make_unique<node>(c, 4));
+  c.at(4).start();  // not one of the bootstrap voters: it waits to be added
+  node* leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  EXPECT_EQ(leader->member()->add_member({4, "node4"}), std::nullopt);
+  EXPECT_NE(leader->member()->add_member({4, "node4"}), std::nullopt) << "added twice";
+  EXPECT_NE(leader->member()->add_member({5, "node5"}), std::nullopt) << "a second change while one is under way";
+  leader->end_turn();
+  for (int i = 0; i < 60; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 5000);
+  leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  EXPECT_EQ(leader->member()->status().joining, 0u);
+  for (auto& n : c.nodes) EXPECT_EQ(voters_of(*n), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(c.at(4).applied, c.at(1).applied);
+  EXPECT_EQ(c.at(4).engine().dump(), c.at(1).engine().dump());
+
+  const std::uint64_t gone = leader == &c.at(2) ? 3 : 2;
+  EXPECT_EQ(leader->member()->remove_member(gone), std::nullopt);
+  leader->end_turn();
+  c.sched.run_until(t += 2000);
+  c.at(gone).crash();
+  const auto acked_before = c.acked.size();
+  for (int i = 0; i < 40; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 5000);
+  EXPECT_GT(c.acked.size(), acked_before) << "the three left did not go on";
+  std::vector<std::uint64_t> left;
+  for (std::uint64_t id = 1; id <= 4; ++id)
+    if (id != gone) left.push_back(id);
+  for (const auto id : left) {
+    EXPECT_EQ(voters_of(c.at(id)), left) << "member " << id;
+    EXPECT_EQ(c.at(id).engine().dump(), c.at(left[0]).engine().dump()) << "member " << id;
+  }
+  leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  EXPECT_NE(leader->member()->remove_member(gone), std::nullopt) << "removed twice";
 }
 
 // The seeds a test runs: `first`..`first + count - 1`, or WHARF_SIM_SEED=N alone (to
