@@ -150,7 +150,6 @@ class acking_publisher : public mqtt::callback {
     cv_.notify_all();
   }
 
-  mqtt::async_client cli_;
   ack_listener acks_{*this};
   std::mutex mu_;
   std::condition_variable cv_;
@@ -161,6 +160,11 @@ class acking_publisher : public mqtt::callback {
   std::vector<int> acked_;
   std::atomic<int> acked_count_{0};
   std::atomic<int> sent_{0};
+  // Last, so destroyed first: Paho fails the publishes still in flight (the broker was
+  // killed) through acks_ and reports the lost connection to this object as the client
+  // goes, and both must still be alive then (a listener destroyed first was a "pure virtual
+  // method called" abort).
+  mqtt::async_client cli_;
 };
 
 class crash : public broker_test {};
