@@ -23,13 +23,12 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # Ports below the ephemeral range, so none is taken by a client while the broker restarts.
-free_port() {
-  python3 "$(dirname "$0")/../tests/integration/free_port.py"
-}
-port=$(free_port)
-http_port=$(free_port)
-https_port=$(free_port)
-mqtt_tls_port=$(free_port)
+# Four different ones from one call (separate calls could draw the same port twice).
+ports=$(python3 "$(dirname "$0")/../tests/integration/free_port.py" 4)
+port=$(echo "$ports" | sed -n 1p)
+http_port=$(echo "$ports" | sed -n 2p)
+https_port=$(echo "$ports" | sed -n 3p)
+mqtt_tls_port=$(echo "$ports" | sed -n 4p)
 # A self-signed server certificate for 127.0.0.1; the bench trusts it as its own CA.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=localhost \
   -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout "$dir/server.key" -out "$dir/server.pem" 2>/dev/null

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <random>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -119,16 +120,22 @@ std::uint16_t first_ephemeral_port() {
 
 // A loopback port no one listens on, chosen below the ephemeral range: a port the kernel
 // picked (bind to port 0) is one a client's connection can take as its source port while
-// the broker is being restarted on it, and the restart then fails to bind.
+// the broker is being restarted on it, and the restart then fails to bind. Never the same
+// port twice in one process: a port is only taken when its broker starts, and a test that
+// builds two brokers before starting them must not have them share one (wharf's listeners
+// bind with SO_REUSEPORT, so both would bind it and split its connections).
 std::uint16_t pick_free_port() {
   static std::mt19937 rng{std::random_device{}()};
+  static std::set<unsigned> handed_out;
   std::uniform_int_distribution<unsigned> pick(20000, first_ephemeral_port() - 1u);
   for (int attempt = 0; attempt < 100; ++attempt) {
+    const unsigned port = pick(rng);
+    if (!handed_out.insert(port).second) continue;
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(pick(rng)));
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
