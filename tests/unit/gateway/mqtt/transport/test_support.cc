@@ -2,10 +2,25 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <random>
 #include <thread>
 
 namespace wharf::gateway::test {
+
+std::vector<std::uint8_t> patterned_bytes(std::size_t size) {
+  // Byte i is i * 7 (mod 256), which repeats every 256 bytes: one period is written byte by
+  // byte, the rest doubled with memcpy. A byte loop over 64 MiB takes seconds where the
+  // tests' own code is unoptimised and sanitized, seconds that ate a 5 s deadline meant for
+  // the stream under test.
+  std::vector<std::uint8_t> bytes(size);
+  const std::size_t period = std::min<std::size_t>(256, size);
+  for (std::size_t i = 0; i < period; ++i) bytes[i] = static_cast<std::uint8_t>(i * 7);
+  for (std::size_t filled = period; filled < size; filled *= 2)
+    std::memcpy(bytes.data() + filled, bytes.data(), std::min(filled, size - filled));
+  return bytes;
+}
 
 echo_handler::echo_handler(stream& s, handler_counters& counters, echo_options options)
     : stream_(s), counters_(counters), options_(options) {
@@ -20,9 +35,7 @@ void echo_handler::on_data(std::span<const std::uint8_t> bytes) {
   received_ += bytes.size();
   if (options_.close_after_bytes > 0) {
     if (received_ >= options_.close_after_bytes) {
-      std::vector<std::uint8_t> big(options_.then_write);
-      for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<std::uint8_t>(i * 7);
-      stream_.write(std::move(big));
+      stream_.write(patterned_bytes(options_.then_write));
       stream_.close();
     }
     return;

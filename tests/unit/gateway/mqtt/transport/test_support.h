@@ -29,11 +29,14 @@ struct handler_counters {
   std::atomic<std::size_t> bytes_in{0};
 };
 
+// `size` bytes, byte i being i * 7 (mod 256): what echo_options::then_write sends.
+std::vector<std::uint8_t> patterned_bytes(std::size_t size);
+
 // Echoes what it gets. Behaviour switches let tests shape the output.
 struct echo_options {
   bool byte_by_byte = false;          // one write() per received byte
   std::size_t close_after_bytes = 0;  // >0: after this many bytes in, write `then_write` and close()
-  std::size_t then_write = 0;
+  std::size_t then_write = 0;         // patterned_bytes(then_write)
   bool shared = false;                // use write_shared
   bool record = true;                 // echo_server records thread, peer and stream per accept
 };
