@@ -46,23 +46,28 @@ listener_set::listener_set(gateway::io_pool& pool, listener_targets targets)
 
 listener_set::running listener_set::start(std::size_t index, const config::listener_config& l,
                                           std::shared_ptr<boost::asio::ssl::context> tls_context,
-                                          std::uint32_t max_packet_size) {
+                                          std::uint32_t max_packet_size, bool takes_over) {
   running r{index, l, {}, nullptr};
   if (l.type == config::listener_type::queue_api) {
-    r.handle = gateway::http::start_http_listener(pool_, l, std::move(tls_context), targets_.queue_api,
-                                                  targets_.queue_api_options);
+    auto options = targets_.queue_api_options;
+    options.acceptor.takes_over_own_listener = takes_over;
+    r.handle = gateway::http::start_http_listener(pool_, l, std::move(tls_context), targets_.queue_api, options);
   } else if (l.type == config::listener_type::admin) {
     r.admin_users = std::make_shared<gateway::admin::listener_users>(l.users);
+    gateway::http::http_server_options options;
+    options.acceptor.takes_over_own_listener = takes_over;
     r.handle = gateway::http::start_http_listener(
         pool_, l, std::move(tls_context),
         [admin = targets_.admin, users = r.admin_users](gateway::http::http_request request,
                                                          gateway::http::respond_fn respond) {
           admin(std::move(request), std::move(respond), *users);
-        });
+        },
+        options);
   } else {
     targets_.broker.set_listener(index, l);
     gateway::listener_options options;
     options.max_ws_message_bytes = std::size_t{max_packet_size} + 4096;
+    options.acceptor.takes_over_own_listener = takes_over;
     r.handle = gateway::start_listener(
         pool_, index, l, std::move(tls_context),
         [&broker = targets_.broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, options);
@@ -75,11 +80,17 @@ listener_set::running listener_set::start(std::size_t index, const config::liste
 void listener_set::start_all(const config::config& cfg) {
   for (const auto& l : cfg.listeners) {
     auto context = l.tls ? tls::make_server_context(*l.tls) : nullptr;
-    auto r = start(next_index_, l, std::move(context), cfg.mqtt.max_packet_size);
+    auto r = start(next_index_, l, std::move(context), cfg.mqtt.max_packet_size, /*takes_over=*/false);
     std::lock_guard lock(mu_);
     ++next_index_;
     running_.push_back(std::move(r));
   }
+}
+
+bool listener_set::listens_on(const std::string& bind) const {
+  const auto endpoint = gateway::parse_bind(bind);
+  return std::any_of(running_.begin(), running_.end(),
+                     [&](const running& r) { return gateway::parse_bind(r.config.bind) == endpoint; });
 }
 
 std::shared_ptr<listener_set::plan> listener_set::prepare(const config::config& next, std::vector<std::string>& errors) {
@@ -95,7 +106,7 @@ std::shared_ptr<listener_set::plan> listener_set::prepare(const config::config& 
       if (kept != running_.end()) {
         p->kept.emplace_back(static_cast<std::size_t>(kept - running_.begin()), std::move(context));
       } else {
-        p->added.push_back(start(index++, l, std::move(context), next.mqtt.max_packet_size));
+        p->added.push_back(start(index++, l, std::move(context), next.mqtt.max_packet_size, listens_on(l.bind)));
       }
     } catch (const std::exception& e) {
       errors.push_back(fmt::format("{}: listener {}: {}", next.source_file, l.bind, e.what()));

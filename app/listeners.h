@@ -62,8 +62,12 @@ class listener_set {
     std::variant<gateway::listener_handle, gateway::http::http_listener> handle;
     std::shared_ptr<gateway::admin::listener_users> admin_users;  // admin listeners: its `users`
   };
+  // `takes_over` when one of running_ listens on the same address (acceptor_options).
   [[nodiscard]] running start(std::size_t index, const config::listener_config& l,
-                              std::shared_ptr<boost::asio::ssl::context> tls_context, std::uint32_t max_packet_size);
+                              std::shared_ptr<boost::asio::ssl::context> tls_context, std::uint32_t max_packet_size,
+                              bool takes_over);
+  // Whether a running listener is bound to the address `bind` names. REQUIRES: mu_ held.
+  [[nodiscard]] bool listens_on(const std::string& bind) const;
 
   gateway::io_pool& pool_;
   listener_targets targets_;

@@ -3,11 +3,12 @@ bytes): CONNACK, QoS 0/1/2 delivery, topic matching, subscription options, v5 me
 properties, message expiry, client identifiers, keep alive and shutdown."""
 
 import os
+import subprocess
 import time
 import unittest
 
 import mqtt_raw as raw
-from wharf_fixture import (V5, V311, BrokerTestCase, PacketTypes, is_mosquitto, props,
+from wharf_fixture import (V5, V311, Broker, BrokerTestCase, PacketTypes, is_mosquitto, props,
                            require_wharf, unique)
 
 
@@ -59,6 +60,23 @@ class GracefulShutdownTest(BrokerTestCase):
         self.assertEqual([(p.type, p.reason) for p in v5.wait_closed()], [(raw.DISCONNECT, 0x8B)])
         self.assertEqual(v3.wait_closed(), [])  # 3.1.1 has no server DISCONNECT
         self.assertIn("stopped cleanly", b.log())
+
+
+class AddressInUseTest(BrokerTestCase):
+
+    def test_a_second_broker_on_a_port_the_first_listens_on_does_not_start(self):
+        # wharf's acceptors share their port with SO_REUSEPORT (one per I/O thread), which
+        # alone would let a second wharf of the same user join it and take half of the
+        # first one's new connections.
+        require_wharf(self, "wharf's own start")
+        second = Broker(name="second broker")
+        second.ports = dict(self.broker.ports)
+        run = subprocess.run(second._write_wharf_config(), capture_output=True, text=True, timeout=30)
+        output = run.stdout + run.stderr
+        self.assertEqual(run.returncode, 1, output)
+        self.assertIn('listener bind "127.0.0.1:%d": cannot listen there, another program holds the address'
+                      % self.broker.port, output)
+        self.assertEqual(self.client().connack_rc, 0)
 
 
 class ServerKeepAliveTest(BrokerTestCase):

@@ -131,6 +131,27 @@ class acceptor_slot : public std::enable_shared_from_this<acceptor_slot> {
   bool paused_ = false;
 };
 
+// A socket bound without SO_REUSEPORT conflicts with any socket listening on the address,
+// whatever that one's options: its bind fails with EADDRINUSE exactly when the address is
+// taken. SO_REUSEADDR keeps the connections a previous run left in TIME_WAIT from counting.
+boost::system::error_code check_nobody_listens(asio::io_context& io, const tcp::endpoint& endpoint) {
+  tcp::acceptor probe(io);
+  boost::system::error_code ec;
+  probe.open(endpoint.protocol(), ec);
+  if (!ec) probe.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) probe.bind(endpoint, ec);
+  return ec;
+}
+
+[[noreturn]] void throw_listen_error(std::string_view bind, boost::system::error_code ec) {
+  if (ec == asio::error::address_in_use) {
+    throw_bind_error(bind, "cannot listen there, another program holds the address (`ss -ltnp` names it)", ec);
+  } else if (ec == asio::error::access_denied) {
+    throw_bind_error(bind, "cannot listen there, ports below 1024 need root or CAP_NET_BIND_SERVICE", ec);
+  }
+  throw_bind_error(bind, "cannot listen there", ec);
+}
+
 }  // namespace
 
 tcp::endpoint parse_bind(std::string_view bind) {
@@ -192,6 +213,9 @@ void acceptor_group::stop() {
 acceptor_group start_acceptors(io_pool& pool, std::string_view bind, acceptor_options options,
                                socket_callback on_socket) {
   auto endpoint = parse_bind(bind);
+  if (endpoint.port() != 0 && !options.takes_over_own_listener) {
+    if (auto ec = check_nobody_listens(pool.context(0), endpoint)) throw_listen_error(bind, ec);
+  }
   auto state = std::make_shared<detail::acceptor_group_state>();
   state->bind = std::string(bind);
   state->options = options;
@@ -207,13 +231,7 @@ acceptor_group start_acceptors(io_pool& pool, std::string_view bind, acceptor_op
     if (!ec) acceptor.set_option(reuse_port(true), ec);
     if (!ec) acceptor.bind(endpoint, ec);
     if (!ec) acceptor.listen(options.backlog, ec);
-    if (ec == asio::error::address_in_use) {
-      throw_bind_error(bind, "cannot listen there, another program holds the address (`ss -ltnp` names it)", ec);
-    } else if (ec == asio::error::access_denied) {
-      throw_bind_error(bind, "cannot listen there, ports below 1024 need root or CAP_NET_BIND_SERVICE", ec);
-    } else if (ec) {
-      throw_bind_error(bind, "cannot listen there", ec);
-    }
+    if (ec) throw_listen_error(bind, ec);
     // Port 0: the first acceptor gets a port from the kernel; the others share it.
     if (i == 0 && endpoint.port() == 0) endpoint.port(acceptor.local_endpoint().port());
     slots.push_back(std::move(slot));

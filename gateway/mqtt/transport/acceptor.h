@@ -24,6 +24,12 @@ struct acceptor_options {
   std::chrono::milliseconds accept_pause{100};
   // listen() backlog per acceptor. Default: 1024.
   int backlog = 1024;
+  // Set when this process already listens on the address and the new group takes over from
+  // that listener (a reload that changes a listener's kind or TLS starts the new one before
+  // it stops the old). Otherwise the group first makes sure that no socket listens there:
+  // SO_REUSEPORT alone would let a second broker of the same user join the port and take
+  // half of its new connections.
+  bool takes_over_own_listener = false;
 };
 
 // Counters of one acceptor group, summed over its acceptors.
@@ -63,7 +69,8 @@ class acceptor_group {
 
 // Opens one acceptor per pool thread on `bind` (see parse_bind) and starts accepting.
 // Throws std::system_error (with the bind in the message) when the address cannot be
-// parsed or bound: acceptors start at startup only.
+// parsed or bound, or when another socket already listens on it (unless
+// options.takes_over_own_listener).
 [[nodiscard]] acceptor_group start_acceptors(io_pool& pool, std::string_view bind,
                                              acceptor_options options, socket_callback on_socket);
 

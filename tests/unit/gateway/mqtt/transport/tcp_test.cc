@@ -233,6 +233,50 @@ TEST(listener, bind_conflict_throws) {
   EXPECT_THROW((void)start_listener(pool, 0, cfg, nullptr, [](std::shared_ptr<stream>) {}), std::system_error);
 }
 
+TEST(listener, a_second_listener_group_on_a_taken_address_throws) {
+  // Both groups set SO_REUSEPORT, which alone would let the second join the port (as a
+  // second broker of the same user would) and take half of the new connections.
+  io_pool pool(2);
+  auto first = start_listener(pool, 0, plain_listener(), nullptr, [](std::shared_ptr<stream>) {});
+  auto cfg = plain_listener();
+  cfg.bind = "127.0.0.1:" + std::to_string(first.port());
+  try {
+    (void)start_listener(pool, 1, cfg, nullptr, [](std::shared_ptr<stream>) {});
+    ADD_FAILURE() << "the second listener bound a port the first listens on";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::address_in_use);
+    EXPECT_NE(std::string(e.what()).find("another program holds the address"), std::string::npos) << e.what();
+  }
+  // The wildcard address covers the first listener's too.
+  cfg.bind = "0.0.0.0:" + std::to_string(first.port());
+  EXPECT_THROW((void)start_listener(pool, 1, cfg, nullptr, [](std::shared_ptr<stream>) {}), std::system_error);
+  first.stop();
+}
+
+TEST(listener, a_listener_taking_over_its_own_address_shares_it) {
+  // A reload that turns TLS on for a port starts the new listener before the old one stops.
+  io_pool pool(1);
+  auto old_listener = start_listener(pool, 0, plain_listener(), nullptr, [](std::shared_ptr<stream>) {});
+  auto cfg = plain_listener();
+  cfg.bind = "127.0.0.1:" + std::to_string(old_listener.port());
+  std::atomic<int> accepted_by_new{0};
+  listener_options options;
+  options.acceptor.takes_over_own_listener = true;
+  auto new_listener = start_listener(pool, 1, cfg, nullptr, [&](std::shared_ptr<stream>) { accepted_by_new++; },
+                                     options);
+  EXPECT_EQ(new_listener.port(), old_listener.port());
+  old_listener.stop();
+  pool.run();
+  asio::io_context io;
+  // The old acceptor closes on its own thread: a connection may still reach it meanwhile.
+  ASSERT_TRUE(wait_for([&] {
+    tcp::socket c(io);
+    c.connect(loopback(new_listener.port()));
+    return wait_for([&] { return accepted_by_new > 0; }, std::chrono::milliseconds(200));
+  }));
+  new_listener.stop();
+}
+
 TEST(listener, a_stream_without_handler_is_freed) {
   io_pool pool(1);
   std::atomic<int> accepted{0};
