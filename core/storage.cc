@@ -7,6 +7,7 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/sst_file_writer.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -154,6 +156,154 @@ rocksdb::Options make_options() {
   return o;
 }
 
+// Where an import keeps its files, under the database's directory, and the key that says a
+// swap has begun: its value names the range and the files (in that directory), so that
+// open() can finish it.
+// The key sorts before every key wharf writes (theirs start with a letter).
+constexpr std::string_view import_dir_name = "import";
+constexpr std::string_view import_marker_key = std::string_view("\0import", 7);
+// An import file holds up to this much before the next one starts.
+constexpr std::uint64_t import_file_bytes = 64u << 20;
+
+std::string encode_import_marker(std::string_view begin, std::string_view end, const std::vector<std::string>& names) {
+  std::string out;
+  auto put = [&out](std::string_view s) {
+    append_be32(out, static_cast<std::uint32_t>(s.size()));
+    out.append(s);
+  };
+  put(begin);
+  put(end);
+  for (const auto& name : names) put(name);
+  return out;
+}
+
+// begin, end, then the files' names; nullopt when `bytes` is not a marker.
+std::optional<std::vector<std::string>> decode_import_marker(std::string_view bytes) {
+  std::vector<std::string> parts;
+  while (!bytes.empty()) {
+    if (bytes.size() < 4) return std::nullopt;
+    std::size_t n = 0;
+    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(bytes[i]);
+    bytes.remove_prefix(4);
+    if (bytes.size() < n) return std::nullopt;
+    parts.emplace_back(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  if (parts.size() < 2) return std::nullopt;
+  return parts;
+}
+
+class rocks_view final : public storage_view {
+ public:
+  explicit rocks_view(rocksdb::DB* db) : db_(db), snapshot_(db->GetSnapshot()) {}
+  ~rocks_view() override { db_->ReleaseSnapshot(snapshot_); }
+  rocks_view(const rocks_view&) = delete;
+  rocks_view& operator=(const rocks_view&) = delete;
+
+  void scan_range(std::string_view begin, std::string_view end,
+                  const std::function<bool(std::string_view, std::string_view)>& visit) override {
+    if (end.empty() || end <= begin) return;
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    const rocksdb::Slice upper = to_slice(end);
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+    for (it->Seek(to_slice(begin)); it->Valid(); it->Next()) {
+      if (!visit(to_view(it->key()), to_view(it->value()))) break;
+    }
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+// Ingests the import's files (names in `dir`) into `db`, a swap begun (the range already
+// erased), and clears the marker. Ingesting again what a crash had already ingested is
+// harmless: the same keys with the same values.
+std::error_code finish_import_swap(rocksdb::DB* db, const std::string& dir, const std::vector<std::string>& names) {
+  std::vector<std::string> files;
+  for (const auto& name : names) files.push_back(dir + "/" + name);
+  if (!files.empty()) {
+    rocksdb::IngestExternalFileOptions io;
+    io.move_files = false;  // kept until the marker is gone, for a swap a crash interrupts
+    if (const auto s = db->IngestExternalFile(files, io); !s.ok()) return to_error_code(s);
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (const auto s = db->Delete(wo, to_slice(import_marker_key)); !s.ok()) return to_error_code(s);
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+  return {};
+}
+
+class rocks_import final : public range_import {
+ public:
+  rocks_import(rocksdb::DB* db, std::string dir, std::string begin, std::string end, bool interrupt)
+      : db_(db), dir_(std::move(dir)), begin_(std::move(begin)), end_(std::move(end)), interrupt_(interrupt) {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);  // what an import before a restart left
+  }
+  ~rocks_import() override {
+    writer_.reset();
+    if (!committed_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir_, ignored);
+    }
+  }
+  rocks_import(const rocks_import&) = delete;
+  rocks_import& operator=(const rocks_import&) = delete;
+
+  std::error_code add(std::string_view key, std::string_view value) override {
+    if (key < begin_ || key >= end_) return std::make_error_code(std::errc::invalid_argument);
+    if (writer_ && writer_->FileSize() >= import_file_bytes) {
+      if (auto ec = finish_file()) return ec;
+    }
+    if (!writer_) {
+      std::error_code ec;
+      std::filesystem::create_directories(dir_, ec);
+      if (ec) return ec;
+      writer_ = std::make_unique<rocksdb::SstFileWriter>(rocksdb::EnvOptions(), make_options());
+      files_.push_back(std::to_string(files_.size()) + ".sst");
+      if (const auto s = writer_->Open(dir_ + "/" + files_.back()); !s.ok()) return to_error_code(s);
+    }
+    return to_error_code(writer_->Put(to_slice(key), to_slice(value)));
+  }
+
+  std::error_code commit() override {
+    if (writer_) {
+      if (auto ec = finish_file()) return ec;
+    }
+    // The marker and the erase in one synced write: from here on the swap is finished by
+    // finish_import_swap, now or at the next open().
+    rocksdb::WriteBatch wb;
+    wb.Put(to_slice(import_marker_key), encode_import_marker(begin_, end_, files_));
+    wb.DeleteRange(to_slice(begin_), to_slice(end_));
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (const auto s = db_->Write(wo, &wb); !s.ok()) return to_error_code(s);
+    committed_ = true;
+    if (interrupt_) return std::make_error_code(std::errc::interrupted);
+    return finish_import_swap(db_, dir_, files_);
+  }
+
+ private:
+  std::error_code finish_file() {
+    const auto s = writer_->Finish();
+    writer_.reset();
+    return to_error_code(s);
+  }
+
+  rocksdb::DB* db_;
+  std::string dir_;
+  std::string begin_;
+  std::string end_;
+  std::unique_ptr<rocksdb::SstFileWriter> writer_;
+  std::vector<std::string> files_;  // names in dir_
+  bool interrupt_;
+  bool committed_ = false;
+};
+
 class rocks_storage final : public storage {
  public:
   rocks_storage(const storage_options& options, rocksdb::DB* db)
@@ -205,6 +355,13 @@ class rocks_storage final : public storage {
                   const std::function<bool(std::string_view, std::string_view)>& visit) override {
     if (end.empty() || end <= begin) return;  // [begin, end) is empty
     scan(begin, end, visit);
+  }
+
+  std::unique_ptr<storage_view> view() override { return std::make_unique<rocks_view>(db_.get()); }
+
+  std::unique_ptr<range_import> import_range(std::string begin, std::string end) override {
+    return std::make_unique<rocks_import>(db_.get(), options_.path + "/" + std::string(import_dir_name),
+                                          std::move(begin), std::move(end), options_.interrupt_imports_for_tests);
   }
 
   storage_stats stats() const override {
@@ -429,7 +586,17 @@ std::unique_ptr<storage> storage::open(const storage_options& options) {
     throw std::system_error(to_error_code(s),
                             "cannot open storage at '" + options.path + "': " + s.ToString());
   }
-  return std::make_unique<rocks_storage>(options, raw);
+  auto opened = std::make_unique<rocks_storage>(options, raw);
+  if (auto marker = opened->get(import_marker_key)) {
+    // A crash came while an import was being swapped in: the range is erased; finish it.
+    auto parts = decode_import_marker(*marker);
+    if (!parts) throw std::system_error(std::make_error_code(std::errc::io_error),
+                                        "storage at '" + options.path + "': an unreadable import marker");
+    const std::vector<std::string> names(parts->begin() + 2, parts->end());
+    if (auto ec = finish_import_swap(raw, options.path + "/" + std::string(import_dir_name), names))
+      throw std::system_error(ec, "storage at '" + options.path + "': cannot finish an interrupted import");
+  }
+  return opened;
 }
 
 void append_be64(std::string& out, std::uint64_t v) {

@@ -79,6 +79,10 @@ struct storage_options {
   // system of `path` has less free space than this; 0: no check. RocksDB must never meet a
   // full disk in its WAL: its file writer aborts on the error path (7.8). Default: 0.
   std::uint64_t min_free_bytes = 0;
+  // Tests only: an import's commit() stops right after its swap has begun (the range erased,
+  // nothing ingested yet) and returns std::errc::interrupted, as a crash there leaves it;
+  // the next open() must finish the swap.
+  bool interrupt_imports_for_tests = false;
 };
 
 // Upper bounds of the histogram buckets in storage_stats; each histogram has one more
@@ -103,12 +107,38 @@ struct storage_stats {
 
 enum class durability : std::uint8_t { synced, buffered };
 
+// The store as it was at one moment (a RocksDB snapshot): reads see no later write for as
+// long as the view lives, so a large state can be read bit by bit (a Raft snapshot sent to
+// another member) while writes go on. REQUIRES: the storage outlives the view.
+class storage_view {
+ public:
+  virtual ~storage_view() = default;
+  // Visits keys in [begin, end) in key order until `visit` returns false.
+  virtual void scan_range(std::string_view begin, std::string_view end,
+                          const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+};
+
+// Replaces everything in one key range with a state received from elsewhere (a Raft
+// snapshot). What is added goes to files as it arrives, never whole into memory; commit()
+// swaps it in. One import at a time per storage. Destroyed uncommitted, it leaves nothing.
+class range_import {
+ public:
+  virtual ~range_import() = default;
+  // REQUIRES: keys inside the range, each above the one before.
+  [[nodiscard]] virtual std::error_code add(std::string_view key, std::string_view value) = 0;
+  // Afterwards the range holds exactly what was added, durably. A crash inside leaves the
+  // old range or, once the swap has begun, a swap the next open() finishes: never a mix.
+  // REQUIRES: no write into the range queued or in flight.
+  [[nodiscard]] virtual std::error_code commit() = 0;
+};
+
 class storage {
  public:
   using completion = std::function<void(std::error_code)>;
 
-  // Opens (creating if missing) the database at options.path. Throws std::system_error
-  // with a message naming the path on failure (startup only).
+  // Opens (creating if missing) the database at options.path, and finishes an import whose
+  // swap a crash interrupted. Throws std::system_error with a message naming the path on
+  // failure (startup only).
   static std::unique_ptr<storage> open(const storage_options& options);
   virtual ~storage() = default;
 
@@ -130,6 +160,11 @@ class storage {
   // Visits keys in [begin, end).
   virtual void scan_range(std::string_view begin, std::string_view end,
                           const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;
+
+  // The store as it is now, frozen (storage_view).
+  [[nodiscard]] virtual std::unique_ptr<storage_view> view() = 0;
+  // An import that will replace every key in [begin, end) (range_import).
+  [[nodiscard]] virtual std::unique_ptr<range_import> import_range(std::string begin, std::string end) = 0;
 
   [[nodiscard]] virtual storage_stats stats() const = 0;
   // Stops the writer thread after draining queued batches (their completions run). Idempotent.

@@ -5,6 +5,7 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 
@@ -37,6 +38,11 @@ class sim_storage final : public storage {
     for (auto it = durable_.lower_bound(std::string(begin)); it != durable_.end() && it->first < end; ++it)
       if (!visit(it->first, it->second)) return;
   }
+  // The durable state, copied (simulations keep their states small).
+  std::unique_ptr<storage_view> view() override { return std::make_unique<copy_view>(durable_); }
+  std::unique_ptr<range_import> import_range(std::string begin, std::string end) override {
+    return std::make_unique<map_import>(*this, std::move(begin), std::move(end));
+  }
   storage_stats stats() const override { return {}; }
   void close() override {}
 
@@ -55,6 +61,41 @@ class sim_storage final : public storage {
   [[nodiscard]] const std::map<std::string, std::string, std::less<>>& durable() const { return durable_; }
 
  private:
+  using map = std::map<std::string, std::string, std::less<>>;
+  class copy_view final : public storage_view {
+   public:
+    explicit copy_view(map state) : state_(std::move(state)) {}
+    void scan_range(std::string_view begin, std::string_view end,
+                    const std::function<bool(std::string_view, std::string_view)>& visit) override {
+      for (auto it = state_.lower_bound(begin); it != state_.end() && it->first < end; ++it)
+        if (!visit(it->first, it->second)) return;
+    }
+
+   private:
+    map state_;
+  };
+  // Swaps in at once and durably, as the real import's commit() returns only then.
+  class map_import final : public range_import {
+   public:
+    map_import(sim_storage& s, std::string begin, std::string end)
+        : s_(s), begin_(std::move(begin)), end_(std::move(end)) {}
+    std::error_code add(std::string_view key, std::string_view value) override {
+      added_.emplace(key, value);
+      return {};
+    }
+    std::error_code commit() override {
+      s_.durable_.erase(s_.durable_.lower_bound(begin_), s_.durable_.lower_bound(end_));
+      s_.durable_.insert(added_.begin(), added_.end());
+      return {};
+    }
+
+   private:
+    sim_storage& s_;
+    std::string begin_;
+    std::string end_;
+    map added_;
+  };
+
   void apply(const write_batch& batch) {
     for (const auto& op : batch.ops()) {
       switch (op.what) {
@@ -67,7 +108,7 @@ class sim_storage final : public storage {
     }
   }
 
-  std::map<std::string, std::string, std::less<>> durable_;
+  map durable_;
   std::deque<std::pair<write_batch, completion>> pending_;
 };
 
