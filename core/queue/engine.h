@@ -208,5 +208,8 @@ struct origin_command {
 
 // Storage key prefixes owned by the queue core (MQTT uses s/ u/ q/ i/ r/).
 inline constexpr std::string_view log_key_prefix = "cl/";  // + be64 index → encode_command
+// The engine's whole state, what a Raft snapshot carries: the keys in [begin, end).
+inline constexpr std::string_view state_keys_begin = "c";
+inline constexpr std::string_view state_keys_end = "d";
 
 }  // namespace wharf::core::queue

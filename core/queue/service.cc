@@ -147,6 +147,12 @@ struct service::impl final : replication::replica_host {
       }
       peers = std::make_unique<replication::peer_links>(
           ctx, po, [this](std::uint64_t from, const replication::frame& f) { on_frame(from, f); });
+      const replication::snapshot_transfer_options so{std::string(state_keys_begin), std::string(state_keys_end)};
+      auto send_frame = [this](std::uint64_t to, replication::frame_kind kind, std::string body) {
+        if (peers) peers->send(to, kind, 0, body);
+      };
+      snapshot_out = std::make_unique<replication::snapshot_sender>(store, so, send_frame);
+      snapshot_in = std::make_unique<replication::snapshot_receiver>(store, so, send_frame);
     }
     // Started on the service thread, like everything the member does.
     asio::post(ctx, [this] {
@@ -353,8 +359,20 @@ struct service::impl final : replication::replica_host {
   void on_frame(std::uint64_t from, const replication::frame& f) {
     switch (f.kind) {
       case replication::frame_kind::raft:
+        if (const auto index = replication::replica::snapshot_install_index(f.body)) {
+          install_snapshot({from, *index, std::string(f.body)});
+          break;
+        }
         member->receive(from, f.body);
         after_member();
+        break;
+      case replication::frame_kind::snapshot_chunk:
+        if (snapshot_in && !failed) snapshot_in->on_chunk(from, f.body, eng->applied_index());
+        publish_snapshot_stats();
+        break;
+      case replication::frame_kind::snapshot_ack:
+        if (snapshot_out) snapshot_out->on_ack(from, f.body, std::chrono::steady_clock::now());
+        publish_snapshot_stats();
         break;
       case replication::frame_kind::request: {
         auto req = decode_forwarded_request(f.body);
@@ -500,6 +518,66 @@ struct service::impl final : replication::replica_host {
     if (peers) peers->send(to, replication::frame_kind::raft, 0, body);
   }
 
+  void send_snapshot(std::uint64_t to, std::uint64_t index, std::string install) override {
+    if (!snapshot_out || failed) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (snapshot_out->sending(to, index, now)) return;
+    // The state sent must cover the snapshot: it starts once the engine's writes so far are
+    // in the store (libraft asks again about every heartbeat meanwhile).
+    if (!state.empty() || state_writes_in_flight > 0 || eng->applied_index() < index) return;
+    snapshot_out->start(to, index, eng->applied_index(), std::move(install), now);
+    publish_snapshot_stats();
+  }
+
+  // An InstallSnapshot frame from the leader: the state it stands for, which came before
+  // it, goes in first, then the frame to the member. A frame whose state did not arrive
+  // whole is dropped: the leader sends both again.
+  struct snapshot_install {
+    std::uint64_t from = 0;
+    std::uint64_t index = 0;
+    std::string frame;
+  };
+  void install_snapshot(snapshot_install install) {
+    if (!snapshot_in || failed) return;
+    if (!snapshot_in->complete(install.from, install.index)) {
+      log::queue().debug("cluster: a snapshot at {} from member {} without its state; dropped", install.index,
+                         install.from);
+      return;
+    }
+    if (!state.empty() || state_writes_in_flight > 0) {
+      // The swap must not race the engine's own writes: once they have landed.
+      install_waiting = std::move(install);
+      return;
+    }
+    std::error_code ec;
+    const std::uint64_t state_index = snapshot_in->swap_in(ec);
+    publish_snapshot_stats();
+    if (ec) return fail(fmt::format("installing a snapshot's state failed: {}", ec.message()));
+    if (state_index > 0) {
+      try {
+        eng = open_engine(store, options.limits);
+      } catch (const std::exception& e) {
+        return fail(fmt::format("the state of an installed snapshot does not load: {}", e.what()));
+      }
+      if (recorder) eng->set_observer(recorder.get());
+      log::queue().info("cluster: member {} installed the leader's state at {}", options.replication.node_id,
+                        state_index);
+    }
+    member->state_covers(eng->applied_index());
+    member->receive(install.from, install.frame);
+    after_member();
+  }
+
+  void publish_snapshot_stats() {
+    const std::lock_guard lock(engine_stats_mutex);
+    if (snapshot_out) snapshot_stats = snapshot_out->stats();
+    if (snapshot_in) {
+      const auto& in = snapshot_in->stats();
+      snapshot_stats.received = in.received;
+      snapshot_stats.bytes_received = in.bytes_received;
+    }
+  }
+
   void write(write_batch batch, std::function<void(std::error_code)> done) override {
     ++log_writes_in_flight;
     store.write(std::move(batch), [this, done = std::move(done)](std::error_code ec) mutable {
@@ -593,6 +671,7 @@ struct service::impl final : replication::replica_host {
                         leader_id == 0 ? std::string("none") : std::to_string(leader_id));
       // Only a leader hands out messages: waiting receives end (empty), their clients retry.
       answer_all_waiters();
+      if (snapshot_out) snapshot_out->stop_all();
       for (std::size_t i = 0; i < turn_slots.size(); ++i) {
         count_receive(turn_commands[i].cmd.body, -1);
         answer(turn_slots[i], failure(code::internal_error, "this node stopped being the queue core's leader; retry"));
@@ -680,6 +759,11 @@ struct service::impl final : replication::replica_host {
           fail(fmt::format("queue store write failed: {}", ec.message()));
         } else {
           eng->committed(index);
+        }
+        if (install_waiting && state_writes_in_flight == 0) {
+          auto install = std::move(*install_waiting);
+          install_waiting.reset();
+          install_snapshot(std::move(install));
         }
         if (stopping) maybe_finish_stop();
       });
@@ -932,6 +1016,10 @@ struct service::impl final : replication::replica_host {
   bool single_voter = true;
   std::unique_ptr<replication::peer_links> peers;  // null: a group of one
   std::set<std::uint64_t> linked_peers;             // the members peers links to
+  // States sent to members behind the trimmed log (as leader), and received (null: a group of one).
+  std::unique_ptr<replication::snapshot_sender> snapshot_out;
+  std::unique_ptr<replication::snapshot_receiver> snapshot_in;
+  std::optional<snapshot_install> install_waiting;  // its state arrived; the engine's writes have not landed
 
   // Relaying to the leader (a member that does not lead).
   struct awaiting {
@@ -1002,6 +1090,7 @@ struct service::impl final : replication::replica_host {
   mutable std::mutex engine_stats_mutex;
   engine_stats last_engine_stats;
   replication::replica_status last_status;
+  replication::snapshot_transfer_stats snapshot_stats;
   std::chrono::steady_clock::time_point status_refreshed{};
   std::once_flag stop_once;
 };
@@ -1109,6 +1198,7 @@ service_stats service::stats() const {
     const std::lock_guard lock(impl_->engine_stats_mutex);
     s.engine = impl_->last_engine_stats;
     s.replication = impl_->last_status;
+    s.snapshots = impl_->snapshot_stats;
   }
   s.commands = impl_->commands_applied.load(std::memory_order_relaxed);
   s.commits = impl_->commits.load(std::memory_order_relaxed);

@@ -25,6 +25,7 @@
 #include "core/queue/message_trace.h"
 #include "core/queue/types.h"
 #include "core/replication/replica.h"
+#include "core/replication/snapshot_transfer.h"
 #include "core/storage.h"
 
 namespace wharf::core::queue {
@@ -87,6 +88,7 @@ struct service_stats {
   std::uint64_t entries_proposed = 0;       // log entries this member proposed as leader
   std::uint64_t elections_started = 0;      // times this member stood for election
   std::uint64_t commands_lost = 0;          // proposed commands another leader's entries replaced
+  replication::snapshot_transfer_stats snapshots;  // states sent to members behind the log, and received
 };
 
 class service {

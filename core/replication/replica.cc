@@ -162,7 +162,8 @@ void replica::start(std::uint64_t applied_index) {
   event.start.entries = entries;
   event.start.n_entries = static_cast<unsigned>(stored.entries.size());
 
-  mem_.assign(std::make_move_iterator(stored.entries.begin()), std::make_move_iterator(stored.entries.end()));
+  mem_clear();
+  for (auto& e : stored.entries) mem_push_back(std::move(e));
   mem_first_ = stored.start_index;
   applied_ = stored.snapshot ? stored.snapshot->index : 0;
   if (stored.snapshot) {
@@ -170,7 +171,7 @@ void replica::start(std::uint64_t applied_index) {
     configurations_[stored.snapshot->configuration_index] = stored.snapshot->configuration;
     members_changed(stored.snapshot->configuration);  // the log's own configurations follow as they apply
   }
-  applied_at_start_ = applied_index;
+  covered_by_state_ = applied_index;
   started_ = true;
 
   event.time = host_.now_ms();
@@ -242,6 +243,7 @@ void replica::receive(std::uint64_t from, std::string_view body) {
           offset += e.data.size();
         }
       }
+      leader_commit_ = std::max(leader_commit_, m->leader_commit);
       message.append_entries = {m->version, m->term, m->prev_log_index, m->prev_log_term, m->leader_commit, entries,
                                 static_cast<unsigned>(m->entries.size())};
       break;
@@ -252,9 +254,21 @@ void replica::receive(std::uint64_t from, std::string_view body) {
     case RAFT_TIMEOUT_NOW:
       message.timeout_now = {m->version, m->term, m->last_log_index, m->last_log_term};
       break;
+    case RAFT_INSTALL_SNAPSHOT: {
+      // The state itself came before, by the host's transfer, and is in place: libraft gets
+      // the metadata, with no data of its own.
+      raft_configuration conf;
+      try {
+        conf = decode_configuration(m->configuration);  // libraft takes it over
+      } catch (const std::runtime_error&) {
+        log::queue().warn("replication: a snapshot from member {} has no valid configuration; dropped", from);
+        return;
+      }
+      message.install_snapshot = {m->version, m->term, m->snapshot_index, m->snapshot_term, conf,
+                                  m->configuration_index, raft_buffer{nullptr, 0}};
+      break;
+    }
     default:
-      // InstallSnapshot arrives through the snapshot transfer, not here (snapshots are not
-      // sent yet: a member that falls behind the trimmed log waits for them).
       log::queue().warn("replication: Raft message type {} from member {} not handled", m->type, from);
       return;
   }
@@ -265,6 +279,14 @@ void replica::receive(std::uint64_t from, std::string_view body) {
   raft_free(entries);
   drain_follow_ups();
 }
+
+std::optional<std::uint64_t> replica::snapshot_install_index(std::string_view body) {
+  const auto m = decode_raft(body);
+  if (!m || m->type != RAFT_INSTALL_SNAPSHOT) return std::nullopt;
+  return m->snapshot_index;
+}
+
+void replica::state_covers(std::uint64_t index) { covered_by_state_ = std::max(covered_by_state_, index); }
 
 void replica::timeout() {
   if (!started_ || failed_) return;
@@ -431,11 +453,16 @@ void replica::process(raft_update& update) {
     if (w->term_or_vote) ++term_writes_in_flight_;
     host_.write(std::move(batch), [this, w](std::error_code ec) { on_written(*w, ec); });
   }
+  if (update.flags & RAFT_UPDATE_SNAPSHOT) persist_installed_snapshot(&update.snapshot);
   if (update.flags & RAFT_UPDATE_MESSAGES) {
     for (unsigned i = 0; i < update.messages.n; ++i) {
       const raft_message& m = update.messages.batch[i];
       if (m.server_address != nullptr && !addresses_.contains(m.server_id)) addresses_[m.server_id] = m.server_address;
-      send_or_hold(m.server_id, encode_outgoing(&m));
+      if (m.type == RAFT_INSTALL_SNAPSHOT) {
+        offer_snapshot(&m);
+      } else {
+        send_or_hold(m.server_id, encode_outgoing(&m));
+      }
     }
   }
   const role now = role_of(raft_state(r));
@@ -457,17 +484,77 @@ void replica::persist_entries(std::uint64_t first_index, const void* entries_ptr
   if (first_index <= last) {
     // A conflict with the leader's log: everything from first_index on goes.
     log_.erase_from(batch, first_index);
-    if (first_index >= mem_first_) mem_.resize(first_index - mem_first_);
+    while (first_index >= mem_first_ && mem_.size() > first_index - mem_first_) mem_pop_back();
   }
   for (unsigned i = 0; i < n; ++i) {
     log_entry e{entries[i].term, static_cast<std::uint8_t>(entries[i].type),
                 std::string(static_cast<const char*>(entries[i].buf.base), entries[i].buf.len)};
     log_.put_entry(batch, first_index + i, e);
-    mem_.push_back(std::move(e));
+    mem_push_back(std::move(e));
   }
   // Whatever their origin (our submission, a received message, libraft's own no-op), the
   // payloads are ours once handed over, in one batch.
   if (n > 0 && entries[0].batch != nullptr) raft_free(entries[0].batch);
+}
+
+void replica::persist_installed_snapshot(void* update_snapshot) {
+  auto& u = *static_cast<decltype(raft_update::snapshot)*>(update_snapshot);
+  raft_free(u.chunk.base);  // the data went by the host's transfer: libraft's chunk is empty
+  const snapshot_meta meta{u.metadata.index, u.metadata.term, encode_configuration(u.metadata.configuration),
+                           u.metadata.configuration_index};
+  // libraft discarded its log: ours goes too, on disk (in the same write as the metadata)
+  // and in memory; the next entry is the one after the snapshot.
+  write_batch batch;
+  log_.erase_from(batch, 0);
+  log_.put_snapshot(batch, meta);
+  mem_clear();
+  mem_first_ = meta.index + 1;
+  // libraft takes the configuration over again with RAFT_PERSISTED_SNAPSHOT.
+  auto metadata = std::make_shared<raft_snapshot_metadata>(u.metadata);
+  host_.write(std::move(batch), [this, meta, metadata](std::error_code ec) {
+    if (failed_) return;
+    if (ec) {
+      stop_member(ec.message(), "an installed snapshot could not be written");
+      return;
+    }
+    // Before libraft moves its commit index to the snapshot's: nothing up to it is applied.
+    applied_ = std::max(applied_, meta.index);
+    snapshot_index_ = meta.index;
+    configurations_.clear();
+    configurations_[meta.configuration_index] = meta.configuration;
+    members_changed(meta.configuration);
+    log::queue().info("replication: member {} installed the snapshot at {} (term {})", options_.id, meta.index,
+                      meta.term);
+    raft_event event{};
+    event.type = RAFT_PERSISTED_SNAPSHOT;
+    event.persisted_snapshot.metadata = *metadata;
+    event.persisted_snapshot.offset = 0;
+    event.persisted_snapshot.last = true;
+    step(event);
+    drain_follow_ups();
+  });
+}
+
+void replica::offer_snapshot(const void* message) {
+  const auto& m = *static_cast<const raft_message*>(message);
+  const auto& a = m.install_snapshot;
+  // libraft leaves the configuration and the data to us: the configuration is the one in
+  // force at the snapshot, the data is the host's to send.
+  const auto conf = configurations_.find(a.conf_index);
+  if (conf == configurations_.end()) {
+    log::queue().warn("replication: no configuration at {} for the snapshot at {}; member {} waits", a.conf_index,
+                      a.last_index, m.server_id);
+    return;
+  }
+  raft_frame f;
+  f.type = RAFT_INSTALL_SNAPSHOT;
+  f.version = a.version;
+  f.term = a.term;
+  f.snapshot_index = a.last_index;
+  f.snapshot_term = a.last_term;
+  f.configuration = conf->second;
+  f.configuration_index = a.conf_index;
+  host_.send_snapshot(m.server_id, a.last_index, encode_raft(f));
 }
 
 void replica::send_or_hold(std::uint64_t to, std::string body) {
@@ -526,7 +613,7 @@ void replica::apply_committed() {
     const log_entry* e = entry_at(index);
     if (e == nullptr) break;  // not here yet (libraft never commits past what it handed over)
     applied_ = index;
-    if (index > applied_at_start_) host_.apply(index, *e);
+    if (index > covered_by_state_) host_.apply(index, *e);
     if (e->type == static_cast<std::uint8_t>(entry_type::configuration)) {
       configurations_[index] = e->data;
       members_changed(e->data);
@@ -578,10 +665,7 @@ void replica::take_snapshot(std::uint64_t index, std::uint64_t trailing) {
   if (index > trailing) {
     const std::uint64_t trim_through = index - trailing;
     log_.erase_through(batch, trim_through);
-    while (!mem_.empty() && mem_first_ <= trim_through) {
-      mem_.pop_front();
-      ++mem_first_;
-    }
+    while (!mem_.empty() && mem_first_ <= trim_through) mem_pop_front();
     if (mem_.empty()) mem_first_ = std::max(mem_first_, trim_through + 1);
   }
   // Nothing waits on it: a lost trim only leaves more log, and it lands after the state it
@@ -599,11 +683,32 @@ void replica::drain_follow_ups() {
 }
 
 void replica::trim_memory() {
-  // Entries applied long ago are read back from storage if a follower needs them.
-  while (!mem_.empty() && mem_first_ + options_.applied_entries_in_memory < applied_) {
-    mem_.pop_front();
-    ++mem_first_;
-  }
+  // Entries applied long ago are read back from storage if a follower needs them. Only
+  // entries durable here go: a write in flight reports its entries by finding them in memory.
+  while (!mem_.empty() && mem_first_ <= applied_ && mem_first_ <= raft_->last_stored &&
+         (mem_first_ + options_.applied_entries_in_memory < applied_ || mem_bytes_ > options_.applied_bytes_in_memory))
+    mem_pop_front();
+}
+
+void replica::mem_push_back(log_entry e) {
+  mem_bytes_ += e.data.size();
+  mem_.push_back(std::move(e));
+}
+
+void replica::mem_pop_front() {
+  mem_bytes_ -= mem_.front().data.size();
+  mem_.pop_front();
+  ++mem_first_;
+}
+
+void replica::mem_pop_back() {
+  mem_bytes_ -= mem_.back().data.size();
+  mem_.pop_back();
+}
+
+void replica::mem_clear() {
+  mem_.clear();
+  mem_bytes_ = 0;
 }
 
 const log_entry* replica::entry_at(std::uint64_t index) {
@@ -683,15 +788,8 @@ std::string replica::encode_outgoing(const void* message_ptr) {
       f.last_log_term = a.last_log_term;
       break;
     }
-    case RAFT_INSTALL_SNAPSHOT: {
-      const auto& a = m.install_snapshot;
-      f.version = a.version;
-      f.term = a.term;
-      f.snapshot_index = a.last_index;
-      f.snapshot_term = a.last_term;
-      f.configuration_index = a.conf_index;
-      break;
-    }
+    case RAFT_INSTALL_SNAPSHOT:
+      break;  // never here: offer_snapshot() hands it to the host
   }
   return encode_raft(f);
 }
@@ -718,6 +816,7 @@ replica_status replica::status() const {
     if (leading && srv.id != options_.id && raft_match_index(r, srv.id, &match) == 0)
       s.progress.push_back({srv.id, match});
   }
+  s.leader_commit = leading ? s.commit_index : std::max(leader_commit_, s.commit_index);
   if (leading) {
     s.transferee = raft_transferee(r);
     s.joining = joining_;

@@ -70,6 +70,8 @@ struct replica_options {
   // Applied entries kept in memory for followers that lag a little; older ones are read
   // back from storage when a follower needs them.
   std::size_t applied_entries_in_memory = 1024;
+  // ... and fewer while the log in memory holds more bytes than this (large messages).
+  std::size_t applied_bytes_in_memory = 64u << 20;
 };
 
 // What the replica needs from the node it runs in. Called on the replica's thread.
@@ -95,6 +97,14 @@ class replica_host {
   // A configuration committed: the group's members now (this one among them, or not once
   // it was removed). Where to send is theirs to know from here on.
   virtual void members_changed(const std::vector<server>& members) { (void)members; }
+  // As leader: member `to` lacks entries the log no longer holds and needs a snapshot. The
+  // host sends it its state machine's state by its own means (a state that covers at least
+  // `index`, the last snapshot's), and then `install` as a Raft frame body, as send() would.
+  // Until that frame arrives the member waits; libraft asks again (this call repeats, about
+  // every heartbeat) while the member has not caught up: a transfer already under way to
+  // `to` goes on. On the member, the host puts the state in place before it hands the frame
+  // to receive(), and calls state_covers() (snapshot_install_index() tells such a frame).
+  virtual void send_snapshot(std::uint64_t to, std::uint64_t index, std::string install) = 0;
 };
 
 // How far a member's log matches the leader's (known on the leader only).
@@ -109,6 +119,10 @@ struct replica_status {
   std::uint64_t leader_id = 0;
   std::uint64_t term = 0;
   std::uint64_t commit_index = 0;
+  // The highest commit index a leader told this member (the commit index itself on the
+  // leader): a member far below it has not caught up, even where its own commit index,
+  // which only counts entries it holds, says nothing is left to apply.
+  std::uint64_t leader_commit = 0;
   std::uint64_t applied_index = 0;
   std::uint64_t last_index = 0;
   std::vector<server> configuration;  // the members libraft knows now
@@ -135,6 +149,11 @@ class replica {
   void start(std::uint64_t applied_index);
   // A Raft frame body from member `from`.
   void receive(std::uint64_t from, std::string_view body);
+  // The snapshot index of a frame body that installs a snapshot; nullopt for any other.
+  [[nodiscard]] static std::optional<std::uint64_t> snapshot_install_index(std::string_view body);
+  // The state machine's state now covers every entry up to `index` (a state received from
+  // the leader was put in place): those entries are not applied again.
+  void state_covers(std::uint64_t index);
   // The timer armed through replica_host::arm_timer fired.
   void timeout();
 
@@ -158,8 +177,8 @@ class replica {
   // (libraft's catch-up rounds); once it has caught up, a second configuration entry makes
   // it a voter (status().joining until then). A member that does not catch up stays without
   // a vote (logged; remove it or add it again). Returns why it was refused (not the leader,
-  // already a member, a membership change under way); nothing changes then. A member too far
-  // behind the trimmed log needs a snapshot sent, which is not done yet.
+  // already a member, a membership change under way); nothing changes then. A member behind
+  // the trimmed log is sent a snapshot first (replica_host::send_snapshot).
   [[nodiscard]] std::optional<std::string> add_member(const server& member);
   // As leader: removes member `id` (this one too: it leads until the change commits, then
   // steps down). Same refusals, and the last voter is never removed.
@@ -168,8 +187,8 @@ class replica {
   // Tells libraft that the state machine's state at `index` is a snapshot (the host keeps
   // it: its state on disk, written before this call, covers every entry up to `index`), and
   // trims the log to `trailing` entries behind it, in memory and on disk. A member that
-  // falls further behind than the trimmed log needs that snapshot sent (not done yet: such
-  // a member waits). REQUIRES: index <= the applied index, above the last snapshot's.
+  // falls further behind than the trimmed log is sent the state (replica_host::send_snapshot).
+  // REQUIRES: index <= the applied index, above the last snapshot's.
   void take_snapshot(std::uint64_t index, std::uint64_t trailing);
   [[nodiscard]] std::uint64_t snapshot_index() const noexcept { return snapshot_index_; }
 
@@ -193,6 +212,10 @@ class replica {
   void members_changed(const std::string& encoded_configuration);
   void process(raft_update& update);
   void persist_entries(std::uint64_t first_index, const void* entries, unsigned n, write_batch& batch);
+  // A snapshot libraft installs (its state already in place): the log goes, the snapshot's
+  // metadata is written, then libraft hears it is persisted.
+  void persist_installed_snapshot(void* update_snapshot);
+  void offer_snapshot(const void* message);
   void send_or_hold(std::uint64_t to, std::string body);
   void flush_held_messages();
   void on_written(const write_in_flight& w, std::error_code ec);
@@ -212,13 +235,20 @@ class replica {
   bool started_ = false;
   bool failed_ = false;
 
-  // The log from mem_first_ on (libraft keeps no payloads).
+  // The log from mem_first_ on (libraft keeps no payloads), and its payloads' bytes.
   std::deque<log_entry> mem_;
   std::uint64_t mem_first_ = 1;
+  std::size_t mem_bytes_ = 0;
+  void mem_push_back(log_entry e);
+  void mem_pop_front();
+  void mem_pop_back();
+  void mem_clear();
   log_entry read_back_;  // an entry read from storage for entry_at()
 
   std::uint64_t applied_ = 0;
-  std::uint64_t applied_at_start_ = 0;
+  // Entries up to here are in the state machine's own state already (it was durable at
+  // start, or a snapshot's state was installed): they are not applied again.
+  std::uint64_t covered_by_state_ = 0;
   std::uint64_t snapshot_index_ = 0;
   // The group's configurations by the index that set them (the last snapshot's, then every
   // applied configuration entry): a snapshot records the one in force at its index.
@@ -236,6 +266,7 @@ class replica {
   std::uint64_t joining_ = 0;
   bool catch_up_started_ = false;
 
+  std::uint64_t leader_commit_ = 0;  // replica_status::leader_commit, as followers hear it
   role last_role_ = role::unavailable;
   std::uint64_t last_leader_ = 0;
   std::map<std::uint64_t, std::string> addresses_;

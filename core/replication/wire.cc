@@ -54,7 +54,7 @@ frame_split split_frame(std::string_view in) {
   }
   if (in.size() < std::size_t{length} + 4) return s;
   const auto kind = static_cast<std::uint8_t>(in[4]);
-  if (kind < static_cast<std::uint8_t>(frame_kind::hello) || kind > static_cast<std::uint8_t>(frame_kind::answer)) {
+  if (kind < static_cast<std::uint8_t>(frame_kind::hello) || kind > static_cast<std::uint8_t>(frame_kind::snapshot_ack)) {
     s.bad = true;
     return s;
   }
@@ -187,8 +187,9 @@ std::optional<raft_frame> decode_raft(std::string_view body) {
       m.configuration = r.bytes();
       m.configuration_index = r.varint();
       m.data = r.bytes();
-      // libraft aborts on an empty configuration; a peer that sends one is broken.
-      if (m.configuration.empty()) return std::nullopt;
+      // libraft aborts on an empty configuration or a zero index or term; a peer that sends
+      // one is broken.
+      if (m.configuration.empty() || m.snapshot_index == 0 || m.snapshot_term == 0) return std::nullopt;
       break;
     case timeout_now:
       m.last_log_index = r.varint();
@@ -199,6 +200,67 @@ std::optional<raft_frame> decode_raft(std::string_view body) {
   }
   if (!r.done()) return std::nullopt;
   return m;
+}
+
+constexpr std::uint8_t snapshot_chunk_format = 1;
+constexpr std::uint8_t snapshot_ack_format = 1;
+
+std::string encode_snapshot_chunk(const snapshot_chunk& c) {
+  writer w;
+  w.u8(snapshot_chunk_format);
+  w.varint(c.snapshot_index);
+  w.varint(c.state_index);
+  w.varint(c.seq);
+  w.boolean(c.last);
+  w.varint(c.items.size());
+  for (const auto& [key, value] : c.items) {
+    w.bytes(key);
+    w.bytes(value);
+  }
+  return w.take();
+}
+
+std::optional<snapshot_chunk> decode_snapshot_chunk(std::string_view body) {
+  reader r(body);
+  if (r.u8() != snapshot_chunk_format) return std::nullopt;
+  snapshot_chunk c;
+  c.snapshot_index = r.varint();
+  c.state_index = r.varint();
+  c.seq = r.varint();
+  c.last = r.boolean();
+  const std::uint64_t n = r.varint();
+  // Each item takes at least two bytes: a count beyond the rest is corrupt.
+  if (!r.ok() || n > body.size()) return std::nullopt;
+  c.items.reserve(n);
+  for (std::uint64_t i = 0; i < n && r.ok(); ++i) {
+    std::string key = r.bytes();
+    std::string value = r.bytes();
+    // Keys ascend within a chunk (and from chunk to chunk: the receiver checks that).
+    if (key.empty() || (!c.items.empty() && key <= c.items.back().first)) return std::nullopt;
+    c.items.emplace_back(std::move(key), std::move(value));
+  }
+  if (!r.done() || c.snapshot_index == 0 || c.state_index < c.snapshot_index) return std::nullopt;
+  return c;
+}
+
+std::string encode_snapshot_ack(const snapshot_ack& a) {
+  writer w;
+  w.u8(snapshot_ack_format);
+  w.varint(a.snapshot_index);
+  w.varint(a.seq);
+  w.boolean(a.accepted);
+  return w.take();
+}
+
+std::optional<snapshot_ack> decode_snapshot_ack(std::string_view body) {
+  reader r(body);
+  if (r.u8() != snapshot_ack_format) return std::nullopt;
+  snapshot_ack a;
+  a.snapshot_index = r.varint();
+  a.seq = r.varint();
+  a.accepted = r.boolean();
+  if (!r.done()) return std::nullopt;
+  return a;
 }
 
 }  // namespace wharf::core::replication

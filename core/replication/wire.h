@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace wharf::core::replication {
@@ -21,6 +22,8 @@ enum class frame_kind : std::uint8_t {
   raft = 2,     // a Raft message (raft_frame)
   request = 3,  // a follower hands a client's request to the leader (forwarded_request)
   answer = 4,   // the leader's answer to a forwarded request
+  snapshot_chunk = 5,  // the leader sends part of its state to a member behind the log
+  snapshot_ack = 6,    // the member took (or refused) a chunk: the next may come
 };
 
 // A frame's header and its undecoded body.
@@ -95,5 +98,26 @@ struct raft_frame {
 };
 [[nodiscard]] std::string encode_raft(const raft_frame& m);
 [[nodiscard]] std::optional<raft_frame> decode_raft(std::string_view body);
+
+// Part of a state sent to a member that needs a snapshot: keys in ascending order, chunk
+// after chunk (`seq` from 0), the last one marked. `snapshot_index` is the Raft snapshot it
+// stands for; `state_index` the applied index the state is at (at least the former).
+struct snapshot_chunk {
+  std::uint64_t snapshot_index = 0;
+  std::uint64_t state_index = 0;
+  std::uint64_t seq = 0;
+  bool last = false;
+  std::vector<std::pair<std::string, std::string>> items;
+};
+[[nodiscard]] std::string encode_snapshot_chunk(const snapshot_chunk& c);
+[[nodiscard]] std::optional<snapshot_chunk> decode_snapshot_chunk(std::string_view body);
+
+struct snapshot_ack {
+  std::uint64_t snapshot_index = 0;
+  std::uint64_t seq = 0;
+  bool accepted = false;  // false: the member gave the transfer up (the leader stops it)
+};
+[[nodiscard]] std::string encode_snapshot_ack(const snapshot_ack& a);
+[[nodiscard]] std::optional<snapshot_ack> decode_snapshot_ack(std::string_view body);
 
 }  // namespace wharf::core::replication

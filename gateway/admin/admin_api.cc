@@ -13,6 +13,10 @@ namespace {
 
 constexpr const char* prometheus_type = "text/plain; version=0.0.4; charset=utf-8";
 
+// /readyz: a member this many log entries or fewer behind its leader's commit index counts
+// as caught up (entries are turns of commands; a follower under load trails by a few).
+constexpr std::uint64_t catch_up_slack = 1000;
+
 http::http_response text(unsigned status, std::string body) {
   return {status, "text/plain; charset=utf-8", std::move(body)};
 }
@@ -223,6 +227,17 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
   x.one("wharf_cluster_commands_lost_total", "counter",
         "Commands this member proposed that another leader's entries replaced (their callers got 6000).",
         s.commands_lost);
+  x.one("wharf_cluster_snapshots_sent_total", "counter",
+        "States this member sent whole, as leader, to members behind its trimmed log.", s.snapshots.sent);
+  x.one("wharf_cluster_snapshots_received_total", "counter", "States this member received from a leader and installed.",
+        s.snapshots.received);
+  x.one("wharf_cluster_snapshots_abandoned_total", "counter",
+        "Snapshot transfers this member dropped as leader (stalled, refused, or leadership lost); each starts again.",
+        s.snapshots.abandoned);
+  x.one("wharf_cluster_snapshot_sent_bytes_total", "counter", "Bytes of state (keys and values) sent in snapshots.",
+        s.snapshots.bytes_sent);
+  x.one("wharf_cluster_snapshot_received_bytes_total", "counter", "Bytes of state received in snapshots.",
+        s.snapshots.bytes_received);
 }
 
 void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {
@@ -297,12 +312,17 @@ void admin_api::handle(http::http_request request, http::respond_fn respond, con
     return;
   }
   if (path == "/readyz") {
-    // Serving, and the queue core knows its leader and has applied what it knows committed
-    // (a node still catching up after a restart answers 503 until it has).
+    // Serving, and the queue core knows its leader, is one of its group's members, and has
+    // applied what it knows committed, within catch_up_slack of the leader's commit index
+    // (a node catching up after a restart, or a new node waiting for its snapshot, answers
+    // 503 until it has; a healthy follower under load trails by a round trip).
     if (!ready_.load(std::memory_order_relaxed)) return respond(text(503, "not ready\n"));
     const auto r = sources_.queue_core.stats().replication;
     if (r.leader_id == 0) return respond(text(503, "not ready: the queue core has no leader\n"));
-    if (r.applied_index < r.commit_index) return respond(text(503, "not ready: the queue core is catching up\n"));
+    if (std::none_of(r.configuration.begin(), r.configuration.end(), [&](const auto& m) { return m.id == r.id; }))
+      return respond(text(503, "not ready: the queue core has not received its group's state yet\n"));
+    if (r.applied_index < r.commit_index || r.applied_index + catch_up_slack < r.leader_commit)
+      return respond(text(503, "not ready: the queue core is catching up\n"));
     respond(text(200, "ready\n"));
     return;
   }

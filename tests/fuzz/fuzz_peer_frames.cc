@@ -1,5 +1,5 @@
 // libFuzzer target over what a peer link carries: frames (split_frame), hellos, Raft
-// messages, relayed requests and answers, the queue core's log entries (command batches) and
+// messages, snapshot chunks and their acknowledgements, relayed requests and answers, the queue core's log entries (command batches) and
 // results. Each decoder must refuse or accept arbitrary bytes without crashing; what it
 // accepts must re-encode to bytes that decode the same (a relayed request travels twice).
 #include <cstddef>
@@ -42,6 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The bodies, each decoder on the whole input.
   round_trip(bytes, replication::decode_hello, replication::encode_hello, "hello");
   round_trip(bytes, replication::decode_raft, replication::encode_raft, "raft message");
+  round_trip(bytes, replication::decode_snapshot_chunk, replication::encode_snapshot_chunk, "snapshot chunk");
+  round_trip(bytes, replication::decode_snapshot_ack, replication::encode_snapshot_ack, "snapshot ack");
   round_trip(bytes, queue::decode_forwarded_request,
              [](const queue::forwarded_request& r) { return queue::encode_forwarded(r); }, "relayed request");
   round_trip(bytes, queue::decode_forwarded_answer,

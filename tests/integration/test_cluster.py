@@ -1,8 +1,10 @@
 """The replicated queue core, three wharf processes on loopback (wharf only): any node serves
 the CMQ API (followers relay to the leader), every node holds the same queues, a leader
 killed with kill -9 under load loses no acknowledged message and a new one takes over, a
-follower killed catches up from the log, and without a majority a request gets code 6000
-("no leader; retry") after cluster.leader_wait_ms instead of hanging."""
+follower killed catches up from the log, nodes behind the trimmed log (a follower away, a
+node added later) catch up by snapshot, and without a majority a request gets code 6000
+("no leader; retry") after cluster.leader_wait_ms instead of hanging. LargeSnapshotTest
+(labelled slow) sends a follower a state of about 300 MB in chunks."""
 
 import json
 import random
@@ -18,8 +20,9 @@ from wharf_fixture import Broker, QueueApiTestCase, require_wharf, wait_until
 class Cluster:
     """Three wharf nodes (queue API and admin listeners) forming one queue core cluster."""
 
-    def __init__(self, test, size=3, leader_wait_ms=5000):
+    def __init__(self, test, size=3, leader_wait_ms=5000, log_retain_entries=None):
         self.test, self.leader_wait_ms = test, leader_wait_ms
+        self.queue = {} if log_retain_entries is None else {"log_retain_entries": log_retain_entries}
         self.peer_ports = [free_port() for _ in range(size)]
         self.peers = "\n".join('    - {id: %d, address: "127.0.0.1:%d"}' % (i + 1, p)
                                for i, p in enumerate(self.peer_ports))
@@ -32,7 +35,7 @@ class Cluster:
         section = ('cluster:\n  node_id: %d\n  bind: "127.0.0.1:%d"\n  leader_wait_ms: %d\n%s  peers:\n%s'
                    % (node_id, peer_port, self.leader_wait_ms, "  join: true\n" if join else "", self.peers))
         b = Broker(("queue-api", "admin"), name="node %d" % node_id, top_level=section, auth=self.auth,
-                   listener_keys={"admin": "users: [ops]"})
+                   listener_keys={"admin": "users: [ops]"}, queue=self.queue)
         self.test._own_brokers.append(b)
         return b
 
@@ -276,6 +279,49 @@ class ClusterTest(QueueApiTestCase):
                    what="the restarted follower applied the log")
         self.assertEqual(self.attributes(q, client=self.api_of(follower))["activeMsgNum"], 100)
 
+    def test_nodes_behind_the_trimmed_log_catch_up_by_snapshot(self):
+        # A short log: a follower away for a few hundred sends, and a node added later, need
+        # entries the others trimmed, and are sent the leader's state instead (in chunks).
+        c = Cluster(self, log_retain_entries=16)
+        leader = c.leader()
+        follower = next(b for b in c.nodes if b is not leader)
+        api = self.api_of(leader)
+        q = self.new_queue("snap", client=api)
+        follower.kill()
+        bodies = ["away-%d-" % i + "x" * 2000 for i in range(300)]
+        for b in bodies:
+            self.send(q, b, client=api)
+        received = self.receive_one(q, client=api)  # one in flight: its state travels too
+        follower.start()
+        wait_until(lambda: c.value(follower, "wharf_cluster_snapshots_received_total") >= 1, timeout_s=30,
+                   what="the follower installed a snapshot")
+        target = c.value(leader, "wharf_cluster_commit_index")
+        wait_until(lambda: c.value(follower, "wharf_cluster_applied_index") >= target, timeout_s=15,
+                   what="the follower caught up")
+        self.assertGreaterEqual(c.value(leader, "wharf_cluster_snapshots_sent_total"), 1)
+        self.assertGreater(c.value(follower, "wharf_cluster_snapshot_received_bytes_total"), 300 * 2000)
+        attributes = self.attributes(q, client=self.api_of(follower))
+        self.assertEqual((attributes["activeMsgNum"], attributes["inactiveMsgNum"]), (299, 1))
+
+        new, address = c.start_joining_node()
+        status, _, body, _ = admin_get(leader, "/api/v1/cluster/members?id=4&address=%s" % address, method="POST")
+        self.assertEqual(status, 202, body)
+        wait_until(lambda: admin_get(new, "/readyz")[0] == 200, timeout_s=30, what="the new node ready")
+        self.assertGreaterEqual(c.value(new, "wharf_cluster_snapshots_received_total"), 1)
+        # The leader steps aside: the restarted follower and the new node serve every message.
+        leader.kill()
+        api = self.api_of(new)
+        got = {received["msgBody"]}
+        deadline = time.monotonic() + 60
+        while len(got) < len(bodies) and time.monotonic() < deadline:
+            a = api.call("BatchReceiveMessage", {"queueName": q, "numOfMsg": 16, "pollingWaitSeconds": 1})
+            if a["code"] != 0:
+                continue  # 6000 during the election, 7000 while the received one is invisible
+            got.update(m["msgBody"] for m in a["msgInfoList"])
+            api.call("BatchDeleteMessage", dict(queueName=q, **{"receiptHandle.%d" % i: m["receiptHandle"]
+                                                              for i, m in enumerate(a["msgInfoList"])}))
+        self.assertEqual(got, set(bodies))
+
     def test_without_a_majority_requests_get_6000_not_a_hang(self):
         c = Cluster(self, leader_wait_ms=1000)
         c.leader()
@@ -298,3 +344,87 @@ class ClusterTest(QueueApiTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def rss_bytes(broker, field="VmHWM"):
+    """The broker process's peak resident memory so far (VmHWM), or now (VmRSS)."""
+    with open("/proc/%d/status" % broker.pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no %s for pid %d" % (field, broker.pid))
+
+
+class LargeSnapshotTest(QueueApiTestCase):
+    """Labelled slow: a follower behind by a state of about 300 MB gets it in chunks."""
+    listeners = ("queue-api",)
+
+    def setUp(self):
+        require_wharf(self, "the replicated queue core is wharf's")
+        super().setUp()
+
+    def api_of(self, b):
+        return self.cmq(broker=b, timeout_s=60)
+
+    STATE_MESSAGES, MESSAGE_BYTES = 300, 1 << 20
+
+    @staticmethod
+    def body(i):
+        # Incompressible enough that the bytes on the wire are the state's own.
+        return ("%06d" % i) + random.Random(i).randbytes(LargeSnapshotTest.MESSAGE_BYTES // 2 - 6).hex()[:-6] + "......"
+
+    def test_a_state_of_hundreds_of_megabytes_travels_in_chunks(self):
+        c = Cluster(self, log_retain_entries=64)
+        leader = c.leader()
+        follower = next(b for b in c.nodes if b is not leader)
+        api = self.api_of(leader)
+        q = self.new_queue("large", client=api, maxMsgSize=1048576)
+        follower.kill()
+        errors = []
+
+        def producer(k):
+            client = leader.cmq("queue-api", timeout_s=60)
+            for i in range(k, self.STATE_MESSAGES, 4):
+                a = client.call("SendMessage", {"queueName": q, "msgBody": self.body(i)})
+                if a.get("code") != 0:
+                    errors.append(a)
+            client.close()
+
+        threads = [threading.Thread(target=producer, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=300)
+        self.assertEqual(errors, [])
+        state_bytes = self.STATE_MESSAGES * len(self.body(0))
+        with open("/proc/%d/clear_refs" % leader.pid, "w") as f:
+            f.write("5")  # the leader's peak memory from here on: the transfer's, not the sends'
+        leader_before = rss_bytes(leader, "VmRSS")
+        follower.start(timeout_s=30)
+        wait_until(lambda: c.value(follower, "wharf_cluster_snapshots_received_total") >= 1, timeout_s=240,
+                   what="the follower installed the large snapshot")
+        target = c.value(leader, "wharf_cluster_commit_index")
+        wait_until(lambda: c.value(follower, "wharf_cluster_applied_index") >= target, timeout_s=60,
+                   what="the follower caught up")
+        received = c.value(follower, "wharf_cluster_snapshot_received_bytes_total")
+        self.assertGreater(received, state_bytes)
+        # Chunk after chunk: neither side held the state whole (the follower's peak includes
+        # its start; the leader's counts from the transfer's start).
+        grew = {"leader": rss_bytes(leader) - leader_before, "follower": rss_bytes(follower)}
+        for side, grown in grew.items():
+            self.assertLess(grown, state_bytes // 3, "the %s took %.0f MB for a state of %.0f MB"
+                            % (side, grown / 1e6, state_bytes / 1e6))
+        self.assertEqual(self.attributes(q, client=self.api_of(follower))["activeMsgNum"], self.STATE_MESSAGES)
+        # The leader goes: the follower and the third node serve the messages, byte for byte.
+        leader.kill()
+        api = self.api_of(follower)
+        seen = 0
+        deadline = time.monotonic() + 120
+        while seen < 20 and time.monotonic() < deadline:
+            a = api.call("ReceiveMessage", {"queueName": q, "pollingWaitSeconds": 1})
+            if a["code"] != 0:
+                continue  # 6000 during the election
+            body = a["msgBody"]
+            self.assertEqual(body, self.body(int(body[:6])))
+            seen += 1
+        self.assertEqual(seen, 20)

@@ -111,6 +111,13 @@ class node final : public replica_host {
   void apply(std::uint64_t index, const log_entry& entry) override;
   void role_changed(role, std::uint64_t) override {}
   void member_failed(const std::string& why) override { ADD_FAILURE() << "member " << id_ << " stopped: " << why; }
+  void send_snapshot(std::uint64_t to, std::uint64_t index, std::string install) override;
+  // A leader's state (at `state_index`) and the frame that installs it reach this member.
+  void install_state(std::uint64_t from, storage_view& state, std::uint64_t state_index, const std::string& install);
+
+  std::uint64_t snapshots_installed = 0;
+  // The highest state index a snapshot brought: entries up to it this member never applied.
+  std::uint64_t covered_through = 0;
 
  private:
   cluster& c_;
@@ -123,6 +130,10 @@ class node final : public replica_host {
   std::uint64_t incarnation_ = 0;
   std::uint64_t timer_generation_ = 0;
 };
+
+// The queue core's keys: a snapshot's state.
+constexpr std::string_view state_begin = "c";
+constexpr std::string_view state_end = "d";
 
 class cluster {
  public:
@@ -142,6 +153,17 @@ class cluster {
       if (!n.up() || net.cut.contains({from, to})) return;
       n.member()->receive(from, body);
       n.end_turn();
+    });
+  }
+
+  // A snapshot: the leader's state, frozen now, reaches `to` after a delay, or is lost.
+  void deliver_state(std::uint64_t from, std::uint64_t to, std::shared_ptr<storage_view> state,
+                     std::uint64_t state_index, std::string install) {
+    if (net.cut.contains({from, to}) || sched.chance(net.drop_percent)) return;
+    sched.after(1 + sched.below(net.max_delay_ms + 50), [this, from, to, state, state_index, install] {
+      node& n = at(to);
+      if (!n.up() || net.cut.contains({from, to})) return;
+      n.install_state(from, *state, state_index, install);
     });
   }
 
@@ -261,6 +283,46 @@ void node::write(write_batch batch, std::function<void(std::error_code)> done) {
   });
 }
 
+void node::send_snapshot(std::uint64_t to, std::uint64_t index, std::string install) {
+  // The state must cover the snapshot: wait until this member's state writes are durable.
+  const auto incarnation = incarnation_;
+  if (storage_.has_pending() || engine_->applied_index() < index) {
+    c_.sched.after(5, [this, incarnation, to, index, install = std::move(install)]() mutable {
+      if (up_ && incarnation == incarnation_ && replica_->is_leader()) send_snapshot(to, index, std::move(install));
+    });
+    return;
+  }
+  c_.deliver_state(id_, to, storage_.view(), engine_->applied_index(), std::move(install));
+}
+
+void node::install_state(std::uint64_t from, storage_view& state, std::uint64_t state_index,
+                         const std::string& install) {
+  if (storage_.has_pending()) {
+    // The import replaces the state's keys: no write of them may be in flight. Later.
+    const auto incarnation = incarnation_;
+    c_.sched.after(5, [this, incarnation, from, &state, state_index, install] {
+      if (up_ && incarnation == incarnation_) install_state(from, state, state_index, install);
+    });
+    return;
+  }
+  if (state_index > engine_->applied_index()) {
+    auto import = storage_.import_range(std::string(state_begin), std::string(state_end));
+    state.scan_range(state_begin, state_end, [&](std::string_view k, std::string_view v) {
+      EXPECT_FALSE(import->add(k, v));
+      return true;
+    });
+    ASSERT_FALSE(import->commit());
+    q::engine_limits limits;
+    limits.keep_command_log = false;
+    engine_ = q::engine::open(storage_, limits);
+    ++snapshots_installed;
+    covered_through = std::max(covered_through, engine_->applied_index());
+  }
+  replica_->state_covers(engine_->applied_index());
+  replica_->receive(from, install);
+  end_turn();
+}
+
 void node::apply(std::uint64_t index, const log_entry& entry) {
   const auto [it, fresh] = applied.emplace(index, entry);
   if (!fresh) {
@@ -284,9 +346,12 @@ std::string stored_queue_state(sim_storage& s) {
 }
 
 // Runs `seconds` of faults, then heals everything and lets the cluster settle.
-void run_with_faults(std::uint64_t seed, std::uint64_t seconds, bool crashes) {
+// `trailing` > 0: members take snapshots and trim their logs to that many entries behind,
+// so that one cut off or down for long is sent a snapshot.
+void run_with_faults(std::uint64_t seed, std::uint64_t seconds, bool crashes, std::uint64_t trailing = 0) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   cluster c(seed);
+  c.trailing = trailing;
   c.net.max_delay_ms = 20;
   c.net.drop_percent = 5;
   std::uint64_t t = 0;
@@ -345,6 +410,7 @@ void run_with_faults(std::uint64_t seed, std::uint64_t seconds, bool crashes) {
     const auto& first = c.at(1).applied;
     for (const auto& [index, e] : first) {
       const auto it = mine.find(index);
+      if (it == mine.end() && index <= c.at(id).covered_through) continue;  // in the snapshot it installed
       if (it == mine.end() || it->second != e) {
         ADD_FAILURE() << "member " << id << " differs from member 1 at entry " << index << " (of "
                       << first.rbegin()->first << "): " << (it == mine.end() ? "missing" : "another entry");
@@ -352,11 +418,19 @@ void run_with_faults(std::uint64_t seed, std::uint64_t seconds, bool crashes) {
       }
     }
   }
+  // Every acknowledged entry is the one applied at its index (by a member that applied it
+  // rather than installing a snapshot over it; with snapshots, the acknowledging leader at
+  // least applied it).
   for (const auto& a : c.acked) {
-    const auto it = c.at(1).applied.find(a.index);
-    ASSERT_NE(it, c.at(1).applied.end()) << "acknowledged entry " << a.index << " is missing";
-    EXPECT_EQ(it->second.term, a.term) << "acknowledged entry " << a.index << " was replaced";
-    EXPECT_EQ(it->second.data, a.data);
+    const log_entry* found = nullptr;
+    for (auto& n : c.nodes)
+      if (const auto it = n->applied.find(a.index); it != n->applied.end()) {
+        found = &it->second;
+        break;
+      }
+    ASSERT_NE(found, nullptr) << "acknowledged entry " << a.index << " is missing";
+    EXPECT_EQ(found->term, a.term) << "acknowledged entry " << a.index << " was replaced";
+    EXPECT_EQ(found->data, a.data);
   }
   // The same state in memory and on disk.
   if (::testing::Test::HasFailure()) return;  // the dumps below would only repeat it, at length
@@ -394,7 +468,7 @@ TEST(replication_sim, members_restart_from_snapshots_of_a_trimmed_log) {
   for (int round = 0; round < 6; ++round) {
     for (int i = 0; i < 40; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
     // A member crashes and comes back at once: it is never more than the trailing entries
-    // behind (sending it a snapshot is not done yet).
+    // behind, and catches up from the log.
     const std::uint64_t victim = 1 + static_cast<std::uint64_t>(round % 3);
     c.sched.at(t += 5, [&c, victim] { c.at(victim).crash(); });
     c.sched.at(t += 50, [&c, victim] { c.at(victim).start(); });
@@ -472,6 +546,50 @@ TEST(replication_sim, a_member_joins_catches_up_and_votes_and_one_leaves) {
   EXPECT_NE(leader->member()->remove_member(gone), std::nullopt) << "removed twice";
 }
 
+// A member down while the others trim their logs far past it comes back to a leader that
+// no longer has the entries it lacks: it is sent the leader's state, installs it, and goes on
+// from the log. A member added later starts from a snapshot too.
+TEST(replication_sim, a_member_behind_the_trimmed_log_catches_up_by_snapshot) {
+  cluster c(21);
+  c.trailing = 20;
+  c.trim_every = 10;
+  c.sched.run_until(3000);
+  std::uint64_t t = 3000;
+  for (int i = 0; i < 30; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 500);
+  node* leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  node& behind = leader == &c.at(3) ? c.at(2) : c.at(3);
+  behind.crash();
+  for (int i = 0; i < 200; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 1000);
+  leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  const auto behind_by = leader->member()->snapshot_index();
+  ASSERT_GT(behind_by, c.trailing + 100) << "the leader's log was not trimmed far enough to need a snapshot";
+  behind.start();
+  c.nodes.push_back(std::make_unique<node>(c, 4));
+  c.at(4).start();
+  EXPECT_EQ(leader->member()->add_member({4, "node4"}), std::nullopt);
+  leader->end_turn();
+  for (int i = 0; i < 40; ++i) c.sched.at(t += 10, [&c] { c.client_send(); });
+  c.sched.run_until(t += 8000);
+  leader = leader_of(c);
+  ASSERT_NE(leader, nullptr);
+  for (node* n : {&behind, &c.at(4)}) {
+    EXPECT_GE(n->snapshots_installed, 1u) << "it caught up without a snapshot";
+    EXPECT_EQ(n->member()->status().applied_index, leader->member()->status().applied_index);
+    EXPECT_EQ(n->engine().dump(), leader->engine().dump());
+    EXPECT_EQ(stored_queue_state(n->store()), stored_queue_state(leader->store()));
+  }
+  EXPECT_EQ(voters_of(*leader), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  // Restarted, it comes back from the installed snapshot and its log.
+  behind.crash();
+  behind.start();
+  c.sched.run_until(t += 3000);
+  EXPECT_EQ(behind.engine().dump(), leader->engine().dump());
+}
+
 // The seeds a test runs: `first`..`first + count - 1`, or WHARF_SIM_SEED=N alone (to
 // reproduce a failure), or WHARF_SIM_SEEDS=COUNT from `first` (to search for one).
 std::vector<std::uint64_t> seeds(std::uint64_t first, std::uint64_t count) {
@@ -488,6 +606,11 @@ TEST(replication_sim, drops_delays_and_partitions) {
 
 TEST(replication_sim, drops_delays_partitions_and_crashes) {
   for (const auto seed : seeds(100, 8)) run_with_faults(seed, 20, true);
+}
+
+// Short logs: a member cut off or down for a while is sent snapshots, under the same faults.
+TEST(replication_sim, drops_delays_partitions_crashes_and_snapshots) {
+  for (const auto seed : seeds(200, 8)) run_with_faults(seed, 20, true, 30);
 }
 
 }  // namespace
