@@ -112,6 +112,11 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
     r.heartbeat_timeout_ms = c->heartbeat_timeout_ms;
     r.leader_wait = std::chrono::milliseconds(c->leader_wait_ms);
     r.forward_timeout = std::chrono::milliseconds(c->forward_timeout_ms);
+    if (c->tls) {
+      r.tls_server = wharf::tls::make_server_context(*c->tls);
+      r.tls_client = wharf::tls::make_client_context(c->tls->ca_file,
+                                                     wharf::tls::cert_key_files{c->tls->cert_file, c->tls->key_file});
+    }
   }
   return o;
 }

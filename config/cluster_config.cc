@@ -22,7 +22,7 @@ bool is_host_port(std::string_view address) {
 
 }  // namespace
 
-void read_cluster(const entry& e, cluster_config& out, diagnostics& diag) {
+void read_cluster(const entry& e, cluster_config& out, diagnostics& diag, const file_reader& read_file) {
   if (!e.value.IsMap()) {
     diag.add(value_mark(e), "cluster: expected a map with node_id, bind and peers");
     return;
@@ -67,6 +67,27 @@ void read_cluster(const entry& e, cluster_config& out, diagnostics& diag) {
   const auto join = m.find("join");
   if (join) {
     if (auto v = read_bool(*join, diag)) out.join = *v;
+  }
+  if (auto t = m.find("tls")) {
+    // Mutual: every node presents its certificate and checks the other's against ca_file,
+    // both ways, so all three files are required.
+    if (!t->value.IsMap()) {
+      diag.add(value_mark(*t), "cluster.tls: expected a map with cert_file, key_file and ca_file");
+    } else {
+      map_reader files(t->value, t->path, diag);
+      tls_config tls;
+      tls.require_client_cert = true;
+      auto cert = read_file(files, "cert_file", true);
+      auto key = read_file(files, "key_file", true);
+      auto ca = read_file(files, "ca_file", true);
+      files.finish();
+      if (cert && key && ca) {
+        tls.cert_file = std::move(*cert);
+        tls.key_file = std::move(*key);
+        tls.ca_file = std::move(*ca);
+        out.tls = std::move(tls);
+      }
+    }
   }
   read_uint_into(m, "leader_wait_ms", out.leader_wait_ms, 0, 60000, diag);
   read_uint_into(m, "forward_timeout_ms", out.forward_timeout_ms, 1000, 600000, diag);

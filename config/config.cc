@@ -239,15 +239,14 @@ class schema_reader {
     if (auto e = m.find("queue_api")) detail::read_queue_api(*e, cfg.queue_api, credentials_seen_, diag_);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
     if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_);
+    const detail::file_reader read_file = [this](map_reader& r, std::string_view key, bool required) {
+      return read_tls_file(r, key, required);
+    };
     if (auto e = m.find("cluster")) {
       cfg.cluster.emplace();
-      detail::read_cluster(*e, *cfg.cluster, diag_);
+      detail::read_cluster(*e, *cfg.cluster, diag_, read_file);
     }
-    if (auto e = m.find("bridge")) {
-      detail::read_bridge(*e, cfg.bridge, diag_, [this](map_reader& r, std::string_view key, bool required) {
-        return read_tls_file(r, key, required);
-      });
-    }
+    if (auto e = m.find("bridge")) detail::read_bridge(*e, cfg.bridge, diag_, read_file);
     m.finish();
   }
 

@@ -322,6 +322,10 @@ struct cluster_config {
   std::uint32_t heartbeat_timeout_ms = 100;   // 10..10000, below election_timeout_ms. Default: 100.
   std::uint32_t leader_wait_ms = 5000;        // a request without a leader waits this long. 0..60000. Default: 5000.
   std::uint32_t forward_timeout_ms = 10000;   // a relayed request's answer, beyond its polling wait. 1000..600000. Default: 10000.
+  // Mutual TLS on the peer links: this node's certificate and key, presented both ways, and
+  // the CA that must have signed every other node's (require_client_cert is set). Default:
+  // none (plain TCP).
+  std::optional<tls_config> tls;
   std::string source_location;         // "file:line:col" of the section
 };
 

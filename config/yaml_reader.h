@@ -107,6 +107,10 @@ void read_uint_into(map_reader& m, std::string_view key, T& out, std::uint64_t m
 void read_map_list(const entry& e, std::string_view what, diagnostics& diag,
                    const std::function<void(map_reader&, std::string location)>& read_one);
 
+// Reads a file path setting of map `m`: resolved against the config file's directory and
+// checked readable (errors reported by the reader); nullopt when absent or bad.
+using file_reader = std::function<std::optional<std::string>(map_reader& m, std::string_view key, bool required)>;
+
 // Replaces every `${ENV:NAME}` in `text` with the variable's value. Returns the error
 // message (without path) when a variable is unset or a reference is malformed.
 struct substitution {

@@ -200,6 +200,14 @@ class rocks_view final : public storage_view {
   rocks_view(const rocks_view&) = delete;
   rocks_view& operator=(const rocks_view&) = delete;
 
+  std::optional<std::string> get(std::string_view key) override {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    std::string value;
+    if (!db_->Get(ro, to_slice(key), &value).ok()) return std::nullopt;
+    return value;
+  }
+
   void scan_range(std::string_view begin, std::string_view end,
                   const std::function<bool(std::string_view, std::string_view)>& visit) override {
     if (end.empty() || end <= begin) return;

@@ -113,6 +113,7 @@ enum class durability : std::uint8_t { synced, buffered };
 class storage_view {
  public:
   virtual ~storage_view() = default;
+  [[nodiscard]] virtual std::optional<std::string> get(std::string_view key) = 0;
   // Visits keys in [begin, end) in key order until `visit` returns false.
   virtual void scan_range(std::string_view begin, std::string_view end,
                           const std::function<bool(std::string_view key, std::string_view value)>& visit) = 0;

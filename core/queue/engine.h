@@ -211,5 +211,8 @@ inline constexpr std::string_view log_key_prefix = "cl/";  // + be64 index → e
 // The engine's whole state, what a Raft snapshot carries: the keys in [begin, end).
 inline constexpr std::string_view state_keys_begin = "c";
 inline constexpr std::string_view state_keys_end = "d";
+// The applied index a stored state is at (`state`: a frozen view of the store); 0 when the
+// store holds none. Throws std::runtime_error on a corrupt record.
+[[nodiscard]] std::uint64_t stored_applied_index(storage_view& state);
 
 }  // namespace wharf::core::queue

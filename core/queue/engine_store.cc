@@ -360,3 +360,17 @@ void engine_impl::load_pushes() {
 }
 
 }  // namespace wharf::core::queue::detail
+
+namespace wharf::core::queue {
+
+std::uint64_t stored_applied_index(storage_view& state) {
+  const auto v = state.get(detail::keys::applied);
+  if (!v) return 0;
+  binary::reader r = detail::open_record(*v, "applied index");
+  const std::uint64_t index = r.varint();
+  (void)r.svarint();  // the latest command time
+  detail::finish(r, "applied index");
+  return index;
+}
+
+}  // namespace wharf::core::queue

@@ -140,6 +140,8 @@ struct service::impl final : replication::replica_host {
       po.self_id = r.node_id;
       po.cluster = r.cluster;
       po.bind = r.bind.empty() ? r.address : r.bind;
+      po.tls_server = r.tls_server;
+      po.tls_client = r.tls_client;
       for (const auto& v : r.voters) {
         if (v.id == r.node_id) continue;
         po.peers.push_back(v);
@@ -151,7 +153,7 @@ struct service::impl final : replication::replica_host {
       auto send_frame = [this](std::uint64_t to, replication::frame_kind kind, std::string body) {
         if (peers) peers->send(to, kind, 0, body);
       };
-      snapshot_out = std::make_unique<replication::snapshot_sender>(store, so, send_frame);
+      snapshot_out = std::make_unique<replication::snapshot_sender>(so, send_frame);
       snapshot_in = std::make_unique<replication::snapshot_receiver>(store, so, send_frame);
     }
     // Started on the service thread, like everything the member does.
@@ -522,10 +524,18 @@ struct service::impl final : replication::replica_host {
     if (!snapshot_out || failed) return;
     const auto now = std::chrono::steady_clock::now();
     if (snapshot_out->sending(to, index, now)) return;
-    // The state sent must cover the snapshot: it starts once the engine's writes so far are
-    // in the store (libraft asks again about every heartbeat meanwhile).
-    if (!state.empty() || state_writes_in_flight > 0 || eng->applied_index() < index) return;
-    snapshot_out->start(to, index, eng->applied_index(), std::move(install), now);
+    // The store as it is now, at the index its applied record names (the engine's writes go
+    // on behind the view). The state sent must cover the snapshot: when the snapshot's own
+    // state has not landed yet, libraft asks again about a heartbeat later.
+    auto view = store.view();
+    std::uint64_t state_index = 0;
+    try {
+      state_index = stored_applied_index(*view);
+    } catch (const std::exception& e) {
+      return fail(fmt::format("the stored state does not read for a snapshot: {}", e.what()));
+    }
+    if (state_index < index) return;
+    snapshot_out->start(to, index, std::move(view), state_index, std::move(install), now);
     publish_snapshot_stats();
   }
 
@@ -1200,6 +1210,7 @@ service_stats service::stats() const {
     s.replication = impl_->last_status;
     s.snapshots = impl_->snapshot_stats;
   }
+  s.peer_tls_refused = impl_->peers ? impl_->peers->tls_refused() : 0;
   s.commands = impl_->commands_applied.load(std::memory_order_relaxed);
   s.commits = impl_->commits.load(std::memory_order_relaxed);
   s.entries_proposed = impl_->entries_proposed.load(std::memory_order_relaxed);

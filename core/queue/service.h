@@ -28,6 +28,10 @@
 #include "core/replication/snapshot_transfer.h"
 #include "core/storage.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace wharf::core::queue {
 
 // The Raft group the queue core runs in. Default: this node alone (a group of one voter,
@@ -46,6 +50,9 @@ struct replication_options {
   // A request relayed to the leader that gets no answer in this long (beyond a receive's
   // polling wait) gets code 6000 ("no answer from the leader; retry"). Default: 10 s.
   std::chrono::milliseconds forward_timeout{10000};
+  // Mutual TLS on the peer links (replication::peer_links_options), both or neither.
+  std::shared_ptr<boost::asio::ssl::context> tls_server;
+  std::shared_ptr<boost::asio::ssl::context> tls_client;
 };
 
 struct service_options {
@@ -89,6 +96,7 @@ struct service_stats {
   std::uint64_t elections_started = 0;      // times this member stood for election
   std::uint64_t commands_lost = 0;          // proposed commands another leader's entries replaced
   replication::snapshot_transfer_stats snapshots;  // states sent to members behind the log, and received
+  std::uint64_t peer_tls_refused = 0;       // peer links that failed the TLS handshake, both ways
 };
 
 class service {

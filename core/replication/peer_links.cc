@@ -3,10 +3,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <system_error>
 
@@ -23,6 +25,8 @@ using tcp = asio::ip::tcp;
 constexpr auto first_retry = std::chrono::milliseconds(100);
 constexpr auto last_retry = std::chrono::milliseconds(1000);
 constexpr std::size_t read_chunk = 64 * 1024;
+// A connection that has not said who it is (TLS handshake and hello) by then is closed.
+constexpr auto hello_deadline = std::chrono::seconds(10);
 
 // "host:port" or "[v6]:port" into its parts; nullopt when it is neither.
 std::optional<std::pair<std::string, std::string>> split_address(std::string_view address) {
@@ -36,12 +40,53 @@ std::optional<std::pair<std::string, std::string>> split_address(std::string_vie
   return std::make_pair(std::string(address.substr(0, colon)), std::string(address.substr(colon + 1)));
 }
 
+// A peer connection's bytes: on the TCP socket itself, or through TLS over it once
+// start_tls() was called (mutual TLS: peer_links_options).
+class link_stream {
+ public:
+  explicit link_stream(tcp::socket s) : socket_(std::move(s)) {}
+  explicit link_stream(asio::io_context& io) : socket_(io) {}
+
+  [[nodiscard]] tcp::socket& socket() { return tls_ ? tls_->next_layer() : socket_; }
+  void start_tls(asio::ssl::context& context) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(socket_), context);
+  }
+  // After a close: a fresh socket for the next connection, without TLS until start_tls().
+  void reset(asio::io_context& io) {
+    tls_.reset();
+    socket_ = tcp::socket(io);
+  }
+  void close() {
+    boost::system::error_code ignored;
+    socket().close(ignored);
+  }
+
+  template <class Handler>
+  void async_handshake(asio::ssl::stream_base::handshake_type type, Handler&& handler) {
+    tls_->async_handshake(type, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void async_read_some(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return tls_->async_read_some(buffers, std::forward<Handler>(handler));
+    socket_.async_read_some(buffers, std::forward<Handler>(handler));
+  }
+  template <class Buffers, class Handler>
+  void async_write(const Buffers& buffers, Handler&& handler) {
+    if (tls_) return asio::async_write(*tls_, buffers, std::forward<Handler>(handler));
+    asio::async_write(socket_, buffers, std::forward<Handler>(handler));
+  }
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket>> tls_;
+};
+
 }  // namespace
 
 // The connection this member opened to a peer: frames for that peer go out on it.
 struct peer_links::outgoing : std::enable_shared_from_this<outgoing> {
-  outgoing(asio::io_context& io, server peer) : socket(io), resolver(io), retry(io), who(std::move(peer)) {}
-  tcp::socket socket;
+  outgoing(asio::io_context& io, server peer) : stream(io), resolver(io), retry(io), who(std::move(peer)) {}
+  link_stream stream;
   tcp::resolver resolver;
   asio::steady_timer retry;
   server who;
@@ -57,8 +102,9 @@ struct peer_links::outgoing : std::enable_shared_from_this<outgoing> {
 
 // A connection a peer opened: its frames come in on it.
 struct peer_links::incoming : std::enable_shared_from_this<incoming> {
-  explicit incoming(tcp::socket s) : socket(std::move(s)) {}
-  tcp::socket socket;
+  explicit incoming(tcp::socket s) : stream(std::move(s)), deadline(stream.socket().get_executor()) {}
+  link_stream stream;
+  asio::steady_timer deadline;  // for its hello
   std::string buffer;
   std::uint64_t from = 0;  // 0 until its hello
 };
@@ -95,7 +141,26 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
         s.set_option(tcp::no_delay(true), ignored);
         auto in = std::make_shared<incoming>(std::move(s));
         self->inbound.push_back(in);
-        self->read(in);
+        in->deadline.expires_after(hello_deadline);
+        in->deadline.async_wait([self, in](boost::system::error_code wait_ec) {
+          if (wait_ec || self->stopped || in->from != 0) return;
+          log::queue().warn("cluster: a peer link said nothing in {} s; closed", hello_deadline.count());
+          self->drop(in);
+        });
+        if (self->options.tls_server) {
+          in->stream.start_tls(*self->options.tls_server);
+          in->stream.async_handshake(asio::ssl::stream_base::server, [self, in](boost::system::error_code hs) {
+            if (self->stopped) return;
+            if (hs) {
+              ++self->tls_refused;
+              log::queue().warn("cluster: a peer link failed the TLS handshake ({}); closed", hs.message());
+              return self->drop(in);
+            }
+            self->read(in);
+          });
+        } else {
+          self->read(in);
+        }
       }
       self->accept();
     });
@@ -104,7 +169,7 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
   void read(const std::shared_ptr<incoming>& in) {
     const auto old = in->buffer.size();
     in->buffer.resize(old + read_chunk);
-    in->socket.async_read_some(
+    in->stream.async_read_some(
         asio::buffer(in->buffer.data() + old, read_chunk),
         [self = shared_from_this(), in, old](boost::system::error_code ec, std::size_t n) {
           in->buffer.resize(old + n);
@@ -142,8 +207,8 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
   }
 
   void drop(const std::shared_ptr<incoming>& in) {
-    boost::system::error_code ignored;
-    in->socket.close(ignored);
+    in->stream.close();
+    in->deadline.cancel();
     std::erase(inbound, in);
   }
 
@@ -185,26 +250,42 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
         [self = shared_from_this(), l](boost::system::error_code ec, tcp::resolver::results_type results) {
           if (self->stopped || l->closed) return;
           if (ec) return self->broken(l);
-          asio::async_connect(l->socket, results, [self, l](boost::system::error_code ec2, const tcp::endpoint&) {
+          asio::async_connect(l->stream.socket(), results, [self, l](boost::system::error_code ec2, const tcp::endpoint&) {
             if (self->stopped || l->closed) return;
             if (ec2) return self->broken(l);
             boost::system::error_code ignored;
-            l->socket.set_option(tcp::no_delay(true), ignored);
-            l->connected = true;
-            l->connecting = false;
-            l->backoff = first_retry;
-            ++l->stats.connects;
-            l->queue.push_front(self->hello_frame);
-            l->queued_bytes += self->hello_frame.size();
-            self->write(l);
+            l->stream.socket().set_option(tcp::no_delay(true), ignored);
+            if (!self->options.tls_client) return self->linked(l);
+            l->stream.start_tls(*self->options.tls_client);
+            l->stream.async_handshake(asio::ssl::stream_base::client, [self, l](boost::system::error_code hs) {
+              if (self->stopped || l->closed) return;
+              if (hs) {
+                ++self->tls_refused;
+                log::queue().warn("cluster: the link to member {} at {} failed the TLS handshake ({})", l->who.id,
+                                  l->who.address, hs.message());
+                return self->broken(l);
+              }
+              self->linked(l);
+            });
           });
         });
+  }
+
+  // Connected (and through the TLS handshake): the hello goes first, then what waits.
+  void linked(const std::shared_ptr<outgoing>& l) {
+    l->connected = true;
+    l->connecting = false;
+    l->backoff = first_retry;
+    ++l->stats.connects;
+    l->queue.push_front(hello_frame);
+    l->queued_bytes += hello_frame.size();
+    write(l);
   }
 
   void write(const std::shared_ptr<outgoing>& l) {
     if (l->writing || l->queue.empty()) return;
     l->writing = true;
-    asio::async_write(l->socket, asio::buffer(l->queue.front()),
+    l->stream.async_write(asio::buffer(l->queue.front()),
                       [self = shared_from_this(), l](boost::system::error_code ec, std::size_t) {
                         l->writing = false;
                         if (self->stopped || l->closed) return;
@@ -218,8 +299,8 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
 
   // The connection broke (or never came): what was queued is lost; try again later.
   void broken(const std::shared_ptr<outgoing>& l) {
-    boost::system::error_code ignored;
-    l->socket.close(ignored);
+    l->stream.close();
+    l->stream.reset(io);
     l->stats.frames_dropped += l->queue.size();
     l->queue.clear();
     l->queued_bytes = 0;
@@ -236,10 +317,9 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
 
   void close(const std::shared_ptr<outgoing>& l) {
     l->closed = true;
-    boost::system::error_code ignored;
     l->retry.cancel();
     l->resolver.cancel();
-    l->socket.close(ignored);
+    l->stream.close();
   }
 
   void stop() {
@@ -247,7 +327,10 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
     boost::system::error_code ignored;
     acceptor.close(ignored);
     for (auto& [id, l] : links) close(l);
-    for (auto& in : inbound) in->socket.close(ignored);
+    for (auto& in : inbound) {
+      in->stream.close();
+      in->deadline.cancel();
+    }
     inbound.clear();
   }
 
@@ -258,6 +341,7 @@ struct peer_links::impl : std::enable_shared_from_this<impl> {
   std::string hello_frame;
   std::map<std::uint64_t, std::shared_ptr<outgoing>> links;
   std::vector<std::shared_ptr<incoming>> inbound;
+  std::atomic<std::uint64_t> tls_refused{0};  // TLS handshakes that failed, both ways
   bool stopped = false;
 };
 
@@ -300,6 +384,8 @@ std::vector<peer_link_stats> peer_links::stats() const {
   }
   return out;
 }
+
+std::uint64_t peer_links::tls_refused() const { return impl_->tls_refused.load(std::memory_order_relaxed); }
 
 std::uint16_t peer_links::port() const {
   boost::system::error_code ec;

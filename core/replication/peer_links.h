@@ -1,8 +1,8 @@
 // The TCP links between the members of a group. Each member keeps one outgoing connection
 // to each peer and sends everything for that peer on it, in order (libraft relies on a link
 // not reordering); what a peer sends arrives on the connection the peer opened. A
-// connection starts with a hello frame naming the sender and the cluster; frames after it
-// are handed to the owner with the sender's id. A connection that breaks loses what was
+// connection starts with a hello frame naming the sender and the cluster (after a TLS
+// handshake, with mutual TLS); frames after it are handed to the owner with the sender's id. A connection that breaks loses what was
 // queued on it (Raft sends again) and is made again, backing off to once a second.
 //
 // Threading: one io_context (the queue service's): every method and every callback runs on
@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -32,6 +33,11 @@ struct peer_links_options {
   // Bytes queued for one peer at most; frames beyond are dropped (counted), as a broken
   // link would lose them. Default: 64 MiB.
   std::size_t max_queued_bytes = 64u << 20;
+  // Mutual TLS, both or neither: connections this member accepts go through tls_server
+  // (its certificate; the peer must present one it verifies), those it opens through
+  // tls_client (the peer's certificate verified; its own presented). Null: plain TCP.
+  std::shared_ptr<boost::asio::ssl::context> tls_server;
+  std::shared_ptr<boost::asio::ssl::context> tls_client;
 };
 
 struct peer_link_stats {
@@ -63,6 +69,9 @@ class peer_links {
   void stop();
 
   [[nodiscard]] std::vector<peer_link_stats> stats() const;
+  // TLS handshakes that failed, both ways (a peer without a certificate the CA signed, or
+  // one that is not TLS at all). Thread-safe.
+  [[nodiscard]] std::uint64_t tls_refused() const;
   [[nodiscard]] std::uint16_t port() const;  // the listener's (bind port 0: the one chosen)
 
  private:

@@ -6,8 +6,8 @@
 
 namespace wharf::core::replication {
 
-snapshot_sender::snapshot_sender(storage& store, snapshot_transfer_options options, frame_sender send)
-    : store_(store), options_(std::move(options)), send_(std::move(send)) {}
+snapshot_sender::snapshot_sender(snapshot_transfer_options options, frame_sender send)
+    : options_(std::move(options)), send_(std::move(send)) {}
 
 bool snapshot_sender::sending(std::uint64_t to, std::uint64_t index, std::chrono::steady_clock::time_point now) {
   const auto it = transfers_.find(to);
@@ -22,12 +22,12 @@ bool snapshot_sender::sending(std::uint64_t to, std::uint64_t index, std::chrono
   return it->second.index >= index;
 }
 
-void snapshot_sender::start(std::uint64_t to, std::uint64_t index, std::uint64_t state_index, std::string install,
-                            std::chrono::steady_clock::time_point now) {
+void snapshot_sender::start(std::uint64_t to, std::uint64_t index, std::unique_ptr<storage_view> state,
+                            std::uint64_t state_index, std::string install, std::chrono::steady_clock::time_point now) {
   transfer t;
   t.index = index;
   t.state_index = state_index;
-  t.view = store_.view();
+  t.view = std::move(state);
   t.next_key = options_.range_begin;
   t.install = std::move(install);
   t.last_progress = now;

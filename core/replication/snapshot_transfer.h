@@ -57,15 +57,16 @@ struct snapshot_transfer_stats {
 // The leader's side: one transfer per member at a time.
 class snapshot_sender {
  public:
-  snapshot_sender(storage& store, snapshot_transfer_options options, frame_sender send);
+  snapshot_sender(snapshot_transfer_options options, frame_sender send);
 
   // Whether a transfer to `to` of a state that covers snapshot `index` goes on (and has not
   // stalled): then another request for it is already being served.
   [[nodiscard]] bool sending(std::uint64_t to, std::uint64_t index, std::chrono::steady_clock::time_point now);
-  // Starts sending the store's state as it is now, at applied index `state_index` (>=
-  // `index`), to `to`, then `install` (a Raft frame body). Replaces a transfer to `to`.
-  void start(std::uint64_t to, std::uint64_t index, std::uint64_t state_index, std::string install,
-             std::chrono::steady_clock::time_point now);
+  // Starts sending the state in `state` (a frozen view of the store), at applied index
+  // `state_index` (>= `index`), to `to`, then `install` (a Raft frame body). Replaces a
+  // transfer to `to`.
+  void start(std::uint64_t to, std::uint64_t index, std::unique_ptr<storage_view> state, std::uint64_t state_index,
+             std::string install, std::chrono::steady_clock::time_point now);
   // A snapshot_ack frame from `from`.
   void on_ack(std::uint64_t from, std::string_view body, std::chrono::steady_clock::time_point now);
   // Drops every transfer (this member stopped leading).
@@ -86,7 +87,6 @@ class snapshot_sender {
   };
   void send_chunk(std::uint64_t to, transfer& t);
 
-  storage& store_;
   snapshot_transfer_options options_;
   frame_sender send_;
   std::map<std::uint64_t, transfer> transfers_;  // by member

@@ -238,6 +238,9 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
         s.snapshots.bytes_sent);
   x.one("wharf_cluster_snapshot_received_bytes_total", "counter", "Bytes of state received in snapshots.",
         s.snapshots.bytes_received);
+  x.one("wharf_cluster_peer_tls_refused_total", "counter",
+        "Peer links that failed the TLS handshake, accepted or opened (no certificate the cluster CA signed).",
+        s.peer_tls_refused);
 }
 
 void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {
@@ -312,12 +315,16 @@ void admin_api::handle(http::http_request request, http::respond_fn respond, con
     return;
   }
   if (path == "/readyz") {
-    // Serving, and the queue core knows its leader, is one of its group's members, and has
-    // applied what it knows committed, within catch_up_slack of the leader's commit index
-    // (a node catching up after a restart, or a new node waiting for its snapshot, answers
-    // 503 until it has; a healthy follower under load trails by a round trip).
+    // Serving, and the queue core runs (its store never failed), knows its leader, is one of
+    // its group's members, and has applied what it knows committed, within catch_up_slack
+    // of the leader's commit index (a node catching up after a restart, or a new node waiting
+    // for its snapshot, answers 503 until it has; a healthy follower under load trails by a
+    // round trip).
     if (!ready_.load(std::memory_order_relaxed)) return respond(text(503, "not ready\n"));
-    const auto r = sources_.queue_core.stats().replication;
+    const auto core_stats = sources_.queue_core.stats();
+    if (core_stats.storage_failures > 0)
+      return respond(text(503, "not ready: the queue core stopped, its store failed (see the log)\n"));
+    const auto& r = core_stats.replication;
     if (r.leader_id == 0) return respond(text(503, "not ready: the queue core has no leader\n"));
     if (std::none_of(r.configuration.begin(), r.configuration.end(), [&](const auto& m) { return m.id == r.id; }))
       return respond(text(503, "not ready: the queue core has not received its group's state yet\n"));

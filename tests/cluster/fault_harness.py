@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Three wharf nodes, each in its own network namespace (netns.py), under a CMQ workload of
 concurrent producers and consumers on random nodes, through fault cycles: the leader or a
-follower cut off from the other nodes (the clients still reach it), killed with kill -9,
-paused with SIGSTOP, or restarted. After the cycles the links are healed, every node runs,
+follower cut off from the other nodes (the clients still reach it: a minority with clients),
+the one link between the leader and a follower cut (the two still reach the third), a node
+killed with kill -9, the leader paused with SIGSTOP, or a node restarted. After the cycles the links are healed, every node runs,
 the queue is drained, and the total-queue checker (total_queue.py) judges what the clients
 saw; its table is printed and one lost message fails the run. Between faults every node must
 become ready again (a leader known, the log applied), or the run fails.
@@ -250,6 +251,16 @@ class Harness:
             self.topo.heal()
         return run
 
+    def fault_cut_link(self, hold_s):
+        """One link only, between the leader and one follower: that follower still reaches
+        the third node, which still hears the leader (a partition that is not a clean split)."""
+        leader = self.leader()
+        follower = self.rng.choice([n for n in self.nodes if n is not leader])
+        log("cut the link between node %d (leader) and node %d for %.1f s" % (leader.id, follower.id, hold_s))
+        self.topo.set_link(leader.id, follower.id, False)
+        time.sleep(hold_s)
+        self.topo.heal()
+
     def fault_kill(self, who):
         def run(hold_s):
             node = self.leader() if who == "leader" else self.rng.choice([n for n in self.nodes if not n.is_leader()])
@@ -274,8 +285,8 @@ class Harness:
         node.start()
 
     def run(self):
-        faults = [self.fault_isolate("leader"), self.fault_isolate("follower"), self.fault_kill("leader"),
-                  self.fault_kill("follower"), self.fault_pause, self.fault_restart]
+        faults = [self.fault_isolate("leader"), self.fault_isolate("follower"), self.fault_cut_link,
+                  self.fault_kill("leader"), self.fault_kill("follower"), self.fault_pause, self.fault_restart]
         for n in self.nodes:
             n.start()
         self.all_ready()

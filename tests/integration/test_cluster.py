@@ -6,34 +6,51 @@ node added later) catch up by snapshot, and without a majority a request gets co
 ("no leader; retry") after cluster.leader_wait_ms instead of hanging. LargeSnapshotTest
 (labelled slow) sends a follower a state of about 300 MB in chunks."""
 
+import errno
 import json
+import os
 import random
+import socket
+import struct
+import subprocess
 import threading
 import time
 import unittest
 
 from admin_client import admin_get, metric, ops_entry, scrape
 from free_port import free_port
-from wharf_fixture import Broker, QueueApiTestCase, require_wharf, wait_until
+from wharf_fixture import Broker, QueueApiTestCase, certs, require_wharf, wait_until
 
 
 class Cluster:
     """Three wharf nodes (queue API and admin listeners) forming one queue core cluster."""
 
-    def __init__(self, test, size=3, leader_wait_ms=5000, log_retain_entries=None):
-        self.test, self.leader_wait_ms = test, leader_wait_ms
+    def __init__(self, test, size=3, leader_wait_ms=5000, log_retain_entries=None, tls=None, small_disks=()):
+        """`tls`: per node id, (cert, key, ca) of its peer links' mutual TLS. `small_disks`: ids
+        of nodes whose data_dir is a 160 MiB tmpfs (root only)."""
+        self.test, self.leader_wait_ms, self.tls = test, leader_wait_ms, tls or {}
         self.queue = {} if log_retain_entries is None else {"log_retain_entries": log_retain_entries}
         self.peer_ports = [free_port() for _ in range(size)]
         self.peers = "\n".join('    - {id: %d, address: "127.0.0.1:%d"}' % (i + 1, p)
                                for i, p in enumerate(self.peer_ports))
         self.auth = "  users:\n    - %s\n" % ops_entry()
         self.nodes = [self._node(i + 1, port) for i, port in enumerate(self.peer_ports)]
+        for node_id in small_disks:
+            b = self.nodes[node_id - 1]
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", b.data_dir], check=True)
+
+            def unmount(b=b):
+                b.stop()
+                subprocess.run(["umount", b.data_dir], check=True)
+            test.addCleanup(unmount)
         for b in self.nodes:
             b.start()
 
     def _node(self, node_id, peer_port, join=False):
         section = ('cluster:\n  node_id: %d\n  bind: "127.0.0.1:%d"\n  leader_wait_ms: %d\n%s  peers:\n%s'
                    % (node_id, peer_port, self.leader_wait_ms, "  join: true\n" if join else "", self.peers))
+        if node_id in self.tls:
+            section += "\n  tls: {cert_file: %s, key_file: %s, ca_file: %s}" % self.tls[node_id]
         b = Broker(("queue-api", "admin"), name="node %d" % node_id, top_level=section, auth=self.auth,
                    listener_keys={"admin": "users: [ops]"}, queue=self.queue)
         self.test._own_brokers.append(b)
@@ -321,6 +338,82 @@ class ClusterTest(QueueApiTestCase):
             api.call("BatchDeleteMessage", dict(queueName=q, **{"receiptHandle.%d" % i: m["receiptHandle"]
                                                               for i, m in enumerate(a["msgInfoList"])}))
         self.assertEqual(got, set(bodies))
+
+    def test_peer_links_with_mutual_tls_refuse_a_node_of_another_ca(self):
+        k = certs()
+        good = (k.node_cert, k.node_key, k.ca_cert)
+        c = Cluster(self, tls={1: good, 2: good, 3: (k.rogue_node_cert, k.rogue_node_key, k.ca_cert)})
+        one, two, rogue = c.nodes
+        leader = c.leader(among=[one, two])
+        q = self.new_queue("tls", client=self.api_of(leader))
+        self.send(q, "over tls", client=self.api_of(one if leader is two else two))
+        self.assertEqual(self.receive_one(q, client=self.api_of(leader))["msgBody"], "over tls")
+        # The rogue node's links fail the handshake both ways: it never hears of a leader.
+        wait_until(lambda: c.value(one, "wharf_cluster_peer_tls_refused_total") > 0
+                   and c.value(rogue, "wharf_cluster_peer_tls_refused_total") > 0,
+                   what="handshakes with the rogue node refused on both sides")
+        self.assertEqual(c.value(rogue, "wharf_cluster_leader"), 0)
+        self.assertEqual(admin_get(rogue, "/readyz")[0], 503)
+        # Plain TCP, with a hello a wharf would send, is no TLS handshake either.
+        refused = c.value(one, "wharf_cluster_peer_tls_refused_total")
+        with socket.create_connection(("127.0.0.1", c.peer_ports[0]), timeout=5) as s:
+            hello = bytes([1]) + bytes([3]) + b"\x05wharf"  # format 1, node 3, cluster "wharf"
+            s.sendall(struct.pack(">IBI", 5 + len(hello), 1, 0) + hello)
+            try:
+                self.assertEqual(s.recv(100), b"")  # closed
+            except ConnectionResetError:
+                pass  # closed with our bytes unread
+        wait_until(lambda: c.value(one, "wharf_cluster_peer_tls_refused_total") > refused,
+                   what="the plain connection counted")
+
+    def test_a_full_disk_on_one_node_stops_that_node_only(self):
+        if os.geteuid() != 0:
+            self.skipTest("mounting a tmpfs needs root (CI runs as root)")
+        c = Cluster(self, small_disks=(3,))
+        healthy, full = c.nodes[:2], c.nodes[2]
+        leader = c.leader()
+        if leader is full:  # the full node a follower: the group goes on without it
+            status, _, body, _ = admin_get(full, "/api/v1/cluster/transfer?to=1", method="POST")
+            self.assertEqual(status, 202, body)
+            leader = c.leader()
+            self.assertIsNot(leader, full)
+        api = self.api_of(leader)
+        q = self.new_queue("full", client=api)
+        acked, sent = set(), set()
+
+        def send(node, body):
+            sent.add(body)
+            a = self.api_of(node).call("SendMessage", {"queueName": q, "msgBody": body})
+            if a["code"] == 0:
+                acked.add(body)
+            return a
+
+        send(leader, "before")
+        filler = os.path.join(full.data_dir, "filler")
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+            except OSError as e:
+                if e.errno != errno.ENOSPC:
+                    raise
+        # The two others are a majority: everything sent through them is acknowledged. The
+        # full node refuses once its own log write is refused: 6000, never a hang.
+        for i in range(20):
+            self.assertEqual(send(healthy[i % 2], "healthy-%d" % i)["code"], 0)
+            self.assertIn(send(full, "full-%d" % i)["code"], (0, 6000))
+        wait_until(lambda: admin_get(full, "/readyz")[0] == 503, what="the full node not ready")
+        self.assertEqual(send(full, "refused")["code"], 6000)
+        self.assertIsNone(full.proc.poll(), "the full node exited")
+        # Space back, a restart: it catches up, and it holds everything acknowledged.
+        os.remove(filler)
+        full.kill()
+        full.start()
+        wait_until(lambda: c.value(full, "wharf_cluster_applied_index") >= c.value(leader, "wharf_cluster_commit_index"),
+                   timeout_s=30, what="the restarted node caught up")
+        received = {a["msgBody"] for a in self.drain(q, client=self.api_of(full))}
+        self.assertLessEqual(acked, received, "acknowledged sends lost")
+        self.assertLessEqual(received, sent, "received what was never sent")
 
     def test_without_a_majority_requests_get_6000_not_a_hang(self):
         c = Cluster(self, leader_wait_ms=1000)

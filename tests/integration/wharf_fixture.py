@@ -102,6 +102,11 @@ class Certs:
         # A certificate from an unrelated CA: must be rejected by the mTLS listener.
         self.rogue_cert = str(d / "rogue.pem")
         self.rogue_key = str(d / "rogue.key")
+        # Cluster nodes: a certificate for both ends of a peer link, and one of the rogue CA.
+        self.node_cert = str(d / "node.pem")
+        self.node_key = str(d / "node.key")
+        self.rogue_node_cert = str(d / "rogue-node.pem")
+        self.rogue_node_key = str(d / "rogue-node.key")
 
         def run(*args):
             subprocess.run(["openssl", *args], check=True, cwd=d,
@@ -130,6 +135,10 @@ class Certs:
             "-addext", "basicConstraints=critical,CA:TRUE")
         self._leaf(run, ec_key, self.rogue_key, self.rogue_cert, "/CN=device-42",
                    "extendedKeyUsage=clientAuth\n", rogue_ca, rogue_ca_key)
+        node_ext = "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n"
+        self._leaf(run, ec_key, self.node_key, self.node_cert, "/CN=wharf-node", node_ext, self.ca_cert, self.ca_key)
+        self._leaf(run, ec_key, self.rogue_node_key, self.rogue_node_cert, "/CN=wharf-node", node_ext, rogue_ca,
+                   rogue_ca_key)
 
     @staticmethod
     def _leaf(run, ec_key, key, cert, subject, ext, ca_cert, ca_key):

@@ -73,5 +73,27 @@ TEST(config_cluster, errors_name_their_place) {
               ElementsAre("test.yaml:5:25: cluster.heartbeat_timeout_ms: 500 must be below election_timeout_ms (500)"));
 }
 
+TEST(config_cluster, tls_needs_all_three_files) {
+  // Any readable file will do for the parser (it does not load certificates).
+  auto cfg = parse_config(std::string("cluster:\n  node_id: 1\n  bind: \"h:1\"\n"
+                                      "  tls: {cert_file: /etc/hostname, key_file: /etc/hostname, ca_file: /etc/hosts}\n") +
+                              three_peers,
+                          "t.yaml");
+  ASSERT_TRUE(cfg.cluster && cfg.cluster->tls);
+  EXPECT_EQ(cfg.cluster->tls->cert_file, "/etc/hostname");
+  EXPECT_EQ(cfg.cluster->tls->ca_file, "/etc/hosts");
+  EXPECT_TRUE(cfg.cluster->tls->require_client_cert);
+  EXPECT_FALSE(parse_config(std::string("cluster:\n  node_id: 1\n  bind: \"h:1\"\n") + three_peers, "t.yaml")
+                   .cluster->tls);
+  EXPECT_THAT(errors_of(std::string("cluster:\n  node_id: 1\n  bind: \"h:1\"\n"
+                                    "  tls:\n    cert_file: /etc/hostname\n    key_file: /nonexistent/node.key\n") +
+                        three_peers),
+              ElementsAre("test.yaml:5:5: cluster.tls: missing required field 'ca_file', expected a PEM file path",
+                          "test.yaml:6:5: cluster.tls.key_file: cannot read file '/nonexistent/node.key': No such "
+                          "file or directory"));
+  EXPECT_THAT(errors_of(std::string("cluster:\n  node_id: 1\n  bind: \"h:1\"\n  tls: yes\n") + three_peers),
+              ElementsAre("test.yaml:4:8: cluster.tls: expected a map with cert_file, key_file and ca_file"));
+}
+
 }  // namespace
 }  // namespace wharf::config

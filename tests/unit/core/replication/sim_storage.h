@@ -65,6 +65,11 @@ class sim_storage final : public storage {
   class copy_view final : public storage_view {
    public:
     explicit copy_view(map state) : state_(std::move(state)) {}
+    std::optional<std::string> get(std::string_view key) override {
+      const auto it = state_.find(key);
+      if (it == state_.end()) return std::nullopt;
+      return it->second;
+    }
     void scan_range(std::string_view begin, std::string_view end,
                     const std::function<bool(std::string_view, std::string_view)>& visit) override {
       for (auto it = state_.lower_bound(begin); it != state_.end() && it->first < end; ++it)

@@ -284,15 +284,11 @@ void node::write(write_batch batch, std::function<void(std::error_code)> done) {
 }
 
 void node::send_snapshot(std::uint64_t to, std::uint64_t index, std::string install) {
-  // The state must cover the snapshot: wait until this member's state writes are durable.
-  const auto incarnation = incarnation_;
-  if (storage_.has_pending() || engine_->applied_index() < index) {
-    c_.sched.after(5, [this, incarnation, to, index, install = std::move(install)]() mutable {
-      if (up_ && incarnation == incarnation_ && replica_->is_leader()) send_snapshot(to, index, std::move(install));
-    });
-    return;
-  }
-  c_.deliver_state(id_, to, storage_.view(), engine_->applied_index(), std::move(install));
+  // As the service does: the durable state, at the index its applied record names, once
+  // that covers the snapshot (libraft asks again meanwhile).
+  std::shared_ptr<storage_view> state = storage_.view();
+  const std::uint64_t state_index = q::stored_applied_index(*state);
+  if (state_index >= index) c_.deliver_state(id_, to, std::move(state), state_index, std::move(install));
 }
 
 void node::install_state(std::uint64_t from, storage_view& state, std::uint64_t state_index,

@@ -47,7 +47,7 @@ class snapshot_transfer_test : public ::testing::Test {
   snapshot_transfer_test()
       : leader_store(open_store(leader_dir)),
         member_store(open_store(member_dir)),
-        sender(*leader_store, options(), [this](std::uint64_t to, frame_kind k, std::string b) {
+        sender(options(), [this](std::uint64_t to, frame_kind k, std::string b) {
           to_member.push_back({to, k, std::move(b)});
         }),
         receiver(*member_store, options(), [this](std::uint64_t to, frame_kind k, std::string b) {
@@ -115,7 +115,7 @@ TEST_F(snapshot_transfer_test, the_state_goes_in_bounded_chunks_then_the_install
   old.put("a/mine", "kept");
   ASSERT_FALSE(member_store->write_sync(std::move(old)));
 
-  sender.start(2, 40, 45, "install-frame", now);
+  sender.start(2, 40, leader_store->view(), 45, "install-frame", now);
   EXPECT_TRUE(sender.sending(2, 40, now));
   EXPECT_FALSE(sender.sending(3, 40, now));
   // The leader's writes after the start are not in what it sends.
@@ -148,7 +148,7 @@ TEST_F(snapshot_transfer_test, a_member_already_that_far_keeps_nothing) {
   write_batch mine;
   mine.put("c/mine", "newer");
   ASSERT_FALSE(member_store->write_sync(std::move(mine)));
-  sender.start(2, 40, 45, "install-frame", now);
+  sender.start(2, 40, leader_store->view(), 45, "install-frame", now);
   pump(/*own_state_index=*/50);
   ASSERT_TRUE(receiver.complete(1, 40));
   std::error_code ec;
@@ -159,7 +159,7 @@ TEST_F(snapshot_transfer_test, a_member_already_that_far_keeps_nothing) {
 
 TEST_F(snapshot_transfer_test, a_chunk_out_of_sequence_is_refused_and_the_leader_stops) {
   fill_leader();
-  sender.start(2, 40, 45, "install-frame", now);
+  sender.start(2, 40, leader_store->view(), 45, "install-frame", now);
   ASSERT_EQ(to_member.size(), 1u);
   auto first = to_member.front().body;
   to_member.clear();
@@ -182,12 +182,12 @@ TEST_F(snapshot_transfer_test, a_chunk_out_of_sequence_is_refused_and_the_leader
 
 TEST_F(snapshot_transfer_test, a_stalled_transfer_is_dropped_and_starts_again) {
   fill_leader();
-  sender.start(2, 40, 45, "install-frame", now);
+  sender.start(2, 40, leader_store->view(), 45, "install-frame", now);
   to_member.clear();  // the chunk is lost with its link
   EXPECT_TRUE(sender.sending(2, 40, now + 9s));
   EXPECT_FALSE(sender.sending(2, 40, now + 10s));
   EXPECT_EQ(sender.stats().abandoned, 1u);
-  sender.start(2, 40, 45, "install-frame", now + 10s);
+  sender.start(2, 40, leader_store->view(), 45, "install-frame", now + 10s);
   now += 10s;
   pump(0);
   EXPECT_EQ(install_frames.size(), 1u);
