@@ -53,11 +53,14 @@ class Node:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen("http://127.0.0.1:%d/" % self.api_port, timeout=1)
+                # Any answer will do (an unsigned request gets CMQ code 4100, in a 200).
+                urllib.request.urlopen("http://127.0.0.1:%d/" % self.api_port, timeout=1).close()
+                return self
             except urllib.error.HTTPError:
                 return self
             except OSError:
                 time.sleep(0.05)
+        self.kill()
         sys.exit("%s did not start" % self.name)
 
     def kill(self):
