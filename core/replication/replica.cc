@@ -1,7 +1,7 @@
 // libraft's include comes first: see libraft.h.
 #include "core/replication/libraft.h"
 
-#include "core/replication/replica.h"
+#include "core/replication/replica_internal.h"
 
 #include <algorithm>
 #include <cstring>
@@ -24,7 +24,18 @@ void* raft_copy(std::string_view bytes) {
   return p;
 }
 
-// An encoded configuration as libraft's struct (its heap), for events that take it over.
+role role_of(int state) {
+  switch (state) {
+    case RAFT_FOLLOWER: return role::follower;
+    case RAFT_CANDIDATE: return role::candidate;
+    case RAFT_LEADER: return role::leader;
+    default: return role::unavailable;
+  }
+}
+
+}  // namespace
+
+// (replica_internal.h)
 raft_configuration decode_configuration(std::string_view encoded) {
   raft_configuration conf;
   raft_configuration_init(&conf);
@@ -41,17 +52,6 @@ std::string encode_configuration(const raft_configuration& conf) {
   raft_free(buf.base);
   return out;
 }
-
-role role_of(int state) {
-  switch (state) {
-    case RAFT_FOLLOWER: return role::follower;
-    case RAFT_CANDIDATE: return role::candidate;
-    case RAFT_LEADER: return role::leader;
-    default: return role::unavailable;
-  }
-}
-
-}  // namespace
 
 const char* to_string(role r) noexcept {
   switch (r) {
@@ -280,14 +280,6 @@ void replica::receive(std::uint64_t from, std::string_view body) {
   drain_follow_ups();
 }
 
-std::optional<std::uint64_t> replica::snapshot_install_index(std::string_view body) {
-  const auto m = decode_raft(body);
-  if (!m || m->type != RAFT_INSTALL_SNAPSHOT) return std::nullopt;
-  return m->snapshot_index;
-}
-
-void replica::state_covers(std::uint64_t index) { covered_by_state_ = std::max(covered_by_state_, index); }
-
 void replica::timeout() {
   if (!started_ || failed_) return;
   raft_event event{};
@@ -325,115 +317,6 @@ std::optional<replica::proposal> replica::propose(entry_type type, std::string d
   const proposal p{raft_last_index(raft_.get()) + 1, raft_current_term(raft_.get())};
   if (submit(type, data) != 0) return std::nullopt;
   return p;
-}
-
-std::optional<std::string> replica::submit_configuration(std::uint64_t id, const std::string& address, int role) {
-  const raft_configuration& now = raft_->configuration;
-  raft_configuration conf;
-  raft_configuration_init(&conf);
-  bool listed = false;
-  for (unsigned i = 0; i < now.n; ++i) {
-    const auto& srv = now.servers[i];
-    const bool that = srv.id == id;
-    listed = listed || that;
-    if (that && role < 0) continue;
-    if (raft_configuration_add(&conf, srv.id, srv.address, that ? role : srv.role) != 0) {
-      raft_configuration_close(&conf);
-      throw std::bad_alloc();
-    }
-  }
-  if (!listed && role >= 0 && raft_configuration_add(&conf, id, address.c_str(), role) != 0) {
-    raft_configuration_close(&conf);
-    return fmt::format("member {} at '{}' cannot be added", id, address);
-  }
-  const std::string encoded = encode_configuration(conf);
-  raft_configuration_close(&conf);
-  const int rv = submit(entry_type::configuration, encoded);
-  if (rv == RAFT_CANTCHANGE) return std::string("a membership change is under way; retry once it has committed");
-  if (rv != 0) return std::string(raft_strerror(rv));
-  return std::nullopt;
-}
-
-std::optional<std::string> replica::add_member(const server& member) {
-  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
-  if (member.id == 0 || member.address.empty()) return std::string("a member needs an id above 0 and an address");
-  for (const auto& m : status().configuration)
-    if (m.id == member.id) return fmt::format("member {} is in the group already", member.id);
-  if (joining_ != 0) return fmt::format("member {} is still joining; retry once it has", joining_);
-  if (auto refused = submit_configuration(member.id, member.address, RAFT_SPARE)) return refused;
-  joining_ = member.id;
-  catch_up_started_ = false;
-  log::queue().info("replication: member {} joins the group (at {}); it gets a vote once it has caught up",
-                    member.id, member.address);
-  return std::nullopt;
-}
-
-std::optional<std::string> replica::remove_member(std::uint64_t id) {
-  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
-  const auto s = status();
-  if (std::none_of(s.configuration.begin(), s.configuration.end(), [&](const server& m) { return m.id == id; }))
-    return fmt::format("member {} is not in the group", id);
-  if (s.voters.size() == 1 && s.voters[0] == id) return std::string("the group's last voter cannot be removed");
-  if (auto refused = submit_configuration(id, {}, -1)) return refused;
-  if (joining_ == id) joining_ = 0;
-  log::queue().info("replication: member {} leaves the group", id);
-  return std::nullopt;
-}
-
-// The member being added: once the entry adding it is committed, libraft's catch-up rounds
-// send it the log; once they finish, it becomes a voter. Checked on every timeout (a
-// leader's come every heartbeat).
-void replica::advance_join() {
-  if (joining_ == 0) return;
-  ::raft* r = raft_.get();
-  if (raft_state(r) != RAFT_LEADER) {
-    log::queue().warn("replication: member {} was still joining when this member stopped leading; it has no vote "
-                      "(add it again through the leader)", std::exchange(joining_, 0));
-    return;
-  }
-  if (r->configuration_uncommitted_index != 0) return;  // the entry adding it is not committed yet
-  if (!catch_up_started_) {
-    catch_up_started_ = true;
-    raft_event event{};
-    event.type = RAFT_CATCH_UP;
-    event.catch_up.server_id = joining_;
-    step(event);
-    return;
-  }
-  int progress = RAFT_CATCH_UP_NONE;
-  if (raft_catch_up(r, joining_, &progress) != 0 || progress == RAFT_CATCH_UP_RUNNING) return;
-  const std::uint64_t id = std::exchange(joining_, 0);
-  if (progress != RAFT_CATCH_UP_FINISHED) {
-    log::queue().warn("replication: member {} did not catch up; it stays without a vote (remove it, or add it "
-                      "again once it is reachable)", id);
-    return;
-  }
-  if (auto refused = submit_configuration(id, {}, RAFT_VOTER)) {
-    log::queue().warn("replication: member {} caught up but could not be made a voter: {}", id, *refused);
-    return;
-  }
-  log::queue().info("replication: member {} caught up and becomes a voter", id);
-}
-
-std::optional<std::string> replica::transfer_leadership(std::uint64_t to) {
-  if (!started_ || failed_ || raft_state(raft_.get()) != RAFT_LEADER) return "this member is not the leader";
-  if (raft_transferee(raft_.get()) != 0)
-    return fmt::format("leadership is already being handed to member {}", raft_transferee(raft_.get()));
-  raft_event event{};
-  event.type = RAFT_TRANSFER;
-  event.transfer.server_id = to;
-  event.time = host_.now_ms();
-  raft_update update{};
-  // Refusals (no other voter, not a voter) change nothing: unlike step(), they do not stop
-  // the member.
-  if (const int rv = raft_step(raft_.get(), &event, &update); rv != 0)
-    return rv == RAFT_BADID ? fmt::format("member {} is not another voter of the group", to)
-                            : std::string(raft_errmsg(raft_.get()));
-  stepping_ = true;
-  process(update);
-  stepping_ = false;
-  drain_follow_ups();
-  return std::nullopt;
 }
 
 void replica::process(raft_update& update) {
@@ -495,66 +378,6 @@ void replica::persist_entries(std::uint64_t first_index, const void* entries_ptr
   // Whatever their origin (our submission, a received message, libraft's own no-op), the
   // payloads are ours once handed over, in one batch.
   if (n > 0 && entries[0].batch != nullptr) raft_free(entries[0].batch);
-}
-
-void replica::persist_installed_snapshot(void* update_snapshot) {
-  auto& u = *static_cast<decltype(raft_update::snapshot)*>(update_snapshot);
-  raft_free(u.chunk.base);  // the data went by the host's transfer: libraft's chunk is empty
-  const snapshot_meta meta{u.metadata.index, u.metadata.term, encode_configuration(u.metadata.configuration),
-                           u.metadata.configuration_index};
-  // libraft discarded its log: ours goes too, on disk (in the same write as the metadata)
-  // and in memory; the next entry is the one after the snapshot.
-  write_batch batch;
-  log_.erase_from(batch, 0);
-  log_.put_snapshot(batch, meta);
-  mem_clear();
-  mem_first_ = meta.index + 1;
-  // libraft takes the configuration over again with RAFT_PERSISTED_SNAPSHOT.
-  auto metadata = std::make_shared<raft_snapshot_metadata>(u.metadata);
-  host_.write(std::move(batch), [this, meta, metadata](std::error_code ec) {
-    if (failed_) return;
-    if (ec) {
-      stop_member(ec.message(), "an installed snapshot could not be written");
-      return;
-    }
-    // Before libraft moves its commit index to the snapshot's: nothing up to it is applied.
-    applied_ = std::max(applied_, meta.index);
-    snapshot_index_ = meta.index;
-    configurations_.clear();
-    configurations_[meta.configuration_index] = meta.configuration;
-    members_changed(meta.configuration);
-    log::queue().info("replication: member {} installed the snapshot at {} (term {})", options_.id, meta.index,
-                      meta.term);
-    raft_event event{};
-    event.type = RAFT_PERSISTED_SNAPSHOT;
-    event.persisted_snapshot.metadata = *metadata;
-    event.persisted_snapshot.offset = 0;
-    event.persisted_snapshot.last = true;
-    step(event);
-    drain_follow_ups();
-  });
-}
-
-void replica::offer_snapshot(const void* message) {
-  const auto& m = *static_cast<const raft_message*>(message);
-  const auto& a = m.install_snapshot;
-  // libraft leaves the configuration and the data to us: the configuration is the one in
-  // force at the snapshot, the data is the host's to send.
-  const auto conf = configurations_.find(a.conf_index);
-  if (conf == configurations_.end()) {
-    log::queue().warn("replication: no configuration at {} for the snapshot at {}; member {} waits", a.conf_index,
-                      a.last_index, m.server_id);
-    return;
-  }
-  raft_frame f;
-  f.type = RAFT_INSTALL_SNAPSHOT;
-  f.version = a.version;
-  f.term = a.term;
-  f.snapshot_index = a.last_index;
-  f.snapshot_term = a.last_term;
-  f.configuration = conf->second;
-  f.configuration_index = a.conf_index;
-  host_.send_snapshot(m.server_id, a.last_index, encode_raft(f));
 }
 
 void replica::send_or_hold(std::uint64_t to, std::string body) {
@@ -639,39 +462,6 @@ void replica::members_changed(const std::string& encoded_configuration) {
   }
   raft_configuration_close(&conf);
   host_.members_changed(members);
-}
-
-void replica::take_snapshot(std::uint64_t index, std::uint64_t trailing) {
-  if (!started_ || failed_ || index > applied_ || index <= snapshot_index_ || raft_->snapshot.installing) return;
-  const log_entry* e = entry_at(index);
-  auto conf = configurations_.upper_bound(index);
-  if (e == nullptr || conf == configurations_.begin()) return;
-  --conf;
-  snapshot_meta meta{index, e->term, conf->second, conf->first};
-  raft_event event{};
-  event.type = RAFT_SNAPSHOT;
-  event.snapshot.metadata.index = meta.index;
-  event.snapshot.metadata.term = meta.term;
-  event.snapshot.metadata.configuration = decode_configuration(meta.configuration);  // libraft takes it over
-  event.snapshot.metadata.configuration_index = meta.configuration_index;
-  event.snapshot.trailing = static_cast<unsigned>(std::min<std::uint64_t>(trailing, index));
-  step(event);
-  if (failed_) return;
-  snapshot_index_ = index;
-  // Configurations older than the snapshot's are no longer needed.
-  configurations_.erase(configurations_.begin(), conf);
-  write_batch batch;
-  log_.put_snapshot(batch, meta);
-  if (index > trailing) {
-    const std::uint64_t trim_through = index - trailing;
-    log_.erase_through(batch, trim_through);
-    while (!mem_.empty() && mem_first_ <= trim_through) mem_pop_front();
-    if (mem_.empty()) mem_first_ = std::max(mem_first_, trim_through + 1);
-  }
-  // Nothing waits on it: a lost trim only leaves more log, and it lands after the state it
-  // relies on (the host wrote that first, into the same write-ahead log).
-  host_.write(std::move(batch), [](std::error_code) {});
-  drain_follow_ups();
 }
 
 void replica::drain_follow_ups() {
