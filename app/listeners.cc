@@ -23,9 +23,11 @@ const char* kind_name(config::listener_type type) {
 }
 
 // The same listener in two files: a reload keeps it running (new settings, new TLS context)
-// rather than starting another.
+// rather than starting another. Its PROXY protocol settings are taken at start: a change
+// starts another listener in its place.
 bool same_listener(const config::listener_config& a, const config::listener_config& b) {
-  return a.bind == b.bind && a.type == b.type && a.tls.has_value() == b.tls.has_value();
+  return a.bind == b.bind && a.type == b.type && a.tls.has_value() == b.tls.has_value() &&
+         a.proxy_protocol == b.proxy_protocol;
 }
 
 void stop(auto& handle) {
@@ -165,11 +167,15 @@ std::vector<gateway::admin::listener_counters> listener_set::counters() const {
       const auto s = mqtt->stats();
       c.accepted = s.accepted;
       c.handshake_failures = s.handshake_failures + s.upgrade_refused;
+      c.proxy_headers = s.proxy_headers;
+      c.proxy_refused = s.proxy_refused;
     } else {
       const auto s = std::get<gateway::http::http_listener>(r.handle).stats();
       c.accepted = s.accepted;
       c.handshake_failures = s.handshake_failures;
       c.connections_open = s.connections_open;
+      c.proxy_headers = s.proxy_headers;
+      c.proxy_refused = s.proxy_refused;
     }
     out.push_back(std::move(c));
   }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cerrno>
 #include <cstdio>
@@ -312,10 +313,68 @@ class schema_reader {
       }
     }
     if (auto e = m.find("tls")) l.tls = read_tls(*e);
+    if (auto e = m.find("proxy_protocol")) l.proxy_protocol = read_proxy_protocol(*e, l);
     read_mqtt_listener_keys(m, l);
     read_admin_users(m, l);
     m.finish();
     return l;
+  }
+
+  std::optional<proxy_protocol_config> read_proxy_protocol(const entry& e, const listener_config& l) {
+    if (l.type == listener_type::admin) {
+      diag_.add(e.key.Mark(), fmt::format("{}: not for admin listeners, remove it", e.path));
+      return std::nullopt;
+    }
+    if (!e.value.IsMap()) {
+      diag_.add(detail::value_mark(e), fmt::format("{}: expected a map with trusted (a list of addresses or "
+                                                   "networks) and header_timeout_ms",
+                                                   e.path));
+      return std::nullopt;
+    }
+    map_reader m(e.value, e.path, diag_);
+    proxy_protocol_config p;
+    const auto trusted = m.find("trusted");
+    if (!trusted || !trusted->value.IsSequence() || trusted->value.size() == 0) {
+      diag_.add(trusted ? detail::value_mark(*trusted) : e.value.Mark(),
+                fmt::format("{}.trusted: expected a list of at least one address or network (\"10.0.0.0/8\") of "
+                            "the load balancers",
+                            e.path));
+    } else {
+      for (std::size_t i = 0; i < trusted->value.size(); ++i) {
+        const detail::entry item{trusted->value[i], trusted->value[i], fmt::format("{}[{}]", trusted->path, i)};
+        if (auto text = detail::read_non_empty_string(item, diag_)) {
+          if (is_address_or_network(*text)) {
+            p.trusted.push_back(std::move(*text));
+          } else {
+            diag_.add(item.value.Mark(), fmt::format("{}: '{}' is neither an IP address nor address/prefix-length",
+                                                     item.path, *text));
+          }
+        }
+      }
+    }
+    detail::read_uint_into(m, "header_timeout_ms", p.header_timeout_ms, 100, 60000, diag_);
+    m.finish();
+    return p;
+  }
+
+  // "192.0.2.10", "10.0.0.0/8", "2001:db8::/32": an address, and a prefix no longer than it.
+  static bool is_address_or_network(std::string_view text) {
+    const auto slash = text.find('/');
+    const std::string address(text.substr(0, slash));
+    unsigned char bytes[16];
+    unsigned bits = 0;
+    if (::inet_pton(AF_INET, address.c_str(), bytes) == 1) {
+      bits = 32;
+    } else if (::inet_pton(AF_INET6, address.c_str(), bytes) == 1) {
+      bits = 128;
+    } else {
+      return false;
+    }
+    if (slash == std::string_view::npos) return true;
+    const auto digits = text.substr(slash + 1);
+    unsigned prefix = 0;
+    const auto [end, err] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    return !digits.empty() && err == std::errc{} && end == digits.data() + digits.size() && prefix <= bits;
   }
 
   // users: admin listeners only, a non-empty list of names checked against auth.users

@@ -25,6 +25,16 @@ struct tls_config {
   bool development_certificate = false;
 };
 
+// PROXY protocol on a listener (listener_config::proxy_protocol).
+struct proxy_protocol_config {
+  // Addresses or networks ("10.0.0.0/8", "2001:db8::/32", "192.0.2.10") of the balancers.
+  // Required, at least one.
+  std::vector<std::string> trusted;
+  // A connection that has not sent its header in this long is closed. 100..60000. Default: 3000.
+  std::uint32_t header_timeout_ms = 3000;
+  bool operator==(const proxy_protocol_config&) const = default;
+};
+
 // mqtt: MQTT over TCP (or TLS); mqtt_ws: MQTT over WebSocket (or WSS); queue_api: the
 // CMQ-compatible HTTP (or HTTPS) queue API (YAML type "queue-api"); admin: health,
 // readiness and Prometheus metrics over HTTP (or HTTPS).
@@ -57,6 +67,10 @@ struct listener_config {
   // admin only: the auth.users (with a password_hash) who may read /metrics, with HTTP
   // Basic credentials. Required, at least one.
   std::vector<std::string> users;
+  // mqtt, mqtt-ws, queue-api: connections from these sources (TCP load balancers) start
+  // with a PROXY protocol header (v1 or v2) naming the client; from any other source a header
+  // is refused. Default: none (no header taken).
+  std::optional<proxy_protocol_config> proxy_protocol;
   // For diagnostics: where the entry is in the file.
   std::string source_location;     // "file:line:col"
 };

@@ -165,6 +165,17 @@ void write_listeners(exposition& x, const std::vector<listener_counters>& listen
   for (const auto& l : listeners)
     x.sample("wharf_listener_handshake_failures_total",
              fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.handshake_failures);
+  x.family("wharf_listener_proxy_headers_total", "counter",
+           "PROXY protocol headers taken from trusted load balancers, by listener (proxy_protocol).");
+  for (const auto& l : listeners)
+    x.sample("wharf_listener_proxy_headers_total",
+             fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.proxy_headers);
+  x.family("wharf_listener_proxy_refused_total", "counter",
+           "Connections closed for a PROXY header from an untrusted source, a bad one, or none from a trusted "
+           "source, by listener.");
+  for (const auto& l : listeners)
+    x.sample("wharf_listener_proxy_refused_total",
+             fmt::format("listener=\"{}\",type=\"{}\"", label_value(l.bind), l.type), l.proxy_refused);
   // MQTT connections are wharf_mqtt_connections (counted once a CONNECT is admitted).
   std::uint64_t queue_api_open = 0;
   for (const auto& l : listeners)

@@ -35,6 +35,8 @@ struct listener_counters {
   std::uint64_t accepted = 0;
   std::uint64_t handshake_failures = 0;  // TLS (and WebSocket upgrade) handshakes failed
   std::uint64_t connections_open = 0;    // HTTP listeners (queue-api, admin) only: open now
+  std::uint64_t proxy_headers = 0;       // PROXY protocol headers taken
+  std::uint64_t proxy_refused = 0;       // connections closed for their PROXY header, or its lack
 };
 
 // Where the figures come from. Everything must outlive the admin_api's requests.

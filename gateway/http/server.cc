@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "core/log.h"
+#include "gateway/mqtt/transport/proxy_accept.h"
 #include "tls/tls_context.h"
 
 namespace wharf::gateway::http {
@@ -40,6 +41,8 @@ struct http_server_state {
   request_handler handler;
   bool tls = false;                // HTTPS
   tls::context_slot tls_context;   // HTTPS: the context new connections use (reload replaces it)
+  std::shared_ptr<const proxy_options> proxy;  // null: no PROXY header taken
+  std::shared_ptr<proxy_counters> proxy_counts = std::make_shared<proxy_counters>();
 
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
@@ -70,13 +73,16 @@ std::string default_error_body(int code, const std::string& message) {
   return fmt::format(R"({{"code":{},"message":"{}","requestId":""}})", code, message);
 }
 
+std::string endpoint_text(const std::string& address, std::uint16_t port) {
+  return address.find(':') != std::string::npos ? fmt::format("[{}]:{}", address, port)
+                                                : fmt::format("{}:{}", address, port);
+}
+
 std::string remote_text(const tcp::socket& socket) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec) return "?";
-  const std::string address = address_text(remote.address());
-  return address.find(':') != std::string::npos ? fmt::format("[{}]:{}", address, remote.port())
-                                                : fmt::format("{}:{}", address, remote.port());
+  return endpoint_text(address_text(remote.address()), remote.port());
 }
 
 // Where bytes discarded during a lingering close go. Shared by all connections of a
@@ -132,9 +138,10 @@ class connection final : public answerable, public std::enable_shared_from_this<
  public:
   static constexpr bool is_tls = !std::is_same_v<Stream, tcp::socket>;
 
-  connection(tcp::socket socket, std::shared_ptr<server_state> state)
+  // `proxied`: the client as a PROXY header named it (else the socket's peer).
+  connection(tcp::socket socket, const std::optional<proxy_source>& proxied, std::shared_ptr<server_state> state)
       : stream_(make_stream(std::move(socket), *state)), timer_(stream_.get_executor()), state_(std::move(state)) {
-    remote_ = remote_text(lowest_layer());
+    remote_ = proxied ? endpoint_text(proxied->address, proxied->port) : remote_text(lowest_layer());
   }
 
   ~connection() override { mark_closed(); }
@@ -427,17 +434,26 @@ class connection final : public answerable, public std::enable_shared_from_this<
   std::uint64_t watch_generation_ = 0;  // a peer watch acts only if the answer has not come
 };
 
-void accept_connection(tcp::socket socket, const std::shared_ptr<server_state>& state) {
+void start_connection(tcp::socket socket, const std::optional<proxy_source>& proxied,
+                      const std::shared_ptr<server_state>& state) {
   if (state->connections_open.fetch_add(1, std::memory_order_relaxed) >= state->options.max_connections) {
     state->connections_open.fetch_sub(1, std::memory_order_relaxed);
     count(state->connections_refused);
     return;  // the socket closes as it goes out of scope
   }
   if (state->tls) {
-    std::make_shared<connection<asio::ssl::stream<tcp::socket>>>(std::move(socket), state)->start();
+    std::make_shared<connection<asio::ssl::stream<tcp::socket>>>(std::move(socket), proxied, state)->start();
   } else {
-    std::make_shared<connection<tcp::socket>>(std::move(socket), state)->start();
+    std::make_shared<connection<tcp::socket>>(std::move(socket), proxied, state)->start();
   }
+}
+
+void accept_connection(tcp::socket socket, const std::shared_ptr<server_state>& state) {
+  if (!state->proxy) return start_connection(std::move(socket), std::nullopt, state);
+  accept_proxied(std::move(socket), state->proxy, state->proxy_counts,
+                 [state](tcp::socket s, std::optional<proxy_source> client) {
+                   start_connection(std::move(s), client, state);
+                 });
 }
 
 }  // namespace
@@ -470,6 +486,8 @@ http_server_stats http_listener::stats() const noexcept {
   s.request_timeouts = load(state_->request_timeouts);
   s.idle_timeouts = load(state_->idle_timeouts);
   s.late_responses = load(state_->late_responses);
+  s.proxy_headers = load(state_->proxy_counts->headers);
+  s.proxy_refused = load(state_->proxy_counts->refused);
   return s;
 }
 
@@ -491,6 +509,7 @@ http_listener start_http_listener(io_pool& pool, const config::listener_config& 
   state->handler = std::move(handler);
   state->tls = tls_or_null != nullptr;
   state->tls_context.replace(std::move(tls_or_null));
+  state->proxy = proxy_options_from(cfg.proxy_protocol);
 
   http_listener listener;
   listener.acceptors_ = start_acceptors(pool, cfg.bind, state->options.acceptor,

@@ -125,6 +125,8 @@ struct http_server_stats {
   std::uint64_t request_timeouts = 0;     // request not read, or answer not written, in time
   std::uint64_t idle_timeouts = 0;        // keep-alive connections closed for idleness
   std::uint64_t late_responses = 0;       // respond_fn called after its connection closed
+  std::uint64_t proxy_headers = 0;        // PROXY protocol headers taken (proxy_accept.h)
+  std::uint64_t proxy_refused = 0;        // connections closed for their PROXY header, or its lack
 };
 
 namespace detail {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gateway/mqtt/transport/listener.h"
+#include "gateway/mqtt/transport/proxy_accept.h"
 #include "gateway/mqtt/transport/stream.h"
 #include "tls/tls_context.h"
 
@@ -33,6 +34,8 @@ struct listener_state {
   std::atomic<std::uint64_t> handshake_failures{0};
   std::atomic<std::uint64_t> upgrade_refused{0};
   tls::context_slot tls_context;  // empty: plain
+  std::shared_ptr<const proxy_options> proxy;  // null: no PROXY header taken
+  std::shared_ptr<proxy_counters> proxy_counts = std::make_shared<proxy_counters>();
 };
 
 // The queue of bytes waiting to be sent on one connection. Entries keep their storage

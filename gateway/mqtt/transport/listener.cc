@@ -16,13 +16,15 @@ using tcp = asio::ip::tcp;
 namespace {
 
 // Turns an accepted socket into the listener's kind of stream, on the accepting thread.
-void start_stream(tcp::socket socket, const std::shared_ptr<detail::listener_state>& state) {
+// `proxied`: the client as a PROXY header named it (else the socket's peer).
+void start_stream(tcp::socket socket, std::optional<proxy_source> proxied,
+                  const std::shared_ptr<detail::listener_state>& state) {
   boost::system::error_code ec;
   auto remote = socket.remote_endpoint(ec);
   if (ec) return;  // already gone
   peer_info peer;
-  peer.remote_address = address_text(remote.address());
-  peer.remote_port = remote.port();
+  peer.remote_address = proxied ? proxied->address : address_text(remote.address());
+  peer.remote_port = proxied ? proxied->port : remote.port();
   peer.listener_index = state->listener_index;
   const bool tls = state->tls;
   if (state->config.type == config::listener_type::mqtt_ws) {
@@ -45,6 +47,8 @@ listener_stats listener_handle::stats() const noexcept {
   s.accept_errors = a.accept_errors;
   s.handshake_failures = state_->handshake_failures.load(std::memory_order_relaxed);
   s.upgrade_refused = state_->upgrade_refused.load(std::memory_order_relaxed);
+  s.proxy_headers = state_->proxy_counts->headers.load(std::memory_order_relaxed);
+  s.proxy_refused = state_->proxy_counts->refused.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -64,14 +68,20 @@ listener_handle start_listener(io_pool& pool, std::size_t listener_index, const 
   state->tls_context.replace(std::move(tls_or_null));
   state->on_accept = std::move(on_accept);
   state->options = options;
+  state->proxy = proxy_options_from(cfg.proxy_protocol);
   if (cfg.tls && !state->tls) {
     throw std::system_error(boost::system::error_code(asio::error::invalid_argument),
                             fmt::format("listener bind \"{}\": TLS configured but no TLS context given", cfg.bind));
   }
 
   listener_handle handle;
-  handle.acceptors_ = start_acceptors(pool, cfg.bind, options.acceptor,
-                                      [state](tcp::socket socket) { start_stream(std::move(socket), state); });
+  handle.acceptors_ = start_acceptors(pool, cfg.bind, options.acceptor, [state](tcp::socket socket) {
+    if (!state->proxy) return start_stream(std::move(socket), std::nullopt, state);
+    accept_proxied(std::move(socket), state->proxy, state->proxy_counts,
+                   [state](tcp::socket s, std::optional<proxy_source> client) {
+                     start_stream(std::move(s), std::move(client), state);
+                   });
+  });
   handle.state_ = std::move(state);
   log::mqtt().info("listener {} ({}{}) on port {} with {} acceptors", cfg.bind,
                cfg.type == config::listener_type::mqtt_ws ? "mqtt-ws" : "mqtt", handle.state_->tls ? "+tls" : "",

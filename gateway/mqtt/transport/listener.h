@@ -52,6 +52,8 @@ struct listener_stats {
   std::uint64_t accept_errors = 0;       // other accept errors (ECONNABORTED, ...)
   std::uint64_t handshake_failures = 0;  // TLS/WebSocket handshakes that failed or timed out
   std::uint64_t upgrade_refused = 0;     // HTTP requests refused (wrong path, not an upgrade)
+  std::uint64_t proxy_headers = 0;       // PROXY protocol headers taken (proxy_accept.h)
+  std::uint64_t proxy_refused = 0;       // connections closed for their PROXY header, or its lack
 };
 
 namespace detail {

@@ -352,6 +352,34 @@ TEST(config_errors_report, duplicate_bind) {
                           "line 2"));
 }
 
+TEST(config_listener, proxy_protocol) {
+  auto cfg = parse_config("listeners:\n"
+                          "  - type: mqtt\n"
+                          "    bind: \"0.0.0.0:1883\"\n"
+                          "    proxy_protocol: {trusted: [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.10\"]}\n",
+                          "t.yaml");
+  ASSERT_TRUE(cfg.listeners[0].proxy_protocol);
+  EXPECT_EQ(cfg.listeners[0].proxy_protocol->trusted,
+            (std::vector<std::string>{"10.0.0.0/8", "2001:db8::/32", "192.0.2.10"}));
+  EXPECT_EQ(cfg.listeners[0].proxy_protocol->header_timeout_ms, 3000u);
+  EXPECT_THAT(errors_of("listeners:\n"
+                        "  - type: queue-api\n"
+                        "    bind: \"0.0.0.0:8080\"\n"
+                        "    proxy_protocol:\n"
+                        "      trusted: [\"10.0.0.0/33\", \"balancer\"]\n"
+                        "      header_timeout_ms: 10\n"
+                        "queue_api: {credentials: [{secret_id: a, secret_key: b}]}\n"),
+              ElementsAre("test.yaml:5:17: listeners[0].proxy_protocol.trusted[0]: '10.0.0.0/33' is neither an IP "
+                          "address nor address/prefix-length",
+                          "test.yaml:5:32: listeners[0].proxy_protocol.trusted[1]: 'balancer' is neither an IP "
+                          "address nor address/prefix-length",
+                          "test.yaml:6:26: listeners[0].proxy_protocol.header_timeout_ms: 10 is out of range, "
+                          "expected 100..60000"));
+  EXPECT_THAT(errors_of("listeners:\n  - {type: mqtt, bind: \"0.0.0.0:1883\", proxy_protocol: {trusted: []}}\n"),
+              ElementsAre("test.yaml:2:66: listeners[0].proxy_protocol.trusted: expected a list of at least one "
+                          "address or network (\"10.0.0.0/8\") of the load balancers"));
+}
+
 TEST(config_errors_report, empty_listener_list) {
   EXPECT_THAT(errors_of("listeners: []\n"),
               ElementsAre("test.yaml:1:12: listeners: expected at least one listener"));
