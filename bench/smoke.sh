@@ -23,8 +23,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # Ports below the ephemeral range, so none is taken by a client while the broker restarts.
-# Four different ones from one call (separate calls could draw the same port twice).
-ports=$(python3 "$(dirname "$0")/../tests/integration/free_port.py" 4)
+# Four different ones from one call (separate calls could draw the same port twice), reserved
+# against other test processes until this script ends.
+ports=$(python3 "$(dirname "$0")/../tests/integration/free_port.py" 4 --while $$)
 port=$(echo "$ports" | sed -n 1p)
 http_port=$(echo "$ports" | sed -n 2p)
 https_port=$(echo "$ports" | sed -n 3p)

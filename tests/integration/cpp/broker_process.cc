@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -118,19 +119,43 @@ std::uint16_t first_ephemeral_port() {
   return static_cast<std::uint16_t>(low);
 }
 
-// A loopback port no one listens on, chosen below the ephemeral range: a port the kernel
-// picked (bind to port 0) is one a client's connection can take as its source port while
-// the broker is being restarted on it, and the restart then fails to bind. Never the same
-// port twice in one process: a port is only taken when its broker starts, and a test that
-// builds two brokers before starting them must not have them share one (wharf's listeners
-// bind with SO_REUSEPORT, so both would bind it and split its connections).
+// Reserves `port` against the other test processes for as long as this one lives: ctest runs
+// test processes side by side, and a port is free while its broker is down for a restart, so
+// another process could otherwise choose it then. The reservation is an flock on a lock file
+// per port, shared with tests/integration/free_port.py; the kernel drops the lock of a
+// process that dies, so none is left stale. False when another process holds it.
+bool reserve_port(unsigned port) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / "wharf-test-ports";
+  std::error_code ec;
+  std::filesystem::create_directory(dir, ec);
+  // Like /tmp: tests run by several users share it.
+  using std::filesystem::perms;
+  std::filesystem::permissions(dir, perms::all | perms::sticky_bit, ec);
+  const std::string lock_path = (dir / (std::to_string(port) + ".lock")).string();
+  const int fd = ::open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("open " + lock_path + ": " + std::strerror(errno));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    ::close(fd);
+    if (error == EWOULDBLOCK) return false;
+    throw std::runtime_error("flock " + lock_path + ": " + std::strerror(error));
+  }
+  return true;  // the descriptor stays open, and the lock held, until the process exits
+}
+
+// A loopback port no one listens on and no other test process has reserved, chosen below the
+// ephemeral range: a port the kernel picked (bind to port 0) is one a client's connection can
+// take as its source port while the broker is being restarted on it, and the restart then
+// fails to bind. Never the same port twice in one process: a port is only taken when its
+// broker starts, and a test that builds two brokers before starting them must not have them
+// share one.
 std::uint16_t pick_free_port() {
   static std::mt19937 rng{std::random_device{}()};
   static std::set<unsigned> handed_out;
   std::uniform_int_distribution<unsigned> pick(20000, first_ephemeral_port() - 1u);
   for (int attempt = 0; attempt < 100; ++attempt) {
     const unsigned port = pick(rng);
-    if (!handed_out.insert(port).second) continue;
+    if (!handed_out.insert(port).second || !reserve_port(port)) continue;
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
     sockaddr_in addr{};
