@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "core/topic.h"
 #include "tls/crypto.h"
 
@@ -139,29 +141,81 @@ void access_policy::remember(std::string_view username, std::string_view passwor
   verified_.insert(std::move(key));
 }
 
-bool access_policy::may_publish(const client_identity& who, std::string_view topic) const {
-  return decide(who, config::acl_action::publish, topic);
+bool access_policy::same_acl(const access_policy& other) const noexcept {
+  const auto same_rule = [](const config::acl_rule& a, const config::acl_rule& b) {
+    return a.permission == b.permission && a.action == b.action && a.topic == b.topic && a.username == b.username;
+  };
+  return cfg_.acl_no_match == other.cfg_.acl_no_match &&
+         std::equal(cfg_.acl.begin(), cfg_.acl.end(), other.cfg_.acl.begin(), other.cfg_.acl.end(), same_rule);
 }
 
-bool access_policy::may_subscribe(const client_identity& who, std::string_view filter) const {
+bool withheld_topics::withholds(std::string_view topic) const {
+  for (const auto& r : ordered_)
+    if (core::topic_matches(r.pattern, topic)) return !r.allow;
+  if (ordered_.empty()) {
+    // One permission, the opposite of otherwise_allow_, for every rule here.
+    bool matched = false;
+    uniform_.match(topic, [&](std::string_view, std::uint32_t, char) { matched = true; });
+    if (matched) return otherwise_allow_;
+  }
+  return !otherwise_allow_;
+}
+
+subscription_verdict access_policy::check_subscription(const client_identity& who, std::string_view filter) const {
   // A shared subscription receives what its inner filter matches.
   if (auto shared = core::parse_shared_filter(filter)) filter = shared->filter;
-  return decide(who, config::acl_action::subscribe, filter);
+  // The rules that overlap part of the filter, in order, up to the first that covers it
+  // whole: that one (or acl_no_match) decides every topic none of the partial ones match.
+  std::vector<withheld_topics::rule> partial;
+  std::optional<bool> covered_allow;
+  for (const auto& rule : cfg_.acl) {
+    if (rule.action == config::acl_action::publish) continue;
+    if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
+    auto pattern = expand_pattern(rule.topic, who);
+    if (!pattern || !filters_intersect(*pattern, filter)) continue;
+    const bool allow = rule.permission == config::acl_permission::allow;
+    if (filter_covers(*pattern, filter)) {
+      covered_allow = allow;
+      break;
+    }
+    partial.push_back({allow, std::move(*pattern)});
+  }
+  const bool otherwise_allow = covered_allow.value_or(cfg_.acl_no_match == config::acl_permission::allow);
+  // Rules at the end with the rest's permission change nothing.
+  while (!partial.empty() && partial.back().allow == otherwise_allow) partial.pop_back();
+
+  subscription_verdict verdict;
+  // A partial allow does not grant what the covering rule (or acl_no_match) denies: a
+  // subscription wider than what the client may read is refused, as in Mosquitto.
+  verdict.granted = otherwise_allow;
+  if (!verdict.granted) {
+    static const auto everything = [] {
+      auto all = std::make_shared<withheld_topics>();
+      all->otherwise_allow_ = false;
+      return std::shared_ptr<const withheld_topics>(std::move(all));
+    }();
+    verdict.withheld = everything;
+    return verdict;
+  }
+  if (partial.empty()) return verdict;
+  auto withheld = std::make_shared<withheld_topics>();
+  withheld->otherwise_allow_ = otherwise_allow;
+  const bool mixed = std::any_of(partial.begin(), partial.end(), [&](const auto& r) { return r.allow == otherwise_allow; });
+  if (mixed) {
+    withheld->ordered_ = std::move(partial);
+  } else {
+    for (std::uint32_t i = 0; i < partial.size(); ++i) withheld->uniform_.insert(partial[i].pattern, i, 0);
+  }
+  verdict.withheld = std::move(withheld);
+  return verdict;
 }
 
-bool access_policy::decide(const client_identity& who, config::acl_action action, std::string_view topic) const {
+bool access_policy::may_publish(const client_identity& who, std::string_view topic) const {
   for (const auto& rule : cfg_.acl) {
-    if (rule.action != config::acl_action::all && rule.action != action) continue;
+    if (rule.action == config::acl_action::subscribe) continue;
     if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
     const auto pattern = expand_pattern(rule.topic, who);
-    if (!pattern) continue;
-    const bool allow = rule.permission == config::acl_permission::allow;
-    bool applies = false;
-    if (action == config::acl_action::publish)
-      applies = core::topic_matches(*pattern, topic);
-    else
-      applies = allow ? filter_covers(*pattern, topic) : filters_intersect(*pattern, topic);
-    if (applies) return allow;
+    if (pattern && core::topic_matches(*pattern, topic)) return rule.permission == config::acl_permission::allow;
   }
   return cfg_.acl_no_match == config::acl_permission::allow;
 }

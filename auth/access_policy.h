@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "auth/password.h"
+#include "core/topic_trie.h"
 #include "config/config.h"
 
 namespace wharf::auth {
@@ -32,6 +34,37 @@ struct client_identity {
 // placeholder has no value or its value holds '/', '+' or '#' (it would widen the rule).
 [[nodiscard]] std::optional<std::string> expand_pattern(std::string_view pattern, const client_identity& who);
 
+// The topics a granted subscription must not be sent: the few ACL rules that overlap only
+// part of its filter, compiled when it is granted. A delivery checks its topic against
+// these, never against the whole ACL. In the common case (deny rules inside a wildcard
+// subscription, allowed otherwise) the rules are one topic trie, and a check is one walk of
+// the topic's levels however many rules there are. Shared read-only by the shards.
+class withheld_topics {
+ public:
+  [[nodiscard]] bool withholds(std::string_view topic) const;
+
+ private:
+  friend class access_policy;
+  struct rule {
+    bool allow = false;
+    std::string pattern;
+  };
+  // Rules of mixed permissions, in ACL order: the first that matches decides.
+  std::vector<rule> ordered_;
+  // Rules of one permission (the opposite of `otherwise_allow_`), when there are no mixed
+  // ones: a topic matching any of them gets that permission. Keyed by rule index.
+  core::topic_trie<std::uint32_t, char> uniform_;
+  bool otherwise_allow_ = true;  // when no rule matches
+};
+
+// The ACL's answer to a subscription.
+struct subscription_verdict {
+  bool granted = false;
+  // What a granted subscription must not be sent; null when nothing. For one that is not
+  // granted, everything (what a stored subscription gets once a reload denies it).
+  std::shared_ptr<const withheld_topics> withheld;
+};
+
 class access_policy {
  public:
   // Checks what the entries mean: password hashes and topic patterns.
@@ -48,15 +81,20 @@ class access_policy {
   [[nodiscard]] bool was_verified(std::string_view username, std::string_view password) const;
   void remember(std::string_view username, std::string_view password) const;
 
-  // The ACL's answer: the first rule that applies to the client, action and topic decides,
-  // otherwise acl_no_match. A subscription is allowed by an allow rule whose filter covers
-  // it whole, and denied by a deny rule that matches any topic it could receive.
+  // The ACL's answer: for each topic, the first rule that applies to the client, action and
+  // topic decides, otherwise acl_no_match. A subscription is granted when the first rule
+  // that covers its whole filter allows (or none covers it and acl_no_match is allow), and
+  // refused otherwise: one inside a deny rule's filter, or wider than an allow rule. The
+  // rules before that one which overlap part of its filter decide per topic at delivery
+  // (`withheld`): a wildcard subscription next to a deny rule receives all but the denied
+  // topics, as in Mosquitto. A shared subscription is judged by its inner filter.
   [[nodiscard]] bool may_publish(const client_identity& who, std::string_view topic) const;
-  [[nodiscard]] bool may_subscribe(const client_identity& who, std::string_view filter) const;
+  [[nodiscard]] subscription_verdict check_subscription(const client_identity& who, std::string_view filter) const;
+  // True when `other` has the same ACL rules and acl_no_match (where they are written aside).
+  [[nodiscard]] bool same_acl(const access_policy& other) const noexcept;
   [[nodiscard]] std::uint8_t subscribe_denied_reason() const noexcept { return cfg_.subscribe_denied_reason; }
 
  private:
-  [[nodiscard]] bool decide(const client_identity& who, config::acl_action action, std::string_view topic) const;
   [[nodiscard]] std::string cache_key(std::string_view username, std::string_view password) const;
 
   config::auth_config cfg_;

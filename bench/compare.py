@@ -96,8 +96,9 @@ def make_certificate(workdir):
     return {"key": key, "cert": cert}
 
 
-def start_wharf(binary, workdir, threads, name="wharf", tls=None):
-    """wharf with an MQTT and a queue API listener; with tls, the MQTT listener is MQTT over TLS."""
+def start_wharf(binary, workdir, threads, name="wharf", tls=None, extra_config=""):
+    """wharf with an MQTT and a queue API listener; with tls, the MQTT listener is MQTT over TLS.
+    `extra_config`: more top-level YAML sections, appended to the config file."""
     port, api_port = free_port(), free_port()
     data = os.path.join(workdir, name + "-data")
     os.mkdir(data)
@@ -114,7 +115,7 @@ def start_wharf(binary, workdir, threads, name="wharf", tls=None):
             "    - {secret_id: compare, secret_key: compare-secret}\n"
             "io_threads: %d\n"
             "mqtt:\n"
-            "  max_queued_messages: 1000000\n" % (data, port, mqtt_tls, api_port, threads))
+            "  max_queued_messages: 1000000\n" % (data, port, mqtt_tls, api_port, threads) + extra_config)
     broker = Broker(name, [binary, "--config", config], port, workdir, os.path.join(workdir, name + ".log"),
                     extra_ports=(api_port,))
     broker.api_port = api_port
@@ -147,10 +148,13 @@ def run_bench(bench, args):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def pubsub(bench, broker, duration, scenario, qos, publishers=1, subscribers=1, rate=0, offline=False):
+def pubsub(bench, broker, duration, scenario, qos, publishers=1, subscribers=1, rate=0, offline=False,
+           subscribe_filter=None):
     args = ["pub", "--port", str(broker.port), "--scenario", scenario, "--qos", str(qos), "--publishers",
             str(publishers), "--subscribers", str(subscribers), "--size", "64", "--duration", str(duration),
             "--drain", "60" if offline else "3"]
+    if subscribe_filter:
+        args += ["--filter", subscribe_filter]
     if rate:
         args += ["--rate", str(int(rate))]
     if offline:

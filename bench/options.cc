@@ -95,6 +95,8 @@ pub/sub options:
   --offline             persistent subscribers subscribe, leave, and come back once the
                         publishers are done: measures publishing into stored sessions
   --topic-prefix T      (default bench)
+  --filter F            fanin/fanout: subscribers subscribe to F, a filter that must match
+                        the topic (default: the topic itself), e.g. 'bench/#'
 
 queue options (and --rate, --size, --duration from pub/sub; --size at most 1048576):
   --endpoint URL        http://HOST[:PORT][/PATH] or https://... (default
@@ -200,6 +202,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--drain") ok = parse_number(v, o.drain_s) && o.drain_s >= 0;
     else if (key == "--inflight") ok = parse_number(v, o.inflight_max) && o.inflight_max > 0 && o.inflight_max < 65535;
     else if (key == "--topic-prefix") o.topic_prefix = v;
+    else if (key == "--filter") o.subscribe_filter = v;
     else if (key == "--endpoint") o.endpoint = v;
     else if (key == "--ca") o.ca_file = v;
     else if (key == "--secret-id") o.secret_id = v;
@@ -223,6 +226,10 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
   }
   if (o.mode == mode::queue && o.size_bytes > cmq_body_bytes_max) {
     error = "--size must be at most " + std::to_string(cmq_body_bytes_max) + " in queue mode (CMQ's largest maxMsgSize)";
+    return std::nullopt;
+  }
+  if (!o.subscribe_filter.empty() && (o.mode != mode::pubsub || (o.scenario != scenario::fanin && o.scenario != scenario::fanout))) {
+    error = "--filter is for the pub/sub fanin and fanout scenarios";
     return std::nullopt;
   }
   if (o.mode == mode::pubsub && o.scenario == scenario::p2p && o.publishers != o.subscribers) {

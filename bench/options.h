@@ -42,6 +42,7 @@ struct options {
   double duration_s = 10;                     // pub, queue: sending time. Default: 10
   double drain_s = 5;                         // wait for outstanding messages. Default: 5
   std::string topic_prefix = "bench";
+  std::string subscribe_filter;  // fanin/fanout: what subscribers subscribe to; "": the topic
   std::uint32_t inflight_max = 64;            // QoS 1/2 window per publisher. Default: 64
   bool persistent = false;                    // subscribers use clean session 0
   bool offline = false;                       // subscribers leave before publishing, return after (implies persistent)

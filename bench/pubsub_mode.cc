@@ -299,7 +299,9 @@ int run_pubsub(const options& o) {
     s.stats = stats[i % rt.size()].get();
     s.conn = std::make_shared<client>(rt.io(i), o.version, 64 * 1024);
     s.seen.resize(o.publishers);
-    s.filter = o.scenario == scenario::shared ? "$share/bench/" + topic_for(o, 0) : topic_for(o, i);
+    s.filter = o.scenario == scenario::shared  ? "$share/bench/" + topic_for(o, 0)
+               : o.subscribe_filter.empty() ? topic_for(o, i)
+                                            : o.subscribe_filter;
   }
   for (std::uint32_t i = 0; i < o.publishers; ++i) {
     auto& p = pubs[i];

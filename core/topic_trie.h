@@ -12,6 +12,10 @@
 //     // Calls visit(std::string_view filter, const Key&, Value&) for every entry whose filter
 //     // matches `topic`, honouring '+', '#' and the '$' rule of [MQTT-4.7.2-1].
 //     template <class F> void match(std::string_view topic, F&& visit);
+//     // The same on a const trie (concurrent readers, no writer): visit gets const Value&.
+//     template <class F> void match(std::string_view topic, F&& visit) const;
+//     // Calls visit(const Key&, Value&) for every entry.
+//     template <class F> void for_each(F&& visit);
 //     std::size_t size() const;   // number of entries
 //   };
 // Filters are plain (not "$share/..."): the router strips the share prefix and keys shared
@@ -643,6 +647,30 @@ class topic_trie {
       }
       if (f.n->plus() != nullptr) stack.push(frame{f.n->plus(), pos, len, last, false});
       if (node* c = f.n->children.find(level)) stack.push(frame{c, pos, len, last, false});
+    }
+  }
+
+  // match() for a trie that several threads read and none changes: visit gets
+  // (std::string_view filter, const Key&, const Value&). match() writes nothing of the
+  // trie (its stack and filter buffer are its own), so such calls may run concurrently.
+  template <class F>
+  void match(std::string_view topic, F&& visit) const {
+    const_cast<topic_trie*>(this)->match(
+        topic, [&](std::string_view filter, const Key& key, Value& value) { visit(filter, key, std::as_const(value)); });
+  }
+
+  // Calls visit(const Key&, Value&) for every entry, in no particular order.
+  // REQUIRES: visit does not modify the trie.
+  template <class F>
+  void for_each(F&& visit) {
+    std::vector<node*> pending{root_};
+    while (!pending.empty()) {
+      node* n = pending.back();
+      pending.pop_back();
+      for (auto& e : n->entries) visit(static_cast<const Key&>(e.key), e.value);
+      n->children.for_each([&](node* c) { pending.push_back(c); });
+      if (n->plus() != nullptr) pending.push_back(n->plus());
+      if (n->hash() != nullptr) pending.push_back(n->hash());
     }
   }
 

@@ -32,6 +32,9 @@ struct session_entry {
   bool persistent = false;         // outlives its connection (state in RocksDB)
   bool ended = false;              // removed from the registry; routes still holding it skip it
   std::uint8_t protocol_version = 4;
+  // The username its connection authenticated with (none: anonymous): the ACL's identity
+  // for what its subscriptions are sent, while offline too.
+  std::optional<std::string> username;
   std::uint32_t expiry_interval_s = 0;
   std::int64_t expires_at_ms = 0;  // offline: when it ends; 0 = never
   std::uint64_t next_seq = 1;      // next offline-queue sequence number

@@ -6,6 +6,9 @@ namespace wharf::session {
 namespace {
 
 constexpr std::uint8_t record_format = 1;
+// Session records gained the username (the ACL's identity of a restored session) in format 2;
+// format 1 records, written before, still load with none.
+constexpr std::uint8_t session_record_format = 2;
 
 std::string prefixed(char kind, std::string_view client_id) {
   std::string key;
@@ -64,7 +67,7 @@ std::string inbound_qos2(std::string_view client_id, std::uint16_t packet_id) {
 std::string encode_record(const session_record& r) {
   std::string out;
   byte_writer w(out);
-  w.u8(record_format);
+  w.u8(session_record_format);
   w.u8(r.protocol_version);
   w.u32(r.expiry_interval_s);
   w.i64(r.disconnected_unix_ms);
@@ -73,13 +76,15 @@ std::string encode_record(const session_record& r) {
     write_message(w, *r.pending_will);
     w.i64(r.will_due_unix_ms);
   }
+  w.u8(r.username ? 1 : 0);
+  if (r.username) w.str(*r.username);
   return out;
 }
 
 bool decode_record(std::string_view bytes, session_record& out) {
   byte_reader r(bytes);
   std::uint8_t format = 0, has_will = 0;
-  if (!r.u8(format) || format != record_format) return false;
+  if (!r.u8(format) || (format != session_record_format && format != 1)) return false;
   if (!r.u8(out.protocol_version) || !r.u32(out.expiry_interval_s) || !r.i64(out.disconnected_unix_ms) ||
       !r.u8(has_will))
     return false;
@@ -88,6 +93,16 @@ bool decode_record(std::string_view bytes, session_record& out) {
     core::message will;
     if (!read_message(r, will) || !r.i64(out.will_due_unix_ms)) return false;
     out.pending_will = std::move(will);
+  }
+  out.username.reset();
+  if (format == session_record_format) {
+    std::uint8_t has_username = 0;
+    if (!r.u8(has_username) || has_username > 1) return false;
+    if (has_username) {
+      std::string username;
+      if (!r.str(username)) return false;
+      out.username = std::move(username);
+    }
   }
   return r.empty();
 }

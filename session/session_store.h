@@ -39,6 +39,7 @@ struct session_record {
   std::int64_t disconnected_unix_ms = 0;  // when it went offline; 0 = still online at the crash
   std::optional<core::message> pending_will;  // a will waiting for its delay
   std::int64_t will_due_unix_ms = 0;
+  std::optional<std::string> username;  // as its last connection authenticated; none: anonymous
   friend bool operator==(const session_record&, const session_record&) = default;
 };
 

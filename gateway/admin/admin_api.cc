@@ -130,6 +130,9 @@ void write_mqtt(exposition& x, const broker& b) {
         load(c.rate_limited));
   x.one("wharf_mqtt_subscriptions_denied_total", "counter", "Subscriptions the ACL refused.",
         load(c.acl_denied_subscriptions));
+  x.one("wharf_mqtt_acl_withheld_total", "counter",
+        "Messages not sent to a granted wildcard subscription because the ACL denies their topic to its client.",
+        load(c.acl_withheld));
   x.one("wharf_mqtt_protocol_errors_total", "counter", "Connections closed for protocol violations.",
         load(c.protocol_errors));
   x.one("wharf_mqtt_wills_published_total", "counter", "Will messages published.", load(c.wills_published));

@@ -81,11 +81,19 @@ void broker::replace_limits(const config::config& next) {
 broker::~broker() = default;
 
 void broker::replace_access_policy(std::shared_ptr<const auth::access_policy> policy) {
+  bool acl_changed = false;
   {
     std::lock_guard lock(access_mu_);
+    acl_changed = !access_->same_acl(*policy);
     access_ = policy;
   }
-  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), policy] { s->access_ = policy; });
+  for (auto& sh : shards_) {
+    boost::asio::post(sh->io(), [s = sh.get(), policy, acl_changed] {
+      s->access_ = policy;
+      // Every route's withheld topics compiled again: one pass over this shard's routes.
+      if (acl_changed) s->recheck_routes();
+    });
+  }
 }
 
 std::shared_ptr<const auth::access_policy> broker::access_policy() const {
@@ -118,6 +126,7 @@ std::size_t broker::load() {
           std::lock_guard lock(entry->mu);
           entry->persistent = true;
           entry->protocol_version = s.record.protocol_version;
+          entry->username = s.record.username;
           entry->expiry_interval_s = s.record.expiry_interval_s;
           entry->expires_at_ms = s.record.expiry_interval_s == 0xFFFFFFFF
                                      ? 0
@@ -129,8 +138,10 @@ std::size_t broker::load() {
           if (s.record.pending_will) entry->pending_will = std::make_unique<core::message>(std::move(*s.record.pending_will));
           entry->will_due_ms = s.record.will_due_unix_ms;
         }
-        for (const auto& sub : s.subscriptions)
-          for (auto& sh : shards_) sh->apply_route(make_route_change(entry, sub, true));
+        for (const auto& sub : s.subscriptions) {
+          const auto withheld = withheld_from(*access_, *entry, sub.filter);
+          for (auto& sh : shards_) sh->apply_route(make_route_change(entry, sub, withheld));
+        }
         const auto due = entry->pending_will ? entry->will_due_ms : entry->expires_at_ms;
         if (due != 0) schedule_session_timer(due, entry);
         ++loaded;
@@ -254,6 +265,7 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
           // Keep the stored record in step: the will is gone.
           session::session_record record;
           record.protocol_version = entry->protocol_version;
+          record.username = entry->username;
           record.expiry_interval_s = entry->expiry_interval_s;
           record.disconnected_unix_ms = entry->expires_at_ms == 0
                                             ? now
@@ -337,6 +349,7 @@ void broker::publish_sys(shard& on, std::int64_t now) {
       {"$SYS/broker/clients/auth failures", load(counters_.auth_failures)},
       {"$SYS/broker/acl/denied publishes", load(counters_.acl_denied_publishes)},
       {"$SYS/broker/acl/denied subscriptions", load(counters_.acl_denied_subscriptions)},
+      {"$SYS/broker/acl/withheld deliveries", load(counters_.acl_withheld)},
       {"$SYS/broker/clients/refused", load(counters_.connections_refused)},
       {"$SYS/broker/clients/banned", load(counters_.clients_banned)},
       {"$SYS/broker/clients/rate limited", load(counters_.rate_limited)},

@@ -71,6 +71,7 @@ struct broker_counters {
   std::atomic<std::uint64_t> auth_failures{0};         // CONNECTs refused: credentials, anonymous, will ACL
   std::atomic<std::uint64_t> acl_denied_publishes{0};
   std::atomic<std::uint64_t> acl_denied_subscriptions{0};
+  std::atomic<std::uint64_t> acl_withheld{0};  // deliveries a granted subscription's ACL rules withheld
   std::atomic<std::uint64_t> connections_refused{0};  // max_connections, max_connection_rate
   std::atomic<std::uint64_t> clients_banned{0};       // CONNECTs refused for flapping
   std::atomic<std::uint64_t> rate_limited{0};         // times a client's reading paused for its rate

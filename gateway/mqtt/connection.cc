@@ -490,7 +490,8 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       ack.reasons.push_back(reason_code::topic_filter_invalid);
       continue;
     }
-    if (!home_.access()->may_subscribe(identity(), req.filter)) {
+    auto verdict = home_.access()->check_subscription(identity(), req.filter);
+    if (!verdict.granted) {
       broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
       // 3.1.1's SUBACK has one failure code, 0x80.
       ack.reasons.push_back(v5 ? static_cast<reason_code>(home_.access()->subscribe_denied_reason())
@@ -528,7 +529,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       else
         *it = sub;
     }
-    home_.add_route(entry_, sub);
+    home_.add_route(entry_, sub, verdict.withheld);
     if (session_expiry_s_ > 0) {
       session::put_subscription(home_.batch(), client_id_, sub);
       stored = true;
@@ -538,6 +539,10 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
     if (!shared && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
       broker_.retained_.match(req.filter, now, [&](const core::message& rm) {
+        if (verdict.withheld && verdict.withheld->withholds(rm.topic)) {
+          broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
+          return;
+        }
         session::delivery d;
         d.msg = std::make_shared<const core::message>(rm);
         d.qos = std::min(rm.qos, sub.max_qos);

@@ -149,6 +149,7 @@ class connection final : public stream_handler {
   };
   std::vector<held_packet> held_packets_;
   bool resume_after_connect_ = false;  // reading was paused for a password check
+  bool identity_changed_ = false;      // resuming a session another username left (begin_session)
   std::optional<std::size_t> admitted_listener_;  // counted by the broker's admission until destroyed
   std::shared_ptr<session::session_entry> entry_;
   std::uint64_t generation_ = 0;

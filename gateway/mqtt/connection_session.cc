@@ -48,6 +48,10 @@ void connection::take_session_locked(std::vector<session::stored_subscription>& 
   } else {
     subscriptions_ = entry_->subscriptions;
   }
+  // Another user resuming the session: the ACL withholds from its subscriptions what it
+  // withholds from this user, once finish_begin_session has routed them again.
+  identity_changed_ = present && entry_->username != username_;
+  entry_->username = username_;
   if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
   entry_->persistent = session_expiry_s_ > 0;
   entry_->expiry_interval_s = session_expiry_s_;
@@ -57,6 +61,10 @@ void connection::take_session_locked(std::vector<session::stored_subscription>& 
 
 void connection::finish_begin_session(std::vector<session::stored_subscription> discarded, bool present) {
   for (auto& sub : discarded) home_.remove_route(entry_.get(), sub.filter);
+  if (std::exchange(identity_changed_, false)) {
+    for (const auto& sub : subscriptions_)
+      home_.add_route(entry_, sub, home_.access()->check_subscription(identity(), sub.filter).withheld);
+  }
   home_.attach(entry_.get(), this);
   broker_.counters_.clients_connected.fetch_add(1, std::memory_order_relaxed);
   broker_.counters_.clients_total.fetch_add(1, std::memory_order_relaxed);
@@ -64,6 +72,7 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
     session::session_record record;
     record.protocol_version = static_cast<std::uint8_t>(version_);
     record.expiry_interval_s = session_expiry_s_;
+    record.username = username_;
     session::put_session(home_.batch(), client_id_, record);
   }
   if (present) {
@@ -223,6 +232,7 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
       session::session_record record;
       record.protocol_version = static_cast<std::uint8_t>(version_);
       record.expiry_interval_s = session_expiry_s_;
+      record.username = username_;
       record.disconnected_unix_ms = now;
       if (entry_->pending_will) {
         record.pending_will = *entry_->pending_will;

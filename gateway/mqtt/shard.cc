@@ -39,6 +39,7 @@ void shard::route(const std::shared_ptr<const core::message>& m, durable_ops& op
   std::vector<std::pair<std::string, std::vector<route_value*>>> groups;
 
   routes_.match(m->topic, [&](std::string_view filter, const route_key& key, route_value& value) {
+    if (!sends(value, m->topic)) return;
     if (!key.group.empty()) {
       std::string group_id;
       group_id.reserve(key.group.size() + filter.size() + 1);
@@ -101,7 +102,7 @@ route_value* shard::pick_member(const std::string& group_id, const std::vector<r
 void shard::redispatch_shared(session::session_entry* leaving, session::delivery d) {
   std::vector<route_value*> members;
   routes_.match(d.msg->topic, [&](std::string_view filter, const route_key& key, route_value& value) {
-    if (key.session == leaving || key.group.empty()) return;
+    if (key.session == leaving || key.group.empty() || !sends(value, d.msg->topic)) return;
     if (d.shared_group.size() == key.group.size() + 1 + filter.size() && d.shared_group.starts_with(key.group) &&
         d.shared_group[key.group.size()] == '/' && std::string_view(d.shared_group).substr(key.group.size() + 1) == filter)
       members.push_back(&value);
@@ -173,18 +174,43 @@ void shard::receive_deliveries(std::vector<remote_delivery>&& batch) {
 }
 
 route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
-                               const session::stored_subscription& sub, bool add) {
+                               const session::stored_subscription& sub,
+                               std::shared_ptr<const auth::withheld_topics> withheld) {
   const auto shared = core::parse_shared_filter(sub.filter);
   route_change change;
-  change.add = add;
+  change.add = true;
   change.filter = std::string(shared ? shared->filter : std::string_view(sub.filter));
   change.key = route_key{entry.get(), shared ? std::string(shared->group) : std::string()};
-  if (add) change.value = route_value{entry, sub};
+  change.value = route_value{entry, sub, std::move(withheld)};
   return change;
 }
 
-void shard::add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub) {
-  change_route(make_route_change(entry, sub, true));
+std::shared_ptr<const auth::withheld_topics> withheld_from(const auth::access_policy& policy,
+                                                           const session::session_entry& entry,
+                                                           std::string_view filter) {
+  std::optional<std::string> username;
+  {
+    std::lock_guard lock(entry.mu);
+    username = entry.username;
+  }
+  return policy.check_subscription({.client_id = entry.client_id, .username = username}, filter).withheld;
+}
+
+void shard::add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub,
+                      std::shared_ptr<const auth::withheld_topics> withheld) {
+  change_route(make_route_change(entry, sub, std::move(withheld)));
+}
+
+void shard::recheck_routes() {
+  routes_.for_each([&](const route_key&, route_value& value) {
+    value.withheld = withheld_from(*access_, *value.entry, value.sub.filter);
+  });
+}
+
+bool shard::sends(const route_value& value, std::string_view topic) {
+  if (!value.withheld || !value.withheld->withholds(topic)) return true;
+  broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
+  return false;
 }
 
 void shard::remove_route(session::session_entry* entry, std::string_view filter) {

@@ -44,6 +44,9 @@ struct route_key_hash {
 struct route_value {
   std::shared_ptr<session::session_entry> entry;  // keeps the entry alive while routed
   session::stored_subscription sub;
+  // The topics the ACL withholds from this subscription (null: none). Compiled when it is
+  // added, again in every shard when a reload changes the ACL (recheck_routes).
+  std::shared_ptr<const auth::withheld_topics> withheld;
 };
 
 struct route_change {
@@ -53,9 +56,15 @@ struct route_change {
   route_value value;
 };
 
-// The trie change that adds (or, with add=false, removes) `sub` of `entry`.
+// The trie change that adds `sub` of `entry`, with what the ACL withholds from it.
 [[nodiscard]] route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
-                                             const session::stored_subscription& sub, bool add);
+                                             const session::stored_subscription& sub,
+                                             std::shared_ptr<const auth::withheld_topics> withheld);
+// What `policy` withholds from `filter` subscribed by the session `entry` (its client id and
+// username, as the entry holds them now).
+[[nodiscard]] std::shared_ptr<const auth::withheld_topics> withheld_from(const auth::access_policy& policy,
+                                                                         const session::session_entry& entry,
+                                                                         std::string_view filter);
 
 // What a publish added to the shard's pending storage batch (`added`) and what it hands to
 // the queue core (`core_commands`, from the bridge): its acknowledgement waits for both.
@@ -97,7 +106,8 @@ class shard {
 
   // Adds / removes a session's subscription in every shard's trie (here at once, the
   // others at the end of this loop turn). `filter` as subscribed: "$share/g/f" is shared.
-  void add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub);
+  void add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub,
+                 std::shared_ptr<const auth::withheld_topics> withheld);
   void remove_route(session::session_entry* entry, std::string_view filter);
   // Applies a change from another shard (or from load()).
   void apply_route(route_change&& change);
@@ -139,6 +149,10 @@ class shard {
   friend class broker;  // sets tap_, access_ and limits_
 
   void change_route(route_change change);
+  // After a reload changed the ACL: compiles again what it withholds from each route here.
+  void recheck_routes();
+  // False when the ACL withholds `topic` from the subscription `value` (counted).
+  bool sends(const route_value& value, std::string_view topic);
   // Picks one member of a shared group for the next message: round robin, connected first.
   route_value* pick_member(const std::string& group_id, const std::vector<route_value*>& members);
   void schedule_flush();

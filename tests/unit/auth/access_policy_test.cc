@@ -22,6 +22,17 @@ config::acl_rule rule(acl_permission permission, acl_action action, std::string 
 const client_identity alice{.client_id = "sensor-1", .username = "alice"};
 const client_identity anonymous{.client_id = "anon-1", .username = std::nullopt};
 
+bool granted(const access_policy& policy, const client_identity& who, std::string_view filter) {
+  return policy.check_subscription(who, filter).granted;
+}
+
+// Whether a subscription to `filter`, granted, is sent `topic`.
+bool sent(const access_policy& policy, const client_identity& who, std::string_view filter, std::string_view topic) {
+  const auto verdict = policy.check_subscription(who, filter);
+  EXPECT_TRUE(verdict.granted) << filter;
+  return !verdict.withheld || !verdict.withheld->withholds(topic);
+}
+
 TEST(filter_covers, wildcards_cover_what_they_match) {
   EXPECT_TRUE(filter_covers("a/#", "a/b/c"));
   EXPECT_TRUE(filter_covers("a/#", "a/+/#"));
@@ -66,11 +77,11 @@ TEST(access_policy, the_first_rule_that_applies_decides) {
   EXPECT_TRUE(policy.may_publish(alice, "devices/sensor-1/temp"));
   EXPECT_FALSE(policy.may_publish(alice, "devices/sensor-1/firmware"));
   EXPECT_FALSE(policy.may_publish(alice, "devices/sensor-2/temp"));       // another client's
-  EXPECT_FALSE(policy.may_subscribe(alice, "devices/sensor-1/temp"));     // publish rules only
-  EXPECT_TRUE(policy.may_subscribe(alice, "commands/alice/+"));
-  EXPECT_TRUE(policy.may_subscribe(alice, "$share/g/commands/alice/#"));  // checked as its filter
-  EXPECT_FALSE(policy.may_subscribe(alice, "commands/#"));                // wider than the rule
-  EXPECT_FALSE(policy.may_subscribe(anonymous, "commands/alice/x"));      // %u has no value
+  EXPECT_FALSE(granted(policy, alice, "devices/sensor-1/temp"));     // publish rules only
+  EXPECT_TRUE(granted(policy, alice, "commands/alice/+"));
+  EXPECT_TRUE(granted(policy, alice, "$share/g/commands/alice/#"));  // checked as its filter
+  EXPECT_FALSE(granted(policy, alice, "commands/#"));                // wider than the rule
+  EXPECT_FALSE(granted(policy, anonymous, "commands/alice/x"));      // %u has no value
 }
 
 TEST(access_policy, user_rules_apply_to_their_user_only_and_deny_wins_over_overlap) {
@@ -82,26 +93,33 @@ TEST(access_policy, user_rules_apply_to_their_user_only_and_deny_wins_over_overl
   EXPECT_TRUE(policy.may_publish(alice, "a/b"));
   EXPECT_FALSE(policy.may_publish(anonymous, "a/b"));
   EXPECT_FALSE(policy.may_publish(alice, "secret/x"));
-  // "#" could deliver secret/x: the deny rule applies to the whole subscription.
-  EXPECT_FALSE(policy.may_subscribe(alice, "#"));
-  EXPECT_TRUE(policy.may_subscribe(alice, "public/#"));
+  // "#" is granted; secret/... is withheld from it at delivery.
+  EXPECT_TRUE(sent(policy, alice, "#", "a/b"));
+  EXPECT_FALSE(sent(policy, alice, "#", "secret/x"));
+  EXPECT_FALSE(granted(policy, alice, "secret/+"));  // inside the deny rule
+  EXPECT_FALSE(granted(policy, anonymous, "#"));     // no allow rule covers it
+  EXPECT_TRUE(granted(policy, alice, "public/#"));
+  EXPECT_EQ(policy.check_subscription(alice, "public/#").withheld, nullptr);  // nothing to check
 }
 
 TEST(access_policy, no_rules_follow_acl_no_match) {
   config::auth_config cfg;
   EXPECT_TRUE(access_policy(cfg).may_publish(anonymous, "x"));
   cfg.acl_no_match = acl_permission::deny;
-  EXPECT_FALSE(access_policy(cfg).may_subscribe(anonymous, "x"));
+  EXPECT_FALSE(granted(access_policy(cfg), anonymous, "x"));
 }
 
 TEST(access_policy, a_subscribe_deny_leaves_publishing_to_the_same_topics_alone) {
   config::auth_config cfg;
   cfg.acl = {rule(acl_permission::deny, acl_action::subscribe, "telemetry/#")};
   const access_policy policy(cfg);  // acl_no_match: allow (the default)
-  EXPECT_FALSE(policy.may_subscribe(alice, "telemetry/room-1"));
-  EXPECT_FALSE(policy.may_subscribe(alice, "#"));  // could deliver telemetry/...
+  EXPECT_FALSE(granted(policy, alice, "telemetry/room-1"));
+  EXPECT_FALSE(granted(policy, alice, "telemetry/+/temp"));
+  EXPECT_FALSE(sent(policy, alice, "#", "telemetry/room-1"));
+  EXPECT_FALSE(sent(policy, alice, "#", "telemetry"));  // "telemetry/#" matches "telemetry" too
+  EXPECT_TRUE(sent(policy, alice, "#", "telemetryx/1"));
   EXPECT_TRUE(policy.may_publish(alice, "telemetry/room-1"));
-  EXPECT_TRUE(policy.may_subscribe(alice, "commands/#"));
+  EXPECT_TRUE(granted(policy, alice, "commands/#"));
 }
 
 TEST(access_policy, a_deny_naming_a_user_denies_that_user_only) {
@@ -112,7 +130,7 @@ TEST(access_policy, a_deny_naming_a_user_denies_that_user_only) {
   EXPECT_FALSE(policy.may_publish(alice, "billing/invoice"));
   EXPECT_TRUE(policy.may_publish(bob, "billing/invoice"));
   EXPECT_TRUE(policy.may_publish(anonymous, "billing/invoice"));
-  EXPECT_TRUE(policy.may_subscribe(alice, "billing/#"));  // a publish rule only
+  EXPECT_TRUE(granted(policy, alice, "billing/#"));  // a publish rule only
 }
 
 TEST(access_policy, acl_no_match_allow_lets_through_what_no_rule_matches) {
@@ -122,9 +140,50 @@ TEST(access_policy, acl_no_match_allow_lets_through_what_no_rule_matches) {
   cfg.acl_no_match = acl_permission::allow;
   const access_policy policy(cfg);
   EXPECT_TRUE(policy.may_publish(alice, "public/news"));
-  EXPECT_TRUE(policy.may_subscribe(alice, "public/#"));
+  EXPECT_TRUE(granted(policy, alice, "public/#"));
   EXPECT_FALSE(policy.may_publish(alice, "secret/plans"));
   EXPECT_FALSE(policy.may_publish(alice, "secret/sensor-1/status"));  // the first rule decides
+}
+
+TEST(access_policy, withheld_topics_follow_the_first_rule_per_topic) {
+  config::auth_config cfg;
+  cfg.acl = {rule(acl_permission::allow, acl_action::subscribe, "home/hall/door"),
+             rule(acl_permission::deny, acl_action::subscribe, "home/+/door"),
+             rule(acl_permission::deny, acl_action::all, "home/%c/#"),
+             rule(acl_permission::deny, acl_action::publish, "home/kitchen/#"),  // not for subscriptions
+             rule(acl_permission::allow, acl_action::all, "home/#")};
+  cfg.acl_no_match = acl_permission::deny;
+  const access_policy policy(cfg);
+  // Mixed permissions before the covering allow: the first that matches decides.
+  EXPECT_TRUE(sent(policy, alice, "home/#", "home/hall/door"));
+  EXPECT_FALSE(sent(policy, alice, "home/#", "home/garage/door"));
+  EXPECT_FALSE(sent(policy, alice, "home/#", "home/sensor-1/temp"));  // %c
+  EXPECT_TRUE(sent(policy, alice, "home/#", "home/kitchen/temp"));
+  EXPECT_TRUE(sent(policy, anonymous, "home/#", "home/sensor-1/temp"));  // another client's %c
+  // A subscription the rules before the covering one do not touch has nothing withheld.
+  EXPECT_EQ(policy.check_subscription(alice, "home/kitchen/temp").withheld, nullptr);
+  // Wider than the allow rule: refused, and everything is withheld from it.
+  const auto wider = policy.check_subscription(alice, "#");
+  EXPECT_FALSE(wider.granted);
+  ASSERT_NE(wider.withheld, nullptr);
+  EXPECT_TRUE(wider.withheld->withholds("home/kitchen/temp"));
+  EXPECT_FALSE(granted(policy, alice, "home/+/door"));  // the allow before covers only one topic of it
+}
+
+TEST(access_policy, many_deny_rules_in_a_wildcard_subscription) {
+  config::auth_config cfg;
+  for (int i = 0; i < 100; ++i) cfg.acl.push_back(rule(acl_permission::deny, acl_action::subscribe, "plant/line-" + std::to_string(i) + "/secret"));
+  cfg.acl.push_back(rule(acl_permission::deny, acl_action::subscribe, "plant/+/keys/#"));
+  const access_policy policy(cfg);  // acl_no_match: allow
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(sent(policy, alice, "plant/#", "plant/line-" + std::to_string(i) + "/secret"));
+    EXPECT_TRUE(sent(policy, alice, "plant/#", "plant/line-" + std::to_string(i) + "/speed"));
+  }
+  EXPECT_FALSE(sent(policy, alice, "plant/#", "plant/line-7/keys/a/b"));
+  EXPECT_TRUE(sent(policy, alice, "$share/g/plant/#", "plant/line-7/keyring"));
+  EXPECT_FALSE(sent(policy, alice, "$share/g/plant/#", "plant/line-7/secret"));
+  // A '$' topic is not received through a filter starting with a wildcard, nor denied by one.
+  EXPECT_EQ(policy.check_subscription(alice, "$SYS/#").withheld, nullptr);
 }
 
 TEST(access_policy, bad_hashes_and_patterns_are_config_errors_at_their_place) {

@@ -35,6 +35,15 @@ TEST(pubsub_options, offline_subscribers_are_persistent) {
   EXPECT_TRUE(offline.opts->persistent);  // a clean session would lose its subscription on leaving
 }
 
+TEST(pubsub_options, a_subscribe_filter_for_fanin_and_fanout_only) {
+  const auto fanout = parse({"pub", "--scenario", "fanout", "--filter", "bench/#"});
+  ASSERT_TRUE(fanout.opts) << fanout.error;
+  EXPECT_EQ(fanout.opts->subscribe_filter, "bench/#");
+  const auto p2p = parse({"pub", "--filter", "bench/#"});
+  EXPECT_FALSE(p2p.opts);
+  EXPECT_EQ(p2p.error, "--filter is for the pub/sub fanin and fanout scenarios");
+}
+
 TEST(conn_options, tls_sources_and_first_id) {
   const auto p = parse({"conn", "--tls", "--ca", "ca.pem", "--source", "127.0.0.2,127.0.0.3", "--first-id", "9000"});
   ASSERT_TRUE(p.opts) << p.error;

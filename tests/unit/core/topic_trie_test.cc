@@ -52,6 +52,25 @@ TEST(topic_trie, insert_find_replace) {
   EXPECT_EQ(seen, 20);
 }
 
+TEST(topic_trie, for_each_visits_every_entry_once) {
+  trie t;
+  const std::vector<std::pair<std::string, std::string>> entries = {
+      {"a/b", "c1"}, {"a/b", "c2"}, {"a/+", "c1"}, {"#", "c3"}, {"a/#", "c4"}, {"x/y/z", "c5"}, {"", "c6"}};
+  for (int i = 0; i < static_cast<int>(entries.size()); ++i) t.insert(entries[i].first, entries[i].second, i);
+  // Enough literal children under one node for its hash table.
+  for (int i = 0; i < 20; ++i) t.insert("many/" + std::to_string(i), "m", 100 + i);
+  std::multiset<int> seen;
+  t.for_each([&](const std::string&, int& v) {
+    seen.insert(v);
+    v = -v;  // values may be changed in place
+  });
+  std::multiset<int> expected;
+  for (int i = 0; i < static_cast<int>(entries.size()); ++i) expected.insert(i);
+  for (int i = 0; i < 20; ++i) expected.insert(100 + i);
+  EXPECT_EQ(seen, expected);
+  EXPECT_EQ(*t.find("many/7", "m"), -107);
+}
+
 TEST(topic_trie, wildcards_are_distinct_from_literals) {
   trie t;
   t.insert("+", "plus", 1);
