@@ -113,6 +113,13 @@ access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg) {
                       rule.topic)));
     }
   }
+  if (cfg_.jwt) {
+    try {
+      tokens_ = std::make_unique<const jwt_verifier>(*cfg_.jwt);
+    } catch (const config::config_errors& bad_keys) {
+      errors.insert(errors.end(), bad_keys.errors().begin(), bad_keys.errors().end());
+    }
+  }
   if (!errors.empty()) throw config::config_errors(std::move(errors));
   cache_salt_ = tls::base64_encode(tls::random_bytes(16));
 }

@@ -14,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "auth/jwt.h"
 #include "auth/password.h"
 #include "core/topic_trie.h"
 #include "config/config.h"
@@ -74,6 +75,8 @@ class access_policy {
   // The stored password of `username`; nullptr when there is no such user or it has none
   // (certificate login only).
   [[nodiscard]] const stored_password* password_of(std::string_view username) const;
+  // The verifier of JSON Web Tokens (auth.jwt); nullptr when tokens are not accepted.
+  [[nodiscard]] const jwt_verifier* tokens() const noexcept { return tokens_.get(); }
 
   // Checked passwords, so a reconnecting client does not pay for PBKDF2 again: remember()
   // records a pair that matched, was_verified() finds it. Keyed by a salted SHA-256, so the
@@ -99,6 +102,7 @@ class access_policy {
 
   config::auth_config cfg_;
   std::unordered_map<std::string, stored_password> passwords_;  // by username
+  std::unique_ptr<const jwt_verifier> tokens_;
   std::string cache_salt_;
   mutable std::mutex verified_mu_;
   mutable std::unordered_set<std::string> verified_;

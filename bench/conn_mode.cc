@@ -34,8 +34,11 @@ struct conn_shared {
 asio::awaitable<void> open_one(conn_thread& t, conn_shared& sh, std::uint32_t n, std::shared_ptr<client> c) {
   const options& o = *sh.opts;
   mqtt::connect_packet connect;
-  connect.client_id = fmt::format("bench-conn-{}", std::uint64_t{o.first_id} + n);
+  const std::uint64_t id = std::uint64_t{o.first_id} + n;
+  connect.client_id = fmt::format("bench-conn-{}", id);
   connect.keep_alive_s = o.keep_alive_s;
+  connect.username = o.username;
+  connect.password = o.passwords.empty() ? o.password : o.passwords[id % o.passwords.size()];
   const auto begin = clock::now();
   const auto ec = co_await c->open(sh.targets.broker, sh.targets.source_for(n), std::move(connect),
                                    std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(o.connect_timeout_s)));

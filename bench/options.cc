@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <string_view>
 
 namespace wharf::bench {
@@ -69,6 +70,10 @@ conn options:
   --connect-timeout S   per-connection CONNACK deadline (default 10)
   --first-id N          client ids are bench-conn-N, N+1, ... (default 0): several
                         processes together (bench/conn_spread.py) use distinct ids
+  --username U          CONNECT's username (default: none)
+  --password P          CONNECT's password, a JSON Web Token say (default: none)
+  --passwords FILE      one password a line; the connection of client id bench-conn-N
+                        sends line N (mod their number): tokens each verified once
   --tls                 MQTT over TLS (also in sessions mode); the broker's certificate
                         must chain to --ca FILE (default: the system's trust store) and
                         name --host
@@ -178,6 +183,17 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--rate") ok = parse_number(v, o.rate) && o.rate >= 0;
     else if (key == "--connections") ok = parse_number(v, o.connections);
     else if (key == "--hold") ok = parse_number(v, o.hold_s) && o.hold_s >= 0;
+    else if (key == "--username") o.username = v;
+    else if (key == "--password") o.password = v;
+    else if (key == "--passwords") {
+      std::ifstream in{std::string(v)};
+      for (std::string line; std::getline(in, line);)
+        if (!line.empty()) o.passwords.push_back(line);
+      if (o.passwords.empty()) {
+        error = "--passwords " + std::string(v) + ": no password read (a missing or empty file)";
+        return std::nullopt;
+      }
+    }
     else if (key == "--source") o.sources = split_commas(v);
     else if (key == "--first-id") ok = parse_number(v, o.first_id);
     else if (key == "--connect-timeout") ok = parse_number(v, o.connect_timeout_s) && o.connect_timeout_s > 0;

@@ -26,6 +26,9 @@ struct options {
   // conn
   std::uint32_t connections = 1000;           // Default: 1000
   double hold_s = 10;                         // Default: 10
+  std::optional<std::string> username;        // conn: CONNECT's username. Default: none
+  std::optional<std::string> password;        // conn: CONNECT's password (a token, say). Default: none
+  std::vector<std::string> passwords;         // conn: connection n sends passwords[n % size] (--passwords FILE)
   std::vector<std::string> sources;           // local addresses to bind before connect
   std::uint32_t first_id = 0;                 // conn: client ids bench-conn-<first_id + n>
   bool tls = false;                           // conn, sessions: MQTT over TLS (--ca verifies)

@@ -11,6 +11,7 @@ namespace {
 constexpr std::array<std::string_view, 2> permissions = {"allow", "deny"};
 constexpr std::array<std::string_view, 3> actions = {"publish", "subscribe", "all"};
 constexpr std::array<std::string_view, 2> subscribe_denied_reasons = {"0x87", "0x80"};
+constexpr std::array<std::string_view, 2> token_fields = {"password", "username"};
 
 acl_permission permission_of(std::string_view text) {
   return text == "deny" ? acl_permission::deny : acl_permission::allow;
@@ -70,9 +71,36 @@ void read_rules(const entry& list, std::vector<acl_rule>& out, diagnostics& diag
   });
 }
 
+void read_jwt(const entry& e, jwt_config& out, diagnostics& diag, const file_reader& read_file) {
+  if (!e.value.IsMap()) {
+    diag.add(value_mark(e), "auth.jwt: expected a map with keys_file");
+    return;
+  }
+  map_reader m(e.value, "auth.jwt", diag);
+  if (auto file = m.find("keys_file")) out.keys_location = diag.location(value_mark(*file));
+  if (auto path = read_file(m, "keys_file", true)) out.keys_file = std::move(*path);
+  if (auto from = m.find("from")) {
+    if (auto v = read_enum(*from, token_fields, diag)) out.from_username = *v == "username";
+  }
+  if (auto claim = m.find("username_claim")) {
+    if (auto v = read_non_empty_string(*claim, diag)) out.username_claim = std::move(*v);
+  }
+  read_uint_into(m, "clock_skew_s", out.clock_skew_s, 0, 300, diag);
+  if (auto required = m.find("require_expiry")) {
+    if (auto v = read_bool(*required, diag)) out.require_expiry = *v;
+  }
+  if (auto issuer = m.find("issuer")) {
+    if (auto v = read_non_empty_string(*issuer, diag)) out.issuer = std::move(*v);
+  }
+  if (auto audience = m.find("audience")) {
+    if (auto v = read_non_empty_string(*audience, diag)) out.audience = std::move(*v);
+  }
+  m.finish();
+}
+
 }  // namespace
 
-void read_auth(const entry& e, auth_config& out, diagnostics& diag) {
+void read_auth(const entry& e, auth_config& out, diagnostics& diag, const file_reader& read_file) {
   if (!e.value.IsMap()) {
     diag.add(value_mark(e), "auth: expected a map with users and acl");
     return;
@@ -80,6 +108,7 @@ void read_auth(const entry& e, auth_config& out, diagnostics& diag) {
   map_reader m(e.value, "auth", diag);
   if (auto users = m.find("users")) read_users(*users, out.users, diag);
   if (auto rules = m.find("acl")) read_rules(*rules, out.acl, diag);
+  if (auto jwt = m.find("jwt")) read_jwt(*jwt, out.jwt.emplace(), diag, read_file);
   if (auto no_match = m.find("acl_no_match")) {
     if (auto v = read_enum(*no_match, permissions, diag)) out.acl_no_match = permission_of(*v);
   }

@@ -239,10 +239,10 @@ class schema_reader {
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) detail::read_queue_api(*e, cfg.queue_api, credentials_seen_, diag_);
     if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
-    if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_);
     const detail::file_reader read_file = [this](map_reader& r, std::string_view key, bool required) {
       return read_tls_file(r, key, required);
     };
+    if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_, read_file);
     if (auto e = m.find("cluster")) {
       cfg.cluster.emplace();
       detail::read_cluster(*e, *cfg.cluster, diag_, read_file);
@@ -544,15 +544,14 @@ class schema_reader {
     }
   }
 
-  // A PEM file path: resolved against the config file's directory and checked readable.
-  // Errors about the file are reported at the key, as asked of a path setting.
+  // A file path (PEM certificates and keys, JWT keys): resolved against the config file's
+  // directory and checked readable. Errors about the file are reported at the key, as asked
+  // of a path setting.
   std::optional<std::string> read_tls_file(map_reader& m, std::string_view key, bool required) {
     auto e = m.find(key);
     if (!e) {
       if (required) {
-        diag_.add(m.node().Mark(), fmt::format("{}: missing required field '{}', expected a "
-                                               "PEM file path",
-                                               m.path(), key));
+        diag_.add(m.node().Mark(), fmt::format("{}: missing required field '{}', expected a file path", m.path(), key));
       }
       return std::nullopt;
     }

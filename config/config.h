@@ -305,6 +305,22 @@ struct acl_rule {
   std::string source_location;  // of topic
 };
 
+// JSON Web Tokens as CONNECT credentials (docs/CONFIG.md, auth.jwt): a client that is not one
+// of `users` logs in with a token signed by one of these keys; the username is a claim.
+struct jwt_config {
+  // A JWKS (RFC 7517: RSA, P-256 and symmetric keys) or one PEM public key, read when the
+  // config is (re)loaded. Required.
+  std::string keys_file;
+  std::string keys_location;  // of keys_file, for errors about its contents
+  bool from_username = false;  // where the token is: the password (default) or the username
+  std::string username_claim = "sub";  // the claim that names the client. Default: sub.
+  std::uint32_t clock_skew_s = 30;     // leeway for exp and nbf, 0..300. Default: 30.
+  bool require_expiry = true;          // a token without exp is refused. Default: true.
+  std::string issuer;    // the iss a token must carry; "": any. Default: "".
+  std::string audience;  // a value the token's aud must hold; "": any. Default: "".
+  friend bool operator==(const jwt_config&, const jwt_config&) = default;
+};
+
 // Who may connect to the MQTT listeners, and what they may publish and subscribe to.
 struct auth_config {
   std::vector<user_config> users;  // Default: none.
@@ -314,6 +330,7 @@ struct auth_config {
   // The SUBACK reason code for a denied subscription: 0x87 Not authorized, or 0x80
   // Unspecified error for clients that expect it (3.1.1 always gets 0x80). Default: 0x87.
   std::uint8_t subscribe_denied_reason = 0x87;
+  std::optional<jwt_config> jwt;  // Default: none (no tokens accepted).
 };
 
 // One member of the queue core's Raft group.

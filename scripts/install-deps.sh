@@ -13,7 +13,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries (Boost 1.81: 1.74 lacks JSON/URL and its Asio coroutines fail with g++ 12)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev librocksdb-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
+  libssl-dev librocksdb-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libjwt-dev
   libpaho-mqttpp-dev libpaho-mqtt-dev
   # to try it: MQTT clients (mosquitto_pub, mosquitto_sub), a CMQ client (python3)
   mosquitto-clients python3

@@ -5,10 +5,15 @@
 #include <memory>
 #include <stdexcept>
 
+#include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 
 namespace wharf::tls {
@@ -155,6 +160,112 @@ bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::u
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text) {
+  if (text.size() % 4 == 1) return std::nullopt;
+  std::string standard(text);
+  for (char& c : standard) {
+    if (c == '+' || c == '/' || c == '=') return std::nullopt;  // not of this alphabet
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  standard.append((4 - standard.size() % 4) % 4, '=');
+  return base64_decode(standard);
+}
+
+namespace {
+
+struct pkey_free {
+  void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+};
+struct pkey_ctx_free {
+  void operator()(EVP_PKEY_CTX* c) const noexcept { EVP_PKEY_CTX_free(c); }
+};
+struct param_bld_free {
+  void operator()(OSSL_PARAM_BLD* b) const noexcept { OSSL_PARAM_BLD_free(b); }
+};
+struct params_free {
+  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
+};
+struct bignum_free {
+  void operator()(BIGNUM* n) const noexcept { BN_free(n); }
+};
+struct bio_free {
+  void operator()(BIO* b) const noexcept { BIO_free(b); }
+};
+
+// Leaves OpenSSL's error queue of this thread empty when it goes out of scope: a refused
+// key must not leave errors that a later TLS call on the same thread would read as its own.
+struct openssl_errors_cleared {
+  openssl_errors_cleared() = default;
+  openssl_errors_cleared(const openssl_errors_cleared&) = delete;
+  openssl_errors_cleared& operator=(const openssl_errors_cleared&) = delete;
+  ~openssl_errors_cleared() { ERR_clear_error(); }
+};
+
+// A public key of `type` ("RSA", "EC") made from `params`, written as PEM.
+std::optional<std::string> public_key_pem(const char* type, OSSL_PARAM_BLD* builder) {
+  const openssl_errors_cleared cleared;
+  std::unique_ptr<OSSL_PARAM, params_free> params(OSSL_PARAM_BLD_to_param(builder));
+  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1) return std::nullopt;
+  EVP_PKEY* raw = nullptr;
+  if (EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) return std::nullopt;
+  std::unique_ptr<EVP_PKEY, pkey_free> key(raw);
+  // fromdata does not check an EC point; a point off the curve must not become a key.
+  std::unique_ptr<EVP_PKEY_CTX, pkey_ctx_free> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) return std::nullopt;
+  std::unique_ptr<BIO, bio_free> out(BIO_new(BIO_s_mem()));
+  if (!out || PEM_write_bio_PUBKEY(out.get(), key.get()) != 1) return std::nullopt;
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out.get(), &data);
+  return std::string(data, static_cast<std::size_t>(size));
+}
+
+}  // namespace
+
+std::optional<std::string> rsa_public_key_pem(std::span<const std::uint8_t> modulus,
+                                              std::span<const std::uint8_t> exponent) {
+  std::unique_ptr<BIGNUM, bignum_free> n(BN_bin2bn(modulus.data(), static_cast<int>(modulus.size()), nullptr));
+  std::unique_ptr<BIGNUM, bignum_free> e(BN_bin2bn(exponent.data(), static_cast<int>(exponent.size()), nullptr));
+  std::unique_ptr<OSSL_PARAM_BLD, param_bld_free> builder(OSSL_PARAM_BLD_new());
+  if (!n || !e || !builder || modulus.empty() || exponent.empty() ||
+      OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+      OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1)
+    return std::nullopt;
+  return public_key_pem("RSA", builder.get());
+}
+
+std::optional<std::string> p256_public_key_pem(std::span<const std::uint8_t> x, std::span<const std::uint8_t> y) {
+  if (x.size() != 32 || y.size() != 32) return std::nullopt;
+  // SEC 1 uncompressed point: 0x04, then x and y.
+  std::array<std::uint8_t, 65> point{0x04};
+  std::copy(x.begin(), x.end(), point.begin() + 1);
+  std::copy(y.begin(), y.end(), point.begin() + 33);
+  std::unique_ptr<OSSL_PARAM_BLD, param_bld_free> builder(OSSL_PARAM_BLD_new());
+  if (!builder ||
+      OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) != 1 ||
+      OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1)
+    return std::nullopt;
+  return public_key_pem("EC", builder.get());
+}
+
+std::optional<public_key_kind> public_key_kind_of(std::string_view pem) {
+  const openssl_errors_cleared cleared;
+  std::unique_ptr<BIO, bio_free> in(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!in) return std::nullopt;
+  std::unique_ptr<EVP_PKEY, pkey_free> key(PEM_read_bio_PUBKEY(in.get(), nullptr, nullptr, nullptr));
+  if (!key) return std::nullopt;
+  if (EVP_PKEY_is_a(key.get(), "RSA")) return public_key_kind::rsa;
+  if (EVP_PKEY_is_a(key.get(), "EC")) {
+    char group[64] = {};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &length) == 1 &&
+        std::string_view(group, length) == "prime256v1")
+      return public_key_kind::p256;
+  }
+  return public_key_kind::other;
 }
 
 }  // namespace wharf::tls

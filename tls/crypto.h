@@ -46,6 +46,21 @@ using sha256_digest = std::array<std::uint8_t, sha256_digest_bytes>;
 // exactly one accepted encoding). nullopt when `text` is not such an encoding.
 [[nodiscard]] std::optional<std::vector<std::uint8_t>> base64_decode(std::string_view text);
 
+// base64url (RFC 4648 section 5) without padding, as JSON Web Tokens and keys use it; as
+// strict as base64_decode. nullopt when `text` is not such an encoding.
+[[nodiscard]] std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
+
+// Public keys for verifying signatures (JSON Web Tokens), as PEM SubjectPublicKeyInfo.
+enum class public_key_kind { rsa, p256, other };
+// From a JSON Web Key's parts (RFC 7518 6.3.1 and 6.2.1): an RSA modulus and exponent, or a
+// point on P-256, big-endian bytes. nullopt when OpenSSL refuses them (a point off the curve).
+[[nodiscard]] std::optional<std::string> rsa_public_key_pem(std::span<const std::uint8_t> modulus,
+                                                            std::span<const std::uint8_t> exponent);
+[[nodiscard]] std::optional<std::string> p256_public_key_pem(std::span<const std::uint8_t> x,
+                                                             std::span<const std::uint8_t> y);
+// The kind of the first public key in `pem`; nullopt when it holds none.
+[[nodiscard]] std::optional<public_key_kind> public_key_kind_of(std::string_view pem);
+
 // True when both hold the same bytes. For equal lengths the time taken does not depend on
 // the contents (CRYPTO_memcmp), so comparing a secret-derived value leaks nothing about it;
 // different lengths return false at once (lengths are not secret here: digests have fixed

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/thread_pool.hpp>
@@ -145,6 +146,10 @@ class broker {
   // a match in `policy`'s cache) and calls `done(matched)` there. Thread-safe.
   void check_password(std::shared_ptr<const auth::access_policy> policy, std::string username, std::string password,
                       std::function<void(bool matched)> done);
+  // Verifies the JSON Web Token `token` with `policy`'s keys on the password thread and
+  // calls `done` there with the username it names, or why it is refused. Thread-safe.
+  void check_token(std::shared_ptr<const auth::access_policy> policy, std::string token,
+                   std::function<void(std::variant<auth::jwt_verifier::verified, std::string>)> done);
   // Publishes `m` to MQTT subscribers on behalf of the queue core (topic_to_mqtt): on one of
   // the shards, as a message of no client. `done(true)` runs (on that shard's thread) once
   // the copies the broker keeps (offline sessions, retained) are durable; `done(false)`

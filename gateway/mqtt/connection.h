@@ -46,9 +46,10 @@ class connection final : public stream_handler {
   // Fills what only the live connection knows of its session (admin API): identity, peer,
   // window, subscriptions (when `with_subscriptions`).
   void describe(session_view& view, bool with_subscriptions) const;
-  // The password check's answer for this connection's CONNECT: go on as
-  // `username`, or refuse with 0x86 Bad user name or password.
-  void password_checked(bool matched, std::string username);
+  // The credentials check's answer for this connection's CONNECT (a password or a token,
+  // checked off the I/O thread): go on as `username`, or refuse with 0x86 Bad user name or
+  // password, logging `why`.
+  void credentials_checked(std::optional<std::string> username, std::string why);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
@@ -67,9 +68,13 @@ class connection final : public stream_handler {
   void handle_disconnect(const mqtt::disconnect_packet& p);
 
   // Authentication and authorization (connection_auth.cc). authenticate() decides who the
-  // client is (certificate, password or anonymous) and goes on to admit() or refuses the
-  // CONNECT; a password not checked before is checked on the broker's password thread.
+  // client is (certificate, a user of the file and its password, a JSON Web Token, or
+  // anonymous) and goes on to admit() or refuses the CONNECT; a password not checked before,
+  // and every token, is checked on the broker's password thread, the connection paused
+  // meanwhile, and the answer comes back through credentials_answer().
   void authenticate(std::optional<std::string> username, std::optional<std::string> password);
+  void pause_for_credentials_check();
+  [[nodiscard]] std::function<void(std::optional<std::string>, std::string)> credentials_answer();
   void admit();
   // Answers the CONNECT with `rc` and closes; counted in auth_failures, or in `counter`.
   void refuse_connect(mqtt::reason_code rc, std::string_view why);

@@ -60,10 +60,11 @@ void connection::authenticate(std::optional<std::string> username, std::optional
       return;
     }
   }
-  if (username) {
-    const auto& policy = home_.access();
-    if (policy->password_of(*username) == nullptr || !password) {
-      refuse_connect(reason_code::bad_user_name_or_password, "unknown user, or no password");
+  // The sources in order: the users of the file, then tokens (auth.jwt), then anonymity.
+  const auto& policy = home_.access();
+  if (username && policy->password_of(*username) != nullptr) {
+    if (!password) {
+      refuse_connect(reason_code::bad_user_name_or_password, "no password");
       return;
     }
     if (policy->was_verified(*username, *password)) {
@@ -72,14 +73,34 @@ void connection::authenticate(std::optional<std::string> username, std::optional
       return;
     }
     // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
-    state_ = state::authenticating;
-    stream_->set_reading(false);
-    auto on_checked = [&home = home_, id = id_, name = *username](bool matched) mutable {
-      boost::asio::post(home.io(), [&home, id, matched, name = std::move(name)]() mutable {
-        if (auto* c = home.find_connection(id)) c->password_checked(matched, std::move(name));
-      });
-    };
-    broker_.check_password(policy, std::move(*username), std::move(*password), std::move(on_checked));
+    pause_for_credentials_check();
+    broker_.check_password(policy, *username, std::move(*password),
+                           [on_checked = credentials_answer(), name = *username](bool matched) mutable {
+                             if (matched)
+                               on_checked(std::move(name), {});
+                             else
+                               on_checked(std::nullopt, "wrong password");
+                           });
+    return;
+  }
+  if (const auto* tokens = policy->tokens()) {
+    auto& token = tokens->token_in_username() ? username : password;
+    if (token) {
+      // The client is who the token names; a username sent beside a token in the password
+      // is only logged.
+      pause_for_credentials_check();
+      broker_.check_token(policy, std::move(*token),
+                          [on_checked = credentials_answer()](std::variant<auth::jwt_verifier::verified, std::string> r) mutable {
+                            if (auto* ok = std::get_if<auth::jwt_verifier::verified>(&r))
+                              on_checked(std::move(ok->username), {});
+                            else
+                              on_checked(std::nullopt, "token refused: " + std::get<std::string>(r));
+                          });
+      return;
+    }
+  }
+  if (username) {
+    refuse_connect(reason_code::bad_user_name_or_password, "unknown user");
     return;
   }
   if (listener != nullptr && listener->anonymous) {
@@ -89,10 +110,23 @@ void connection::authenticate(std::optional<std::string> username, std::optional
   refuse_connect(reason_code::not_authorized, "anonymous clients are not allowed on this listener");
 }
 
-void connection::password_checked(bool matched, std::string username) {
+void connection::pause_for_credentials_check() {
+  state_ = state::authenticating;
+  stream_->set_reading(false);
+}
+
+std::function<void(std::optional<std::string>, std::string)> connection::credentials_answer() {
+  return [&home = home_, id = id_](std::optional<std::string> name, std::string why) {
+    boost::asio::post(home.io(), [&home, id, name = std::move(name), why = std::move(why)]() mutable {
+      if (auto* c = home.find_connection(id)) c->credentials_checked(std::move(name), std::move(why));
+    });
+  };
+}
+
+void connection::credentials_checked(std::optional<std::string> username, std::string why) {
   if (state_ != state::authenticating) return;
-  if (!matched) {
-    refuse_connect(reason_code::bad_user_name_or_password, "wrong password");
+  if (!username) {
+    refuse_connect(reason_code::bad_user_name_or_password, why);
     return;
   }
   username_ = std::move(username);

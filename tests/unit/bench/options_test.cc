@@ -44,6 +44,20 @@ TEST(pubsub_options, a_subscribe_filter_for_fanin_and_fanout_only) {
   EXPECT_EQ(p2p.error, "--filter is for the pub/sub fanin and fanout scenarios");
 }
 
+TEST(conn_options, credentials) {
+  const auto none = parse({"conn"});
+  ASSERT_TRUE(none.opts) << none.error;
+  EXPECT_FALSE(none.opts->username);
+  EXPECT_FALSE(none.opts->password);
+  const auto p = parse({"conn", "--username", "meter-7", "--password", "eyJ.x.y"});
+  ASSERT_TRUE(p.opts) << p.error;
+  EXPECT_EQ(p.opts->username, "meter-7");
+  EXPECT_EQ(p.opts->password, "eyJ.x.y");
+  const auto missing = parse({"conn", "--passwords", "/nonexistent/tokens"});
+  EXPECT_FALSE(missing.opts);
+  EXPECT_EQ(missing.error, "--passwords /nonexistent/tokens: no password read (a missing or empty file)");
+}
+
 TEST(conn_options, tls_sources_and_first_id) {
   const auto p = parse({"conn", "--tls", "--ca", "ca.pem", "--source", "127.0.0.2,127.0.0.3", "--first-id", "9000"});
   ASSERT_TRUE(p.opts) << p.error;

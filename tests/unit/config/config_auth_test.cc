@@ -84,6 +84,56 @@ TEST(config_auth, shape_errors_all_at_once) {
                           "0x87, 0x80"));
 }
 
+TEST(config_auth, jwt_every_field_and_its_defaults) {
+  const config full = parse_config(R"(auth:
+  jwt:
+    keys_file: /etc/hostname
+    from: username
+    username_claim: device_id
+    clock_skew_s: 5
+    require_expiry: false
+    issuer: "https://id.example"
+    audience: mqtt
+)",
+                                   "test.yaml");
+  ASSERT_TRUE(full.auth.jwt);
+  const auto& j = *full.auth.jwt;
+  EXPECT_EQ(j.keys_file, "/etc/hostname");
+  EXPECT_EQ(j.keys_location, "test.yaml:3:16");
+  EXPECT_TRUE(j.from_username);
+  EXPECT_EQ(j.username_claim, "device_id");
+  EXPECT_EQ(j.clock_skew_s, 5u);
+  EXPECT_FALSE(j.require_expiry);
+  EXPECT_EQ(j.issuer, "https://id.example");
+  EXPECT_EQ(j.audience, "mqtt");
+  const config least = parse_config("auth:\n  jwt: {keys_file: /etc/hostname}\n", "test.yaml");
+  ASSERT_TRUE(least.auth.jwt);
+  EXPECT_EQ(least.auth.jwt->username_claim, "sub");
+  EXPECT_EQ(least.auth.jwt->clock_skew_s, 30u);
+  EXPECT_TRUE(least.auth.jwt->require_expiry);
+  EXPECT_FALSE(least.auth.jwt->from_username);
+  EXPECT_FALSE(parse_config("", "test.yaml").auth.jwt);
+}
+
+TEST(config_auth, jwt_shape_errors) {
+  EXPECT_THAT(errors_of(R"(auth:
+  jwt:
+    from: header
+    clock_skew_s: 301
+    username_claim: ""
+    colour: blue
+)"),
+              ElementsAre("test.yaml:3:5: auth.jwt: missing required field 'keys_file', expected a file path",
+                          "test.yaml:3:11: auth.jwt.from: invalid value 'header', expected one of: password, username",
+                          "test.yaml:4:19: auth.jwt.clock_skew_s: 301 is out of range, expected 0..300",
+                          "test.yaml:5:21: auth.jwt.username_claim: expected a non-empty string",
+                          "test.yaml:6:5: unknown key 'colour' in auth.jwt, expected one of: keys_file, from, "
+                          "username_claim, clock_skew_s, require_expiry, issuer, audience"));
+  EXPECT_THAT(errors_of("auth:\n  jwt: {keys_file: /nonexistent/jwks.json}\n"),
+              ElementsAre(::testing::StartsWith("test.yaml:2:9: auth.jwt.keys_file: cannot read file '/nonexistent/jwks.json'")));
+  EXPECT_THAT(errors_of("auth:\n  jwt: on\n"), ElementsAre("test.yaml:2:8: auth.jwt: expected a map with keys_file"));
+}
+
 // An empty value that looks harmless but is not: a rule whose username is empty applies to
 // every client, and an empty hash means "no password". An ${ENV:NAME} set to "" gives one.
 TEST(config_auth, empty_rule_username_or_password_hash_is_an_error) {

@@ -431,7 +431,7 @@ TEST_F(temp_dir_test, tls_required_fields_and_client_cert_without_ca) {
   EXPECT_THAT(
       errors_of("listeners:\n  - bind: \"0.0.0.0:8883\"\n    tls: {cert_file: server.pem}\n", file),
       ElementsAre(file + ":3:10: listeners[0].tls: missing required field 'key_file', "
-                         "expected a PEM file path"));
+                         "expected a file path"));
   EXPECT_THAT(errors_of("listeners:\n"
                         "  - bind: \"0.0.0.0:8883\"\n"
                         "    tls:\n"
