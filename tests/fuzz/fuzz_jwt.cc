@@ -44,20 +44,26 @@ wharf::config::jwt_config config_for(const std::filesystem::path& path) {
   return cfg;
 }
 
+// A P-256 point (the generator) and the HS256 secret, in a keys file read once.
+std::filesystem::path write_keys() {
+  const auto path = scratch("fuzz-jwt-keys");
+  std::ofstream(path) << R"({"keys":[{"kty":"EC","crv":"P-256","kid":"e",)"
+                         R"("x":"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",)"
+                         R"("y":"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"},)"
+                         R"({"kty":"oct","kid":"h","k":")"
+                      << base64url(secret) << R"("}]})";
+  return path;
+}
+
+struct keys_fixture {
+  std::filesystem::path path = write_keys();
+  wharf::auth::jwt_verifier verifier{config_for(path)};
+  keys_fixture() { std::filesystem::remove(path); }
+};
+
 const wharf::auth::jwt_verifier& verifier() {
-  static const wharf::auth::jwt_verifier v = [] {
-    const auto path = scratch("fuzz-jwt-keys");
-    // A P-256 point (the generator) and the HS256 secret.
-    std::ofstream(path) << R"({"keys":[{"kty":"EC","crv":"P-256","kid":"e",)"
-                           R"("x":"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",)"
-                           R"("y":"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"},)"
-                           R"({"kty":"oct","kid":"h","k":")"
-                        << base64url(secret) << R"("}]})";
-    wharf::auth::jwt_verifier built(config_for(path));
-    std::filesystem::remove(path);
-    return built;
-  }();
-  return v;
+  static const keys_fixture fixture;
+  return fixture.verifier;
 }
 
 void check(const std::string& token) {
