@@ -90,7 +90,14 @@ std::optional<std::string> expand_pattern(std::string_view pattern, const client
   return out;
 }
 
-access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg) {
+bool is_valid_rule_topic(std::string_view topic) {
+  // Placeholders stand for one whole level's worth of text, so check the pattern with a
+  // sample value in their place.
+  const auto sample = expand_pattern(topic, {.client_id = "c", .username = "u"});
+  return sample && core::is_valid_topic_filter(*sample) && !sample->starts_with("$share/");
+}
+
+access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg), config_rules_(cfg_.acl) {
   std::vector<config::config_error> errors;
   for (const auto& user : cfg_.users) {
     if (user.password_hash.empty()) continue;
@@ -102,10 +109,7 @@ access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg) {
     passwords_.emplace(user.username, std::move(std::get<stored_password>(parsed)));
   }
   for (const auto& rule : cfg_.acl) {
-    // Placeholders stand for one whole level's worth of text, so check the pattern with a
-    // sample value in their place.
-    const auto sample = expand_pattern(rule.topic, {.client_id = "c", .username = "u"});
-    if (!sample || !core::is_valid_topic_filter(*sample) || sample->starts_with("$share/")) {
+    if (!is_valid_rule_topic(rule.topic)) {
       errors.push_back(config::error_at(
           rule.source_location,
           fmt::format("auth.acl: topic '{}' is not a topic filter, expected a topic filter ('+' and '#' as whole levels, "
@@ -149,11 +153,9 @@ void access_policy::remember(std::string_view username, std::string_view passwor
 }
 
 bool access_policy::same_acl(const access_policy& other) const noexcept {
-  const auto same_rule = [](const config::acl_rule& a, const config::acl_rule& b) {
-    return a.permission == b.permission && a.action == b.action && a.topic == b.topic && a.username == b.username;
-  };
   return cfg_.acl_no_match == other.cfg_.acl_no_match &&
-         std::equal(cfg_.acl.begin(), cfg_.acl.end(), other.cfg_.acl.begin(), other.cfg_.acl.end(), same_rule);
+         std::equal(cfg_.acl.begin(), cfg_.acl.end(), other.cfg_.acl.begin(), other.cfg_.acl.end(),
+                    [](const config::acl_rule& a, const config::acl_rule& b) { return a.same_as(b); });
 }
 
 bool withheld_topics::withholds(std::string_view topic) const {
@@ -175,18 +177,16 @@ subscription_verdict access_policy::check_subscription(const client_identity& wh
   // whole: that one (or acl_no_match) decides every topic none of the partial ones match.
   std::vector<withheld_topics::rule> partial;
   std::optional<bool> covered_allow;
-  for (const auto& rule : cfg_.acl) {
-    if (rule.action == config::acl_action::publish) continue;
-    if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
-    auto pattern = expand_pattern(rule.topic, who);
-    if (!pattern || !filters_intersect(*pattern, filter)) continue;
+  for_each_rule(who, config::acl_action::subscribe, [&](const config::acl_rule& rule, std::string pattern) {
+    if (!filters_intersect(pattern, filter)) return false;
     const bool allow = rule.permission == config::acl_permission::allow;
-    if (filter_covers(*pattern, filter)) {
+    if (filter_covers(pattern, filter)) {
       covered_allow = allow;
-      break;
+      return true;
     }
-    partial.push_back({allow, std::move(*pattern)});
-  }
+    partial.push_back({allow, std::move(pattern)});
+    return false;
+  });
   const bool otherwise_allow = covered_allow.value_or(cfg_.acl_no_match == config::acl_permission::allow);
   // Rules at the end with the rest's permission change nothing.
   while (!partial.empty() && partial.back().allow == otherwise_allow) partial.pop_back();
@@ -218,13 +218,13 @@ subscription_verdict access_policy::check_subscription(const client_identity& wh
 }
 
 bool access_policy::may_publish(const client_identity& who, std::string_view topic) const {
-  for (const auto& rule : cfg_.acl) {
-    if (rule.action == config::acl_action::subscribe) continue;
-    if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
-    const auto pattern = expand_pattern(rule.topic, who);
-    if (pattern && core::topic_matches(*pattern, topic)) return rule.permission == config::acl_permission::allow;
-  }
-  return cfg_.acl_no_match == config::acl_permission::allow;
+  std::optional<bool> allowed;
+  for_each_rule(who, config::acl_action::publish, [&](const config::acl_rule& rule, const std::string& pattern) {
+    if (!core::topic_matches(pattern, topic)) return false;
+    allowed = rule.permission == config::acl_permission::allow;
+    return true;
+  });
+  return allowed.value_or(cfg_.acl_no_match == config::acl_permission::allow);
 }
 
 }  // namespace wharf::auth

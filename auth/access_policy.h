@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -25,7 +26,14 @@ namespace wharf::auth {
 struct client_identity {
   std::string_view client_id;
   std::optional<std::string_view> username;  // none for an anonymous client
+  // Rules of the client's own, from its token's ACL claim (auth.jwt.acl_claim): tried before
+  // the config's.
+  std::span<const config::acl_rule> own_rules = {};
 };
+
+// True when `topic` may be an ACL rule's topic: a topic filter once %c and %u stand for one
+// level's worth of text, not a shared subscription's.
+[[nodiscard]] bool is_valid_rule_topic(std::string_view topic);
 
 // True when every topic `filter` matches is matched by `pattern` ('+' and '#' in either).
 [[nodiscard]] bool filter_covers(std::string_view pattern, std::string_view filter) noexcept;
@@ -99,8 +107,22 @@ class access_policy {
 
  private:
   [[nodiscard]] std::string cache_key(std::string_view username, std::string_view password) const;
+  // Calls visit(rule, its expanded topic) for each rule about `action` that applies to
+  // `who`, the client's own rules first, then the config's, until visit returns true.
+  template <class Visit>
+  void for_each_rule(const client_identity& who, config::acl_action action, Visit&& visit) const {
+    for (const auto* rules : {&who.own_rules, &config_rules_}) {
+      for (const auto& rule : *rules) {
+        if (rule.action != config::acl_action::all && rule.action != action) continue;
+        if (!rule.username.empty() && (!who.username || *who.username != rule.username)) continue;
+        auto pattern = expand_pattern(rule.topic, who);
+        if (pattern && visit(rule, std::move(*pattern))) return;
+      }
+    }
+  }
 
   config::auth_config cfg_;
+  std::span<const config::acl_rule> config_rules_;  // cfg_.acl
   std::unordered_map<std::string, stored_password> passwords_;  // by username
   std::unique_ptr<const jwt_verifier> tokens_;
   std::string cache_salt_;

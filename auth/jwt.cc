@@ -6,11 +6,13 @@
 #include <jwt.h>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <sstream>
 
+#include "auth/access_policy.h"
 #include "core/log.h"
 #include "tls/crypto.h"
 
@@ -71,6 +73,46 @@ std::optional<std::string> decoded(const boost::json::object& jwk, std::string_v
 
 std::span<const std::uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+constexpr std::array<std::string_view, 3> rule_keys = {"permission", "action", "topic"};
+
+// A token's ACL claim: an array of {permission: allow|deny, action: publish|subscribe|all
+// (default all), topic: FILTER}, the shape of the config's auth.acl entries. Or why not.
+std::variant<std::vector<config::acl_rule>, std::string> rules_of(const boost::json::value& claim) {
+  const auto* list = claim.if_array();
+  if (list == nullptr) return std::string("expected an array of rules");
+  if (list->size() > jwt_verifier::max_claim_rules)
+    return fmt::format("{} rules, at most {}", list->size(), jwt_verifier::max_claim_rules);
+  std::vector<config::acl_rule> rules;
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const auto* o = (*list)[i].if_object();
+    if (o == nullptr) return fmt::format("rule {}: expected an object with permission and topic", i);
+    for (const auto& member : *o) {
+      if (std::find(rule_keys.begin(), rule_keys.end(), std::string_view(member.key())) == rule_keys.end())
+        return fmt::format("rule {}: unknown key '{}'", i, std::string_view(member.key()));
+    }
+    config::acl_rule rule;
+    rule.source_location = "token";
+    const auto* permission = string_member(*o, "permission");
+    if (permission == nullptr || (*permission != "allow" && *permission != "deny"))
+      return fmt::format("rule {}: permission must be allow or deny", i);
+    rule.permission = *permission == "allow" ? config::acl_permission::allow : config::acl_permission::deny;
+    if (o->contains("action")) {
+      const auto* action = string_member(*o, "action");
+      if (action == nullptr || (*action != "publish" && *action != "subscribe" && *action != "all"))
+        return fmt::format("rule {}: action must be publish, subscribe or all", i);
+      rule.action = *action == "publish"     ? config::acl_action::publish
+                    : *action == "subscribe" ? config::acl_action::subscribe
+                                             : config::acl_action::all;
+    }
+    const auto* topic = string_member(*o, "topic");
+    if (topic == nullptr || !is_valid_rule_topic(*topic))
+      return fmt::format("rule {}: topic must be a topic filter ('+' and '#' as whole levels, '#' last)", i);
+    rule.topic = std::string(*topic);
+    rules.push_back(std::move(rule));
+  }
+  return rules;
 }
 
 struct jwt_deleter {
@@ -175,7 +217,7 @@ std::variant<jwt_verifier::verified, std::string> jwt_verifier::verify(std::stri
   {
     std::lock_guard lock(cache_mu_);
     if (const auto it = cache_.find(cache_key); it != cache_.end()) {
-      if (now <= it->second.valid_until) return verified{it->second.username};
+      if (now <= it->second.valid_until) return it->second.identity;
       cache_.erase(it);  // checked again below: it may have expired, or only its time here
     }
   }
@@ -184,7 +226,7 @@ std::variant<jwt_verifier::verified, std::string> jwt_verifier::verify(std::stri
   if (const auto* ok = std::get_if<verified>(&result)) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= cache_entries) cache_.clear();
-    cache_.emplace(std::move(cache_key), remembered{ok->username, valid_until});
+    cache_.emplace(std::move(cache_key), remembered{*ok, valid_until});
   }
   return result;
 }
@@ -257,7 +299,13 @@ std::variant<jwt_verifier::verified, std::string> jwt_verifier::check(std::strin
   const auto* username = string_member(*claims, cfg_.username_claim);
   if (username == nullptr || username->empty())
     return fmt::format("no non-empty string claim '{}' to name the client", cfg_.username_claim);
-  return verified{std::string(*username)};
+  verified out{std::string(*username), {}};
+  if (const auto* acl = cfg_.acl_claim.empty() ? nullptr : claims->if_contains(cfg_.acl_claim)) {
+    auto rules = rules_of(*acl);
+    if (const auto* why = std::get_if<std::string>(&rules)) return fmt::format("acl claim '{}': {}", cfg_.acl_claim, *why);
+    out.rules = std::move(std::get<std::vector<config::acl_rule>>(rules));
+  }
+  return out;
 }
 
 }  // namespace wharf::auth

@@ -25,10 +25,14 @@ class jwt_verifier {
   // usable key (each bad key of a JWKS is named).
   explicit jwt_verifier(const config::jwt_config& cfg);
 
-  // What a good token says: the client's username.
+  // What a good token says: the client's username, and its own ACL rules when acl_claim
+  // names a claim the token has.
   struct verified {
     std::string username;
+    std::vector<config::acl_rule> rules;
   };
+  // The most rules one token may carry.
+  static constexpr std::size_t max_claim_rules = 256;
   // `token` checked at `now_unix_s`: its form, algorithm, signature, exp/nbf (with the
   // configured skew), iss, aud, and the username claim. Otherwise why not, for the log
   // (never the token itself). A token that verified is remembered until it expires (at most
@@ -58,7 +62,7 @@ class jwt_verifier {
   // Tokens that verified, by their SHA-256: the username and until when it holds. Bounded;
   // when full it starts again empty (as the password cache does).
   struct remembered {
-    std::string username;
+    verified identity;
     double valid_until = 0;
   };
   mutable std::mutex cache_mu_;

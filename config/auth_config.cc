@@ -95,6 +95,9 @@ void read_jwt(const entry& e, jwt_config& out, diagnostics& diag, const file_rea
   if (auto audience = m.find("audience")) {
     if (auto v = read_non_empty_string(*audience, diag)) out.audience = std::move(*v);
   }
+  if (auto claim = m.find("acl_claim")) {
+    if (auto v = read_non_empty_string(*claim, diag)) out.acl_claim = std::move(*v);
+  }
   m.finish();
 }
 

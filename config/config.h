@@ -303,6 +303,11 @@ struct acl_rule {
   // every client. Default: "".
   std::string username;
   std::string source_location;  // of topic
+  // The same rule (where it was written aside).
+  [[nodiscard]] bool same_as(const acl_rule& other) const noexcept {
+    return permission == other.permission && action == other.action && topic == other.topic && username == other.username;
+  }
+  friend bool operator==(const acl_rule&, const acl_rule&) = default;
 };
 
 // JSON Web Tokens as CONNECT credentials (docs/CONFIG.md, auth.jwt): a client that is not one
@@ -318,6 +323,8 @@ struct jwt_config {
   bool require_expiry = true;          // a token without exp is refused. Default: true.
   std::string issuer;    // the iss a token must carry; "": any. Default: "".
   std::string audience;  // a value the token's aud must hold; "": any. Default: "".
+  // A claim holding the client's own ACL rules, tried before auth.acl; "": none. Default: "".
+  std::string acl_claim;
   friend bool operator==(const jwt_config&, const jwt_config&) = default;
 };
 

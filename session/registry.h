@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/message.h"
+#include "config/config.h"
 #include "session/session_store.h"
 
 namespace wharf::session {
@@ -35,6 +36,8 @@ struct session_entry {
   // The username its connection authenticated with (none: anonymous): the ACL's identity
   // for what its subscriptions are sent, while offline too.
   std::optional<std::string> username;
+  // Its connection's own ACL rules (a token's claim); null for almost every session.
+  std::unique_ptr<const std::vector<config::acl_rule>> rules;
   std::uint32_t expiry_interval_s = 0;
   std::int64_t expires_at_ms = 0;  // offline: when it ends; 0 = never
   std::uint64_t next_seq = 1;      // next offline-queue sequence number

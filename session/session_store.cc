@@ -6,8 +6,8 @@ namespace wharf::session {
 namespace {
 
 constexpr std::uint8_t record_format = 1;
-// Session records gained the username (the ACL's identity of a restored session) in format 2;
-// format 1 records, written before, still load with none.
+// Session records gained the username and the client's own ACL rules (the ACL's identity of
+// a restored session) in format 2; format 1 records, written before, still load with none.
 constexpr std::uint8_t session_record_format = 2;
 
 std::string prefixed(char kind, std::string_view client_id) {
@@ -78,6 +78,12 @@ std::string encode_record(const session_record& r) {
   }
   w.u8(r.username ? 1 : 0);
   if (r.username) w.str(*r.username);
+  w.u32(static_cast<std::uint32_t>(r.rules.size()));
+  for (const auto& rule : r.rules) {
+    w.u8(static_cast<std::uint8_t>(rule.permission));
+    w.u8(static_cast<std::uint8_t>(rule.action));
+    w.str(rule.topic);
+  }
   return out;
 }
 
@@ -103,6 +109,20 @@ bool decode_record(std::string_view bytes, session_record& out) {
       if (!r.str(username)) return false;
       out.username = std::move(username);
     }
+    std::uint32_t count = 0;
+    if (!r.u32(count)) return false;
+    out.rules.clear();
+    for (std::uint32_t i = 0; i < count; ++i) {
+      config::acl_rule rule;
+      std::uint8_t permission = 0, action = 0;
+      if (!r.u8(permission) || !r.u8(action) || !r.str(rule.topic) || permission > 1 || action > 2) return false;
+      rule.permission = static_cast<config::acl_permission>(permission);
+      rule.action = static_cast<config::acl_action>(action);
+      rule.source_location = "token";
+      out.rules.push_back(std::move(rule));
+    }
+  } else {
+    out.rules.clear();
   }
   return r.empty();
 }

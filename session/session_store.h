@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/config.h"
 #include "core/message.h"
 #include "core/storage.h"
 
@@ -40,6 +41,7 @@ struct session_record {
   std::optional<core::message> pending_will;  // a will waiting for its delay
   std::int64_t will_due_unix_ms = 0;
   std::optional<std::string> username;  // as its last connection authenticated; none: anonymous
+  std::vector<config::acl_rule> rules;   // that connection's own ACL rules (a token's claim)
   friend bool operator==(const session_record&, const session_record&) = default;
 };
 

@@ -104,8 +104,8 @@ json::object session_json(const session_view& v) {
   o["subscriptionCount"] = v.subscription_count;
   o["inflight"] = v.inflight;
   o["queued"] = v.queued;
+  o["username"] = v.username ? json::value(*v.username) : json::value(nullptr);
   if (v.online) {
-    o["username"] = v.username ? json::value(*v.username) : json::value(nullptr);
     o["peer"] = v.peer;
     o["connectedAt"] = v.connected_at_ms;
     o["keepAlive"] = v.keep_alive_s;

@@ -141,6 +141,8 @@ std::size_t broker::load() {
           entry->persistent = true;
           entry->protocol_version = s.record.protocol_version;
           entry->username = s.record.username;
+          if (!s.record.rules.empty())
+            entry->rules = std::make_unique<const std::vector<config::acl_rule>>(std::move(s.record.rules));
           entry->expiry_interval_s = s.record.expiry_interval_s;
           entry->expires_at_ms = s.record.expiry_interval_s == 0xFFFFFFFF
                                      ? 0
@@ -280,6 +282,7 @@ void broker::run_session_timers(shard& on, std::int64_t now) {
           session::session_record record;
           record.protocol_version = entry->protocol_version;
           record.username = entry->username;
+          if (entry->rules) record.rules = *entry->rules;
           record.expiry_interval_s = entry->expiry_interval_s;
           record.disconnected_unix_ms = entry->expires_at_ms == 0
                                             ? now

@@ -89,8 +89,9 @@ struct session_view {
   std::size_t subscription_count = 0;
   std::size_t inflight = 0;            // sent and not yet acknowledged (online only)
   std::size_t queued = 0;              // waiting to be sent: in the window (online) or stored (offline)
-  // Online only: who is connected, from where, since when.
-  std::optional<std::string> username;  // none: anonymous
+  // The username it connected with last (none: anonymous), online or not.
+  std::optional<std::string> username;
+  // Online only: from where, since when.
   std::string peer;                     // "address:port"
   std::int64_t connected_at_ms = 0;
   std::uint16_t keep_alive_s = 0;

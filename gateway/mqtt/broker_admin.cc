@@ -33,6 +33,7 @@ session_view view_of_entry(const session::session_entry& entry, bool with_subscr
   v.expires_at_ms = v.online ? 0 : entry.expires_at_ms;
   v.subscription_count = entry.subscriptions.size();
   v.queued = entry.queued_count;
+  v.username = entry.username;
   if (with_subscriptions) v.subscriptions = entry.subscriptions;
   return v;
 }

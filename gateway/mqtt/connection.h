@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <variant>
 #include <vector>
 
 #include "auth/access_policy.h"
@@ -47,9 +48,10 @@ class connection final : public stream_handler {
   // window, subscriptions (when `with_subscriptions`).
   void describe(session_view& view, bool with_subscriptions) const;
   // The credentials check's answer for this connection's CONNECT (a password or a token,
-  // checked off the I/O thread): go on as `username`, or refuse with 0x86 Bad user name or
-  // password, logging `why`.
-  void credentials_checked(std::optional<std::string> username, std::string why);
+  // checked off the I/O thread): go on as the client it names (username, own ACL rules), or
+  // refuse with 0x86 Bad user name or password, logging why.
+  using credentials_verdict = std::variant<auth::jwt_verifier::verified, std::string>;
+  void credentials_checked(credentials_verdict verdict);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
@@ -74,7 +76,7 @@ class connection final : public stream_handler {
   // meanwhile, and the answer comes back through credentials_answer().
   void authenticate(std::optional<std::string> username, std::optional<std::string> password);
   void pause_for_credentials_check();
-  [[nodiscard]] std::function<void(std::optional<std::string>, std::string)> credentials_answer();
+  [[nodiscard]] std::function<void(credentials_verdict)> credentials_answer();
   void admit();
   // Answers the CONNECT with `rc` and closes; counted in auth_failures, or in `counter`.
   void refuse_connect(mqtt::reason_code rc, std::string_view why);
@@ -148,6 +150,7 @@ class connection final : public stream_handler {
   // Session.
   std::string client_id_;
   std::optional<std::string> username_;  // as authenticated; none: anonymous
+  std::vector<config::acl_rule> own_rules_;  // its token's ACL claim, tried before auth.acl
   struct held_packet {
     mqtt::fixed_header header;
     std::vector<std::uint8_t> body;

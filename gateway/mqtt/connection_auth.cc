@@ -77,9 +77,9 @@ void connection::authenticate(std::optional<std::string> username, std::optional
     broker_.check_password(policy, *username, std::move(*password),
                            [on_checked = credentials_answer(), name = *username](bool matched) mutable {
                              if (matched)
-                               on_checked(std::move(name), {});
+                               on_checked(auth::jwt_verifier::verified{std::move(name), {}});
                              else
-                               on_checked(std::nullopt, "wrong password");
+                               on_checked("wrong password");
                            });
     return;
   }
@@ -91,10 +91,8 @@ void connection::authenticate(std::optional<std::string> username, std::optional
       pause_for_credentials_check();
       broker_.check_token(policy, std::move(*token),
                           [on_checked = credentials_answer()](std::variant<auth::jwt_verifier::verified, std::string> r) mutable {
-                            if (auto* ok = std::get_if<auth::jwt_verifier::verified>(&r))
-                              on_checked(std::move(ok->username), {});
-                            else
-                              on_checked(std::nullopt, "token refused: " + std::get<std::string>(r));
+                            if (auto* why = std::get_if<std::string>(&r)) *why = "token refused: " + *why;
+                            on_checked(std::move(r));
                           });
       return;
     }
@@ -115,21 +113,23 @@ void connection::pause_for_credentials_check() {
   stream_->set_reading(false);
 }
 
-std::function<void(std::optional<std::string>, std::string)> connection::credentials_answer() {
-  return [&home = home_, id = id_](std::optional<std::string> name, std::string why) {
-    boost::asio::post(home.io(), [&home, id, name = std::move(name), why = std::move(why)]() mutable {
-      if (auto* c = home.find_connection(id)) c->credentials_checked(std::move(name), std::move(why));
+std::function<void(connection::credentials_verdict)> connection::credentials_answer() {
+  return [&home = home_, id = id_](credentials_verdict verdict) {
+    boost::asio::post(home.io(), [&home, id, verdict = std::move(verdict)]() mutable {
+      if (auto* c = home.find_connection(id)) c->credentials_checked(std::move(verdict));
     });
   };
 }
 
-void connection::credentials_checked(std::optional<std::string> username, std::string why) {
+void connection::credentials_checked(credentials_verdict verdict) {
   if (state_ != state::authenticating) return;
-  if (!username) {
-    refuse_connect(reason_code::bad_user_name_or_password, why);
+  if (auto* why = std::get_if<std::string>(&verdict)) {
+    refuse_connect(reason_code::bad_user_name_or_password, *why);
     return;
   }
-  username_ = std::move(username);
+  auto& who = std::get<auth::jwt_verifier::verified>(verdict);
+  username_ = std::move(who.username);
+  own_rules_ = std::move(who.rules);
   admit();
 }
 
@@ -167,7 +167,7 @@ void connection::release_held_packets() {
 }
 
 auth::client_identity connection::identity() const noexcept {
-  auth::client_identity who{.client_id = client_id_, .username = std::nullopt};
+  auth::client_identity who{.client_id = client_id_, .username = std::nullopt, .own_rules = own_rules_};
   if (username_) who.username = *username_;
   return who;
 }

@@ -48,10 +48,13 @@ void connection::take_session_locked(std::vector<session::stored_subscription>& 
   } else {
     subscriptions_ = entry_->subscriptions;
   }
-  // Another user resuming the session: the ACL withholds from its subscriptions what it
-  // withholds from this user, once finish_begin_session has routed them again.
-  identity_changed_ = present && entry_->username != username_;
+  // Another user (or the same with other rules of its own) resuming the session: the ACL
+  // withholds from its subscriptions what it withholds from this one, once
+  // finish_begin_session has routed them again.
+  const bool same_rules = entry_->rules ? *entry_->rules == own_rules_ : own_rules_.empty();
+  identity_changed_ = present && (entry_->username != username_ || !same_rules);
   entry_->username = username_;
+  entry_->rules = own_rules_.empty() ? nullptr : std::make_unique<const std::vector<config::acl_rule>>(own_rules_);
   if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
   entry_->persistent = session_expiry_s_ > 0;
   entry_->expiry_interval_s = session_expiry_s_;
@@ -73,6 +76,7 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
     record.protocol_version = static_cast<std::uint8_t>(version_);
     record.expiry_interval_s = session_expiry_s_;
     record.username = username_;
+    record.rules = own_rules_;
     session::put_session(home_.batch(), client_id_, record);
   }
   if (present) {
@@ -233,6 +237,7 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
       record.protocol_version = static_cast<std::uint8_t>(version_);
       record.expiry_interval_s = session_expiry_s_;
       record.username = username_;
+      record.rules = own_rules_;
       record.disconnected_unix_ms = now;
       if (entry_->pending_will) {
         record.pending_will = *entry_->pending_will;

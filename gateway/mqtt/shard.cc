@@ -189,11 +189,14 @@ std::shared_ptr<const auth::withheld_topics> withheld_from(const auth::access_po
                                                            const session::session_entry& entry,
                                                            std::string_view filter) {
   std::optional<std::string> username;
+  std::vector<config::acl_rule> own_rules;
   {
     std::lock_guard lock(entry.mu);
     username = entry.username;
+    if (entry.rules) own_rules = *entry.rules;
   }
-  return policy.check_subscription({.client_id = entry.client_id, .username = username}, filter).withheld;
+  return policy.check_subscription({.client_id = entry.client_id, .username = username, .own_rules = own_rules}, filter)
+      .withheld;
 }
 
 void shard::add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub,

@@ -60,8 +60,8 @@ struct route_change {
 [[nodiscard]] route_change make_route_change(const std::shared_ptr<session::session_entry>& entry,
                                              const session::stored_subscription& sub,
                                              std::shared_ptr<const auth::withheld_topics> withheld);
-// What `policy` withholds from `filter` subscribed by the session `entry` (its client id and
-// username, as the entry holds them now).
+// What `policy` withholds from `filter` subscribed by the session `entry` (its client id,
+// username and own rules, as the entry holds them now).
 [[nodiscard]] std::shared_ptr<const auth::withheld_topics> withheld_from(const auth::access_policy& policy,
                                                                          const session::session_entry& entry,
                                                                          std::string_view filter);

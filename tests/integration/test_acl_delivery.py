@@ -3,11 +3,12 @@ denied topic is granted, and the denied topics are withheld from it at delivery 
 the retained store, to shared groups, to an offline session's queue after a restart, and
 after a reload changes the rules); a subscription entirely inside a deny rule is refused."""
 
+import json
 import unittest
 
 import mqtt_raw as raw
 from test_auth import PASSWORDS, password_hash, users_section
-from admin_client import ops_entry, scrape
+from admin_client import admin_get, ops_entry, scrape
 from wharf_fixture import V311, BrokerTestCase, is_mosquitto, unique
 
 NOT_AUTHORIZED = 0x87
@@ -84,7 +85,10 @@ class AclDeliveryTest(BrokerTestCase):
         self.assertEqual(bob.subscribe("#", qos=1), 1)
         bob.disconnect()
         b.restart()
-        # The session's username came back from the store: bob's rule withholds audit/...
+        # The session's username came back from the store (the admin API shows it): bob's rule
+        # withholds audit/...
+        status, _, body, _ = admin_get(b, "/api/v1/sessions/" + cid)
+        self.assertEqual((status, json.loads(body)["username"]), (200, "bob"), body)
         pub = self.login(b, "alice")
         pub.publish("audit/login", b"hidden", qos=1)
         pub.publish("news/today", b"seen", qos=1)

@@ -170,6 +170,25 @@ TEST(access_policy, withheld_topics_follow_the_first_rule_per_topic) {
   EXPECT_FALSE(granted(policy, alice, "home/+/door"));  // the allow before covers only one topic of it
 }
 
+TEST(access_policy, a_clients_own_rules_come_before_the_configs) {
+  config::auth_config cfg;
+  cfg.acl = {rule(acl_permission::allow, acl_action::all, "fleet/#")};
+  cfg.acl_no_match = acl_permission::deny;
+  const access_policy policy(cfg);
+  const std::vector<config::acl_rule> own = {rule(acl_permission::deny, acl_action::publish, "fleet/%c/firmware"),
+                                             rule(acl_permission::deny, acl_action::subscribe, "fleet/billing"),
+                                             rule(acl_permission::allow, acl_action::all, "own/%c/#")};
+  const client_identity token_holder{.client_id = "sensor-1", .username = "alice", .own_rules = own};
+  EXPECT_FALSE(policy.may_publish(token_holder, "fleet/sensor-1/firmware"));
+  EXPECT_TRUE(policy.may_publish(alice, "fleet/sensor-1/firmware"));  // the same client without them
+  EXPECT_TRUE(policy.may_publish(token_holder, "fleet/sensor-1/temp"));
+  EXPECT_TRUE(policy.may_publish(token_holder, "own/sensor-1/x"));
+  EXPECT_FALSE(policy.may_publish(alice, "own/sensor-1/x"));
+  EXPECT_FALSE(sent(policy, token_holder, "fleet/#", "fleet/billing"));
+  EXPECT_TRUE(sent(policy, token_holder, "fleet/#", "fleet/news"));
+  EXPECT_FALSE(granted(policy, token_holder, "fleet/billing"));
+}
+
 TEST(access_policy, many_deny_rules_in_a_wildcard_subscription) {
   config::auth_config cfg;
   for (int i = 0; i < 100; ++i) cfg.acl.push_back(rule(acl_permission::deny, acl_action::subscribe, "plant/line-" + std::to_string(i) + "/secret"));

@@ -227,6 +227,41 @@ TEST_F(jwt_test, a_verified_token_is_remembered_until_it_expires) {
   EXPECT_EQ(username_of(v, token), "d");
 }
 
+TEST_F(jwt_test, an_acl_claim_gives_the_client_rules_of_its_own) {
+  auto cfg = config_with(jwks({oct_jwk("k", "h")}));
+  cfg.acl_claim = "acl";
+  const jwt_verifier v(cfg);
+  const auto token = [](std::string acl) {
+    return hand_made(R"({"alg":"HS256"})", R"({"sub":"d","exp":1900001000,"acl":)" + acl + "}", "k");
+  };
+  auto r = v.verify(token(R"([{"permission":"allow","action":"publish","topic":"up/%c/#"},)"
+                          R"({"permission":"deny","topic":"down/secret"}])"),
+                    now);
+  ASSERT_TRUE(std::holds_alternative<jwt_verifier::verified>(r));
+  const auto& rules = std::get<jwt_verifier::verified>(r).rules;
+  ASSERT_EQ(rules.size(), 2U);
+  EXPECT_EQ(rules[0].permission, config::acl_permission::allow);
+  EXPECT_EQ(rules[0].action, config::acl_action::publish);
+  EXPECT_EQ(rules[0].topic, "up/%c/#");
+  EXPECT_EQ(rules[1].permission, config::acl_permission::deny);
+  EXPECT_EQ(rules[1].action, config::acl_action::all);
+  EXPECT_EQ(username_of(v, token("{}")), "refused: acl claim 'acl': expected an array of rules");
+  EXPECT_EQ(username_of(v, token(R"([{"permission":"maybe","topic":"x"}])")),
+            "refused: acl claim 'acl': rule 0: permission must be allow or deny");
+  EXPECT_EQ(username_of(v, token(R"([{"permission":"deny","topic":"a/#/b"}])")),
+            "refused: acl claim 'acl': rule 0: topic must be a topic filter ('+' and '#' as whole levels, '#' last)");
+  EXPECT_EQ(username_of(v, token(R"([{"permission":"deny","topic":"x","username":"y"}])")),
+            "refused: acl claim 'acl': rule 0: unknown key 'username'");
+  EXPECT_EQ(username_of(v, token(R"([{"permission":"deny","topic":"x","action":"read"}])")),
+            "refused: acl claim 'acl': rule 0: action must be publish, subscribe or all");
+  std::string many = "[";
+  for (std::size_t i = 0; i <= jwt_verifier::max_claim_rules; ++i) many += R"({"permission":"deny","topic":"x"},)";
+  many.back() = ']';
+  EXPECT_EQ(username_of(v, token(many)), "refused: acl claim 'acl': 257 rules, at most 256");
+  // Without acl_claim configured, the claim is not read.
+  EXPECT_EQ(username_of(jwt_verifier(config_with(jwks({oct_jwk("k", "h")}))), token("{}")), "d");
+}
+
 TEST_F(jwt_test, malformed_tokens_are_refused_with_a_reason) {
   const jwt_verifier v(config_with(jwks({oct_jwk("k", "h")})));
   for (const std::string bad : {"", "abc", "a.b", "a.b.c.d", "..", "a..c", "!!!.e30.c2ln", "e30.!!!.c2ln", "WzFd.e30.c2ln"}) {

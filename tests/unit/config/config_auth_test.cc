@@ -94,6 +94,7 @@ TEST(config_auth, jwt_every_field_and_its_defaults) {
     require_expiry: false
     issuer: "https://id.example"
     audience: mqtt
+    acl_claim: acl
 )",
                                    "test.yaml");
   ASSERT_TRUE(full.auth.jwt);
@@ -106,12 +107,14 @@ TEST(config_auth, jwt_every_field_and_its_defaults) {
   EXPECT_FALSE(j.require_expiry);
   EXPECT_EQ(j.issuer, "https://id.example");
   EXPECT_EQ(j.audience, "mqtt");
+  EXPECT_EQ(j.acl_claim, "acl");
   const config least = parse_config("auth:\n  jwt: {keys_file: /etc/hostname}\n", "test.yaml");
   ASSERT_TRUE(least.auth.jwt);
   EXPECT_EQ(least.auth.jwt->username_claim, "sub");
   EXPECT_EQ(least.auth.jwt->clock_skew_s, 30u);
   EXPECT_TRUE(least.auth.jwt->require_expiry);
   EXPECT_FALSE(least.auth.jwt->from_username);
+  EXPECT_EQ(least.auth.jwt->acl_claim, "");
   EXPECT_FALSE(parse_config("", "test.yaml").auth.jwt);
 }
 
@@ -128,7 +131,7 @@ TEST(config_auth, jwt_shape_errors) {
                           "test.yaml:4:19: auth.jwt.clock_skew_s: 301 is out of range, expected 0..300",
                           "test.yaml:5:21: auth.jwt.username_claim: expected a non-empty string",
                           "test.yaml:6:5: unknown key 'colour' in auth.jwt, expected one of: keys_file, from, "
-                          "username_claim, clock_skew_s, require_expiry, issuer, audience"));
+                          "username_claim, clock_skew_s, require_expiry, issuer, audience, acl_claim"));
   EXPECT_THAT(errors_of("auth:\n  jwt: {keys_file: /nonexistent/jwks.json}\n"),
               ElementsAre(::testing::StartsWith("test.yaml:2:9: auth.jwt.keys_file: cannot read file '/nonexistent/jwks.json'")));
   EXPECT_THAT(errors_of("auth:\n  jwt: on\n"), ElementsAre("test.yaml:2:8: auth.jwt: expected a map with keys_file"));

@@ -34,6 +34,16 @@ TEST(session_store, record_round_trip_with_and_without_will) {
   r.username = "meter-7";
   ASSERT_TRUE(decode_record(encode_record(r), out));
   EXPECT_EQ(out, r);
+  config::acl_rule rule;
+  rule.permission = config::acl_permission::deny;
+  rule.action = config::acl_action::subscribe;
+  rule.topic = "meters/%c/secret";
+  rule.source_location = "token";
+  r.rules = {rule, rule};
+  r.rules[1].permission = config::acl_permission::allow;
+  r.rules[1].action = config::acl_action::all;
+  ASSERT_TRUE(decode_record(encode_record(r), out));
+  EXPECT_EQ(out, r);
 }
 
 TEST(session_store, a_record_of_format_1_loads_with_no_username) {
@@ -41,12 +51,12 @@ TEST(session_store, a_record_of_format_1_loads_with_no_username) {
   r.protocol_version = 4;
   r.expiry_interval_s = 60;
   r.disconnected_unix_ms = 5;
-  // Format 1 is format 2 without the trailing username flag (0: none).
+  // Format 1 is format 2 without the trailing username flag (0: none) and rule count (0).
   std::string bytes = encode_record(r);
   ASSERT_EQ(bytes.front(), 2);
-  ASSERT_EQ(bytes.back(), 0);
+  ASSERT_EQ(bytes.substr(bytes.size() - 5), std::string(5, '\0'));
   bytes.front() = 1;
-  bytes.pop_back();
+  bytes.resize(bytes.size() - 5);
   session_record out;
   out.username = "left over";
   ASSERT_TRUE(decode_record(bytes, out));
@@ -70,7 +80,7 @@ TEST(session_store, truncated_records_are_rejected_not_read_past_the_end) {
     stored_delivery out;
     EXPECT_FALSE(decode_delivery(std::string_view(bytes).substr(0, n), out)) << n;
   }
-  const auto rec = encode_record(session_record{5, 10, 1, sample_message(), 2, "user"});
+  const auto rec = encode_record(session_record{5, 10, 1, sample_message(), 2, "user", {}});
   for (std::size_t n = 0; n < rec.size(); ++n) {
     session_record out;
     EXPECT_FALSE(decode_record(std::string_view(rec).substr(0, n), out)) << n;
@@ -102,12 +112,12 @@ class session_store_db : public ::testing::Test {
 
 TEST_F(session_store_db, load_sessions_reports_subscriptions_and_queue_extent) {
   core::write_batch b;
-  put_session(b, "dev-1", session_record{4, 60, 5, {}, 0, "alice"});
+  put_session(b, "dev-1", session_record{4, 60, 5, {}, 0, "alice", {}});
   put_subscription(b, "dev-1", stored_subscription{"x/#", 1, false, false, 0, 0});
   put_subscription(b, "dev-1", stored_subscription{"y", 2, false, false, 0, 5});
   put_delivery(b, "dev-1", 1, stored_delivery{sample_message(), {}, 0, false});
   put_delivery(b, "dev-1", 7, stored_delivery{sample_message(), {}, 0, false});
-  put_session(b, "dev-10", session_record{5, 0xFFFFFFFF, 0, {}, 0, std::nullopt});
+  put_session(b, "dev-10", session_record{5, 0xFFFFFFFF, 0, {}, 0, std::nullopt, {}});
   put_inbound_qos2(b, "dev-1", 513);
   ASSERT_FALSE(db_->write_sync(std::move(b)));
 
