@@ -87,10 +87,10 @@ void connection::authenticate(std::optional<std::string> username, std::optional
     auto& token = tokens->token_in_username() ? username : password;
     if (token) {
       // The client is who the token names; a username sent beside a token in the password
-      // is only logged.
+      // is not used (MQTT 3.1.1 sends no password without one).
       pause_for_credentials_check();
       broker_.check_token(policy, std::move(*token),
-                          [on_checked = credentials_answer()](std::variant<auth::jwt_verifier::verified, std::string> r) mutable {
+                          [on_checked = credentials_answer()](credentials_verdict r) mutable {
                             if (auto* why = std::get_if<std::string>(&r)) *why = "token refused: " + *why;
                             on_checked(std::move(r));
                           });
