@@ -1,110 +1,21 @@
 #include "gateway/push/push_client.h"
 
-#include <algorithm>
-#include <deque>
-#include <exception>
 #include <random>
-#include <stdexcept>
 #include <utility>
-#include <variant>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
-
-#include "tls/tls_context.h"
 
 namespace wharf::gateway::push {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
-using steady_clock = std::chrono::steady_clock;
 using core::queue::push_delivery;
-
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-
-// What an endpoint may answer. The body is read only so that the connection can carry the
-// next push, and then dropped.
-constexpr std::uint32_t max_response_header_bytes = 8 * 1024;
-constexpr std::uint64_t max_response_body_bytes = 64 * 1024;
 
 // CMQ sends text/plain for both formats, JSON included; receivers written for CMQ may
 // rely on it.
 constexpr std::string_view content_type = "text/plain";
-constexpr std::string_view user_agent = "wharf-push";
-
-using plain_stream = beast::tcp_stream;
-using tls_stream = beast::ssl_stream<beast::tcp_stream>;
-
-// Connections are shared by pushes to the same scheme, host and port.
-struct connection_key {
-  bool tls = false;
-  std::string host;
-  std::uint16_t port = 0;
-  bool operator==(const connection_key&) const = default;
-};
-
-struct connection {
-  connection(connection_key key, std::variant<plain_stream, tls_stream> stream)
-      : key(std::move(key)), stream(std::move(stream)) {}
-
-  connection_key key;
-  std::variant<plain_stream, tls_stream> stream;
-  beast::flat_buffer buffer;  // bytes received past the end of a response
-
-  beast::tcp_stream& tcp_layer() {
-    return std::visit([](auto& s) -> beast::tcp_stream& { return beast::get_lowest_layer(s); }, stream);
-  }
-};
-
-// Kept-alive connections between pushes. Bounded: a full pool closes the connection that
-// has been idle longest.
-class idle_pool {
- public:
-  explicit idle_pool(std::size_t capacity) : capacity_(capacity) {}
-
-  // The connection to `key` that was used last, or null.
-  std::unique_ptr<connection> take(const connection_key& key) {
-    auto newest_first = std::find_if(idle_.rbegin(), idle_.rend(), [&](const auto& c) { return c->key == key; });
-    if (newest_first == idle_.rend()) return nullptr;
-    auto found = std::move(*newest_first);
-    idle_.erase(std::next(newest_first).base());
-    return found;
-  }
-
-  void put(std::unique_ptr<connection> c) {
-    if (capacity_ == 0) return;
-    if (idle_.size() == capacity_) idle_.pop_front();
-    idle_.push_back(std::move(c));
-  }
-
- private:
-  std::size_t capacity_;
-  std::deque<std::unique_ptr<connection>> idle_;  // idle longest first
-};
-
-// A header value must not end the header line early: a tag with CR or LF would let a
-// publisher add headers of its own to the push request.
-bool fits_in_header(std::string_view value) {
-  return std::none_of(value.begin(), value.end(), [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
-}
 
 std::string joined_tags(const std::vector<std::string>& tags) {
   std::string out;
@@ -128,254 +39,56 @@ std::string json_notification(const push_delivery& delivery, const std::string& 
   return boost::json::serialize(body);
 }
 
-struct exchange_result {
-  boost::system::error_code error;
-  bool response_started = false;    // some response bytes arrived
-  std::optional<unsigned> status;   // the response header arrived
-  bool reusable = false;            // the whole response arrived and the server keeps the connection
-};
-
-template <class Stream>
-asio::awaitable<exchange_result> exchange(Stream& stream, beast::flat_buffer& buffer,
-                                          const http::request<http::string_body>& request,
-                                          steady_clock::time_point deadline) {
-  auto& transport = beast::get_lowest_layer(stream);
-  transport.expires_at(deadline);
-  exchange_result result;
-  auto [write_error, written] = co_await http::async_write(stream, request, use_tuple);
-  if (write_error) {
-    result.error = write_error;
-    co_return result;
-  }
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(max_response_header_bytes);
-  parser.body_limit(max_response_body_bytes);
-  auto [read_error, read] = co_await http::async_read(stream, buffer, parser, use_tuple);
-  transport.expires_never();  // an idle connection must not time out in the pool
-  result.error = read_error;
-  result.response_started = parser.got_some();
-  if (parser.is_header_done()) result.status = parser.get().result_int();
-  result.reusable = !read_error && parser.is_done() && parser.get().keep_alive();
-  co_return result;
-}
-
-std::string describe(const boost::system::error_code& error, std::chrono::milliseconds timeout) {
-  if (error == beast::error::timeout) return fmt::format("timed out after {} ms", timeout.count());
-  return error.message();
+net::http_client_options client_options(const push_client_options& options) {
+  return {.timeout = options.timeout,
+          .ca_file = options.ca_file,
+          .max_idle_connections = options.max_idle_connections,
+          .user_agent = "wharf-push",
+          // The answer's body is not used; it is read only so that the connection can
+          // carry the next push.
+          .max_response_body_bytes = 64 * 1024};
 }
 
 }  // namespace
 
-std::optional<endpoint> parse_endpoint(std::string_view url) {
-  auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) return std::nullopt;
-  const auto& u = *parsed;
-  endpoint out;
-  if (u.scheme_id() == boost::urls::scheme::https) {
-    out.tls = true;
-  } else if (u.scheme_id() != boost::urls::scheme::http) {
-    return std::nullopt;
-  }
-  if (u.has_userinfo()) return std::nullopt;
-  switch (u.host_type()) {
-    case boost::urls::host_type::name:
-      out.host = u.host_name();
-      break;
-    case boost::urls::host_type::ipv4:
-      out.host = u.host_ipv4_address().to_string();
-      break;
-    case boost::urls::host_type::ipv6:
-      out.host = u.host_ipv6_address().to_string();
-      break;
-    default:  // none, or an IPvFuture literal
-      return std::nullopt;
-  }
-  if (out.host.empty()) return std::nullopt;
-  if (u.port().empty()) {  // no port, or an empty one (RFC 3986 §3.2.3: the default)
-    out.port = out.tls ? 443 : 80;
-  } else {
-    out.port = u.port_number();
-    if (out.port == 0) return std::nullopt;  // 0 or beyond 65535
-  }
-  out.host_header = std::string(u.encoded_host_and_port());
-  out.target = std::string(u.encoded_target());
-  if (out.target.empty() || out.target.front() != '/') out.target.insert(0, "/");
-  return out;
-}
-
-// Owns everything a push_client uses; attempts in flight hold it alive.
-class push_client::state : public std::enable_shared_from_this<state> {
- public:
-  state(asio::io_context& io, push_client_options options)
-      : strand_(asio::make_strand(io)),
-        options_(std::move(options)),
-        tls_context_(tls::make_client_context(options_.ca_file)),
-        // Request ids only need to differ between attempts; a random start keeps them
-        // apart across restarts too.
-        next_request_id_(std::random_device{}()),
-        idle_(options_.max_idle_connections) {}
-
-  void send(push_delivery delivery, completion done) {
-    // `self` keeps the state alive until the attempt has ended.
-    asio::co_spawn(strand_, attempt(std::move(delivery)),
-                   [self = shared_from_this(), done = std::move(done)](std::exception_ptr failure, outcome result) {
-                     if (failure) result = {false, message_of(failure)};
-                     done(result.success, std::move(result.error));
-                   });
-  }
-
- private:
-  struct outcome {
-    bool success = false;
-    std::string error;
-  };
-
-  struct connect_result {
-    std::unique_ptr<connection> connected;  // null on failure
-    std::string error;
-  };
-
-  static std::string message_of(const std::exception_ptr& failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      return e.what();
-    } catch (...) {
-      return "unknown exception";
-    }
-  }
-
-  asio::awaitable<outcome> attempt(push_delivery delivery) {
-    const auto url = parse_endpoint(delivery.endpoint);
-    if (!url) co_return outcome{false, fmt::format("invalid endpoint URL '{}'", delivery.endpoint)};
-    for (const auto& tag : delivery.tags) {
-      if (!fits_in_header(tag)) co_return outcome{false, "a message tag holds CR, LF or NUL"};
-    }
-    const auto deadline = steady_clock::now() + options_.timeout;
-    const auto request = make_request(*url, delivery);
-    const connection_key key{url->tls, url->host, url->port};
-
-    if (auto reused = idle_.take(key)) {
-      auto result = co_await exchange_on(*reused, request, deadline);
-      // A server may close a kept-alive connection while it sits idle; that shows as an
-      // error before any response byte, and then the request goes again on a new
-      // connection (a push is delivered at least once anyway).
-      if (result.response_started || result.error == beast::error::timeout) {
-        co_return finish(std::move(reused), result);
-      }
-    }
-    auto fresh = co_await connect(*url, key, deadline);
-    if (!fresh.connected) co_return outcome{false, std::move(fresh.error)};
-    auto result = co_await exchange_on(*fresh.connected, request, deadline);
-    co_return finish(std::move(fresh.connected), result);
-  }
-
-  http::request<http::string_body> make_request(const endpoint& url, const push_delivery& delivery) {
-    http::request<http::string_body> request{http::verb::post, url.target, 11};
-    request.set(http::field::host, url.host_header);
-    request.set(http::field::user_agent, user_agent);
-    request.set(http::field::content_type, content_type);
-    request.set("x-cmq-request-id", std::to_string(next_request_id_++));
-    request.set("x-cmq-message-id", delivery.msg_id);
-    request.set("x-cmq-message-tag", joined_tags(delivery.tags));
-    request.body() = delivery.format == core::queue::notify_format::json
-                         ? json_notification(delivery, options_.topic_owner)
-                         : delivery.body;
-    request.keep_alive(options_.max_idle_connections > 0);
-    request.prepare_payload();
-    return request;
-  }
-
-  asio::awaitable<exchange_result> exchange_on(connection& c, const http::request<http::string_body>& request,
-                                               steady_clock::time_point deadline) {
-    return std::visit([&](auto& stream) { return exchange(stream, c.buffer, request, deadline); }, c.stream);
-  }
-
-  outcome finish(std::unique_ptr<connection> c, const exchange_result& result) {
-    if (result.reusable) idle_.put(std::move(c));
-    // A status decides, even when the body that followed it was too long or cut short.
-    if (result.status) {
-      if (*result.status / 100 == 2) return {true, {}};
-      return {false, fmt::format("HTTP {}", *result.status)};
-    }
-    return {false, describe(result.error, options_.timeout)};
-  }
-
-  // A new connection to `url` with the TLS handshake done, or why there is none.
-  asio::awaitable<connect_result> connect(const endpoint& url, const connection_key& key,
-                                          steady_clock::time_point deadline) {
-    const auto where = fmt::format("{}:{}", url.host, url.port);
-    auto [resolve_error, addresses] = co_await resolve(url, deadline);
-    if (resolve_error) {
-      co_return connect_result{nullptr, fmt::format("resolve {}: {}", where, describe(resolve_error, options_.timeout))};
-    }
-    auto c = std::make_unique<connection>(key, make_stream(url.tls));
-    c->tcp_layer().expires_at(deadline);
-    auto [connect_error, peer] = co_await c->tcp_layer().async_connect(addresses, use_tuple);
-    if (connect_error) {
-      co_return connect_result{nullptr, fmt::format("connect to {}: {}", where, describe(connect_error, options_.timeout))};
-    }
-    boost::system::error_code no_delay_refused;  // only costs latency
-    c->tcp_layer().socket().set_option(tcp::no_delay(true), no_delay_refused);
-    if (auto* secure = std::get_if<tls_stream>(&c->stream)) {
-      tls::set_server_name(secure->native_handle(), url.host);
-      secure->set_verify_callback(asio::ssl::host_name_verification(url.host));
-      auto [handshake_error] = co_await secure->async_handshake(asio::ssl::stream_base::client, use_tuple);
-      if (handshake_error) {
-        co_return connect_result{
-            nullptr, fmt::format("TLS handshake with {}: {}", where, describe(handshake_error, options_.timeout))};
-      }
-    }
-    co_return connect_result{std::move(c), {}};
-  }
-
-  std::variant<plain_stream, tls_stream> make_stream(bool tls) {
-    if (tls) return std::variant<plain_stream, tls_stream>(std::in_place_type<tls_stream>, strand_, *tls_context_);
-    return std::variant<plain_stream, tls_stream>(std::in_place_type<plain_stream>, strand_);
-  }
-
-  // Resolves `url`'s host before `deadline`. getaddrinfo cannot be interrupted and the
-  // resolver completes only when it returns, so the wait for it is a timer that the
-  // resolver's completion cancels; a lookup still running at the deadline finishes unseen.
-  asio::awaitable<std::pair<boost::system::error_code, tcp::resolver::results_type>> resolve(
-      const endpoint& url, steady_clock::time_point deadline) {
-    struct lookup {
-      lookup(const asio::strand<asio::io_context::executor_type>& ex, steady_clock::time_point deadline)
-          : resolver(ex), done(ex, deadline) {}
-      tcp::resolver resolver;
-      asio::steady_timer done;
-      std::optional<std::pair<boost::system::error_code, tcp::resolver::results_type>> result;
-    };
-    auto pending = std::make_shared<lookup>(strand_, deadline);
-    pending->resolver.async_resolve(url.host, std::to_string(url.port),
-                                    [pending](const boost::system::error_code& error, tcp::resolver::results_type found) {
-                                      pending->result.emplace(error, std::move(found));
-                                      pending->done.cancel();
-                                    });
-    // Both completions run on the strand, which this coroutine holds now: neither can
-    // happen before the wait begins.
-    co_await pending->done.async_wait(use_tuple);
-    if (!pending->result) {
-      pending->resolver.cancel();
-      co_return std::pair{boost::system::error_code(beast::error::timeout), tcp::resolver::results_type{}};
-    }
-    co_return std::move(*pending->result);
-  }
-
-  asio::strand<asio::io_context::executor_type> strand_;
-  push_client_options options_;
-  std::shared_ptr<asio::ssl::context> tls_context_;
-  std::uint64_t next_request_id_;
-  idle_pool idle_;
-};
-
-push_client::push_client(asio::io_context& io, push_client_options options)
-    : state_(std::make_shared<state>(io, std::move(options))) {}
+push_client::push_client(boost::asio::io_context& io, push_client_options options)
+    : io_(io), options_(std::move(options)), http_(io, client_options(options_)), next_request_id_(std::random_device{}()) {}
 
 push_client::~push_client() = default;
 
-void push_client::send(core::queue::push_delivery delivery, completion done) {
-  state_->send(std::move(delivery), std::move(done));
+void push_client::send(push_delivery delivery, completion done) {
+  // Refused before sending, but answered on the io_context all the same.
+  auto refuse = [&](std::string why) {
+    boost::asio::post(io_, [done = std::move(done), why = std::move(why)] { done(false, why); });
+  };
+  auto url = net::parse_endpoint(delivery.endpoint);
+  if (!url) {
+    refuse(fmt::format("invalid endpoint URL '{}'", delivery.endpoint));
+    return;
+  }
+  for (const auto& tag : delivery.tags) {
+    if (!net::fits_in_header(tag)) {
+      refuse("a message tag holds CR, LF or NUL");
+      return;
+    }
+  }
+  net::http_post request{
+      .content_type = std::string(content_type),
+      .headers = {{"x-cmq-request-id", std::to_string(next_request_id_.fetch_add(1, std::memory_order_relaxed))},
+                  {"x-cmq-message-id", delivery.msg_id},
+                  {"x-cmq-message-tag", joined_tags(delivery.tags)}},
+      .body = delivery.format == core::queue::notify_format::json ? json_notification(delivery, options_.topic_owner)
+                                                                  : std::move(delivery.body)};
+  http_.post(std::move(*url), std::move(request), [done = std::move(done)](net::http_response answer) {
+    // A status decides, even when the body that followed it was too long or cut short.
+    if (!answer.status) {
+      done(false, std::move(answer.error));
+    } else if (*answer.status / 100 == 2) {
+      done(true, {});
+    } else {
+      done(false, fmt::format("HTTP {}", *answer.status));
+    }
+  });
 }
 
 }  // namespace wharf::gateway::push

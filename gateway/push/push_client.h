@@ -3,6 +3,7 @@
 // is not done here; the queue service decides when to try again (core/queue/push_retry.h).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include "core/queue/engine.h"
+#include "net/http_client.h"
 
 namespace wharf::gateway::push {
 
@@ -32,19 +34,6 @@ struct push_client_options {
   std::size_t max_idle_connections = 64;
 };
 
-// A subscription endpoint URL taken apart.
-struct endpoint {
-  bool tls = false;          // https
-  std::string host;          // to resolve and to verify: a name, or an IP address without brackets
-  std::uint16_t port = 0;    // the URL's, else 80 or 443
-  std::string host_header;   // host and port as the URL writes them (IPv6 in brackets)
-  std::string target;        // path and query; "/" when the URL has no path
-};
-
-// std::nullopt unless `url` is an absolute http or https URL with a host and no user info.
-// A fragment is dropped (it is never sent). Scheme is case-insensitive.
-[[nodiscard]] std::optional<endpoint> parse_endpoint(std::string_view url);
-
 // Sends HTTP pushes. Each push is one POST to the delivery's endpoint with the headers
 // x-cmq-request-id (new per attempt), x-cmq-message-id and x-cmq-message-tag (the tags
 // joined by ", ", as in CMQ's example), and, as CMQ does, Content-Type text/plain:
@@ -55,8 +44,7 @@ struct endpoint {
 // the URL's host. The response body is read (up to 64 KiB, to keep the connection usable)
 // and ignored.
 //
-// Threading: all state lives on a strand of the io_context given; send() may be called
-// from any thread.
+// Threading: send() may be called from any thread.
 class push_client {
  public:
   // `success`: the endpoint answered 2xx. Otherwise `error` says why, for the log:
@@ -77,8 +65,12 @@ class push_client {
   void send(core::queue::push_delivery delivery, completion done);
 
  private:
-  class state;
-  std::shared_ptr<state> state_;
+  boost::asio::io_context& io_;
+  push_client_options options_;
+  net::http_client http_;
+  // Request ids only need to differ between attempts; a random start keeps them apart
+  // across restarts too.
+  std::atomic<std::uint64_t> next_request_id_;
 };
 
 }  // namespace wharf::gateway::push
