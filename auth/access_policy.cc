@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "auth/http_hook.h"
 #include "core/topic.h"
 #include "tls/crypto.h"
 
@@ -122,6 +123,13 @@ access_policy::access_policy(const config::auth_config& cfg) : cfg_(cfg), config
       tokens_ = std::make_unique<const jwt_verifier>(*cfg_.jwt);
     } catch (const config::config_errors& bad_keys) {
       errors.insert(errors.end(), bad_keys.errors().begin(), bad_keys.errors().end());
+    }
+  }
+  if (cfg_.http) {
+    try {
+      (void)hook_endpoint(*cfg_.http);
+    } catch (const config::config_errors& bad_url) {
+      errors.insert(errors.end(), bad_url.errors().begin(), bad_url.errors().end());
     }
   }
   if (!errors.empty()) throw config::config_errors(std::move(errors));

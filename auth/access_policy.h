@@ -85,6 +85,10 @@ class access_policy {
   [[nodiscard]] const stored_password* password_of(std::string_view username) const;
   // The verifier of JSON Web Tokens (auth.jwt); nullptr when tokens are not accepted.
   [[nodiscard]] const jwt_verifier* tokens() const noexcept { return tokens_.get(); }
+  // The HTTP hook's settings (auth.http); the broker keeps the hook itself.
+  [[nodiscard]] const std::optional<config::http_auth_config>& hook() const noexcept { return cfg_.http; }
+  // The credentials' sources in the order they are tried (auth.order).
+  [[nodiscard]] std::span<const config::auth_source> order() const noexcept { return cfg_.order; }
 
   // Checked passwords, so a reconnecting client does not pay for PBKDF2 again: remember()
   // records a pair that matched, was_verified() finds it. Keyed by a salted SHA-256, so the

@@ -1,4 +1,5 @@
 #include "auth/jwt.h"
+#include "auth/rules_json.h"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -48,11 +49,6 @@ std::optional<boost::json::object> json_object_of(std::string_view segment) {
   return std::move(value.as_object());
 }
 
-const boost::json::string* string_member(const boost::json::object& o, std::string_view name) {
-  const auto* v = o.if_contains(name);
-  return v != nullptr ? v->if_string() : nullptr;
-}
-
 // A NumericDate (RFC 7519 2): seconds since the epoch, integer or not.
 std::optional<double> numeric_date(const boost::json::object& claims, std::string_view name) {
   const auto* v = claims.if_contains(name);
@@ -75,51 +71,19 @@ std::span<const std::uint8_t> bytes_of(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-constexpr std::array<std::string_view, 3> rule_keys = {"permission", "action", "topic"};
-
-// A token's ACL claim: an array of {permission: allow|deny, action: publish|subscribe|all
-// (default all), topic: FILTER}, the shape of the config's auth.acl entries. Or why not.
-std::variant<std::vector<config::acl_rule>, std::string> rules_of(const boost::json::value& claim) {
-  const auto* list = claim.if_array();
-  if (list == nullptr) return std::string("expected an array of rules");
-  if (list->size() > jwt_verifier::max_claim_rules)
-    return fmt::format("{} rules, at most {}", list->size(), jwt_verifier::max_claim_rules);
-  std::vector<config::acl_rule> rules;
-  for (std::size_t i = 0; i < list->size(); ++i) {
-    const auto* o = (*list)[i].if_object();
-    if (o == nullptr) return fmt::format("rule {}: expected an object with permission and topic", i);
-    for (const auto& member : *o) {
-      if (std::find(rule_keys.begin(), rule_keys.end(), std::string_view(member.key())) == rule_keys.end())
-        return fmt::format("rule {}: unknown key '{}'", i, std::string_view(member.key()));
-    }
-    config::acl_rule rule;
-    rule.source_location = "token";
-    const auto* permission = string_member(*o, "permission");
-    if (permission == nullptr || (*permission != "allow" && *permission != "deny"))
-      return fmt::format("rule {}: permission must be allow or deny", i);
-    rule.permission = *permission == "allow" ? config::acl_permission::allow : config::acl_permission::deny;
-    if (o->contains("action")) {
-      const auto* action = string_member(*o, "action");
-      if (action == nullptr || (*action != "publish" && *action != "subscribe" && *action != "all"))
-        return fmt::format("rule {}: action must be publish, subscribe or all", i);
-      rule.action = *action == "publish"     ? config::acl_action::publish
-                    : *action == "subscribe" ? config::acl_action::subscribe
-                                             : config::acl_action::all;
-    }
-    const auto* topic = string_member(*o, "topic");
-    if (topic == nullptr || !is_valid_rule_topic(*topic))
-      return fmt::format("rule {}: topic must be a topic filter ('+' and '#' as whole levels, '#' last)", i);
-    rule.topic = std::string(*topic);
-    rules.push_back(std::move(rule));
-  }
-  return rules;
-}
-
 struct jwt_deleter {
   void operator()(jwt_t* token) const noexcept { ::jwt_free(token); }
 };
 
 }  // namespace
+
+bool jwt_verifier::looks_like_token(std::string_view credential) noexcept {
+  const auto first_dot = credential.find('.');
+  if (first_dot == 0 || first_dot == std::string_view::npos) return false;
+  const auto second_dot = credential.find('.', first_dot + 1);
+  return second_dot != std::string_view::npos && second_dot > first_dot + 1 &&
+         credential.find('.', second_dot + 1) == std::string_view::npos;
+}
 
 jwt_verifier::jwt_verifier(const config::jwt_config& cfg) : cfg_(cfg) {
   std::ifstream in(cfg_.keys_file, std::ios::binary);
@@ -301,7 +265,7 @@ std::variant<jwt_verifier::verified, std::string> jwt_verifier::check(std::strin
     return fmt::format("no non-empty string claim '{}' to name the client", cfg_.username_claim);
   verified out{std::string(*username), {}};
   if (const auto* acl = cfg_.acl_claim.empty() ? nullptr : claims->if_contains(cfg_.acl_claim)) {
-    auto rules = rules_of(*acl);
+    auto rules = rules_from_json(*acl, "token");
     if (const auto* why = std::get_if<std::string>(&rules)) return fmt::format("acl claim '{}': {}", cfg_.acl_claim, *why);
     out.rules = std::move(std::get<std::vector<config::acl_rule>>(rules));
   }

@@ -39,6 +39,9 @@ class jwt_verifier {
   // `cache_seconds`): a device reconnecting with it is not verified again. Thread-safe.
   [[nodiscard]] std::variant<verified, std::string> verify(std::string_view token, std::int64_t now_unix_s) const;
 
+  // True when `credential` has a token's shape (three dot-separated parts, the first two not
+  // empty): only then is it this source's to judge; anything else goes to the next source.
+  [[nodiscard]] static bool looks_like_token(std::string_view credential) noexcept;
   [[nodiscard]] bool token_in_username() const noexcept { return cfg_.from_username; }
   [[nodiscard]] std::size_t key_count() const noexcept { return keys_.size(); }
 

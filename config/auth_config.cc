@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <map>
 
@@ -12,6 +13,8 @@ constexpr std::array<std::string_view, 2> permissions = {"allow", "deny"};
 constexpr std::array<std::string_view, 3> actions = {"publish", "subscribe", "all"};
 constexpr std::array<std::string_view, 2> subscribe_denied_reasons = {"0x87", "0x80"};
 constexpr std::array<std::string_view, 2> token_fields = {"password", "username"};
+constexpr std::array<std::string_view, 3> source_names = {"file", "jwt", "http"};
+constexpr std::array<std::string_view, 2> failure_answers = {"deny", "allow"};
 
 acl_permission permission_of(std::string_view text) {
   return text == "deny" ? acl_permission::deny : acl_permission::allow;
@@ -101,6 +104,67 @@ void read_jwt(const entry& e, jwt_config& out, diagnostics& diag, const file_rea
   m.finish();
 }
 
+void read_http(const entry& e, http_auth_config& out, diagnostics& diag, const file_reader& read_file) {
+  if (!e.value.IsMap()) {
+    diag.add(value_mark(e), "auth.http: expected a map with url");
+    return;
+  }
+  map_reader m(e.value, "auth.http", diag);
+  if (auto url = m.find("url")) out.url_location = diag.location(value_mark(*url));
+  if (auto url = required_string(m, "url", diag)) out.url = std::move(*url);
+  read_uint_into(m, "timeout_ms", out.timeout_ms, 10, 60'000, diag);
+  read_uint_into(m, "max_in_flight", out.max_in_flight, 1, 1024, diag);
+  read_uint_into(m, "max_queued", out.max_queued, 0, 1'000'000, diag);
+  read_uint_into(m, "cache_ttl_ms", out.cache_ttl_ms, 0, 86'400'000, diag);
+  read_uint_into(m, "deny_cache_ttl_ms", out.deny_cache_ttl_ms, 0, 86'400'000, diag);
+  read_uint_into(m, "cache_entries", out.cache_entries, 0, 10'000'000, diag);
+  if (auto on_failure = m.find("on_failure")) {
+    if (auto v = read_enum(*on_failure, failure_answers, diag)) out.fail_open = *v == "allow";
+  }
+  if (m.find("ca_file")) {
+    if (auto path = read_file(m, "ca_file", true)) out.ca_file = std::move(*path);
+  }
+  m.finish();
+}
+
+// auth.order: each source once, every configured one named.
+void read_order(const entry* e, auth_config& out, diagnostics& diag) {
+  const bool file_configured = !out.users.empty();
+  if (e == nullptr) {  // file (the default's), then the others configured
+    if (out.jwt) out.order.push_back(auth_source::jwt);
+    if (out.http) out.order.push_back(auth_source::http);
+    return;
+  }
+  if (!e->value.IsSequence()) {
+    diag.add(value_mark(*e), "auth.order: expected a list of file, jwt and http");
+    return;
+  }
+  out.order.clear();
+  for (std::size_t i = 0; i < e->value.size(); ++i) {
+    const auto item = e->value[i];
+    const entry named{e->key, item, fmt::format("{}[{}]", e->path, i)};
+    auto v = read_enum(named, source_names, diag);
+    if (!v) continue;
+    const auto source = *v == "file" ? auth_source::file : *v == "jwt" ? auth_source::jwt : auth_source::http;
+    if (std::find(out.order.begin(), out.order.end(), source) != out.order.end()) {
+      diag.add(item.Mark(), fmt::format("auth.order: '{}' named twice", *v));
+      continue;
+    }
+    if ((source == auth_source::jwt && !out.jwt) || (source == auth_source::http && !out.http)) {
+      diag.add(item.Mark(), fmt::format("auth.order: '{}' names a source that is not configured (auth.{})", *v, *v));
+      continue;
+    }
+    out.order.push_back(source);
+  }
+  auto must_be_named = [&](bool configured, auth_source source, std::string_view what) {
+    if (configured && std::find(out.order.begin(), out.order.end(), source) == out.order.end())
+      diag.add(value_mark(*e), fmt::format("auth.order: {} is configured but not named, so it would never be tried", what));
+  };
+  must_be_named(file_configured, auth_source::file, "auth.users ('file')");
+  must_be_named(out.jwt.has_value(), auth_source::jwt, "auth.jwt ('jwt')");
+  must_be_named(out.http.has_value(), auth_source::http, "auth.http ('http')");
+}
+
 }  // namespace
 
 void read_auth(const entry& e, auth_config& out, diagnostics& diag, const file_reader& read_file) {
@@ -112,6 +176,9 @@ void read_auth(const entry& e, auth_config& out, diagnostics& diag, const file_r
   if (auto users = m.find("users")) read_users(*users, out.users, diag);
   if (auto rules = m.find("acl")) read_rules(*rules, out.acl, diag);
   if (auto jwt = m.find("jwt")) read_jwt(*jwt, out.jwt.emplace(), diag, read_file);
+  if (auto http = m.find("http")) read_http(*http, out.http.emplace(), diag, read_file);
+  auto order = m.find("order");
+  read_order(order ? &*order : nullptr, out, diag);
   if (auto no_match = m.find("acl_no_match")) {
     if (auto v = read_enum(*no_match, permissions, diag)) out.acl_no_match = permission_of(*v);
   }

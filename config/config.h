@@ -328,6 +328,32 @@ struct jwt_config {
   friend bool operator==(const jwt_config&, const jwt_config&) = default;
 };
 
+// The operator's HTTP(S) service asked at CONNECT (docs/CONFIG.md, auth.http): it answers
+// allow, deny or ignore, and may make the client a superuser or give it ACL rules.
+struct http_auth_config {
+  std::string url;           // http:// or https://. Required.
+  std::string url_location;  // of url, for errors about what it means
+  std::uint32_t timeout_ms = 2000;  // one request, connecting included, 10..60000. Default: 2000.
+  // Requests in flight at once, and connections kept open to the service, 1..1024. Default: 32.
+  std::uint32_t max_in_flight = 32;
+  // CONNECTs waiting for one of those requests, 0..1,000,000; beyond: refused with Server
+  // busy and counted. Default: 10000.
+  std::uint32_t max_queued = 10000;
+  // How long an allow (deny) answer is remembered for the same client id, credentials and
+  // address, 0..86,400,000 ms; 0: not at all. Default: 60000 (5000).
+  std::uint32_t cache_ttl_ms = 60000;
+  std::uint32_t deny_cache_ttl_ms = 5000;
+  std::uint32_t cache_entries = 100000;  // answers remembered, 0..10,000,000. Default: 100000.
+  // When the service cannot answer (down, slow, malformed): refuse the client (false,
+  // "fail closed": Server unavailable) or admit it with the config's ACL (true). Default: false.
+  bool fail_open = false;
+  std::string ca_file;  // the CAs an https service must chain to; "": the system's. Default: "".
+  friend bool operator==(const http_auth_config&, const http_auth_config&) = default;
+};
+
+// The places a CONNECT's credentials are checked, in auth.order.
+enum class auth_source { file, jwt, http };
+
 // Who may connect to the MQTT listeners, and what they may publish and subscribe to.
 struct auth_config {
   std::vector<user_config> users;  // Default: none.
@@ -338,6 +364,10 @@ struct auth_config {
   // Unspecified error for clients that expect it (3.1.1 always gets 0x80). Default: 0x87.
   std::uint8_t subscribe_denied_reason = 0x87;
   std::optional<jwt_config> jwt;  // Default: none (no tokens accepted).
+  std::optional<http_auth_config> http;  // Default: none (no service asked).
+  // The sources tried, each once; every configured one must be named (the file's when it has
+  // users). Default: file, jwt, http, those configured.
+  std::vector<auth_source> order = {auth_source::file};
 };
 
 // One member of the queue core's Raft group.

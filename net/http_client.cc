@@ -179,8 +179,8 @@ std::optional<endpoint> parse_endpoint(std::string_view url) {
 // Owns everything an http_client uses; requests in flight hold it alive.
 class http_client::state : public std::enable_shared_from_this<state> {
  public:
-  state(asio::io_context& io, http_client_options options)
-      : strand_(asio::make_strand(io)),
+  state(asio::any_io_executor executor, http_client_options options)
+      : strand_(asio::make_strand(std::move(executor))),
         options_(std::move(options)),
         tls_context_(tls::make_client_context(options_.ca_file)),
         idle_(options_.max_idle_connections) {}
@@ -303,7 +303,7 @@ class http_client::state : public std::enable_shared_from_this<state> {
   asio::awaitable<std::pair<boost::system::error_code, tcp::resolver::results_type>> resolve(
       const endpoint& url, steady_clock::time_point deadline) {
     struct lookup {
-      lookup(const asio::strand<asio::io_context::executor_type>& ex, steady_clock::time_point deadline)
+      lookup(const asio::strand<asio::any_io_executor>& ex, steady_clock::time_point deadline)
           : resolver(ex), done(ex, deadline) {}
       tcp::resolver resolver;
       asio::steady_timer done;
@@ -325,14 +325,14 @@ class http_client::state : public std::enable_shared_from_this<state> {
     co_return std::move(*pending->result);
   }
 
-  asio::strand<asio::io_context::executor_type> strand_;
+  asio::strand<asio::any_io_executor> strand_;
   http_client_options options_;
   std::shared_ptr<asio::ssl::context> tls_context_;
   idle_pool idle_;
 };
 
-http_client::http_client(asio::io_context& io, http_client_options options)
-    : state_(std::make_shared<state>(io, std::move(options))) {}
+http_client::http_client(asio::any_io_executor executor, http_client_options options)
+    : state_(std::make_shared<state>(std::move(executor), std::move(options))) {}
 
 http_client::~http_client() = default;
 

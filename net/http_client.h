@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
+#include <boost/asio/any_io_executor.hpp>
 
 namespace wharf::net {
 
@@ -64,22 +64,22 @@ struct http_response {
   std::string error;
 };
 
-// Threading: all state lives on a strand of the io_context given; post() may be called
-// from any thread.
+// Threading: all state lives on a strand of the executor given; post() may be called from
+// any thread.
 class http_client {
  public:
   using completion = std::function<void(http_response)>;
 
   // Throws std::runtime_error when options.ca_file (or the system trust store) cannot be
   // loaded (startup only).
-  http_client(boost::asio::io_context& io, http_client_options options);
+  http_client(boost::asio::any_io_executor executor, http_client_options options);
   // Requests in flight continue, and their completions still run; idle connections close
   // when the last of them ends.
   ~http_client();
   http_client(const http_client&) = delete;
   http_client& operator=(const http_client&) = delete;
 
-  // Sends `request` to `to` and calls `done` exactly once, on the io_context, within
+  // Sends `request` to `to` and calls `done` exactly once, on the executor, within
   // options.timeout (plus scheduling delay). A kept-alive connection the server closed while
   // idle is replaced and the request sent again on a new one, before any answer.
   void post(endpoint to, http_post request, completion done);

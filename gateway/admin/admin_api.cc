@@ -123,9 +123,19 @@ void write_mqtt(exposition& x, const broker& b) {
   x.one("wharf_mqtt_auth_failures_total", "counter",
         "CONNECTs refused for their credentials, for anonymity, or for a will the ACL denies.", load(c.auth_failures));
   x.family("wharf_mqtt_connects_refused_total", "counter",
-           "CONNECTs refused by overload protection: connection limits and rates, or a flapping client id's ban.");
+           "CONNECTs refused by overload protection (connection limits and rates, a flapping client id's ban) or "
+           "because the HTTP authentication hook failed or was busy.");
   x.sample("wharf_mqtt_connects_refused_total", "reason=\"limits\"", load(c.connections_refused));
   x.sample("wharf_mqtt_connects_refused_total", "reason=\"banned\"", load(c.clients_banned));
+  x.sample("wharf_mqtt_connects_refused_total", "reason=\"auth_unavailable\"", load(c.auth_unavailable));
+  x.one("wharf_mqtt_auth_hook_requests_total", "counter", "Requests sent to the HTTP authentication hook.",
+        load(c.hook.requests));
+  x.one("wharf_mqtt_auth_hook_cache_hits_total", "counter", "CONNECTs the HTTP hook answered from its cache.",
+        load(c.hook.cache_hits));
+  x.one("wharf_mqtt_auth_hook_failures_total", "counter",
+        "HTTP hook requests with no usable answer (down, timed out, malformed).", load(c.hook.failures));
+  x.one("wharf_mqtt_auth_hook_busy_total", "counter",
+        "CONNECTs refused because auth.http.max_queued were already waiting for the HTTP hook.", load(c.hook.busy));
   x.one("wharf_mqtt_rate_limited_total", "counter", "Times a client's reading paused for its publish or byte rate.",
         load(c.rate_limited));
   x.one("wharf_mqtt_subscriptions_denied_total", "counter", "Subscriptions the ACL refused.",

@@ -50,6 +50,7 @@ broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
   shards_.reserve(pool.size());
   // The caller has checked cfg.auth (this throws config::config_errors otherwise).
   access_ = std::make_shared<const auth::access_policy>(cfg.auth);
+  hook_ = make_hook(*access_, nullptr);
   auto limits = std::make_shared<const config::mqtt_config>(cfg.mqtt);
   for (std::size_t i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
@@ -80,11 +81,27 @@ void broker::replace_limits(const config::config& next) {
 
 broker::~broker() = default;
 
+std::shared_ptr<auth::http_hook> broker::make_hook(const auth::access_policy& policy,
+                                                  std::shared_ptr<auth::http_hook> current) {
+  const auto& settings = policy.hook();
+  if (!settings) return nullptr;
+  // The same service keeps its hook, with its connections and the answers it remembers.
+  if (current && current->config() == *settings) return current;
+  try {
+    return std::make_shared<auth::http_hook>(hook_requests_.get_executor(), *settings, counters_.hook);
+  } catch (const std::exception& e) {
+    // The CA file went bad since it was checked: the hook fails closed until it is mended.
+    log::mqtt().error("auth.http: {}; CONNECTs that reach the HTTP hook are refused", e.what());
+    return nullptr;
+  }
+}
+
 void broker::replace_access_policy(std::shared_ptr<const auth::access_policy> policy) {
   bool acl_changed = false;
   {
     std::lock_guard lock(access_mu_);
     acl_changed = !access_->same_acl(*policy);
+    hook_ = make_hook(*policy, hook_);
     access_ = policy;
   }
   for (auto& sh : shards_) {
@@ -107,6 +124,21 @@ void broker::check_token(std::shared_ptr<const auth::access_policy> policy, std:
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
     done(policy->tokens()->verify(token, now.count()));
   });
+}
+
+void broker::ask_hook(auth::hook_request request, std::function<void(auth::hook_answer)> done) {
+  std::shared_ptr<auth::http_hook> hook;
+  {
+    std::lock_guard lock(access_mu_);
+    hook = hook_;
+  }
+  if (!hook) {
+    boost::asio::post(hook_requests_, [done = std::move(done)] {
+      done(auth::hook_answer{.result = auth::hook_answer::outcome::failed, .rules = {}, .why = "no HTTP hook is running"});
+    });
+    return;
+  }
+  hook->ask(std::move(request), std::move(done));
 }
 
 void broker::check_password(std::shared_ptr<const auth::access_policy> policy, std::string username,
@@ -221,6 +253,8 @@ void broker::shutdown() {
   // Logins still being checked are refused by the close below; none may finish after it.
   password_checks_.stop();
   password_checks_.join();
+  hook_requests_.stop();
+  hook_requests_.join();
   std::vector<std::future<void>> done;
   for (auto& sh : shards_) {
     auto promise = std::make_shared<std::promise<void>>();

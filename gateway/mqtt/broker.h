@@ -18,6 +18,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "auth/access_policy.h"
+#include "auth/http_hook.h"
 #include "config/config.h"
 #include "core/message.h"
 #include "core/retained_store.h"
@@ -76,6 +77,8 @@ struct broker_counters {
   std::atomic<std::uint64_t> connections_refused{0};  // max_connections, max_connection_rate
   std::atomic<std::uint64_t> clients_banned{0};       // CONNECTs refused for flapping
   std::atomic<std::uint64_t> rate_limited{0};         // times a client's reading paused for its rate
+  std::atomic<std::uint64_t> auth_unavailable{0};     // CONNECTs refused: the HTTP hook failed or was busy
+  auth::http_hook::counters hook;                     // the HTTP hook's requests (auth.http)
 };
 
 // One session as the admin API shows it (broker::list_sessions, inspect_session).
@@ -151,6 +154,9 @@ class broker {
   // calls `done` there with the username it names, or why it is refused. Thread-safe.
   void check_token(std::shared_ptr<const auth::access_policy> policy, std::string token,
                    std::function<void(std::variant<auth::jwt_verifier::verified, std::string>)> done);
+  // Asks the HTTP hook (auth.http) about `request` on the hook's thread and calls `done`
+  // there; `failed` when no hook is configured. Thread-safe.
+  void ask_hook(auth::hook_request request, std::function<void(auth::hook_answer)> done);
   // Publishes `m` to MQTT subscribers on behalf of the queue core (topic_to_mqtt): on one of
   // the shards, as a message of no client. `done(true)` runs (on that shard's thread) once
   // the copies the broker keeps (offline sessions, retained) are durable; `done(false)`
@@ -237,8 +243,17 @@ class broker {
   // PBKDF2 checks of CONNECT passwords, one at a time: a burst of logins with wrong
   // passwords costs one core, not the I/O threads. Stopped by shutdown().
   boost::asio::thread_pool password_checks_{1};
+  // The HTTP hook's requests and answers (auth.http): its own thread, so that a slow
+  // service never delays a password check, and never an I/O thread. Stopped by shutdown().
+  boost::asio::thread_pool hook_requests_{1};
   mutable std::mutex access_mu_;
   std::shared_ptr<const auth::access_policy> access_;  // what the shards have, or will at their next turn
+  // Built for access_'s auth.http, again when a reload changes it; null without one.
+  std::shared_ptr<auth::http_hook> hook_;  // GUARDED_BY(access_mu_)
+
+  // The hook for `policy`'s auth.http: `current` when that is the same service, else a new
+  // one; null without auth.http, or when it cannot be built (logged).
+  std::shared_ptr<auth::http_hook> make_hook(const auth::access_policy& policy, std::shared_ptr<auth::http_hook> current);
 
   std::mutex timers_mu_;
   std::multimap<std::int64_t, std::weak_ptr<session::session_entry>> session_timers_;

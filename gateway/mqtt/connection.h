@@ -47,10 +47,22 @@ class connection final : public stream_handler {
   // Fills what only the live connection knows of its session (admin API): identity, peer,
   // window, subscriptions (when `with_subscriptions`).
   void describe(session_view& view, bool with_subscriptions) const;
-  // The credentials check's answer for this connection's CONNECT (a password or a token,
-  // checked off the I/O thread): go on as the client it names (username, own ACL rules), or
-  // refuse with 0x86 Bad user name or password, logging why.
-  using credentials_verdict = std::variant<auth::jwt_verifier::verified, std::string>;
+  // The answer of a credentials check made off the I/O thread (a password, a token, the
+  // HTTP hook) for this connection's CONNECT:
+  struct admitted_as {  // go on as this client
+    std::optional<std::string> username;
+    std::vector<config::acl_rule> rules;  // its own ACL rules, tried before auth.acl
+  };
+  struct refused_because {  // answer the CONNECT with `code`, logging `why`
+    mqtt::reason_code code;
+    std::string why;
+  };
+  struct passed_on {  // the source leaves the client to the next one in auth.order
+    std::size_t next_source;
+    std::optional<std::string> username;
+    std::optional<std::string> password;
+  };
+  using credentials_verdict = std::variant<admitted_as, refused_because, passed_on>;
   void credentials_checked(credentials_verdict verdict);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
@@ -70,11 +82,14 @@ class connection final : public stream_handler {
   void handle_disconnect(const mqtt::disconnect_packet& p);
 
   // Authentication and authorization (connection_auth.cc). authenticate() decides who the
-  // client is (certificate, a user of the file and its password, a JSON Web Token, or
-  // anonymous) and goes on to admit() or refuses the CONNECT; a password not checked before,
-  // and every token, is checked on the broker's password thread, the connection paused
-  // meanwhile, and the answer comes back through credentials_answer().
+  // client is (a certificate, or the sources of auth.order: the file's users and their
+  // passwords, a JSON Web Token, the HTTP hook; else anonymous) and goes on to admit() or
+  // refuses the CONNECT. A password not checked before, every token and every question to
+  // the hook are answered off this thread, the connection paused meanwhile, and the answer
+  // comes back through credentials_answer(). try_sources() goes on from source `next`.
   void authenticate(std::optional<std::string> username, std::optional<std::string> password);
+  void try_sources(std::size_t next, std::optional<std::string> username, std::optional<std::string> password);
+  void ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password);
   void pause_for_credentials_check();
   [[nodiscard]] std::function<void(credentials_verdict)> credentials_answer();
   void admit();
@@ -150,7 +165,7 @@ class connection final : public stream_handler {
   // Session.
   std::string client_id_;
   std::optional<std::string> username_;  // as authenticated; none: anonymous
-  std::vector<config::acl_rule> own_rules_;  // its token's ACL claim, tried before auth.acl
+  std::vector<config::acl_rule> own_rules_;  // from its token or the HTTP hook, tried before auth.acl
   struct held_packet {
     mqtt::fixed_header header;
     std::vector<std::uint8_t> body;

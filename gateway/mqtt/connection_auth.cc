@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/connection.h"
+#include "gateway/mqtt/protocol/codec.h"
 
 namespace wharf::gateway {
 
@@ -60,52 +61,112 @@ void connection::authenticate(std::optional<std::string> username, std::optional
       return;
     }
   }
-  // The sources in order: the users of the file, then tokens (auth.jwt), then anonymity.
+  try_sources(0, std::move(username), std::move(password));
+}
+
+void connection::try_sources(std::size_t next, std::optional<std::string> username,
+                             std::optional<std::string> password) {
   const auto& policy = home_.access();
-  if (username && policy->password_of(*username) != nullptr) {
-    if (!password) {
-      refuse_connect(reason_code::bad_user_name_or_password, "no password");
-      return;
+  const auto order = policy->order();
+  for (; next < order.size(); ++next) {
+    switch (order[next]) {
+      case config::auth_source::file:
+        if (!username || policy->password_of(*username) == nullptr) break;  // not a user of the file
+        if (!password) {
+          refuse_connect(reason_code::bad_user_name_or_password, "no password");
+          return;
+        }
+        if (policy->was_verified(*username, *password)) {
+          username_ = std::move(*username);
+          admit();
+          return;
+        }
+        // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
+        pause_for_credentials_check();
+        broker_.check_password(policy, *username, std::move(*password),
+                               [on_checked = credentials_answer(), name = *username](bool matched) mutable {
+                                 if (matched)
+                                   on_checked(admitted_as{std::move(name), {}});
+                                 else
+                                   on_checked(refused_because{reason_code::bad_user_name_or_password, "wrong password"});
+                               });
+        return;
+      case config::auth_source::jwt: {
+        const auto* tokens = policy->tokens();
+        if (tokens == nullptr) break;
+        auto& token = tokens->token_in_username() ? username : password;
+        if (!token || !auth::jwt_verifier::looks_like_token(*token)) break;
+        // The client is who the token names; a username sent beside a token in the password
+        // is not used (MQTT 3.1.1 sends no password without one).
+        pause_for_credentials_check();
+        broker_.check_token(policy, std::move(*token),
+                            [on_checked = credentials_answer()](std::variant<auth::jwt_verifier::verified, std::string> r) mutable {
+                              if (auto* why = std::get_if<std::string>(&r)) {
+                                on_checked(refused_because{reason_code::bad_user_name_or_password, "token refused: " + *why});
+                              } else {
+                                auto& who = std::get<auth::jwt_verifier::verified>(r);
+                                on_checked(admitted_as{std::move(who.username), std::move(who.rules)});
+                              }
+                            });
+        return;
+      }
+      case config::auth_source::http:
+        ask_hook(next, std::move(username), std::move(password));
+        return;
     }
-    if (policy->was_verified(*username, *password)) {
-      username_ = std::move(*username);
-      admit();
-      return;
-    }
-    // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
-    pause_for_credentials_check();
-    broker_.check_password(policy, *username, std::move(*password),
-                           [on_checked = credentials_answer(), name = *username](bool matched) mutable {
-                             if (matched)
-                               on_checked(auth::jwt_verifier::verified{std::move(name), {}});
-                             else
-                               on_checked("wrong password");
-                           });
-    return;
   }
-  if (const auto* tokens = policy->tokens()) {
-    auto& token = tokens->token_in_username() ? username : password;
-    if (token) {
-      // The client is who the token names; a username sent beside a token in the password
-      // is not used (MQTT 3.1.1 sends no password without one).
-      pause_for_credentials_check();
-      broker_.check_token(policy, std::move(*token),
-                          [on_checked = credentials_answer()](credentials_verdict r) mutable {
-                            if (auto* why = std::get_if<std::string>(&r)) *why = "token refused: " + *why;
-                            on_checked(std::move(r));
-                          });
-      return;
-    }
-  }
+  // No source decided. Credentials nobody accepts are refused, never taken for anonymity.
   if (username) {
     refuse_connect(reason_code::bad_user_name_or_password, "unknown user");
     return;
   }
+  if (password) {
+    refuse_connect(reason_code::bad_user_name_or_password, "a password no source accepts");
+    return;
+  }
+  const auto listener = broker_.listener_settings(stream_->peer().listener_index);
   if (listener != nullptr && listener->anonymous) {
     admit();
     return;
   }
   refuse_connect(reason_code::not_authorized, "anonymous clients are not allowed on this listener");
+}
+
+void connection::ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password) {
+  const auto& peer = stream_->peer();
+  auth::hook_request request{.client_id = client_id_,
+                             .username = username,
+                             .password = password,
+                             .password_is_text = !password || mqtt::is_valid_utf8(*password),
+                             .peer_address = peer.remote_address,
+                             .peer_port = peer.remote_port,
+                             .protocol_version = static_cast<std::uint8_t>(version_),
+                             .cert_common_name = peer.cert_common_name,
+                             .cert_subject_alt_names = peer.cert_subject_alt_names,
+                             .listener = peer.listener_index};
+  pause_for_credentials_check();
+  broker_.ask_hook(std::move(request), [on_checked = credentials_answer(), source, username = std::move(username),
+                                        password = std::move(password)](auth::hook_answer answer) mutable {
+    using outcome = auth::hook_answer::outcome;
+    switch (answer.result) {
+      case outcome::allow:
+        on_checked(admitted_as{std::move(username), std::move(answer.rules)});
+        return;
+      case outcome::deny:
+        on_checked(refused_because{username || password ? reason_code::bad_user_name_or_password : reason_code::not_authorized,
+                                   std::move(answer.why)});
+        return;
+      case outcome::ignore:
+        on_checked(passed_on{source + 1, std::move(username), std::move(password)});
+        return;
+      case outcome::failed:
+        on_checked(refused_because{reason_code::server_unavailable, "HTTP hook failed: " + answer.why});
+        return;
+      case outcome::busy:
+        on_checked(refused_because{reason_code::server_busy, std::move(answer.why)});
+        return;
+    }
+  });
 }
 
 void connection::pause_for_credentials_check() {
@@ -123,11 +184,19 @@ std::function<void(connection::credentials_verdict)> connection::credentials_ans
 
 void connection::credentials_checked(credentials_verdict verdict) {
   if (state_ != state::authenticating) return;
-  if (auto* why = std::get_if<std::string>(&verdict)) {
-    refuse_connect(reason_code::bad_user_name_or_password, *why);
+  if (auto* refused = std::get_if<refused_because>(&verdict)) {
+    // The service failing or busy is not the client's fault: counted apart.
+    const bool unavailable =
+        refused->code == reason_code::server_unavailable || refused->code == reason_code::server_busy;
+    refuse_connect(refused->code, refused->why,
+                   unavailable ? broker_.counters_.auth_unavailable : broker_.counters_.auth_failures);
     return;
   }
-  auto& who = std::get<auth::jwt_verifier::verified>(verdict);
+  if (auto* passed = std::get_if<passed_on>(&verdict)) {
+    try_sources(passed->next_source, std::move(passed->username), std::move(passed->password));
+    return;
+  }
+  auto& who = std::get<admitted_as>(verdict);
   username_ = std::move(who.username);
   own_rules_ = std::move(who.rules);
   admit();

@@ -52,7 +52,7 @@ net::http_client_options client_options(const push_client_options& options) {
 }  // namespace
 
 push_client::push_client(boost::asio::io_context& io, push_client_options options)
-    : io_(io), options_(std::move(options)), http_(io, client_options(options_)), next_request_id_(std::random_device{}()) {}
+    : io_(io), options_(std::move(options)), http_(io.get_executor(), client_options(options_)), next_request_id_(std::random_device{}()) {}
 
 push_client::~push_client() = default;
 

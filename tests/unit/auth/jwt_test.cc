@@ -1,6 +1,7 @@
 // JSON Web Tokens as credentials: keys from a JWKS or a PEM file, tokens made here with
 // libjwt and OpenSSL (RS256, ES256, HS256), and every way a token is refused.
 #include "auth/jwt.h"
+#include "auth/rules_json.h"
 
 #include <gtest/gtest.h>
 #include <jwt.h>
@@ -255,7 +256,7 @@ TEST_F(jwt_test, an_acl_claim_gives_the_client_rules_of_its_own) {
   EXPECT_EQ(username_of(v, token(R"([{"permission":"deny","topic":"x","action":"read"}])")),
             "refused: acl claim 'acl': rule 0: action must be publish, subscribe or all");
   std::string many = "[";
-  for (std::size_t i = 0; i <= jwt_verifier::max_claim_rules; ++i) many += R"({"permission":"deny","topic":"x"},)";
+  for (std::size_t i = 0; i <= max_client_rules; ++i) many += R"({"permission":"deny","topic":"x"},)";
   many.back() = ']';
   EXPECT_EQ(username_of(v, token(many)), "refused: acl claim 'acl': 257 rules, at most 256");
   // Without acl_claim configured, the claim is not read.

@@ -137,6 +137,89 @@ TEST(config_auth, jwt_shape_errors) {
   EXPECT_THAT(errors_of("auth:\n  jwt: on\n"), ElementsAre("test.yaml:2:8: auth.jwt: expected a map with keys_file"));
 }
 
+TEST(config_auth, http_every_field_and_its_defaults) {
+  const config full = parse_config(R"(auth:
+  http:
+    url: "https://auth.example:8443/mqtt"
+    timeout_ms: 750
+    max_in_flight: 8
+    max_queued: 100
+    cache_ttl_ms: 1000
+    deny_cache_ttl_ms: 0
+    cache_entries: 50
+    on_failure: allow
+    ca_file: /etc/hostname
+)",
+                                   "test.yaml");
+  ASSERT_TRUE(full.auth.http);
+  const auto& h = *full.auth.http;
+  EXPECT_EQ(h.url, "https://auth.example:8443/mqtt");
+  EXPECT_EQ(h.url_location, "test.yaml:3:10");
+  EXPECT_EQ(h.timeout_ms, 750u);
+  EXPECT_EQ(h.max_in_flight, 8u);
+  EXPECT_EQ(h.max_queued, 100u);
+  EXPECT_EQ(h.cache_ttl_ms, 1000u);
+  EXPECT_EQ(h.deny_cache_ttl_ms, 0u);
+  EXPECT_EQ(h.cache_entries, 50u);
+  EXPECT_TRUE(h.fail_open);
+  EXPECT_EQ(h.ca_file, "/etc/hostname");
+  const config least = parse_config("auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n", "test.yaml");
+  ASSERT_TRUE(least.auth.http);
+  EXPECT_EQ(least.auth.http->timeout_ms, 2000u);
+  EXPECT_EQ(least.auth.http->max_in_flight, 32u);
+  EXPECT_EQ(least.auth.http->max_queued, 10000u);
+  EXPECT_EQ(least.auth.http->cache_ttl_ms, 60000u);
+  EXPECT_EQ(least.auth.http->deny_cache_ttl_ms, 5000u);
+  EXPECT_FALSE(least.auth.http->fail_open);
+  EXPECT_EQ(least.auth.http->ca_file, "");
+  EXPECT_FALSE(parse_config("", "test.yaml").auth.http);
+}
+
+TEST(config_auth, http_shape_errors) {
+  EXPECT_THAT(errors_of(R"(auth:
+  http:
+    timeout_ms: 5
+    max_in_flight: 0
+    on_failure: maybe
+    retries: 3
+)"),
+              ElementsAre("test.yaml:3:5: auth.http: missing required field 'url'",
+                          "test.yaml:3:17: auth.http.timeout_ms: 5 is out of range, expected 10..60000",
+                          "test.yaml:4:20: auth.http.max_in_flight: 0 is out of range, expected 1..1024",
+                          "test.yaml:5:17: auth.http.on_failure: invalid value 'maybe', expected one of: deny, allow",
+                          "test.yaml:6:5: unknown key 'retries' in auth.http, expected one of: url, timeout_ms, "
+                          "max_in_flight, max_queued, cache_ttl_ms, deny_cache_ttl_ms, cache_entries, on_failure, "
+                          "ca_file"));
+  EXPECT_THAT(errors_of("auth:\n  http: on\n"), ElementsAre("test.yaml:2:9: auth.http: expected a map with url"));
+}
+
+TEST(config_auth, order_defaults_to_the_configured_sources) {
+  EXPECT_THAT(parse_config("", "test.yaml").auth.order, ElementsAre(auth_source::file));
+  const config both = parse_config(
+      "auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n  jwt: {keys_file: /etc/hostname}\n", "test.yaml");
+  EXPECT_THAT(both.auth.order, ElementsAre(auth_source::file, auth_source::jwt, auth_source::http));
+  const config chosen = parse_config(
+      "auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n  jwt: {keys_file: /etc/hostname}\n  order: [http, jwt]\n",
+      "test.yaml");
+  EXPECT_THAT(chosen.auth.order, ElementsAre(auth_source::http, auth_source::jwt));
+}
+
+TEST(config_auth, order_names_each_configured_source_once) {
+  EXPECT_THAT(errors_of(R"(auth:
+  users:
+    - {username: device-7}
+  http: {url: "http://127.0.0.1/auth"}
+  order: [http, http, jwt, ldap]
+)"),
+              ElementsAre("test.yaml:5:10: auth.order: auth.users ('file') is configured but not named, so it would "
+                          "never be tried",
+                          "test.yaml:5:17: auth.order: 'http' named twice",
+                          "test.yaml:5:23: auth.order: 'jwt' names a source that is not configured (auth.jwt)",
+                          "test.yaml:5:28: auth.order[3]: invalid value 'ldap', expected one of: file, jwt, http"));
+  EXPECT_THAT(errors_of("auth:\n  order: file\n"),
+              ElementsAre("test.yaml:2:10: auth.order: expected a list of file, jwt and http"));
+}
+
 // An empty value that looks harmless but is not: a rule whose username is empty applies to
 // every client, and an empty hash means "no password". An ${ENV:NAME} set to "" gives one.
 TEST(config_auth, empty_rule_username_or_password_hash_is_an_error) {
