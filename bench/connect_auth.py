@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """CONNECT rate by authentication source, in one run: anonymous, a user of the password file
-(its PBKDF2 check cached after the first CONNECT), and JSON Web Tokens signed RS256 and ES256,
+(its PBKDF2 check cached after the first CONNECT), JSON Web Tokens signed RS256 and ES256,
 each both cold (a token of its own per connection: every CONNECT verifies one) and warm (one
-token for all: verified once, then remembered).
+token for all: verified once, then remembered), and the HTTP hook, cold (cache_ttl_ms 0:
+every CONNECT asks the service) and warm (the same client ids every round, asked once in a
+round before the measured ones: every CONNECT is answered from the cache).
 
 Starts one wharf per source on loopback (one I/O thread each), then, round by round and
 source by source, `wharf-bench conn` opens N connections unpaced and holds them a second;
 the table shows connects a second and the broker's CPU per CONNECT (from /proc/PID/stat),
 median of the rounds. Keys and tokens are made with the openssl CLI
-(tests/integration/test_jwt.py's helpers).
+(tests/integration/test_jwt.py's helpers). The hook's service is a Python HTTP/1.1 server in
+this process that allows everyone: the cold rate is as much its speed as wharf's; the CPU
+column is wharf's alone.
 
 usage: bench/connect_auth.py [--wharf build/wharf] [--bench build/wharf-bench] [--rounds 3]
                              [--connections 1000]
@@ -24,6 +28,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import compare
 
@@ -38,9 +44,36 @@ def token_file(path, make, count):
     return path
 
 
-def sources(wharf, workdir, cold_tokens):
-    """(name, auth section, wharf-bench credentials) of each source measured. The tokens go with
-    a username too: MQTT 3.1.1 sends no password without one (wharf takes the token's sub)."""
+class AllowingService:
+    """An HTTP authentication service that allows every client, on loopback."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                answer = b'{"result":"allow"}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d/auth" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def sources(wharf, workdir, cold_tokens, hook_url):
+    """(name, auth section, wharf-bench credentials, warm-up) of each source measured: a source
+    with warm-up uses the same client ids every round, after one unmeasured round. The tokens
+    go with a username too: MQTT 3.1.1 sends no password without one (wharf takes the token's
+    sub)."""
     keys = Keys(workdir)
     pem = os.path.join(workdir, "rsa.pub")
     with open(pem, "wb") as f:
@@ -53,14 +86,18 @@ def sources(wharf, workdir, cold_tokens):
     lifetime = {"lifetime_s": 3600}
     rs256 = lambda sub: keys.token(claims(sub=sub, **lifetime))  # noqa: E731
     es256 = lambda sub: keys.token(claims(sub=sub, **lifetime), alg="ES256", kid="ec-1")  # noqa: E731
-    out = [("anonymous", "", []),
+    out = [("anonymous", "", [], False),
            ("password file, cached", "auth:\n  users:\n    - %s\n" % user,
-            ["--username", "bench", "--password", "bench-secret"])]
+            ["--username", "bench", "--password", "bench-secret"], False)]
     for name, keys_file, make in (("RS256", pem, rs256), ("ES256", jwks, es256)):
         auth = "auth:\n  jwt: {keys_file: %s}\n" % keys_file
         tokens = token_file(os.path.join(workdir, name + ".tokens"), make, cold_tokens)
-        out.append(("JWT %s, cold" % name, auth, ["--username", "bench", "--passwords", tokens]))
-        out.append(("JWT %s, warm" % name, auth, ["--username", "bench", "--password", make("bench")]))
+        out.append(("JWT %s, cold" % name, auth, ["--username", "bench", "--passwords", tokens], False))
+        out.append(("JWT %s, warm" % name, auth, ["--username", "bench", "--password", make("bench")], False))
+    hook = "auth:\n  http: {url: %s, cache_ttl_ms: %d, max_in_flight: 64}\n"
+    credentials = ["--username", "bench", "--password", "bench-secret"]
+    out.append(("HTTP hook, cold", hook % (hook_url, 0), credentials, False))
+    out.append(("HTTP hook, warm", hook % (hook_url, 3600 * 1000), credentials, True))
     return out
 
 
@@ -73,20 +110,29 @@ def main():
     a = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="wharf-auth-bench-")
+    service = AllowingService()
     brokers = []
     try:
         # Cold: every round's connections take tokens no earlier round used.
         cold_tokens = a.rounds * a.connections
-        for i, (name, auth, credentials) in enumerate(sources(os.path.abspath(a.wharf), workdir, cold_tokens)):
+        measured = sources(os.path.abspath(a.wharf), workdir, cold_tokens, service.url)
+        for i, (name, auth, credentials, warm_up) in enumerate(measured):
             broker = compare.start_wharf(os.path.abspath(a.wharf), workdir, 1, name="wharf-%d" % i, extra_config=auth)
-            brokers.append((name, broker, credentials))
+            brokers.append((name, broker, credentials, warm_up))
+
+        def connect_all(broker, first_id, credentials):
+            return compare.run_bench(a.bench, ["conn", "--port", str(broker.port), "--connections",
+                                               str(a.connections), "--hold", "1", "--first-id",
+                                               str(first_id), *credentials])
+
+        for name, broker, credentials, warm_up in brokers:
+            if warm_up:
+                connect_all(broker, 0, credentials)
         rate, cpu = {}, {}
         for rnd in range(a.rounds):
-            for name, broker, credentials in brokers:
+            for name, broker, credentials, warm_up in brokers:
                 before = compare.cpu_seconds(broker.proc.pid)
-                r = compare.run_bench(a.bench, ["conn", "--port", str(broker.port), "--connections",
-                                                str(a.connections), "--hold", "1", "--first-id",
-                                                str(rnd * a.connections), *credentials])
+                r = connect_all(broker, 0 if warm_up else rnd * a.connections, credentials)
                 used = compare.cpu_seconds(broker.proc.pid) - before
                 if r["connected"] != a.connections:
                     sys.exit("%s: %d of %d connections refused or failed" % (name, a.connections - r["connected"],
@@ -99,11 +145,12 @@ def main():
               % (a.connections, a.rounds))
         print("| source | connects/s | broker CPU per CONNECT |")
         print("|---|---|---|")
-        for name, _, _ in brokers:
+        for name, _, _, _ in brokers:
             print("| %s | %.0f | %.1f us |" % (name, statistics.median(rate[name]), statistics.median(cpu[name])))
     finally:
-        for _, broker, _ in brokers:
+        for _, broker, _, _ in brokers:
             broker.stop()
+        service.server.shutdown()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
