@@ -25,7 +25,26 @@ void collect(std::vector<config::config_error>& errors, F&& build) {
   }
 }
 
-// One line from stdin, without its line end; echo off while a terminal types it.
+
+// `text` as a YAML double-quoted scalar.
+std::string yaml_quoted(std::string_view text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+constexpr const char* passwd_usage =
+    "usage: wharf passwd [--iterations N] USERNAME\n"
+    "  Reads the password from the terminal (twice) or the first line of stdin, and prints\n"
+    "  the entry to add under auth.users in the config file (a salted PBKDF2-SHA256 hash).\n"
+    "  --iterations N   PBKDF2 iterations (default 100000): more is slower to check and to guess\n";
+
+}  // namespace
+
 std::optional<std::string> read_password_line(const char* prompt) {
   const bool terminal = ::isatty(STDIN_FILENO) == 1;
   termios saved{};
@@ -46,25 +65,6 @@ std::optional<std::string> read_password_line(const char* prompt) {
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
 }
-
-// `text` as a YAML double-quoted scalar.
-std::string yaml_quoted(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
-}
-
-constexpr const char* passwd_usage =
-    "usage: wharf passwd [--iterations N] USERNAME\n"
-    "  Reads the password from the terminal (twice) or the first line of stdin, and prints\n"
-    "  the entry to add under auth.users in the config file (a salted PBKDF2-SHA256 hash).\n"
-    "  --iterations N   PBKDF2 iterations (default 100000): more is slower to check and to guess\n";
-
-}  // namespace
 
 checked_config load_checked_config(const std::string& file) {
   checked_config out;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,9 @@ int check_config_command(const std::string& file);
 // `wharf passwd [--iterations N] USERNAME`: reads a password (twice, without echo, from a
 // terminal; otherwise the first line of stdin) and prints the auth.users entry for it.
 int passwd_command(const std::vector<std::string>& args);
+
+// One line from stdin, without its line end; `prompt` and echo off while a terminal types
+// it. nullopt at the end of input.
+[[nodiscard]] std::optional<std::string> read_password_line(const char* prompt);
 
 }  // namespace wharf::app

@@ -36,6 +36,7 @@
 #include "gateway/http/cmq_api.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
+#include "gateway/mqtt/runtime_mirror.h"
 #include "gateway/mqtt/transport/io_pool.h"
 #include "gateway/mqtt/transport/listener.h"
 #include "gateway/push/push_client.h"
@@ -90,6 +91,8 @@ options parse_args(int argc, char** argv) {
 wharf::core::queue::service_options queue_core_options(const wharf::config::config& cfg) {
   wharf::core::queue::service_options o;
   o.limits.max_queues = cfg.queue.max_queues;
+  o.limits.max_mqtt_users = cfg.auth.runtime.max_users;
+  o.limits.max_mqtt_roles = cfg.auth.runtime.max_roles;
   o.limits.max_topics = cfg.queue.max_topics;
   o.limits.max_subscriptions_per_topic = cfg.queue.max_subscriptions_per_topic;
   o.limits.log_retain_entries = cfg.queue.log_retain_entries;
@@ -250,10 +253,18 @@ int run(const options& opts) {
   }
   auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string(),
                                  .min_free_bytes = cfg.min_free_disk_bytes});
-  core::queue::service queue_core(*db, queue_core_options(cfg));
+  // The runtime MQTT users and roles live in the queue core; the MQTT side reads this copy.
+  auth::runtime_users runtime_users;
+  auto core_options = queue_core_options(cfg);
+  core_options.mqtt_auth_changed = [&runtime_users](const core::queue::engine& engine,
+                                                    const core::queue::mqtt_auth_changes& changes) {
+    gateway::mirror_runtime_users(engine, changes, runtime_users);
+  };
+  core::queue::service queue_core(*db, std::move(core_options));
 
   gateway::io_pool pool(cfg.io_threads);
   gateway::broker broker(cfg, *db, pool);
+  broker.attach_runtime_users(runtime_users);
   broker.load();
   gateway::bridge::runner bridge(queue_core, broker);
   bridge.attach(std::move(bridge_rules));

@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, 2> permissions = {"allow", "deny"};
 constexpr std::array<std::string_view, 3> actions = {"publish", "subscribe", "all"};
 constexpr std::array<std::string_view, 2> subscribe_denied_reasons = {"0x87", "0x80"};
 constexpr std::array<std::string_view, 2> token_fields = {"password", "username"};
-constexpr std::array<std::string_view, 3> source_names = {"file", "jwt", "http"};
+constexpr std::array<std::string_view, 4> source_names = {"file", "runtime", "jwt", "http"};
 constexpr std::array<std::string_view, 2> failure_answers = {"deny", "allow"};
 
 acl_permission permission_of(std::string_view text) {
@@ -130,13 +130,13 @@ void read_http(const entry& e, http_auth_config& out, diagnostics& diag, const f
 // auth.order: each source once, every configured one named.
 void read_order(const entry* e, auth_config& out, diagnostics& diag) {
   const bool file_configured = !out.users.empty();
-  if (e == nullptr) {  // file (the default's), then the others configured
+  if (e == nullptr) {  // file and runtime (the default's), then the others configured
     if (out.jwt) out.order.push_back(auth_source::jwt);
     if (out.http) out.order.push_back(auth_source::http);
     return;
   }
   if (!e->value.IsSequence()) {
-    diag.add(value_mark(*e), "auth.order: expected a list of file, jwt and http");
+    diag.add(value_mark(*e), "auth.order: expected a list of file, runtime, jwt and http");
     return;
   }
   out.order.clear();
@@ -145,7 +145,10 @@ void read_order(const entry* e, auth_config& out, diagnostics& diag) {
     const entry named{e->key, item, fmt::format("{}[{}]", e->path, i)};
     auto v = read_enum(named, source_names, diag);
     if (!v) continue;
-    const auto source = *v == "file" ? auth_source::file : *v == "jwt" ? auth_source::jwt : auth_source::http;
+    const auto source = *v == "file"      ? auth_source::file
+                        : *v == "runtime" ? auth_source::runtime
+                        : *v == "jwt"     ? auth_source::jwt
+                                          : auth_source::http;
     if (std::find(out.order.begin(), out.order.end(), source) != out.order.end()) {
       diag.add(item.Mark(), fmt::format("auth.order: '{}' named twice", *v));
       continue;
@@ -177,6 +180,16 @@ void read_auth(const entry& e, auth_config& out, diagnostics& diag, const file_r
   if (auto rules = m.find("acl")) read_rules(*rules, out.acl, diag);
   if (auto jwt = m.find("jwt")) read_jwt(*jwt, out.jwt.emplace(), diag, read_file);
   if (auto http = m.find("http")) read_http(*http, out.http.emplace(), diag, read_file);
+  if (auto runtime = m.find("runtime")) {
+    if (!runtime->value.IsMap()) {
+      diag.add(value_mark(*runtime), "auth.runtime: expected a map with max_users and max_roles");
+    } else {
+      map_reader r(runtime->value, "auth.runtime", diag);
+      read_uint_into(r, "max_users", out.runtime.max_users, 0, 100'000'000, diag);
+      read_uint_into(r, "max_roles", out.runtime.max_roles, 0, 1'000'000, diag);
+      r.finish();
+    }
+  }
   auto order = m.find("order");
   read_order(order ? &*order : nullptr, out, diag);
   if (auto no_match = m.find("acl_no_match")) {

@@ -351,8 +351,16 @@ struct http_auth_config {
   friend bool operator==(const http_auth_config&, const http_auth_config&) = default;
 };
 
-// The places a CONNECT's credentials are checked, in auth.order.
-enum class auth_source { file, jwt, http };
+// The places a CONNECT's credentials are checked, in auth.order: the file's users, the
+// users changed at runtime (admin API), JSON Web Tokens, the HTTP hook.
+enum class auth_source { file, runtime, jwt, http };
+
+// Bounds of the runtime users and roles (auth.runtime), kept by the queue core.
+struct runtime_auth_config {
+  std::uint64_t max_users = 1000000;  // 0..100,000,000. Default: 1000000.
+  std::uint64_t max_roles = 10000;    // 0..1,000,000. Default: 10000.
+  friend bool operator==(const runtime_auth_config&, const runtime_auth_config&) = default;
+};
 
 // Who may connect to the MQTT listeners, and what they may publish and subscribe to.
 struct auth_config {
@@ -365,9 +373,11 @@ struct auth_config {
   std::uint8_t subscribe_denied_reason = 0x87;
   std::optional<jwt_config> jwt;  // Default: none (no tokens accepted).
   std::optional<http_auth_config> http;  // Default: none (no service asked).
+  runtime_auth_config runtime;
   // The sources tried, each once; every configured one must be named (the file's when it has
-  // users). Default: file, jwt, http, those configured.
-  std::vector<auth_source> order = {auth_source::file};
+  // users); runtime may be left out (then runtime users cannot log in). Default: file,
+  // runtime, jwt, http, those configured.
+  std::vector<auth_source> order = {auth_source::file, auth_source::runtime};
 };
 
 // One member of the queue core's Raft group.

@@ -124,6 +124,8 @@ class reader {
 
   void fail() noexcept { ok_ = false; }
   [[nodiscard]] bool ok() const noexcept { return ok_; }
+  // Bytes not read yet: a count of items beyond it is corrupt.
+  [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
   // Everything read without error and nothing left over.
   [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == in_.size(); }
 

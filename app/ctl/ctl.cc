@@ -5,6 +5,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <variant>
 
 #include <boost/asio/as_tuple.hpp>
@@ -25,6 +26,8 @@
 
 #include "app/ctl/ctl_args.h"
 #include "app/ctl/ctl_render.h"
+#include "app/commands.h"
+#include "auth/password.h"
 #include "tls/crypto.h"
 #include "tls/tls_context.h"
 
@@ -90,7 +93,7 @@ asio::awaitable<exchange_result> exchange(Stream& stream, tcp::resolver::results
 
 // `method target` to the admin listener, within the timeout.
 exchange_result request(const ctl::connection_options& c, const std::string& method, const std::string& target,
-                        bool with_credentials) {
+                        bool with_credentials, std::optional<std::string> body = std::nullopt) {
   const auto e = parse_url(c.url);
   if (!e) return {std::nullopt, fmt::format("--url '{}' is not an http:// or https:// URL with a host", c.url)};
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
@@ -100,6 +103,10 @@ exchange_result request(const ctl::connection_options& c, const std::string& met
     const std::string pair = c.user + ":" + c.password;
     req.set(http::field::authorization,
             "Basic " + tls::base64_encode({reinterpret_cast<const std::uint8_t*>(pair.data()), pair.size()}));
+  }
+  if (body) {
+    req.set(http::field::content_type, "application/json");
+    req.body() = std::move(*body);
   }
   req.prepare_payload();
 
@@ -196,6 +203,50 @@ int health(const ctl::ctl_invocation& inv) {
   return ready ? 0 : 1;
 }
 
+// The JSON body of `users set` / `roles set`: the password hashed here (PBKDF2, as `wharf
+// passwd` does), the roles, and the rules of the ACL file; nullopt with `why` when a file
+// cannot be read or the rules are not a JSON array.
+std::optional<std::string> store_body(const ctl::ctl_request::store_body& parts, std::string& why) {
+  json::object body;
+  if (parts.password_file) {
+    std::optional<std::string> password;
+    if (*parts.password_file == "-") {
+      password = read_password_line("Password: ");
+    } else {
+      std::ifstream in(*parts.password_file);
+      std::string line;
+      if (std::getline(in, line)) password = line;
+    }
+    if (!password || password->empty()) {
+      why = fmt::format("no password in '{}'", *parts.password_file == "-" ? "stdin" : *parts.password_file);
+      return std::nullopt;
+    }
+    body["passwordHash"] = auth::hash_password(*password, auth::default_password_iterations);
+  }
+  if (!parts.roles.empty()) {
+    json::array roles;
+    for (const auto& role : parts.roles) roles.emplace_back(role);
+    body["roles"] = std::move(roles);
+  }
+  if (parts.acl_file) {
+    std::ifstream in(*parts.acl_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in) {
+      why = fmt::format("cannot read '{}'", *parts.acl_file);
+      return std::nullopt;
+    }
+    boost::system::error_code ec;
+    auto rules = json::parse(text.str(), ec);
+    if (ec || !rules.is_array()) {
+      why = fmt::format("'{}' is not a JSON array of rules", *parts.acl_file);
+      return std::nullopt;
+    }
+    body["acl"] = std::move(rules);
+  }
+  return json::serialize(body);
+}
+
 }  // namespace
 
 int ctl_command(const std::vector<std::string>& args) {
@@ -208,7 +259,16 @@ int ctl_command(const std::vector<std::string>& args) {
   if (!read_credentials(inv.connection, names_flag(args, "--user"), names_flag(args, "--password"))) return 2;
   if (inv.request.health) return health(inv);
 
-  const auto r = request(inv.connection, inv.request.method, inv.request.target, true);
+  std::optional<std::string> body;
+  if (inv.request.body) {
+    std::string why;
+    body = store_body(*inv.request.body, why);
+    if (!body) {
+      std::fprintf(stderr, "wharf ctl: %s\n", why.c_str());
+      return 2;
+    }
+  }
+  const auto r = request(inv.connection, inv.request.method, inv.request.target, true, std::move(body));
   if (!r.got) {
     std::fprintf(stderr, "wharf ctl: %s\n", r.error.c_str());
     return 3;

@@ -24,6 +24,7 @@ constexpr option_spec value_options[] = {
     {"--offset", {"list"}},  {"--limit", {"list"}},    {"--state", {"sessions"}},
     {"--client", {"subscriptions"}}, {"--topic", {"retained"}}, {"--search", {"queues", "topics"}},
     {"--source", {"redrive"}}, {"--max", {"redrive"}},
+    {"--password-file", {"users set"}}, {"--roles", {"users set"}}, {"--acl-file", {"users set", "roles set"}},
 };
 
 const option_spec* find_option(std::string_view name) {
@@ -104,6 +105,17 @@ const std::string& ctl_usage() {
       "                               cluster.join: true), a voter once it has caught up\n"
       "  cluster remove NODE_ID       on the leader: take a node out of the cluster\n"
       "  reload                       read the config file again (as SIGHUP)\n"
+      "  users                        MQTT users kept at runtime (beside the config file's)\n"
+      "  users show USERNAME          one, with its roles and rules\n"
+      "  users set USERNAME [--password-file FILE|-] [--roles R1,R2] [--acl-file RULES.json]\n"
+      "                               create or replace it: the password (the file's first line,\n"
+      "                               or stdin with -) is hashed here; RULES.json is an array of\n"
+      "                               {permission, action, topic} as auth.acl writes them\n"
+      "  users delete USERNAME        its connected clients are disconnected\n"
+      "  roles                        roles: rules users hold by name\n"
+      "  roles show ROLE\n"
+      "  roles set ROLE [--acl-file RULES.json]\n"
+      "  roles delete ROLE            refused while a user holds it\n"
       "\n"
       "Options:\n"
       "  --url URL            the admin listener (env WHARF_ADMIN_URL; default http://127.0.0.1:9100)\n"
@@ -251,6 +263,30 @@ parse_result parse_ctl_args(const std::vector<std::string>& args, const std::map
     r.method = "DELETE";
     r.target = "/api/v1/cluster/members/" + name;
     r.shown = view::done;
+  } else if ((command == "users" || command == "roles") && needs(1)) {
+    list(command, command, {});
+  } else if ((command == "users" || command == "roles") && (action == "show" || action == "delete") && needs(3)) {
+    r.method = action == "show" ? "GET" : "DELETE";
+    r.target = fmt::format("/api/v1/{}/{}", command, percent_encoded(name));
+    r.shown = action == "show" ? view::fields : view::done;
+  } else if ((command == "users" || command == "roles") && action == "set" && needs(3)) {
+    r.method = "PUT";
+    r.target = fmt::format("/api/v1/{}/{}", command, percent_encoded(name));
+    r.shown = view::done;
+    auto& body = r.body.emplace();
+    if (given.contains("--password-file")) body.password_file = given["--password-file"];
+    if (given.contains("--acl-file")) body.acl_file = given["--acl-file"];
+    if (given.contains("--roles")) {
+      std::string_view rest = given["--roles"];
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        const auto role = rest.substr(0, comma);
+        if (role.empty()) return usage_error("--roles takes role names separated by commas");
+        body.roles.emplace_back(role);
+        rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      }
+    }
+    contexts = {command == "users" ? "users set" : "roles set"};
   } else if (command == "reload" && needs(1)) {
     r.method = "POST";
     r.target = "/api/v1/reload";

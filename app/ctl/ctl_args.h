@@ -40,6 +40,14 @@ struct ctl_request {
   view shown = view::table;
   std::string list_key;  // table: the answer's array ("clients", "queues", ...)
   bool health = false;   // `health`: /healthz and /readyz, no credentials
+  // `users set` / `roles set`: what the JSON body holds. The caller builds it: it reads the
+  // files and hashes the password (nothing here does I/O).
+  struct store_body {
+    std::optional<std::string> password_file;  // "-": stdin (prompted on a terminal)
+    std::vector<std::string> roles;            // users only
+    std::optional<std::string> acl_file;       // a JSON array of rules
+  };
+  std::optional<store_body> body;
 };
 
 struct ctl_invocation {

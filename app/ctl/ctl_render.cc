@@ -31,6 +31,15 @@ std::string field(const json::object& o, std::string_view key) {
   return v ? text_of(*v) : "-";
 }
 
+// An array of strings as "a, b"; "-" when empty or absent.
+std::string joined(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr || !v->is_array() || v->get_array().empty()) return "-";
+  std::string out;
+  for (const auto& item : v->get_array()) out += (out.empty() ? "" : ", ") + text_of(item);
+  return out;
+}
+
 // Unix milliseconds as UTC, to the millisecond.
 std::string utc_time(std::int64_t unix_ms) {
   const std::time_t s = static_cast<std::time_t>(unix_ms / 1000);
@@ -124,7 +133,18 @@ const std::vector<column>& columns_of(std::string_view list) {
        }},
       key("MATCH INDEX", "matchIndex"), key("LAG", "lag"),
   };
+  static const std::vector<column> users = {
+      key("USERNAME", "username"), key("PASSWORD", "hasPassword"),
+      {"ROLES", [](const json::object& o) { return joined(o, "roles"); }},
+      key("RULES", "ruleCount"),
+  };
+  static const std::vector<column> roles = {key("ROLE", "name"), key("RULES", "ruleCount")};
+  static const std::vector<column> rules = {key("PERMISSION", "permission"), key("ACTION", "action"),
+                                            key("TOPIC", "topic")};
   static const std::vector<column> none;
+  if (list == "users") return users;
+  if (list == "roles") return roles;
+  if (list == "acl") return rules;
   if (list == "clients" || list == "sessions") return sessions;
   if (list == "subscriptions") return subscriptions;
   if (list == "session subscriptions") return session_subscriptions;
@@ -176,8 +196,12 @@ std::string fields(const json::object& o) {
   for (const auto& [k, v] : o) {
     if (!v.is_array()) continue;
     out += fmt::format("\n{}:\n", std::string_view(k));
-    const auto& cols = columns_of(k == "subscriptions" ? "session subscriptions" : k == "members" ? "members" : "");
-    if (cols.empty() || v.get_array().empty()) {
+    const auto& cols = columns_of(k == "subscriptions" ? "session subscriptions" : k == "members" ? "members"
+                                  : k == "acl"                                     ? "acl"
+                                                                                   : "");
+    if (!v.get_array().empty() && v.get_array().front().is_string()) {
+      out += "  " + joined(o, k) + "\n";
+    } else if (cols.empty() || v.get_array().empty()) {
       out += v.get_array().empty() ? "  (none)\n" : json::serialize(v) + "\n";
     } else {
       out += table(cols, v.get_array());

@@ -16,6 +16,7 @@
 
 #include "core/binary.h"
 #include "core/queue/engine.h"
+#include "core/queue/engine_impl.h"
 
 namespace wharf::core::queue {
 namespace {
@@ -48,6 +49,10 @@ WHARF_COMMAND_TAG(unsubscribe, 16);
 WHARF_COMMAND_TAG(push_result, 17);
 WHARF_COMMAND_TAG(tick, 18);
 WHARF_COMMAND_TAG(purge_queue, 19);
+WHARF_COMMAND_TAG(put_mqtt_user, 20);
+WHARF_COMMAND_TAG(delete_mqtt_user, 21);
+WHARF_COMMAND_TAG(put_mqtt_role, 22);
+WHARF_COMMAND_TAG(delete_mqtt_role, 23);
 #undef WHARF_COMMAND_TAG
 
 using core::binary::reader;
@@ -141,6 +146,64 @@ void get(reader& r, delete_queue& c) { c.name = r.bytes(); }
 
 void put(writer& w, const purge_queue& c) { w.bytes(c.name); }
 void get(reader& r, purge_queue& c) { c.name = r.bytes(); }
+
+void put(writer& w, const std::vector<access_rule>& rules) {
+  w.varint(rules.size());
+  for (const auto& rule : rules) {
+    w.boolean(rule.allow);
+    put_enum(w, rule.action);
+    w.bytes(rule.topic);
+  }
+}
+void get(reader& r, std::vector<access_rule>& rules) {
+  const std::uint64_t n = r.varint();
+  // Each rule takes at least three bytes: a count beyond the rest is corrupt.
+  if (!r.ok() || n > r.remaining()) {
+    r.fail();
+    return;
+  }
+  rules.resize(n);
+  for (auto& rule : rules) {
+    if (!r.ok()) return;
+    rule.allow = r.boolean();
+    rule.action = get_enum(r, rule_action::publish, rule_action::all);
+    rule.topic = r.bytes();
+  }
+}
+
+void put(writer& w, const mqtt_user& u) {
+  w.bytes(u.password_hash);
+  w.strings(u.roles);
+  put(w, u.rules);
+}
+void get(reader& r, mqtt_user& u) {
+  u.password_hash = r.bytes();
+  u.roles = r.strings();
+  get(r, u.rules);
+}
+void put(writer& w, const mqtt_role& role) { put(w, role.rules); }
+void get(reader& r, mqtt_role& role) { get(r, role.rules); }
+
+void put(writer& w, const put_mqtt_user& c) {
+  w.bytes(c.username);
+  put(w, c.user);
+}
+void get(reader& r, put_mqtt_user& c) {
+  c.username = r.bytes();
+  get(r, c.user);
+}
+void put(writer& w, const delete_mqtt_user& c) { w.bytes(c.username); }
+void get(reader& r, delete_mqtt_user& c) { c.username = r.bytes(); }
+void put(writer& w, const put_mqtt_role& c) {
+  w.bytes(c.name);
+  put(w, c.role);
+}
+void get(reader& r, put_mqtt_role& c) {
+  c.name = r.bytes();
+  get(r, c.role);
+}
+void put(writer& w, const delete_mqtt_role& c) { w.bytes(c.name); }
+void get(reader& r, delete_mqtt_role& c) { c.name = r.bytes(); }
 
 void put(writer& w, const rewind_queue& c) {
   w.bytes(c.name);
@@ -331,7 +394,30 @@ std::optional<command> decode_body(reader& r, time_ms now) {
   return command{now, std::move(body)};
 }
 
+template <class T>
+std::string encode_value(const T& value) {
+  writer w;
+  put(w, value);
+  return w.take();
+}
+
+template <class T>
+std::optional<T> decode_value(std::string_view bytes) {
+  reader r(bytes);
+  T value;
+  get(r, value);
+  if (!r.done()) return std::nullopt;
+  return value;
+}
+
 }  // namespace
+
+namespace detail {
+std::string encode_mqtt_user(const mqtt_user& user) { return encode_value(user); }
+std::optional<mqtt_user> decode_mqtt_user(std::string_view bytes) { return decode_value<mqtt_user>(bytes); }
+std::string encode_mqtt_role(const mqtt_role& role) { return encode_value(role); }
+std::optional<mqtt_role> decode_mqtt_role(std::string_view bytes) { return decode_value<mqtt_role>(bytes); }
+}  // namespace detail
 
 std::string encode_command(const command& cmd) {
   writer w;
@@ -373,6 +459,10 @@ std::optional<command> decode_command(std::string_view bytes) {
     case tag_of<push_result>::value: return decode_body<push_result>(r, now);
     case tag_of<tick>::value: return decode_body<tick>(r, now);
     case tag_of<purge_queue>::value: return decode_body<purge_queue>(r, now);
+    case tag_of<put_mqtt_user>::value: return decode_body<put_mqtt_user>(r, now);
+    case tag_of<delete_mqtt_user>::value: return decode_body<delete_mqtt_user>(r, now);
+    case tag_of<put_mqtt_role>::value: return decode_body<put_mqtt_role>(r, now);
+    case tag_of<delete_mqtt_role>::value: return decode_body<delete_mqtt_role>(r, now);
     default: return std::nullopt;
   }
 }

@@ -18,8 +18,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +34,8 @@ namespace wharf::core::queue {
 
 // Limits of the core as a whole (config `queue:`).
 struct engine_limits {
+  std::size_t max_mqtt_users = 1000000;  // put_mqtt_user of a new user beyond → 4450. Default: 1000000.
+  std::size_t max_mqtt_roles = 10000;    // put_mqtt_role of a new role beyond → 4450. Default: 10000.
   std::size_t max_queues = 10000;         // CreateQueue beyond → code::too_many (4450). Default: 10000.
   std::size_t max_topics = 10000;         // CreateTopic beyond → 4450. Default: 10000.
   std::size_t max_subscriptions_per_topic = 100;  // Subscribe beyond → 4450. Default: 100.
@@ -96,6 +100,14 @@ struct push_delivery {
   std::int64_t publish_time_s = 0;
   std::uint32_t attempts = 0;  // failed attempts so far
   time_ms due = 0;
+};
+
+// What changed among the MQTT users and roles since the last take_mqtt_auth_changes().
+struct mqtt_auth_changes {
+  bool reloaded = false;  // everything may have: the state was loaded (startup, a snapshot)
+  std::set<std::string> users;
+  std::set<std::string> roles;
+  [[nodiscard]] bool empty() const noexcept { return !reloaded && users.empty() && roles.empty(); }
 };
 
 struct engine_stats {
@@ -175,6 +187,13 @@ class engine {
   // default, reports nothing. Not owned; it must outlive its use here. Observation only:
   // results, storage writes and dump() are the same with or without one.
   virtual void set_observer(message_observer* observer) = 0;
+
+  // The MQTT users and roles (the runtime store), by name.
+  [[nodiscard]] virtual const std::map<std::string, mqtt_user, std::less<>>& mqtt_users() const = 0;
+  [[nodiscard]] virtual const std::map<std::string, mqtt_role, std::less<>>& mqtt_roles() const = 0;
+  // The users and roles that changed since the last call (every one after a load), for
+  // whoever mirrors them (the MQTT side). Observation only, like set_observer.
+  [[nodiscard]] virtual mqtt_auth_changes take_mqtt_auth_changes() = 0;
 
   // A canonical text dump of the whole in-memory state (queues, messages with all fields,
   // topics, subscriptions, pushes, dedup keys, counters). Two engines that applied the

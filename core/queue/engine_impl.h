@@ -173,6 +173,8 @@ inline constexpr std::string_view topic_prefix = "ct/";
 inline constexpr std::string_view subscription_prefix = "cu/";
 inline constexpr std::string_view push_prefix = "cp/";
 inline constexpr std::string_view push_body_prefix = "cpb/";
+inline constexpr std::string_view mqtt_user_prefix = "cau/";  // + username
+inline constexpr std::string_view mqtt_role_prefix = "car/";  // + role name
 
 std::string with_ids(std::string_view prefix, std::uint64_t a);
 std::string with_ids(std::string_view prefix, std::uint64_t a, std::uint64_t b);
@@ -188,6 +190,11 @@ std::string encode_subscription(const subscription_state& s);
 std::string encode_push(const pending_push& p);
 std::string encode_dedup(std::uint64_t msg_number);
 std::string encode_applied(std::uint64_t index, time_ms last_now);
+// MQTT users and roles (command_codec.cc: the command's own field encoding).
+std::string encode_mqtt_user(const mqtt_user& user);
+std::optional<mqtt_user> decode_mqtt_user(std::string_view bytes);
+std::string encode_mqtt_role(const mqtt_role& role);
+std::optional<mqtt_role> decode_mqtt_role(std::string_view bytes);
 
 // ---- the engine --------------------------------------------------------------------------
 
@@ -224,6 +231,9 @@ class engine_impl final : public engine {
   engine_stats stats() const override;
   std::string dump() const override;
   void set_observer(message_observer* observer) override { observer_ = observer; }
+  const std::map<std::string, mqtt_user, std::less<>>& mqtt_users() const override { return mqtt_users_; }
+  const std::map<std::string, mqtt_role, std::less<>>& mqtt_roles() const override { return mqtt_roles_; }
+  mqtt_auth_changes take_mqtt_auth_changes() override { return std::exchange(mqtt_auth_changes_, {}); }
 
  private:
   // ---- commands (one per command type; now_ and batch_ are set by apply) ----
@@ -246,6 +256,10 @@ class engine_impl final : public engine {
   result on(const push_result& c);
   result on(const tick& c);
   result on(const purge_queue& c);
+  result on(const put_mqtt_user& c);
+  result on(const delete_mqtt_user& c);
+  result on(const put_mqtt_role& c);
+  result on(const delete_mqtt_role& c);
 
   // ---- queues and messages (engine_queues.cc) ----
   queue_state* find_queue(std::string_view name);
@@ -325,6 +339,7 @@ class engine_impl final : public engine {
   void load_dedup_keys();
   void load_topics_and_subscriptions();
   void load_pushes();
+  void load_mqtt_auth();
 
   storage& store_;
   const engine_limits limits_;
@@ -338,6 +353,9 @@ class engine_impl final : public engine {
 
   std::map<std::string, queue_state, std::less<>> queues_;  // by name
   std::unordered_map<std::uint64_t, queue_state*> queue_by_id_;
+  std::map<std::string, mqtt_user, std::less<>> mqtt_users_;  // by username
+  std::map<std::string, mqtt_role, std::less<>> mqtt_roles_;  // by name
+  mqtt_auth_changes mqtt_auth_changes_;  // observation only (take_mqtt_auth_changes)
   std::set<std::pair<time_ms, std::uint64_t>> housekeeping_;  // (due, queue id)
 
   std::map<std::string, topic_state, std::less<>> topics_;  // by name

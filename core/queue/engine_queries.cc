@@ -4,6 +4,7 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/queue/engine_impl.h"
 
@@ -279,6 +280,20 @@ std::string engine_impl::dump() const {
                    delivery_id, p.subscription_id, p.msg_number, joined(p.tags), escaped(p.routing_key),
                    p.publish_ms, p.attempts, p.due_ms);
     out += escaped(read_body(keys::with_ids(keys::push_body_prefix, p.subscription_id, delivery_id))) + "'\n";
+  }
+  auto rules_text = [](const std::vector<access_rule>& rules) {
+    std::string text;
+    for (const auto& r : rules)
+      fmt::format_to(std::back_inserter(text), " [{} {} '{}']", r.allow ? "allow" : "deny", static_cast<int>(r.action),
+                     escaped(r.topic));
+    return text;
+  };
+  for (const auto& [name, u] : mqtt_users_) {
+    fmt::format_to(std::back_inserter(out), "mqtt user '{}' hash '{}' roles '{}'{}\n", escaped(name),
+                   escaped(u.password_hash), fmt::join(u.roles, ","), rules_text(u.rules));
+  }
+  for (const auto& [name, role] : mqtt_roles_) {
+    fmt::format_to(std::back_inserter(out), "mqtt role '{}'{}\n", escaped(name), rules_text(role.rules));
   }
   return out;
 }

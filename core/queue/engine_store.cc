@@ -230,7 +230,24 @@ void engine_impl::load() {
   load_dedup_keys();
   load_topics_and_subscriptions();
   load_pushes();
+  load_mqtt_auth();
   for (auto& [name, q] : queues_) reschedule(q);
+}
+
+void engine_impl::load_mqtt_auth() {
+  store_.scan_prefix(keys::mqtt_user_prefix, [&](std::string_view key, std::string_view value) {
+    auto user = decode_mqtt_user(value);
+    if (!user) corrupt("MQTT user");
+    mqtt_users_.emplace(std::string(key.substr(keys::mqtt_user_prefix.size())), std::move(*user));
+    return true;
+  });
+  store_.scan_prefix(keys::mqtt_role_prefix, [&](std::string_view key, std::string_view value) {
+    auto role = decode_mqtt_role(value);
+    if (!role) corrupt("MQTT role");
+    mqtt_roles_.emplace(std::string(key.substr(keys::mqtt_role_prefix.size())), std::move(*role));
+    return true;
+  });
+  mqtt_auth_changes_ = {.reloaded = true, .users = {}, .roles = {}};
 }
 
 void engine_impl::load_queues() {

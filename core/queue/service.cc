@@ -73,6 +73,7 @@ service::impl::impl(storage& store_in, service_options options_in)
     after_member();
     end_turn();  // the first status, and the housekeeping timer
   });
+  asio::post(ctx, [this] { notify_mqtt_auth(); });  // the users and roles loaded
   thread = std::thread([this] { ctx.run(); });
 }
 

@@ -78,6 +78,12 @@ struct service_options {
   // is marked truncated. Default: 64.
   std::size_t trace_max_events_per_message = 64;
   replication_options replication;
+  // Called on the service thread with the engine and what changed among its MQTT users and
+  // roles, once the commands that changed them are applied (their log entries durable): at
+  // start with everything, after each turn that changed something, and with everything again
+  // after a snapshot replaced the state. For the MQTT side's copy (auth/runtime_users.h); it
+  // must not block. Default: none.
+  std::function<void(const engine&, const mqtt_auth_changes&)> mqtt_auth_changed;
 };
 
 struct service_stats {

@@ -208,6 +208,9 @@ struct service::impl final : replication::replica_host {
   // After every call into the member: the engine's writes go to storage, and the turn ends
   // (answers and waiters) when something was applied.
   void after_member();
+  // Tells options.mqtt_auth_changed what the applied commands changed among the MQTT users
+  // and roles (everything, after a load), if anything.
+  void notify_mqtt_auth();
 
   // Every so often the engine's state (just handed to storage, behind the entries it comes
   // from) becomes the group's snapshot, and the log is trimmed to queue.log_retain_entries

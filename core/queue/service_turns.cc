@@ -246,8 +246,15 @@ void service::impl::role_changed(role now_role, std::uint64_t leader_id) {
 
 void service::impl::member_failed(const std::string& why) { fail("queue store write failed: " + why); }
 
+void service::impl::notify_mqtt_auth() {
+  if (!options.mqtt_auth_changed) return;
+  const auto changes = eng->take_mqtt_auth_changes();
+  if (!changes.empty()) options.mqtt_auth_changed(*eng, changes);
+}
+
 void service::impl::after_member() {
   flush_state();
+  notify_mqtt_auth();
   maybe_trim_log();
   while (!reads_at.empty() && reads_at.begin()->first <= member->applied_index()) {
     auto run = std::move(reads_at.begin()->second);

@@ -176,12 +176,42 @@ struct push_result {
 // dedup-window pruning, trimming deleted messages past the rewind window. Idempotent.
 struct tick {};
 
+// ---- MQTT users and roles (the runtime store, docs/CONFIG.md "auth") ----------------------
+// Kept by the queue core so that they are durable and replicated like everything else; the
+// MQTT side reads them (auth/runtime_users.h). What a hash or a topic means is checked by
+// the API layer before the command is made; the engine bounds sizes and keeps references
+// whole (a user's roles exist; a role held by a user is not deleted).
+
+enum class rule_action : std::uint8_t { publish = 0, subscribe = 1, all = 2 };
+struct access_rule {
+  bool allow = true;
+  rule_action action = rule_action::all;
+  std::string topic;  // a topic filter; %c and %u stand for the client id and username
+  friend bool operator==(const access_rule&, const access_rule&) = default;
+};
+struct mqtt_user {
+  std::string password_hash;        // as `wharf passwd` prints it; "": no password login
+  std::vector<std::string> roles;   // their rules follow the user's own, in this order
+  std::vector<access_rule> rules;   // tried first
+  friend bool operator==(const mqtt_user&, const mqtt_user&) = default;
+};
+struct mqtt_role {
+  std::vector<access_rule> rules;
+  friend bool operator==(const mqtt_role&, const mqtt_role&) = default;
+};
+// Creates or replaces the whole user / role.
+struct put_mqtt_user { std::string username; mqtt_user user; };
+struct delete_mqtt_user { std::string username; };
+struct put_mqtt_role { std::string name; mqtt_role role; };
+struct delete_mqtt_role { std::string name; };
+
 using command_body = std::variant<create_queue, set_queue_attributes, delete_queue, rewind_queue,
                                   send_messages, receive_messages, delete_messages,
                                   redrive_dead_letters, create_topic, set_topic_attributes,
                                   delete_topic, publish_messages, subscribe,
                                   set_subscription_attributes, clear_subscription_filter_tags,
-                                  unsubscribe, push_result, tick, purge_queue>;
+                                  unsubscribe, push_result, tick, purge_queue, put_mqtt_user,
+                                  delete_mqtt_user, put_mqtt_role, delete_mqtt_role>;
 
 struct command {
   time_ms now = 0;  // when it happened; the only time apply() knows

@@ -374,7 +374,8 @@ void admin_api::authenticated(const http::http_request& request, const listener_
     return;
   }
   auto policy = sources_.broker.access_policy();
-  if (policy->password_of(credentials->first) == nullptr) {
+  const auto* stored = policy->password_of(credentials->first);
+  if (stored == nullptr) {
     respond(unauthorized());
     return;
   }
@@ -382,7 +383,9 @@ void admin_api::authenticated(const http::http_request& request, const listener_
     then(std::move(respond));
     return;
   }
-  sources_.broker.check_password(std::move(policy), std::move(credentials->first), std::move(credentials->second),
+  auto stored_copy = *stored;
+  sources_.broker.check_password(std::move(policy), std::move(credentials->first), std::move(stored_copy),
+                                 std::move(credentials->second),
                                  [respond = std::move(respond), then = std::move(then)](bool matched) mutable {
                                    if (matched)
                                      then(std::move(respond));

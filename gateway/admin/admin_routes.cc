@@ -20,6 +20,9 @@
 //   GET    /api/v1/messages/{msgId}/trace                           the message's history
 //   POST   /api/v1/reload                                           as SIGHUP
 #include <algorithm>
+#include <initializer_list>
+#include <iterator>
+#include <variant>
 #include <charconv>
 #include <limits>
 #include <memory>
@@ -32,6 +35,8 @@
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
 
+#include "auth/password.h"
+#include "auth/rules_json.h"
 #include "core/queue/message_trace.h"
 #include "core/topic.h"
 #include "gateway/bridge/bridge.h"
@@ -221,6 +226,110 @@ void answer_core_result(const http::respond_fn& respond, const q::result& r, std
   respond(json_answer(status, json::object{{"error", r.outcome.message}, {"code", static_cast<int>(r.outcome.value)}}));
 }
 
+
+// ---- runtime MQTT users and roles --------------------------------------------------------
+
+json::array rules_json(const std::vector<q::access_rule>& rules) {
+  json::array out;
+  for (const auto& r : rules) {
+    out.push_back(json::object{{"permission", r.allow ? "allow" : "deny"},
+                               {"action", r.action == q::rule_action::publish     ? "publish"
+                                          : r.action == q::rule_action::subscribe ? "subscribe"
+                                                                                  : "all"},
+                               {"topic", r.topic}});
+  }
+  return out;
+}
+
+json::object user_json(const std::string& name, const q::mqtt_user& u, bool with_rules) {
+  json::array roles;
+  for (const auto& role : u.roles) roles.emplace_back(role);
+  json::object o{{"username", name}, {"hasPassword", !u.password_hash.empty()}, {"roles", std::move(roles)}};
+  if (with_rules) {
+    o["acl"] = rules_json(u.rules);
+  } else {
+    o["ruleCount"] = u.rules.size();
+  }
+  return o;
+}
+
+// The "acl" member of a user or role body: rules as auth.acl writes them (auth/rules_json.h),
+// their topics checked; or why not.
+std::variant<std::vector<q::access_rule>, std::string> rules_of_body(const json::object& body) {
+  const auto* acl = body.if_contains("acl");
+  if (acl == nullptr) return std::vector<q::access_rule>{};
+  auto parsed = auth::rules_from_json(*acl, "admin API");
+  if (auto* why = std::get_if<std::string>(&parsed)) return "acl: " + *why;
+  std::vector<q::access_rule> rules;
+  for (const auto& rule : std::get<std::vector<config::acl_rule>>(parsed)) {
+    rules.push_back({.allow = rule.permission == config::acl_permission::allow,
+                     .action = rule.action == config::acl_action::publish     ? q::rule_action::publish
+                               : rule.action == config::acl_action::subscribe ? q::rule_action::subscribe
+                                                                              : q::rule_action::all,
+                     .topic = rule.topic});
+  }
+  return rules;
+}
+
+// A PUT body: a JSON object with only `allowed` keys; or why not.
+std::variant<json::object, std::string> body_object(const http::http_request& request,
+                                                    std::initializer_list<std::string_view> allowed) {
+  boost::system::error_code ec;
+  auto value = json::parse(request.body, ec);
+  if (ec || !value.is_object()) return std::string("the body must be a JSON object");
+  for (const auto& member : value.as_object()) {
+    if (std::find(allowed.begin(), allowed.end(), std::string_view(member.key())) == allowed.end())
+      return fmt::format("unknown key '{}'", std::string_view(member.key()));
+  }
+  return std::move(value.as_object());
+}
+
+// A user body: {"passwordHash": "$pbkdf2-sha256$...", "roles": [...], "acl": [...]}, each
+// optional; or why not.
+std::variant<q::mqtt_user, std::string> user_of_body(const http::http_request& request) {
+  auto body = body_object(request, {"passwordHash", "roles", "acl"});
+  if (auto* why = std::get_if<std::string>(&body)) return std::move(*why);
+  const auto& o = std::get<json::object>(body);
+  q::mqtt_user user;
+  if (const auto* hash = o.if_contains("passwordHash")) {
+    if (!hash->is_string()) return std::string("passwordHash must be a string, as `wharf passwd` prints it");
+    auto parsed = auth::parse_password_hash(hash->as_string());
+    if (auto* why = std::get_if<std::string>(&parsed)) return "passwordHash: " + *why;
+    user.password_hash = std::string(hash->as_string());
+  }
+  if (const auto* roles = o.if_contains("roles")) {
+    if (!roles->is_array()) return std::string("roles must be an array of role names");
+    for (const auto& role : roles->as_array()) {
+      if (!role.is_string()) return std::string("roles must be an array of role names");
+      user.roles.emplace_back(role.as_string());
+    }
+  }
+  auto rules = rules_of_body(o);
+  if (auto* why = std::get_if<std::string>(&rules)) return std::move(*why);
+  user.rules = std::move(std::get<std::vector<q::access_rule>>(rules));
+  return user;
+}
+
+std::variant<q::mqtt_role, std::string> role_of_body(const http::http_request& request) {
+  auto body = body_object(request, {"acl"});
+  if (auto* why = std::get_if<std::string>(&body)) return std::move(*why);
+  auto rules = rules_of_body(std::get<json::object>(body));
+  if (auto* why = std::get_if<std::string>(&rules)) return std::move(*why);
+  return q::mqtt_role{.rules = std::move(std::get<std::vector<q::access_rule>>(rules))};
+}
+
+// A runtime-store command's answer: 200 with {key: name}, or the core's code and message
+// (404 not found, 400 a bad parameter, 409 at a bound, 500 otherwise).
+void answer_store_result(const http::respond_fn& respond, const q::result& r, std::string_view key,
+                         const std::string& name) {
+  if (r.outcome.ok()) return respond(json_answer(200, json::object{{key, name}}));
+  const unsigned status = r.outcome.value == q::code::not_found           ? 404
+                          : r.outcome.value == q::code::invalid_parameter ? 400
+                          : r.outcome.value == q::code::too_many          ? 409
+                                                                          : 500;
+  respond(json_answer(status, json::object{{"error", r.outcome.message}, {"code", static_cast<int>(r.outcome.value)}}));
+}
+
 }  // namespace
 
 void admin_api::serve_api(const http::http_request& request, http::respond_fn respond) {
@@ -394,6 +503,69 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
           std::move(cmd), [respond](q::result res) { answer_core_result(respond, res, "redriven"); }, "admin API");
     } else {
       respond(error_answer(404, "not a route of the admin API (docs/ADMIN.md)"));
+    }
+  } else if ((seg[0] == "users" || seg[0] == "roles") && seg.size() <= 2) {
+    const bool users = seg[0] == "users";
+    if (seg.size() == 1) {
+      if (!get) return wrong_method("GET");
+      std::size_t offset = 0, limit = 0;
+      if (!paging(offset, limit)) return;
+      sources_.queue_core.query([respond, users, offset, limit](const q::engine& engine, q::time_ms) {
+        json::array items;
+        std::size_t total = 0;
+        auto page = [&](const auto& records, auto to_json) {
+          total = records.size();
+          auto it = records.begin();
+          std::advance(it, std::min(offset, records.size()));
+          for (std::size_t n = 0; it != records.end() && n < limit; ++it, ++n) items.push_back(to_json(it->first, it->second));
+        };
+        if (users) {
+          page(engine.mqtt_users(), [](const std::string& name, const q::mqtt_user& u) { return user_json(name, u, false); });
+        } else {
+          page(engine.mqtt_roles(), [](const std::string& name, const q::mqtt_role& role) {
+            return json::object{{"name", name}, {"ruleCount", role.rules.size()}};
+          });
+        }
+        respond(json_answer(200, json::object{{"total", total}, {users ? "users" : "roles", std::move(items)}}));
+      });
+    } else if (get) {
+      sources_.queue_core.query([respond, users, name = seg[1]](const q::engine& engine, q::time_ms) {
+        if (users) {
+          const auto found = engine.mqtt_users().find(name);
+          if (found != engine.mqtt_users().end()) return respond(json_answer(200, user_json(name, found->second, true)));
+        } else {
+          const auto found = engine.mqtt_roles().find(name);
+          if (found != engine.mqtt_roles().end())
+            return respond(json_answer(200, json::object{{"name", name}, {"acl", rules_json(found->second.rules)}}));
+        }
+        respond(error_answer(404, fmt::format("no {} '{}'", users ? "user" : "role", name)));
+      });
+    } else if (method == "PUT") {
+      auto done = [respond, users, name = seg[1]](q::result res) {
+        answer_store_result(respond, res, users ? "user" : "role", name);
+      };
+      if (users) {
+        auto user = user_of_body(request);
+        if (auto* why = std::get_if<std::string>(&user)) return respond(error_answer(400, *why));
+        sources_.queue_core.submit(q::put_mqtt_user{seg[1], std::move(std::get<q::mqtt_user>(user))}, std::move(done),
+                                   "admin API");
+      } else {
+        auto role = role_of_body(request);
+        if (auto* why = std::get_if<std::string>(&role)) return respond(error_answer(400, *why));
+        sources_.queue_core.submit(q::put_mqtt_role{seg[1], std::move(std::get<q::mqtt_role>(role))}, std::move(done),
+                                   "admin API");
+      }
+    } else if (method == "DELETE") {
+      auto done = [respond, users, name = seg[1]](q::result res) {
+        answer_store_result(respond, res, "deleted", name);
+      };
+      if (users) {
+        sources_.queue_core.submit(q::delete_mqtt_user{seg[1]}, std::move(done), "admin API");
+      } else {
+        sources_.queue_core.submit(q::delete_mqtt_role{seg[1]}, std::move(done), "admin API");
+      }
+    } else {
+      wrong_method("GET, PUT or DELETE");
     }
   } else if (seg[0] == "messages" && seg.size() == 3 && seg[2] == "trace") {
     if (!get) return wrong_method("GET");

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <future>
+#include <unordered_set>
 
 #include "core/log.h"
 #include "gateway/mqtt/connection.h"
@@ -141,20 +142,38 @@ void broker::ask_hook(auth::hook_request request, std::function<void(auth::hook_
   hook->ask(std::move(request), std::move(done));
 }
 
-void broker::check_password(std::shared_ptr<const auth::access_policy> policy, std::string username,
-                            std::string password, std::function<void(bool matched)> done) {
-  boost::asio::post(password_checks_, [policy = std::move(policy), username = std::move(username),
-                                       password = std::move(password), done = std::move(done)] {
+void broker::check_password(std::shared_ptr<const auth::access_policy> policy, std::string account,
+                            auth::stored_password stored, std::string password, std::function<void(bool matched)> done) {
+  boost::asio::post(password_checks_, [policy = std::move(policy), account = std::move(account),
+                                       stored = std::move(stored), password = std::move(password),
+                                       done = std::move(done)] {
     // A burst of CONNECTs with the same credentials queues here before the first is checked:
     // the rest find it in the cache.
-    if (policy->was_verified(username, password)) {
+    if (policy->was_verified(account, password)) {
       done(true);
       return;
     }
-    const auto* stored = policy->password_of(username);
-    const bool matched = stored != nullptr && auth::password_matches(*stored, password);
-    if (matched) policy->remember(username, password);
+    const bool matched = auth::password_matches(stored, password);
+    if (matched) policy->remember(account, password);
     done(matched);
+  });
+}
+
+void broker::attach_runtime_users(auth::runtime_users& users) {
+  runtime_users_ = &users;
+  users.set_listener([this](const std::vector<std::string>& usernames, bool everyone) {
+    // Two steps: each shard gives its clients of these users their new rules (in their
+    // sessions too), and once all have, each compiles again what its routes withhold: a
+    // shard's routes reach sessions of every shard.
+    auto changed = std::make_shared<const std::unordered_set<std::string>>(usernames.begin(), usernames.end());
+    auto refreshing = std::make_shared<std::atomic<std::size_t>>(shards_.size());
+    for (auto& sh : shards_) {
+      boost::asio::post(sh->io(), [this, s = sh.get(), changed, everyone, refreshing] {
+        s->for_each_connection([&](connection& c) { c.refresh_runtime_user(*changed, everyone); });
+        if (refreshing->fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+        for (auto& each : shards_) boost::asio::post(each->io(), [t = each.get()] { t->recheck_routes(); });
+      });
+    }
   });
 }
 

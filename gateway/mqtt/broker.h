@@ -19,6 +19,7 @@
 
 #include "auth/access_policy.h"
 #include "auth/http_hook.h"
+#include "auth/runtime_users.h"
 #include "config/config.h"
 #include "core/message.h"
 #include "core/retained_store.h"
@@ -146,10 +147,15 @@ class broker {
   [[nodiscard]] std::shared_ptr<const config::listener_config> listener_settings(std::size_t index) const;
   // The users and ACL in force (the last replace_access_policy's). Thread-safe.
   [[nodiscard]] std::shared_ptr<const auth::access_policy> access_policy() const;
-  // Checks `password` against `username`'s stored hash on the password thread (remembering
-  // a match in `policy`'s cache) and calls `done(matched)` there. Thread-safe.
-  void check_password(std::shared_ptr<const auth::access_policy> policy, std::string username, std::string password,
-                      std::function<void(bool matched)> done);
+  // Checks `password` against `stored` on the password thread (remembering a match in
+  // `policy`'s cache under `account`: the username, with the stored hash for a runtime user)
+  // and calls `done(matched)` there. Thread-safe.
+  void check_password(std::shared_ptr<const auth::access_policy> policy, std::string account,
+                      auth::stored_password stored, std::string password, std::function<void(bool matched)> done);
+  // The runtime users and roles (admin API), as the queue core applied them; null until
+  // attach_runtime_users. Their changes refresh the connected clients they concern.
+  void attach_runtime_users(auth::runtime_users& users);
+  [[nodiscard]] const auth::runtime_users* runtime_users() const noexcept { return runtime_users_; }
   // Verifies the JSON Web Token `token` with `policy`'s keys on the password thread and
   // calls `done` there with the username it names, or why it is refused. Thread-safe.
   void check_token(std::shared_ptr<const auth::access_policy> policy, std::string token,
@@ -250,6 +256,7 @@ class broker {
   std::shared_ptr<const auth::access_policy> access_;  // what the shards have, or will at their next turn
   // Built for access_'s auth.http, again when a reload changes it; null without one.
   std::shared_ptr<auth::http_hook> hook_;  // GUARDED_BY(access_mu_)
+  auth::runtime_users* runtime_users_ = nullptr;  // set before the pool runs
 
   // The hook for `policy`'s auth.http: `current` when that is the same service, else a new
   // one; null without auth.http, or when it cannot be built (logged).

@@ -52,6 +52,7 @@ class connection final : public stream_handler {
   struct admitted_as {  // go on as this client
     std::optional<std::string> username;
     std::vector<config::acl_rule> rules;  // its own ACL rules, tried before auth.acl
+    bool runtime_user = false;            // a user of the runtime store: its changes reach it
   };
   struct refused_because {  // answer the CONNECT with `code`, logging `why`
     mqtt::reason_code code;
@@ -64,6 +65,10 @@ class connection final : public stream_handler {
   };
   using credentials_verdict = std::variant<admitted_as, refused_because, passed_on>;
   void credentials_checked(credentials_verdict verdict);
+
+  // The runtime users `changed` (or everyone) changed: a client logged in as one of them
+  // takes its rules as they are now, or is disconnected (0x87) when it was deleted.
+  void refresh_runtime_user(const std::unordered_set<std::string>& changed, bool everyone);
 
   [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
   [[nodiscard]] std::uint64_t generation() const noexcept { return generation_; }
@@ -90,6 +95,11 @@ class connection final : public stream_handler {
   void authenticate(std::optional<std::string> username, std::optional<std::string> password);
   void try_sources(std::size_t next, std::optional<std::string> username, std::optional<std::string> password);
   void ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password);
+  // A user of the file or the runtime store: `password` against `stored` (remembered in the
+  // policy's cache under `account`), then admitted as `username` with `rules`.
+  void check_password(std::string account, const std::string& username, const auth::stored_password& stored,
+                      std::optional<std::string> password, std::vector<config::acl_rule> rules, bool runtime_user);
+  void credentials_checked_now(admitted_as who);
   void pause_for_credentials_check();
   [[nodiscard]] std::function<void(credentials_verdict)> credentials_answer();
   void admit();
@@ -165,7 +175,8 @@ class connection final : public stream_handler {
   // Session.
   std::string client_id_;
   std::optional<std::string> username_;  // as authenticated; none: anonymous
-  std::vector<config::acl_rule> own_rules_;  // from its token or the HTTP hook, tried before auth.acl
+  std::vector<config::acl_rule> own_rules_;  // from its token, the HTTP hook or the runtime store, tried before auth.acl
+  bool runtime_user_ = false;                // logged in as a user of the runtime store
   struct held_packet {
     mqtt::fixed_header header;
     std::vector<std::uint8_t> body;

@@ -5,6 +5,8 @@
 
 #include <utility>
 
+#include <fmt/format.h>
+
 #include "core/log.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/connection.h"
@@ -70,27 +72,22 @@ void connection::try_sources(std::size_t next, std::optional<std::string> userna
   const auto order = policy->order();
   for (; next < order.size(); ++next) {
     switch (order[next]) {
-      case config::auth_source::file:
-        if (!username || policy->password_of(*username) == nullptr) break;  // not a user of the file
-        if (!password) {
-          refuse_connect(reason_code::bad_user_name_or_password, "no password");
-          return;
-        }
-        if (policy->was_verified(*username, *password)) {
-          username_ = std::move(*username);
-          admit();
-          return;
-        }
-        // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
-        pause_for_credentials_check();
-        broker_.check_password(policy, *username, std::move(*password),
-                               [on_checked = credentials_answer(), name = *username](bool matched) mutable {
-                                 if (matched)
-                                   on_checked(admitted_as{std::move(name), {}});
-                                 else
-                                   on_checked(refused_because{reason_code::bad_user_name_or_password, "wrong password"});
-                               });
+      case config::auth_source::file: {
+        const auto* stored = username ? policy->password_of(*username) : nullptr;
+        if (stored == nullptr) break;  // not a user of the file
+        check_password(*username, *username, *stored, std::move(password), {}, false);
         return;
+      }
+      case config::auth_source::runtime: {
+        const auto* users = broker_.runtime_users();
+        auto account = username && users != nullptr ? users->find(*username) : std::nullopt;
+        if (!account || !account->password) break;  // not a runtime user with a password
+        // The stored hash is part of the cache's key: a new password is checked again.
+        auto key = fmt::format("runtime\x1f{}\x1f{}", *username, account->password_hash);
+        check_password(std::move(key), *username, *account->password, std::move(password), std::move(account->rules),
+                       true);
+        return;
+      }
       case config::auth_source::jwt: {
         const auto* tokens = policy->tokens();
         if (tokens == nullptr) break;
@@ -130,6 +127,29 @@ void connection::try_sources(std::size_t next, std::optional<std::string> userna
     return;
   }
   refuse_connect(reason_code::not_authorized, "anonymous clients are not allowed on this listener");
+}
+
+void connection::check_password(std::string account, const std::string& username, const auth::stored_password& stored,
+                                std::optional<std::string> password, std::vector<config::acl_rule> rules,
+                                bool runtime_user) {
+  if (!password) {
+    refuse_connect(reason_code::bad_user_name_or_password, "no password");
+    return;
+  }
+  if (home_.access()->was_verified(account, *password)) {
+    credentials_checked_now(admitted_as{username, std::move(rules), runtime_user});
+    return;
+  }
+  // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
+  pause_for_credentials_check();
+  broker_.check_password(home_.access(), std::move(account), stored, std::move(*password),
+                         [on_checked = credentials_answer(), who = admitted_as{username, std::move(rules), runtime_user}](
+                             bool matched) mutable {
+                           if (matched)
+                             on_checked(std::move(who));
+                           else
+                             on_checked(refused_because{reason_code::bad_user_name_or_password, "wrong password"});
+                         });
 }
 
 void connection::ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password) {
@@ -196,10 +216,31 @@ void connection::credentials_checked(credentials_verdict verdict) {
     try_sources(passed->next_source, std::move(passed->username), std::move(passed->password));
     return;
   }
-  auto& who = std::get<admitted_as>(verdict);
+  credentials_checked_now(std::move(std::get<admitted_as>(verdict)));
+}
+
+void connection::credentials_checked_now(admitted_as who) {
   username_ = std::move(who.username);
   own_rules_ = std::move(who.rules);
+  runtime_user_ = who.runtime_user;
   admit();
+}
+
+void connection::refresh_runtime_user(const std::unordered_set<std::string>& changed, bool everyone) {
+  if (!runtime_user_ || !username_ || state_ == state::closed) return;
+  if (!everyone && !changed.contains(*username_)) return;
+  const auto* users = broker_.runtime_users();
+  auto account = users != nullptr ? users->find(*username_) : std::nullopt;
+  if (!account) {
+    disconnect(reason_code::not_authorized, "its runtime user was deleted");
+    return;
+  }
+  own_rules_ = std::move(account->rules);
+  if (entry_) {
+    // What its routes withhold is compiled again from these (shard::recheck_routes).
+    std::lock_guard lock(entry_->mu);
+    entry_->rules = own_rules_.empty() ? nullptr : std::make_unique<const std::vector<config::acl_rule>>(own_rules_);
+  }
 }
 
 void connection::admit() {

@@ -45,7 +45,7 @@ def parse_exposition(text):
     return samples, types
 
 
-def admin_get(broker, path, user="ops", password=OPS_PASSWORD, method="GET"):
+def admin_get(broker, path, user="ops", password=OPS_PASSWORD, method="GET", body=None):
     """(status, Content-Type, body, response) of one request to `broker`'s admin listener."""
     conn = http.client.HTTPConnection(HOST, broker.ports["admin"], timeout=10)
     try:
@@ -53,7 +53,9 @@ def admin_get(broker, path, user="ops", password=OPS_PASSWORD, method="GET"):
         if user is not None:
             token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
             headers["Authorization"] = "Basic " + token
-        conn.request(method, path, headers=headers)
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
         return r.status, r.getheader("Content-Type"), r.read().decode(), r
     finally:

@@ -2,7 +2,7 @@
 the CMQ API (followers relay to the leader), every node holds the same queues, a leader
 killed with kill -9 under load loses no acknowledged message and a new one takes over, a
 follower killed catches up from the log, nodes behind the trimmed log (a follower away, a
-node added later) catch up by snapshot, and without a majority a request gets code 6000
+node added later) catch up by snapshot, MQTT users added at runtime reach every node, and without a majority a request gets code 6000
 ("no leader; retry") after cluster.leader_wait_ms instead of hanging. LargeSnapshotTest
 (labelled slow) sends a follower a state of about 300 MB in chunks."""
 
@@ -17,18 +17,22 @@ import threading
 import time
 import unittest
 
+import mqtt_raw as raw
 from admin_client import admin_get, metric, ops_entry, scrape
 from free_port import free_port
-from wharf_fixture import Broker, QueueApiTestCase, certs, require_wharf, wait_until
+from test_runtime_users import hash_of as runtime_hash
+from wharf_fixture import HOST, Broker, QueueApiTestCase, certs, require_wharf, unique, wait_until
 
 
 class Cluster:
     """Three wharf nodes (queue API and admin listeners) forming one queue core cluster."""
 
     def __init__(self, test, size=3, leader_wait_ms=5000, log_retain_entries=None, tls=None, small_disks=(),
-                 election_timeout_ms=None):
+                 election_timeout_ms=None, mqtt=False):
         """`tls`: per node id, (cert, key, ca) of its peer links' mutual TLS. `small_disks`: ids
-        of nodes whose data_dir is a 160 MiB tmpfs (root only)."""
+        of nodes whose data_dir is a 160 MiB tmpfs (root only). `mqtt`: each node has an MQTT
+        listener too (no anonymous clients)."""
+        self.listeners = ("queue-api", "admin") + (("mqtt",) if mqtt else ())
         self.test, self.leader_wait_ms, self.tls = test, leader_wait_ms, tls or {}
         self.election_timeout_ms = election_timeout_ms
         self.queue = {} if log_retain_entries is None else {"log_retain_entries": log_retain_entries}
@@ -55,8 +59,8 @@ class Cluster:
             section += "\n  tls: {cert_file: %s, key_file: %s, ca_file: %s}" % self.tls[node_id]
         if self.election_timeout_ms:
             section += "\n  election_timeout_ms: %d" % self.election_timeout_ms
-        b = Broker(("queue-api", "admin"), name="node %d" % node_id, top_level=section, auth=self.auth,
-                   listener_keys={"admin": "users: [ops]"}, queue=self.queue)
+        b = Broker(self.listeners, name="node %d" % node_id, top_level=section, auth=self.auth,
+                   listener_keys={"admin": "users: [ops]"}, queue=self.queue, anonymous=False)
         self.test._own_brokers.append(b)
         return b
 
@@ -342,6 +346,36 @@ class ClusterTest(QueueApiTestCase):
             api.call("BatchDeleteMessage", dict(queueName=q, **{"receiptHandle.%d" % i: m["receiptHandle"]
                                                               for i, m in enumerate(a["msgInfoList"])}))
         self.assertEqual(got, set(bodies))
+
+    def test_runtime_mqtt_users_are_replicated_to_every_node(self):
+        c = Cluster(self, mqtt=True)
+        leader = c.leader()
+        follower, other = [b for b in c.nodes if b is not leader]
+        other.kill()
+
+        def put_user(node, name, password):
+            body = json.dumps({"passwordHash": runtime_hash(password),
+                               "acl": [{"permission": "allow", "topic": "fleet/%u/#"}]})
+            status, _, text, _ = admin_get(node, "/api/v1/users/" + name, method="PUT", body=body)
+            self.assertEqual(status, 200, text)
+
+        def logs_in(node, name, password):
+            c = raw.RawClient(HOST, node.ports["mqtt"])
+            try:
+                return c.connect(unique("rt"), expect_reason=None, username=name, password=password).reason == 0
+            finally:
+                c.close()
+
+        # Through a follower (relayed to the leader), while a third node is away.
+        put_user(follower, "meter-1", "pw-1")
+        for node in (leader, follower):
+            wait_until(lambda node=node: logs_in(node, "meter-1", "pw-1"), what="meter-1 logs in on every node")
+        other.start()
+        wait_until(lambda: logs_in(other, "meter-1", "pw-1"), timeout_s=15, what="the node that was away knows it")
+        # The leader dies: what it acknowledged holds on the others.
+        leader.kill()
+        self.assertTrue(logs_in(follower, "meter-1", "pw-1"))
+        self.assertFalse(logs_in(follower, "meter-1", "wrong"))
 
     def test_peer_links_with_mutual_tls_refuse_a_node_of_another_ca(self):
         k = certs()

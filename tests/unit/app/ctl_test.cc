@@ -55,6 +55,14 @@ TEST(ctl_args, each_command_makes_its_request) {
       {{"cluster", "add", "4", "10.0.0.4:7101"}, "POST", "/api/v1/cluster/members?id=4&address=10.0.0.4%3A7101",
        view::done},
       {{"cluster", "remove", "2"}, "DELETE", "/api/v1/cluster/members/2", view::done},
+      {{"users"}, "GET", "/api/v1/users", view::table},
+      {{"users", "show", "meter-1"}, "GET", "/api/v1/users/meter-1", view::fields},
+      {{"users", "set", "meter-1", "--roles", "meters"}, "PUT", "/api/v1/users/meter-1", view::done},
+      {{"users", "delete", "meter-1"}, "DELETE", "/api/v1/users/meter-1", view::done},
+      {{"roles", "--limit", "5"}, "GET", "/api/v1/roles?limit=5", view::table},
+      {{"roles", "show", "meters"}, "GET", "/api/v1/roles/meters", view::fields},
+      {{"roles", "set", "meters", "--acl-file", "r.json"}, "PUT", "/api/v1/roles/meters", view::done},
+      {{"roles", "delete", "meters"}, "DELETE", "/api/v1/roles/meters", view::done},
   };
   for (const auto& c : cases) {
     const auto inv = parsed(c.args);
@@ -63,6 +71,18 @@ TEST(ctl_args, each_command_makes_its_request) {
     EXPECT_EQ(inv.request.shown, c.shown) << c.args[0];
   }
   EXPECT_TRUE(parsed({"health"}).request.health);
+}
+
+TEST(ctl_args, a_user_or_role_set_says_what_its_body_holds) {
+  const auto user = parsed({"users", "set", "m-1", "--password-file", "-", "--roles", "meters,ops", "--acl-file", "a.json"});
+  ASSERT_TRUE(user.request.body);
+  EXPECT_EQ(user.request.body->password_file, "-");
+  EXPECT_EQ(user.request.body->roles, (std::vector<std::string>{"meters", "ops"}));
+  EXPECT_EQ(user.request.body->acl_file, "a.json");
+  EXPECT_FALSE(parsed({"users", "show", "m-1"}).request.body);
+  EXPECT_NE(refused({"users", "set", "m-1", "--roles", "a,,b"}).find("--roles takes role names"), std::string::npos);
+  EXPECT_NE(refused({"roles", "set", "r", "--roles", "a"}).find("--roles does not apply to 'roles'"), std::string::npos);
+  EXPECT_NE(refused({"users", "--password-file", "-"}).find("does not apply"), std::string::npos);
 }
 
 TEST(ctl_args, names_are_percent_encoded) {
@@ -175,6 +195,25 @@ TEST(ctl_render, actions_say_what_they_did_and_traces_give_utc_times) {
             "message m1 (queue orders)\n"
             "TIME                      EVENT     QUEUE   BY          DEQUEUES  DETAIL\n"
             "2025-12-05T08:00:00.350Z  received  orders  SecretId A  1         -\n");
+}
+
+TEST(ctl_render, runtime_users_and_their_rules) {
+  ctl_request list;
+  list.list_key = "users";
+  EXPECT_EQ(render(list, boost::json::parse(R"({"total": 1, "users": [{"username": "m-1", "hasPassword": true,
+      "roles": ["meters", "ops"], "ruleCount": 2}]})")),
+            "USERNAME  PASSWORD  ROLES        RULES\n"
+            "m-1       yes       meters, ops  2\n");
+  ctl_request show;
+  show.shown = view::fields;
+  EXPECT_EQ(render(show, boost::json::parse(R"({"username": "m-1", "hasPassword": false, "roles": ["meters"],
+      "acl": [{"permission": "deny", "action": "all", "topic": "a/#"}]})")),
+            "username     m-1\n"
+            "hasPassword  no\n"
+            "\nroles:\n  meters\n"
+            "\nacl:\n"
+            "PERMISSION  ACTION  TOPIC\n"
+            "deny        all     a/#\n");
 }
 
 TEST(ctl_render, a_retained_payload_is_previewed_on_one_line) {

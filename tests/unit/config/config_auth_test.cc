@@ -194,14 +194,27 @@ TEST(config_auth, http_shape_errors) {
 }
 
 TEST(config_auth, order_defaults_to_the_configured_sources) {
-  EXPECT_THAT(parse_config("", "test.yaml").auth.order, ElementsAre(auth_source::file));
+  EXPECT_THAT(parse_config("", "test.yaml").auth.order, ElementsAre(auth_source::file, auth_source::runtime));
   const config both = parse_config(
       "auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n  jwt: {keys_file: /etc/hostname}\n", "test.yaml");
-  EXPECT_THAT(both.auth.order, ElementsAre(auth_source::file, auth_source::jwt, auth_source::http));
+  EXPECT_THAT(both.auth.order,
+              ElementsAre(auth_source::file, auth_source::runtime, auth_source::jwt, auth_source::http));
   const config chosen = parse_config(
       "auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n  jwt: {keys_file: /etc/hostname}\n  order: [http, jwt]\n",
       "test.yaml");
   EXPECT_THAT(chosen.auth.order, ElementsAre(auth_source::http, auth_source::jwt));
+}
+
+TEST(config_auth, runtime_bounds) {
+  const config cfg = parse_config("auth:\n  runtime: {max_users: 50, max_roles: 5}\n", "test.yaml");
+  EXPECT_EQ(cfg.auth.runtime.max_users, 50u);
+  EXPECT_EQ(cfg.auth.runtime.max_roles, 5u);
+  EXPECT_EQ(parse_config("", "test.yaml").auth.runtime.max_users, 1000000u);
+  EXPECT_THAT(errors_of("auth:\n  runtime: {max_users: 100000001, colour: 1}\n"),
+              ElementsAre("test.yaml:2:24: auth.runtime.max_users: 100000001 is out of range, expected 0..100000000",
+                          "test.yaml:2:35: unknown key 'colour' in auth.runtime, expected one of: max_users, max_roles"));
+  // Runtime users may be left out of the order: they cannot log in then.
+  EXPECT_THAT(parse_config("auth:\n  order: [file]\n", "test.yaml").auth.order, ElementsAre(auth_source::file));
 }
 
 TEST(config_auth, order_names_each_configured_source_once) {
@@ -215,9 +228,9 @@ TEST(config_auth, order_names_each_configured_source_once) {
                           "never be tried",
                           "test.yaml:5:17: auth.order: 'http' named twice",
                           "test.yaml:5:23: auth.order: 'jwt' names a source that is not configured (auth.jwt)",
-                          "test.yaml:5:28: auth.order[3]: invalid value 'ldap', expected one of: file, jwt, http"));
+                          "test.yaml:5:28: auth.order[3]: invalid value 'ldap', expected one of: file, runtime, jwt, http"));
   EXPECT_THAT(errors_of("auth:\n  order: file\n"),
-              ElementsAre("test.yaml:2:10: auth.order: expected a list of file, jwt and http"));
+              ElementsAre("test.yaml:2:10: auth.order: expected a list of file, runtime, jwt and http"));
 }
 
 // An empty value that looks harmless but is not: a rule whose username is empty applies to

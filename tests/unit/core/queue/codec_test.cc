@@ -62,6 +62,12 @@ std::vector<command> samples() {
       {-5, push_result{7, true, false, -1}},
       {t, tick{}},
       {t, purge_queue{"orders"}},
+      {t, put_mqtt_user{"meter-7", mqtt_user{"$pbkdf2-sha256$i=1000$c2FsdA==$aGFzaA==", {"meters", "ops"},
+                                             {access_rule{true, rule_action::publish, "meters/%u/#"},
+                                              access_rule{false, rule_action::all, "#"}}}}},
+      {t, delete_mqtt_user{"meter-7"}},
+      {t, put_mqtt_role{"meters", mqtt_role{{access_rule{true, rule_action::subscribe, "fleet/+"}}}}},
+      {t, delete_mqtt_role{"meters"}},
   };
 }
 

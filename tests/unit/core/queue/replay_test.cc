@@ -59,6 +59,7 @@ class workload {
           case 1: return clear_subscription_filter_tags{topic_name(), sub_name()};
           default: return unsubscribe{topic_name(), sub_name()};
         }
+      case 18: return mqtt_auth_command();
       default: return tick{};
     }
   }
@@ -77,6 +78,26 @@ class workload {
     return names[pick(pick(10) == 0 ? 6 : 5)];
   }
   std::string topic_name() { return pick(2) ? "t0" : "t1"; }
+
+  // MQTT users and roles: puts, deletes, a role missing or still held, and so refusals.
+  // Drawn from a stream of their own, so the queue and topic commands stay as they were.
+  command_body mqtt_auth_command() {
+    auto pick = [this](std::uint32_t n) { return static_cast<std::uint32_t>(auth_rng_() % n); };
+    auto role_name = [&] { return pick(2) ? std::string("r0") : std::string("r1"); };
+    std::vector<access_rule> rules;
+    for (std::uint32_t i = pick(3); i > 0; --i)
+      rules.push_back({pick(2) == 0, static_cast<rule_action>(pick(3)), pick(2) ? "a/#" : "b/+/c"});
+    switch (pick(4)) {
+      case 0: {
+        mqtt_user user{pick(2) ? "$pbkdf2-sha256$i=1000$c2FsdA==$aGFzaA==" : "", {}, std::move(rules)};
+        if (pick(2)) user.roles.push_back(role_name());
+        return put_mqtt_user{"u" + std::to_string(pick(3)), std::move(user)};
+      }
+      case 1: return delete_mqtt_user{"u" + std::to_string(pick(3))};
+      case 2: return put_mqtt_role{role_name(), mqtt_role{std::move(rules)}};
+      default: return delete_mqtt_role{role_name()};
+    }
+  }
   std::string sub_name() { return "s" + std::to_string(pick(4)); }
 
   queue_attribute_changes random_attributes() {
@@ -182,6 +203,7 @@ class workload {
 
   harness& h_;
   std::mt19937_64 rng_;
+  std::mt19937_64 auth_rng_{1};
   std::vector<std::string> handles_;
 };
 
