@@ -96,6 +96,9 @@ hook_answer answer_of(std::optional<unsigned> status, std::string_view body, boo
 
 std::string request_body(const hook_request& request) {
   boost::json::object body;
+  using kind = hook_request::kind;
+  body["action"] = request.action == kind::connect ? "connect" : request.action == kind::publish ? "publish" : "subscribe";
+  if (request.action != kind::connect) body["topic"] = request.topic;
   body["clientid"] = request.client_id;
   body["username"] = request.username ? boost::json::value(*request.username) : boost::json::value(nullptr);
   if (request.password && !request.password_is_text) {

@@ -7,7 +7,8 @@
 // the client is refused (fail closed) unless on_failure is allow.
 //
 // The request (Content-Type application/json):
-//   {"clientid": "...", "username": "..." | null, "password": "..." | null,
+//   {"action": "connect" | "publish" | "subscribe", "topic": "..." (publish, subscribe),
+//    "clientid": "...", "username": "..." | null, "password": "..." | null,
 //    "password_base64": "..." (instead of password when it is not UTF-8),
 //    "peer": "203.0.113.9", "peer_port": 51234, "protocol_version": 4 | 5,
 //    "cert_common_name": "..." | null, "cert_subject_alt_names": ["..."], "listener": 0}
@@ -33,6 +34,9 @@
 namespace wharf::auth {
 
 struct hook_request {
+  enum class kind { connect, publish, subscribe };
+  kind action = kind::connect;
+  std::string topic;  // publish: the topic; subscribe: the filter
   std::string client_id;
   std::optional<std::string> username;
   std::optional<std::string> password;

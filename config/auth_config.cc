@@ -124,6 +124,12 @@ void read_http(const entry& e, http_auth_config& out, diagnostics& diag, const f
   if (m.find("ca_file")) {
     if (auto path = read_file(m, "ca_file", true)) out.ca_file = std::move(*path);
   }
+  for (auto [key, flag] : {std::pair{"authorize_publish", &out.authorize_publish},
+                           std::pair{"authorize_subscribe", &out.authorize_subscribe}}) {
+    if (auto e = m.find(key)) {
+      if (auto v = read_bool(*e, diag)) *flag = *v;
+    }
+  }
   m.finish();
 }
 

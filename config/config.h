@@ -348,6 +348,10 @@ struct http_auth_config {
   // "fail closed": Server unavailable) or admit it with the config's ACL (true). Default: false.
   bool fail_open = false;
   std::string ca_file;  // the CAs an https service must chain to; "": the system's. Default: "".
+  // Whether the service is asked about each topic a client publishes to, and each filter it
+  // subscribes to, besides the ACL: its deny refuses (both must allow). Default: false.
+  bool authorize_publish = false;
+  bool authorize_subscribe = false;
   friend bool operator==(const http_auth_config&, const http_auth_config&) = default;
 };
 

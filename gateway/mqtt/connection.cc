@@ -86,9 +86,10 @@ void connection::on_closed(std::error_code) {
 
 bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const std::uint8_t> body) {
   if (state_ == state::closed) return false;
-  if (state_ == state::authenticating || paused_for_rate_) {
-    // Held until the CONNECT is answered, or the client is back within its rate; reading is
-    // paused, so this is at most the rest of one read.
+  if (state_ == state::authenticating || paused_for_rate_ || hook_answers_awaited_ > 0) {
+    // Held until the CONNECT is answered, the client is back within its rate, or the HTTP
+    // hook has answered about a topic; reading is paused, so this is at most the rest of
+    // one read.
     held_packets_.push_back({header, {body.begin(), body.end()}});
     return true;
   }
@@ -115,6 +116,10 @@ bool connection::handle_packet(const mqtt::fixed_header& header, std::span<const
   if (!decoded.ok()) {
     fail(decoded.error, decoded.detail);
     return false;
+  }
+  if (awaits_hook_answers(decoded.value)) {
+    held_packets_.push_back({header, {body.begin(), body.end()}});
+    return true;
   }
   std::visit(
       [this](auto& p) {
@@ -491,6 +496,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       continue;
     }
     auto verdict = home_.access()->check_subscription(identity(), req.filter);
+    if (hook_verdict_on('s', req.filter) == false) verdict.granted = false;
     if (!verdict.granted) {
       broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
       // 3.1.1's SUBACK has one failure code, 0x80.
@@ -608,9 +614,9 @@ void connection::tick(std::int64_t now_ms) {
     return;
   }
   if (state_ != state::connected) return;
-  // A client held back by its rate sends nothing meanwhile: that is not its keep alive
-  // lapsing.
-  if (paused_for_rate_) last_rx_ms_ = now_ms;
+  // A client held back by its rate, or waiting for the HTTP hook, is not read meanwhile:
+  // that is not its keep alive lapsing.
+  if (paused_for_rate_ || hook_answers_awaited_ > 0) last_rx_ms_ = now_ms;
   refill_rate_buckets(now_ms);
   if (keep_alive_ms_ != 0 && now_ms - last_rx_ms_ > static_cast<std::int64_t>(keep_alive_ms_) * 3 / 2)
     fail(reason_code::keep_alive_timeout, "keep alive timeout");

@@ -100,6 +100,18 @@ class connection final : public stream_handler {
   void check_password(std::string account, const std::string& username, const auth::stored_password& stored,
                       std::optional<std::string> password, std::vector<config::acl_rule> rules, bool runtime_user);
   void credentials_checked_now(admitted_as who);
+  // What the HTTP hook is told of this client (a CONNECT's credentials, or none later).
+  [[nodiscard]] auth::hook_request hook_request_for(auth::hook_request::kind action, std::string topic,
+                                                    std::optional<std::string> username,
+                                                    std::optional<std::string> password) const;
+  // With auth.http.authorize_publish / authorize_subscribe: when `packet` publishes to a
+  // topic, or subscribes to a filter, the hook has not answered about yet, asks it, holds
+  // the packet (reading paused) and returns true; handle_packet runs it again once every
+  // answer is in (hook_answered).
+  [[nodiscard]] bool awaits_hook_answers(const mqtt::packet& packet);
+  void hook_answered(std::string key, bool allowed, std::uint32_t remember_ms);
+  // The hook's answer about `topic` for `action` ('p' publish, 's' subscribe), while it holds.
+  [[nodiscard]] std::optional<bool> hook_verdict_on(char action, std::string_view topic) const;
   void pause_for_credentials_check();
   [[nodiscard]] std::function<void(credentials_verdict)> credentials_answer();
   void admit();
@@ -177,6 +189,14 @@ class connection final : public stream_handler {
   std::optional<std::string> username_;  // as authenticated; none: anonymous
   std::vector<config::acl_rule> own_rules_;  // from its token, the HTTP hook or the runtime store, tried before auth.acl
   bool runtime_user_ = false;                // logged in as a user of the runtime store
+  // The HTTP hook's answers about this client's topics: action ('p', 's') and topic →
+  // allowed, until when (unix ms). Bounded: emptied when full.
+  struct hook_verdict {
+    bool allowed = false;
+    std::int64_t until_ms = 0;
+  };
+  std::unordered_map<std::string, hook_verdict> hook_verdicts_;
+  std::uint32_t hook_answers_awaited_ = 0;  // reading paused and packets held until 0
   struct held_packet {
     mqtt::fixed_header header;
     std::vector<std::uint8_t> body;

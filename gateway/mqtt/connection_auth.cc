@@ -153,17 +153,7 @@ void connection::check_password(std::string account, const std::string& username
 }
 
 void connection::ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password) {
-  const auto& peer = stream_->peer();
-  auth::hook_request request{.client_id = client_id_,
-                             .username = username,
-                             .password = password,
-                             .password_is_text = !password || mqtt::is_valid_utf8(*password),
-                             .peer_address = peer.remote_address,
-                             .peer_port = peer.remote_port,
-                             .protocol_version = static_cast<std::uint8_t>(version_),
-                             .cert_common_name = peer.cert_common_name,
-                             .cert_subject_alt_names = peer.cert_subject_alt_names,
-                             .listener = peer.listener_index};
+  auto request = hook_request_for(auth::hook_request::kind::connect, {}, username, password);
   pause_for_credentials_check();
   broker_.ask_hook(std::move(request), [on_checked = credentials_answer(), source, username = std::move(username),
                                         password = std::move(password)](auth::hook_answer answer) mutable {
@@ -187,6 +177,86 @@ void connection::ask_hook(std::size_t source, std::optional<std::string> usernam
         return;
     }
   });
+}
+
+auth::hook_request connection::hook_request_for(auth::hook_request::kind action, std::string topic,
+                                                std::optional<std::string> username,
+                                                std::optional<std::string> password) const {
+  const auto& peer = stream_->peer();
+  const bool text = !password || mqtt::is_valid_utf8(*password);
+  return auth::hook_request{.action = action,
+                            .topic = std::move(topic),
+                            .client_id = client_id_,
+                            .username = std::move(username),
+                            .password = std::move(password),
+                            .password_is_text = text,
+                            .peer_address = peer.remote_address,
+                            .peer_port = peer.remote_port,
+                            .protocol_version = static_cast<std::uint8_t>(version_),
+                            .cert_common_name = peer.cert_common_name,
+                            .cert_subject_alt_names = peer.cert_subject_alt_names,
+                            .listener = peer.listener_index};
+}
+
+bool connection::awaits_hook_answers(const mqtt::packet& packet) {
+  const auto& hook = home_.access()->hook();
+  const bool live = state_ == state::connected || state_ == state::restoring;
+  if (!hook || !live || (!hook->authorize_publish && !hook->authorize_subscribe)) return false;
+  std::vector<std::pair<char, std::string>> unknown;
+  if (const auto* publish = std::get_if<mqtt::publish_packet>(&packet); publish && hook->authorize_publish) {
+    // The topic as handle_publish will resolve it; an alias it does not know is its to refuse.
+    std::string_view topic = publish->topic;
+    if (topic.empty() && publish->props.topic_alias) {
+      const auto known = inbound_aliases_.find(*publish->props.topic_alias);
+      if (known != inbound_aliases_.end()) topic = known->second;
+    }
+    if (!topic.empty() && !hook_verdict_on('p', topic)) unknown.emplace_back('p', topic);
+  } else if (const auto* subscribe = std::get_if<mqtt::subscribe_packet>(&packet); subscribe && hook->authorize_subscribe) {
+    for (const auto& req : subscribe->subscriptions) {
+      if (!hook_verdict_on('s', req.filter)) unknown.emplace_back('s', req.filter);
+    }
+  }
+  if (unknown.empty()) return false;
+  hook_answers_awaited_ = static_cast<std::uint32_t>(unknown.size());
+  stream_->set_reading(false);
+  for (auto& [action, topic] : unknown) {
+    const auto kind = action == 'p' ? auth::hook_request::kind::publish : auth::hook_request::kind::subscribe;
+    std::optional<std::string> username = username_;
+    auto key = action + topic;
+    broker_.ask_hook(hook_request_for(kind, std::move(topic), std::move(username), std::nullopt),
+                     [&home = home_, id = id_, key = std::move(key), fail_open = hook->fail_open,
+                      allow_ms = hook->cache_ttl_ms, deny_ms = hook->deny_cache_ttl_ms](auth::hook_answer answer) mutable {
+                       using outcome = auth::hook_answer::outcome;
+                       // Both must allow: the hook's allow (or ignore) leaves it to the ACL.
+                       const bool allowed = answer.result == outcome::allow || answer.result == outcome::ignore ||
+                                            (fail_open && answer.result != outcome::deny);
+                       if (!allowed && answer.result != outcome::deny)
+                         log::mqtt().info("HTTP hook gave no answer about '{}' ({}): refused", key.substr(1), answer.why);
+                       boost::asio::post(home.io(), [&home, id, key = std::move(key), allowed,
+                                                     remember = allowed ? allow_ms : deny_ms]() mutable {
+                         if (auto* c = home.find_connection(id)) c->hook_answered(std::move(key), allowed, remember);
+                       });
+                     });
+  }
+  return true;
+}
+
+void connection::hook_answered(std::string key, bool allowed, std::uint32_t remember_ms) {
+  if (hook_answers_awaited_ == 0 || state_ == state::closed) return;
+  constexpr std::size_t max_verdicts = 1024;
+  if (hook_verdicts_.size() >= max_verdicts) hook_verdicts_.clear();
+  // Remembered at least long enough for the held packet to run again on this turn.
+  hook_verdicts_[std::move(key)] = {allowed, unix_now_ms() + std::max<std::int64_t>(remember_ms, 1000)};
+  if (--hook_answers_awaited_ > 0) return;
+  release_held_packets();
+}
+
+std::optional<bool> connection::hook_verdict_on(char action, std::string_view topic) const {
+  std::string key(1, action);
+  key += topic;
+  const auto found = hook_verdicts_.find(key);
+  if (found == hook_verdicts_.end() || found->second.until_ms < unix_now_ms()) return std::nullopt;
+  return found->second.allowed;
 }
 
 void connection::pause_for_credentials_check() {
@@ -268,12 +338,12 @@ void connection::refuse_connect(reason_code rc, std::string_view why, std::atomi
 
 void connection::release_held_packets() {
   auto held = std::exchange(held_packets_, {});
-  // A packet that pauses reading again (over the rate) makes handle_packet hold the rest,
-  // in order.
+  // A packet that pauses reading again (over the rate, or waiting for the HTTP hook) makes
+  // handle_packet hold the rest, in order.
   for (auto& packet : held) {
     if (!handle_packet(packet.header, packet.body)) return;
   }
-  if (!paused_for_rate_) stream_->set_reading(true);
+  if (!paused_for_rate_ && hook_answers_awaited_ == 0) stream_->set_reading(true);
 }
 
 auth::client_identity connection::identity() const noexcept {
@@ -282,7 +352,10 @@ auth::client_identity connection::identity() const noexcept {
   return who;
 }
 
-bool connection::may_publish(std::string_view topic) const { return home_.access()->may_publish(identity(), topic); }
+bool connection::may_publish(std::string_view topic) const {
+  if (hook_verdict_on('p', topic) == false) return false;
+  return home_.access()->may_publish(identity(), topic);
+}
 
 std::string connection::trace_origin() const { return fmt::format("mqtt client {}", client_id_); }
 

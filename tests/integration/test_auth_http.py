@@ -53,7 +53,13 @@ class AuthService:
                 with service.lock:
                     service.requests.append((self.path, self.headers.get("Content-Type"), body))
                 username = body.get("username")
-                if username == "slow":
+                if body["action"] != "connect":
+                    # Topics: anything under forbidden/ is denied; slow/ is answered too late.
+                    topic = body["topic"]
+                    if topic.startswith("slow/"):
+                        time.sleep(SLOW_S)
+                    status, answer = (200, {"result": "deny" if topic.startswith("forbidden/") else "allow"})
+                elif username == "slow":
                     time.sleep(SLOW_S)
                     status, answer = 200, {"result": "allow"}
                 elif username in ANSWERS:
@@ -82,11 +88,12 @@ class AuthService:
         self.url = "http://127.0.0.1:%d/mqtt/auth" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def asked(self, username=None, client_id=None):
+    def asked(self, username=None, client_id=None, action=None):
         with self.lock:
             return [b for _, _, b in self.requests
                     if (username is None or b.get("username") == username)
-                    and (client_id is None or b["clientid"] == client_id)]
+                    and (client_id is None or b["clientid"] == client_id)
+                    and (action is None or b["action"] == action)]
 
     def close(self):
         self.server.shutdown()
@@ -247,6 +254,31 @@ class HttpHookTest(BrokerTestCase):
         self.login("alice", "alice-pw", client_id=cid, broker=b)
         self.assertEqual(len(self.service.asked(client_id=cid)), 1)
         self.login("passer", "pw", expect=BAD_CREDENTIALS, broker=b)  # ignored, and not a user of the file
+
+    def test_publishes_and_subscriptions_asked_about_when_configured(self):
+        b = self.new_broker(anonymous=False, auth=http_section(
+            self.service.url, "    authorize_publish: true\n    authorize_subscribe: true\n"))
+        cid = unique("authz")
+        c = self.login("alice", "alice-pw", broker=b, client_id=cid)
+        # Pipelined: each waits for its answer, and the acks keep their order.
+        for pid, topic in ((1, "ok/a"), (2, "forbidden/a"), (3, "ok/b"), (4, "ok/a")):
+            c.send(raw.publish(topic, b"x", qos=1, pid=pid))
+        reasons = [(a.pid, a.reason) for a in (c.expect(raw.PUBACK) for _ in range(4))]
+        self.assertEqual(reasons, [(1, SUCCESS), (2, NOT_AUTHORIZED), (3, SUCCESS), (4, SUCCESS)])
+        c.send(raw.subscribe(5, [("ok/#", 1), ("forbidden/#", 1)]))
+        self.assertEqual(c.expect(raw.SUBACK).codes, [1, NOT_AUTHORIZED])
+        asked = self.service.asked(client_id=cid)
+        self.assertEqual([(a["action"], a.get("topic")) for a in asked],
+                         [("connect", None), ("publish", "ok/a"), ("publish", "forbidden/a"), ("publish", "ok/b"),
+                          ("subscribe", "ok/#"), ("subscribe", "forbidden/#")])  # ok/a again: remembered
+        self.assertEqual(asked[1]["username"], "alice")
+        self.assertIsNone(asked[1]["password"])
+        # A topic the service does not answer about in time is refused (fail closed); the
+        # client stays connected and goes on.
+        c.send(raw.publish("slow/a", b"x", qos=1, pid=6))
+        self.assertEqual(c.expect(raw.PUBACK, timeout_s=10).reason, NOT_AUTHORIZED)
+        c.send(raw.publish("fine/c", b"x", qos=1, pid=7))
+        self.assertEqual(c.expect(raw.PUBACK).reason, SUCCESS)
 
     def test_a_reload_points_the_hook_elsewhere(self):
         other = AuthService()

@@ -74,7 +74,9 @@ TEST(hook_answer, what_makes_no_sense_is_a_failure_with_a_reason) {
 }
 
 TEST(hook_request, the_body_names_everything_the_service_may_decide_by) {
-  hook_request r{.client_id = "meter-7",
+  hook_request r{.action = hook_request::kind::connect,
+                 .topic = {},
+                 .client_id = "meter-7",
                  .username = "alice",
                  .password = "s3cret",
                  .password_is_text = true,
@@ -85,6 +87,8 @@ TEST(hook_request, the_body_names_everything_the_service_may_decide_by) {
                  .cert_subject_alt_names = {"meter-7.example", "urn:meter:7"},
                  .listener = 2};
   auto body = boost::json::parse(request_body(r)).as_object();
+  EXPECT_EQ(body["action"], "connect");
+  EXPECT_FALSE(body.contains("topic"));
   EXPECT_EQ(body["clientid"], "meter-7");
   EXPECT_EQ(body["username"], "alice");
   EXPECT_EQ(body["password"], "s3cret");
@@ -95,6 +99,18 @@ TEST(hook_request, the_body_names_everything_the_service_may_decide_by) {
   EXPECT_EQ(body["cert_common_name"], "meter-7.example");
   EXPECT_EQ(body["cert_subject_alt_names"].as_array().size(), 2u);
   EXPECT_EQ(body["listener"], 2);
+}
+
+TEST(hook_request, a_publish_or_subscription_names_its_topic) {
+  hook_request r;
+  r.action = hook_request::kind::subscribe;
+  r.topic = "fleet/+/status";
+  r.client_id = "c";
+  auto body = boost::json::parse(request_body(r)).as_object();
+  EXPECT_EQ(body["action"], "subscribe");
+  EXPECT_EQ(body["topic"], "fleet/+/status");
+  r.action = hook_request::kind::publish;
+  EXPECT_EQ(boost::json::parse(request_body(r)).as_object()["action"], "publish");
 }
 
 TEST(hook_request, absent_credentials_are_null_and_a_binary_password_is_base64) {

@@ -149,6 +149,8 @@ TEST(config_auth, http_every_field_and_its_defaults) {
     cache_entries: 50
     on_failure: allow
     ca_file: /etc/hostname
+    authorize_publish: true
+    authorize_subscribe: true
 )",
                                    "test.yaml");
   ASSERT_TRUE(full.auth.http);
@@ -163,6 +165,8 @@ TEST(config_auth, http_every_field_and_its_defaults) {
   EXPECT_EQ(h.cache_entries, 50u);
   EXPECT_TRUE(h.fail_open);
   EXPECT_EQ(h.ca_file, "/etc/hostname");
+  EXPECT_TRUE(h.authorize_publish);
+  EXPECT_TRUE(h.authorize_subscribe);
   const config least = parse_config("auth:\n  http: {url: \"http://127.0.0.1/auth\"}\n", "test.yaml");
   ASSERT_TRUE(least.auth.http);
   EXPECT_EQ(least.auth.http->timeout_ms, 2000u);
@@ -172,6 +176,8 @@ TEST(config_auth, http_every_field_and_its_defaults) {
   EXPECT_EQ(least.auth.http->deny_cache_ttl_ms, 5000u);
   EXPECT_FALSE(least.auth.http->fail_open);
   EXPECT_EQ(least.auth.http->ca_file, "");
+  EXPECT_FALSE(least.auth.http->authorize_publish);
+  EXPECT_FALSE(least.auth.http->authorize_subscribe);
   EXPECT_FALSE(parse_config("", "test.yaml").auth.http);
 }
 
@@ -189,7 +195,7 @@ TEST(config_auth, http_shape_errors) {
                           "test.yaml:5:17: auth.http.on_failure: invalid value 'maybe', expected one of: deny, allow",
                           "test.yaml:6:5: unknown key 'retries' in auth.http, expected one of: url, timeout_ms, "
                           "max_in_flight, max_queued, cache_ttl_ms, deny_cache_ttl_ms, cache_entries, on_failure, "
-                          "ca_file"));
+                          "ca_file, authorize_publish, authorize_subscribe"));
   EXPECT_THAT(errors_of("auth:\n  http: on\n"), ElementsAre("test.yaml:2:9: auth.http: expected a map with url"));
 }
 
