@@ -5,6 +5,7 @@ fail closed (Server unavailable) unless on_failure is allow, remember answers fo
 TTL, bound the requests it has in flight, and try the sources in auth.order."""
 
 import json
+import sys
 import threading
 import time
 import unittest
@@ -35,6 +36,16 @@ ANSWERS = {
     "broken": lambda r: (500, {"error": "database down"}),
 }
 SLOW_S = 1.5  # beyond the brokers' timeout_ms (500)
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A threaded HTTP server that does not print a client's vanishing (a broker stopped with
+    a kept-alive connection open)."""
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class AuthService:
@@ -83,8 +94,7 @@ class AuthService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d/mqtt/auth" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
