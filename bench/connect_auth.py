@@ -63,8 +63,11 @@ class AllowingService:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 256  # wharf opens up to max_in_flight connections at once
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d/auth" % self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
