@@ -1,10 +1,12 @@
-"""The HTTP authentication hook (auth.http, wharf only) against a small HTTP service this
+"""The HTTP authentication hook (auth.http, wharf only) against a small HTTP(S) service this
 test runs: it allows, denies, makes superusers, gives ACL rules, passes a client on
 ("ignore"), answers slowly, malformed, with an error status, or not at all (down). wharf must
 fail closed (Server unavailable) unless on_failure is allow, remember answers for their
-TTL, bound the requests it has in flight, and try the sources in auth.order."""
+TTL, bound the requests it has in flight, verify an https service against its CA, ask about
+publishes and subscriptions when told to, and try the sources in auth.order."""
 
 import json
+import ssl
 import sys
 import threading
 import time
@@ -15,7 +17,7 @@ import mqtt_raw as raw
 from admin_client import ops_entry, scrape
 from free_port import free_port
 from test_auth import password_hash, users_section
-from wharf_fixture import BrokerTestCase, is_mosquitto, unique
+from wharf_fixture import BrokerTestCase, certs, is_mosquitto, unique
 
 SUCCESS, BAD_CREDENTIALS, NOT_AUTHORIZED, SERVER_UNAVAILABLE, SERVER_BUSY = 0x00, 0x86, 0x87, 0x88, 0x89
 V3_SERVER_UNAVAILABLE, V3_BAD_CREDENTIALS = 3, 4
@@ -49,9 +51,10 @@ class QuietServer(ThreadingHTTPServer):
 
 
 class AuthService:
-    """An HTTP service on loopback that answers as ANSWERS say and records what it is asked."""
+    """An HTTP service on loopback that answers as ANSWERS say and records what it is asked;
+    HTTPS with `tls` = (certificate, key)."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.requests = []
         self.lock = threading.Lock()
         service = self
@@ -95,7 +98,11 @@ class AuthService:
                 pass
 
         self.server = QuietServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d/mqtt/auth" % self.server.server_address[1]
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.url = "%s://127.0.0.1:%d/mqtt/auth" % ("https" if tls else "http", self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def asked(self, username=None, client_id=None, action=None):
@@ -289,6 +296,21 @@ class HttpHookTest(BrokerTestCase):
         self.assertEqual(c.expect(raw.PUBACK, timeout_s=10).reason, NOT_AUTHORIZED)
         c.send(raw.publish("fine/c", b"x", qos=1, pid=7))
         self.assertEqual(c.expect(raw.PUBACK).reason, SUCCESS)
+
+    def test_an_https_service_must_prove_itself_with_the_configured_ca(self):
+        c = certs()
+        secure = AuthService(tls=(c.server_cert, c.server_key))
+        try:
+            trusted = self.new_broker(anonymous=False, auth=http_section(secure.url, "    ca_file: %s\n" % c.ca_cert))
+            cid = unique("https")
+            self.login("alice", "alice-pw", broker=trusted, client_id=cid)
+            self.assertEqual(len(secure.asked(client_id=cid)), 1)
+            # A CA that did not sign the service's certificate: nobody is let in.
+            doubting = self.new_broker(anonymous=False, auth=http_section(secure.url, "    ca_file: %s\n" % c.rogue_cert))
+            self.login("alice", "alice-pw", broker=doubting, expect=SERVER_UNAVAILABLE)
+            self.assertIn("TLS handshake with 127.0.0.1", doubting.log())
+        finally:
+            secure.close()
 
     def test_a_reload_points_the_hook_elsewhere(self):
         other = AuthService()
