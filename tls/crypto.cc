@@ -162,6 +162,13 @@ bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::u
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+std::string base64url_encode(std::span<const std::uint8_t> bytes) {
+  auto text = base64_encode(bytes);
+  for (char& c : text) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!text.empty() && text.back() == '=') text.pop_back();
+  return text;
+}
+
 std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string standard(text);

@@ -49,6 +49,8 @@ using sha256_digest = std::array<std::uint8_t, sha256_digest_bytes>;
 // base64url (RFC 4648 section 5) without padding, as JSON Web Tokens and keys use it; as
 // strict as base64_decode. nullopt when `text` is not such an encoding.
 [[nodiscard]] std::optional<std::vector<std::uint8_t>> base64url_decode(std::string_view text);
+// Its inverse (the tests and fuzz targets make tokens and keys with it).
+[[nodiscard]] std::string base64url_encode(std::span<const std::uint8_t> bytes);
 
 // Public keys for verifying signatures (JSON Web Tokens), as PEM SubjectPublicKeyInfo.
 enum class public_key_kind { rsa, p256, other };

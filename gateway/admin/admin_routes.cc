@@ -556,7 +556,7 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
                                    "admin API");
       }
     } else if (method == "DELETE") {
-      auto done = [respond, users, name = seg[1]](q::result res) {
+      auto done = [respond, name = seg[1]](q::result res) {
         answer_store_result(respond, res, "deleted", name);
       };
       if (users) {

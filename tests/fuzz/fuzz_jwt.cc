@@ -25,10 +25,7 @@ namespace {
 constexpr std::string_view secret = "fuzz-secret";
 
 std::string base64url(std::string_view bytes) {
-  auto text = wharf::tls::base64_encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
-  for (char& c : text) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  return text;
+  return wharf::tls::base64url_encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
 }
 
 std::filesystem::path scratch(std::string_view name) {

@@ -25,10 +25,7 @@ namespace {
 constexpr std::int64_t now = 1'900'000'000;
 
 std::string base64url(std::string_view bytes) {
-  auto text = tls::base64_encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
-  for (char& c : text) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  while (!text.empty() && text.back() == '=') text.pop_back();
-  return text;
+  return tls::base64url_encode({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
 }
 
 struct key_pair {

@@ -112,6 +112,17 @@ TEST(base64, decoder_refuses_what_the_encoder_never_writes) {
   }
 }
 
+TEST(base64url, the_url_alphabet_without_padding_both_ways) {
+  std::vector<std::uint8_t> all;
+  for (int i = 0; i < 256; ++i) all.push_back(static_cast<std::uint8_t>(i));
+  const std::string text = base64url_encode(all);
+  EXPECT_EQ(text.substr(text.size() - 6), "_P3-_w");  // no '+', '/' or '='
+  EXPECT_EQ(base64url_decode(text), all);
+  EXPECT_EQ(base64url_encode(bytes("f")), "Zg");
+  EXPECT_EQ(base64url_decode("Zg"), bytes("f"));
+  for (const char* bad : {"Zg==", "Z", "Zm9+", "Zm9/"}) EXPECT_FALSE(base64url_decode(bad).has_value()) << bad;
+}
+
 TEST(constant_time_equal, compares_contents_and_lengths) {
   EXPECT_TRUE(constant_time_equal(bytes(""), bytes("")));
   EXPECT_TRUE(constant_time_equal(bytes("abc"), bytes("abc")));
