@@ -143,6 +143,10 @@ void write_mqtt(exposition& x, const broker& b) {
   x.one("wharf_mqtt_acl_withheld_total", "counter",
         "Messages not sent to a granted wildcard subscription because the ACL denies their topic to its client.",
         load(c.acl_withheld));
+  x.one("wharf_mqtt_closes_cut_total", "counter",
+        "Connections the broker closed whose peer did not read what was sent, or did not close after the "
+        "broker's FIN, in time.",
+        load(c.closes_cut));
   x.one("wharf_mqtt_protocol_errors_total", "counter", "Connections closed for protocol violations.",
         load(c.protocol_errors));
   x.one("wharf_mqtt_wills_published_total", "counter", "Will messages published.", load(c.wills_published));

@@ -79,6 +79,7 @@ struct broker_counters {
   std::atomic<std::uint64_t> clients_banned{0};       // CONNECTs refused for flapping
   std::atomic<std::uint64_t> rate_limited{0};         // times a client's reading paused for its rate
   std::atomic<std::uint64_t> auth_unavailable{0};     // CONNECTs refused: the HTTP hook failed or was busy
+  std::atomic<std::uint64_t> closes_cut{0};           // closes the broker began that timed out
   auth::http_hook::counters hook;                     // the HTTP hook's requests (auth.http)
 };
 

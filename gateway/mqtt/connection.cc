@@ -78,7 +78,11 @@ void connection::refill_rate_buckets(std::int64_t now_ms) {
   }
 }
 
-void connection::on_closed(std::error_code) {
+void connection::on_closed(std::error_code ec) {
+  // A close we began that its time bounds cut short: the peer did not read what was sent,
+  // or did not close after our FIN (listener_options close_timeout, close_drain).
+  if (state_ == state::closed && ec == std::errc::timed_out)
+    broker_.counters_.closes_cut.fetch_add(1, std::memory_order_relaxed);
   const bool was_live = state_ == state::connected || state_ == state::restoring;
   state_ = state::closed;
   if (was_live && !session_ended_) end_session(/*publish_will=*/!will_cleared_, std::nullopt);

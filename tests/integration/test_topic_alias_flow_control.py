@@ -3,6 +3,7 @@ directions, receive maximum in both directions, maximum packet size, and malform
 out-of-order packets. After every misbehaving client the broker must still serve a
 well-behaved one."""
 
+import time
 import unittest
 
 import mqtt_raw as raw
@@ -191,6 +192,38 @@ class ReceiveMaximumTest(RawTestCase):
             self.assertEqual(pub.expect(raw.PUBREC).pid, pid)  # no PUBREL sent
         pub.send(raw.publish(topic, b"x", qos=2, pid=3))
         self.assert_rejected(pub, reason=0x93)
+
+    def test_a_client_still_sending_reads_the_disconnect_without_a_reset(self):
+        # A client that pipelines QoS 2 publishes past the Receive Maximum is disconnected
+        # (0x93) while more of its publishes are on the way. Its writes must keep working
+        # until it has read the DISCONNECT, and the connection end with a FIN, not a RST
+        # that could destroy the DISCONNECT unread.
+        require_wharf(self, "Mosquitto 2.0.11 answers PUBREC 0x97 and stays connected")
+        pub = self.connected("pipeline")
+        topic = unique("rm/pipeline")
+        burst = b"".join(raw.publish(topic, b"x" * 512, qos=2, pid=pid) for pid in range(1, 40))
+        write_errors = []
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:  # the broker stops reading them after the third
+            try:
+                pub.sock.sendall(burst)
+            except OSError as e:
+                write_errors.append(e)
+                break
+            time.sleep(0.02)
+        self.assertEqual(write_errors, [])
+        got = []
+        try:
+            while True:
+                p = pub.recv(5.0)
+                if p is None:
+                    break  # end of file: a FIN
+                got.append(p)
+        except ConnectionResetError:
+            self.fail("the connection was reset; read so far: %r" % got)
+        self.assertEqual([(p.type, p.reason) for p in got if p.type != raw.PUBREC], [(raw.DISCONNECT, 0x93)])
+        pub.close()
+        self.assert_broker_healthy()
 
     def test_within_broker_receive_maximum_is_fine(self):
         pub = self.connected("pub")

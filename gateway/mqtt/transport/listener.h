@@ -35,6 +35,10 @@ struct listener_options {
   // TLS close_notify / WebSocket close exchange. A peer that does not read gets cut off
   // (on_closed with errc::timed_out). Default: 10 s.
   std::chrono::milliseconds close_timeout{10000};
+  // Plain TCP: once what is queued is sent, the peer gets a FIN and what it still sends is
+  // read and dropped until it closes too, for at most this long (then on_closed with
+  // errc::timed_out). Default: 2 s.
+  std::chrono::milliseconds close_drain{2000};
   // Largest WebSocket message accepted; bigger → the connection is closed
   // (websocket::error::message_too_big). A message normally carries one MQTT packet, so this
   // is config.mqtt.max_packet_size plus room for the fixed header. Default: 1 MiB + 4 KiB.

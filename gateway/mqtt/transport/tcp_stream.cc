@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <cstdint>
 #include <cerrno>
 
 #include <sys/socket.h>
@@ -30,8 +31,12 @@ constexpr std::size_t iov_max = 512;
 
 class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_stream> {
  public:
-  tcp_stream(tcp::socket socket, peer_info peer, std::chrono::milliseconds close_timeout)
-      : socket_(std::move(socket)), peer_(std::move(peer)), close_timeout_(close_timeout) {}
+  tcp_stream(tcp::socket socket, peer_info peer, std::chrono::milliseconds close_timeout,
+             std::chrono::milliseconds close_drain)
+      : socket_(std::move(socket)),
+        peer_(std::move(peer)),
+        close_timeout_ms_(static_cast<std::uint32_t>(close_timeout.count())),
+        close_drain_ms_(static_cast<std::uint32_t>(close_drain.count())) {}
 
   void init() {
     boost::system::error_code ec;
@@ -55,10 +60,8 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
     if (closing_ || closed_) return;
     closing_ = true;
     // A peer that stops reading must not keep the stream: the flush gets close_timeout.
-    close_timer_ = std::make_shared<asio::steady_timer>(socket_.get_executor(), close_timeout_);
-    close_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->finish(std::make_error_code(std::errc::timed_out));
-    });
+    close_timer_ = std::make_shared<asio::steady_timer>(socket_.get_executor());
+    arm_close_timer(std::chrono::milliseconds(close_timeout_ms_));
     // Always through a posted flush (or the pending writability wait): on_closed never
     // runs inside a call the handler made.
     schedule_flush();
@@ -178,18 +181,45 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
     });
   }
 
-  // Everything queued is sent. Unread input left in the kernel would turn close() into a
-  // RST, which may destroy what we just sent before the peer reads it, so drain it first.
+  // Ends the stream with errc::timed_out `after` from now, unless it ends before.
+  void arm_close_timer(std::chrono::milliseconds after) {
+    close_timer_->expires_after(after);  // a wait armed before completes as cancelled
+    close_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (!ec) self->finish(std::make_error_code(std::errc::timed_out));
+    });
+  }
+
+  // Everything queued is sent. Closing now, with input unread, would send a RST, which can
+  // destroy what we just sent (a DISCONNECT and its reason) before the peer reads it, and
+  // makes the peer's next write fail. So the peer gets a FIN instead, and what it still
+  // sends (a client pipelining publishes behind the one that ended it) is read and dropped
+  // until it closes too, or close_drain passes.
   void graceful_close() {
+    if (draining_) return;
+    draining_ = true;
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    arm_close_timer(std::chrono::milliseconds(close_drain_ms_));
+    drain();
+  }
+
+  void drain() {
+    if (closed_) return;
     auto buffer = thread_read_buffer();
     for (int i = 0; i < reads_per_turn; ++i) {
       boost::system::error_code ec;
       socket_.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
-      if (ec) break;
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](const boost::system::error_code& e) {
+          if (self->closed_) return;
+          if (e) return self->finish({});
+          self->drain();
+        });
+        return;
+      }
+      if (ec) return finish({});  // end of file: the peer has closed too
     }
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    finish({});
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->drain(); });
   }
 
   // The end: closes the socket, calls on_closed once, destroys the handler. Only ever
@@ -213,20 +243,23 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
   std::unique_ptr<stream_handler> handler_;
   output_queue out_;
   std::shared_ptr<asio::steady_timer> close_timer_;  // only while closing
-  std::chrono::milliseconds close_timeout_;
+  std::uint32_t close_timeout_ms_;  // listener_options (milliseconds, kept small: one per connection)
+  std::uint32_t close_drain_ms_;
   bool reading_ = true;
   bool read_posted_ = false;
   bool read_waiting_ = false;
   bool flush_posted_ = false;
   bool write_waiting_ = false;
   bool closing_ = false;
+  bool draining_ = false;  // graceful_close has begun
   bool closed_ = false;
 };
 
 }  // namespace
 
 void start_tcp(tcp::socket socket, peer_info peer, const std::shared_ptr<listener_state>& state) {
-  auto s = std::make_shared<tcp_stream>(std::move(socket), std::move(peer), state->options.close_timeout);
+  auto s = std::make_shared<tcp_stream>(std::move(socket), std::move(peer), state->options.close_timeout,
+                                        state->options.close_drain);
   s->init();
   state->on_accept(std::move(s));
 }
