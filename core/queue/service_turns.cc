@@ -140,6 +140,15 @@ void service::impl::write(write_batch batch, std::function<void(std::error_code)
   });
 }
 
+namespace {
+
+bool changes_mqtt_auth(const command_body& body) {
+  return std::holds_alternative<put_mqtt_user>(body) || std::holds_alternative<delete_mqtt_user>(body) ||
+         std::holds_alternative<put_mqtt_role>(body) || std::holds_alternative<delete_mqtt_role>(body);
+}
+
+}  // namespace
+
 void service::impl::apply(std::uint64_t index, const log_entry& entry) {
   eng->set_entry_index(index);
   auto mine = proposed.extract(index);
@@ -158,6 +167,9 @@ void service::impl::apply(std::uint64_t index, const log_entry& entry) {
       result r = eng->apply(c.cmd, state);
       if (recorder) recorder->set_actor({});
       commands_applied.fetch_add(1, std::memory_order_relaxed);
+      // The MQTT side has a user's or role's change before anyone is told it is done: a
+      // client logging in right after the answer finds it.
+      if (changes_mqtt_auth(c.cmd.body)) notify_mqtt_auth();
       if (own) count_receive(c.cmd.body, -1);
       if (own && i < mine.mapped().slots.size()) finish(mine.mapped().slots[i], std::move(r));
     }

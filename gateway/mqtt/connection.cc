@@ -79,8 +79,9 @@ void connection::refill_rate_buckets(std::int64_t now_ms) {
 }
 
 void connection::on_closed(std::error_code ec) {
-  // A close we began that its time bounds cut short: the peer did not read what was sent,
-  // or did not close after our FIN (listener_options close_timeout, close_drain).
+  // A close we began that its time bounds cut short: the peer did not read what was sent
+  // (listener_options close_timeout; a drain cut by close_drain is counted by the stream,
+  // tcp_drains_cut, as the connection is gone by then).
   if (state_ == state::closed && ec == std::errc::timed_out)
     broker_.counters_.closes_cut.fetch_add(1, std::memory_order_relaxed);
   const bool was_live = state_ == state::connected || state_ == state::restoring;

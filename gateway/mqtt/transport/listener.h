@@ -49,6 +49,10 @@ struct listener_options {
   acceptor_options acceptor;
 };
 
+// Plain TCP closes whose peer did not close within close_drain of the broker's FIN, all
+// listeners together. Read from any thread.
+[[nodiscard]] std::uint64_t tcp_drains_cut() noexcept;
+
 // Counters of one listener, summed over its acceptors. Read from any thread.
 struct listener_stats {
   std::uint64_t accepted = 0;            // sockets accepted

@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cerrno>
 
@@ -28,6 +29,9 @@ using tcp = asio::ip::tcp;
 constexpr int reads_per_turn = 16;
 // Buffers per sendmsg (Linux IOV_MAX is 1024); the vector lives on the stack during flush.
 constexpr std::size_t iov_max = 512;
+
+// Drains that close_drain cut short, all listeners together (tcp_drains_cut()).
+std::atomic<std::uint64_t> drains_cut{0};
 
 class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_stream> {
  public:
@@ -185,7 +189,9 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
   void arm_close_timer(std::chrono::milliseconds after) {
     close_timer_->expires_after(after);  // a wait armed before completes as cancelled
     close_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-      if (!ec) self->finish(std::make_error_code(std::errc::timed_out));
+      if (ec) return;
+      if (self->draining_) drains_cut.fetch_add(1, std::memory_order_relaxed);
+      self->finish(std::make_error_code(std::errc::timed_out));
     });
   }
 
@@ -194,11 +200,17 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
   // makes the peer's next write fail. So the peer gets a FIN instead, and what it still
   // sends (a client pipelining publishes behind the one that ended it) is read and dropped
   // until it closes too, or close_drain passes.
+  //
+  // The handler's part is over once the FIN is out: it gets on_closed now, and the stream
+  // drains on its own, kept alive only by its waits, so that a drain still under way when
+  // the I/O threads stop holds nothing of theirs (the handler holds the stream: the two
+  // would keep each other alive).
   void graceful_close() {
     if (draining_) return;
     draining_ = true;
     boost::system::error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    if (auto h = std::move(handler_)) h->on_closed({});
     arm_close_timer(std::chrono::milliseconds(close_drain_ms_));
     drain();
   }
@@ -267,3 +279,9 @@ void start_tcp(tcp::socket socket, peer_info peer, const std::shared_ptr<listene
 std::size_t sizeof_tcp_stream() noexcept { return sizeof(tcp_stream); }
 
 }  // namespace wharf::gateway::detail
+
+namespace wharf::gateway {
+
+std::uint64_t tcp_drains_cut() noexcept { return detail::drains_cut.load(std::memory_order_relaxed); }
+
+}  // namespace wharf::gateway
