@@ -1,11 +1,16 @@
 // Log entry format of a command (engine.h: encode_command / decode_command).
 //
-//   u8 format version (1) | u8 command tag | svarint now | the command's fields
+//   u8 format version (2) | u8 command tag | svarint now | the command's fields
 //
 // Fields are written in declaration order (binary.h: varints, length-prefixed strings);
 // an optional is a presence byte then the value; enums are one byte. Tags are fixed per
 // command type below and never reused: the log outlives any one build. Decoding rejects
 // an unknown version or tag, an out-of-range enum, truncation and trailing bytes.
+//
+// Version 2 added the queue attribute `ordered` and each send item's `group` (ordered
+// queues). Entries and results of version 1 still decode, with those fields absent; a
+// build that knows only version 1 refuses version 2 (a cluster is upgraded node by node
+// before its leader writes them).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -21,9 +26,12 @@
 namespace wharf::core::queue {
 namespace {
 
-constexpr std::uint8_t format_version = 1;
+constexpr std::uint8_t format_version = 2;
 constexpr std::uint8_t batch_format_version = 1;
-constexpr std::uint8_t result_format_version = 1;
+constexpr std::uint8_t result_format_version = 2;
+// The oldest format version each still decodes.
+constexpr std::uint8_t oldest_format_version = 1;
+constexpr std::uint8_t oldest_result_format_version = 1;
 
 template <class T>
 struct tag_of;
@@ -57,6 +65,24 @@ WHARF_COMMAND_TAG(delete_mqtt_role, 23);
 
 using core::binary::reader;
 using core::binary::writer;
+
+// A reader that knows the format version of what it reads (fields came with versions).
+class versioned_reader : public reader {
+ public:
+  versioned_reader(std::string_view in, std::uint8_t version) noexcept : reader(in), version_(version) {}
+  [[nodiscard]] bool has_version_2_fields() const noexcept { return version_ >= 2; }
+
+  // A reader past the version byte of `bytes` when that version is oldest..newest.
+  static std::optional<versioned_reader> open(std::string_view bytes, std::uint8_t oldest, std::uint8_t newest) {
+    if (bytes.empty()) return std::nullopt;
+    const auto version = static_cast<std::uint8_t>(bytes.front());
+    if (version < oldest || version > newest) return std::nullopt;
+    return versioned_reader(bytes.substr(1), version);
+  }
+
+ private:
+  std::uint8_t version_;
+};
 
 // ---- field helpers ----------------------------------------------------------------------
 
@@ -106,8 +132,9 @@ void put(writer& w, const queue_attribute_changes& a) {
   put_u32(w, a.max_receive_count);
   put_u32(w, a.max_time_to_live);
   put_u32(w, a.dedup_window_seconds);
+  put_optional(w, a.ordered, [&](bool x) { w.boolean(x); });
 }
-void get(reader& r, queue_attribute_changes& a) {
+void get(versioned_reader& r, queue_attribute_changes& a) {
   a.max_msg_heap_num = get_optional<std::uint64_t>(r, [&] { return r.varint(); });
   a.polling_wait_seconds = get_u32(r);
   a.visibility_timeout = get_u32(r);
@@ -121,13 +148,14 @@ void get(reader& r, queue_attribute_changes& a) {
   a.max_receive_count = get_u32(r);
   a.max_time_to_live = get_u32(r);
   a.dedup_window_seconds = get_u32(r);
+  if (r.has_version_2_fields()) a.ordered = get_optional<bool>(r, [&] { return r.boolean(); });
 }
 
 void put(writer& w, const create_queue& c) {
   w.bytes(c.name);
   put(w, c.attributes);
 }
-void get(reader& r, create_queue& c) {
+void get(versioned_reader& r, create_queue& c) {
   c.name = r.bytes();
   get(r, c.attributes);
 }
@@ -136,7 +164,7 @@ void put(writer& w, const set_queue_attributes& c) {
   w.bytes(c.name);
   put(w, c.attributes);
 }
-void get(reader& r, set_queue_attributes& c) {
+void get(versioned_reader& r, set_queue_attributes& c) {
   c.name = r.bytes();
   get(r, c.attributes);
 }
@@ -221,9 +249,10 @@ void put(writer& w, const send_messages& c) {
     w.bytes(item.body);
     w.varint(item.delay_seconds);
     put_optional(w, item.dedup_key, [&](const std::string& x) { w.bytes(x); });
+    put_optional(w, item.group, [&](const std::string& x) { w.bytes(x); });
   }
 }
-void get(reader& r, send_messages& c) {
+void get(versioned_reader& r, send_messages& c) {
   c.queue = r.bytes();
   const std::uint64_t n = r.varint();
   // Items are decoded one by one; a count larger than the input fails on the way.
@@ -232,6 +261,7 @@ void get(reader& r, send_messages& c) {
     item.body = r.bytes();
     item.delay_seconds = r.u32();
     item.dedup_key = get_optional<std::string>(r, [&] { return r.bytes(); });
+    if (r.has_version_2_fields()) item.group = get_optional<std::string>(r, [&] { return r.bytes(); });
     c.items.push_back(std::move(item));
   }
 }
@@ -387,7 +417,7 @@ void put(writer&, const tick&) {}
 void get(reader&, tick&) {}
 
 template <class T>
-std::optional<command> decode_body(reader& r, time_ms now) {
+std::optional<command> decode_body(versioned_reader& r, time_ms now) {
   T body;
   get(r, body);
   if (!r.done()) return std::nullopt;
@@ -433,8 +463,9 @@ std::string encode_command(const command& cmd) {
 }
 
 std::optional<command> decode_command(std::string_view bytes) {
-  reader r(bytes);
-  if (r.u8() != format_version) return std::nullopt;
+  auto opened = versioned_reader::open(bytes, oldest_format_version, format_version);
+  if (!opened) return std::nullopt;
+  versioned_reader& r = *opened;
   const std::uint8_t tag = r.u8();
   const time_ms now = r.svarint();
   if (!r.ok()) return std::nullopt;
@@ -514,6 +545,7 @@ std::string encode_result(const result& r) {
     w.svarint(m.first_dequeue_time_s);
     w.svarint(m.next_visible_time_s);
     w.varint(m.dequeue_count);
+    w.bytes(m.group);
   }
   w.varint(r.errors.size());
   for (const auto& e : r.errors) {
@@ -526,8 +558,9 @@ std::string encode_result(const result& r) {
 }
 
 std::optional<result> decode_result(std::string_view bytes) {
-  reader r(bytes);
-  if (r.u8() != result_format_version) return std::nullopt;
+  auto opened = versioned_reader::open(bytes, oldest_result_format_version, result_format_version);
+  if (!opened) return std::nullopt;
+  versioned_reader& r = *opened;
   result out;
   out.outcome.value = static_cast<code>(r.svarint());
   out.outcome.message = r.bytes();
@@ -545,6 +578,7 @@ std::optional<result> decode_result(std::string_view bytes) {
     m.first_dequeue_time_s = r.svarint();
     m.next_visible_time_s = r.svarint();
     m.dequeue_count = r.u32();
+    if (r.has_version_2_fields()) m.group = r.bytes();
     out.messages.push_back(std::move(m));
   }
   const std::uint64_t errors = r.varint();

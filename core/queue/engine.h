@@ -117,6 +117,8 @@ struct engine_stats {
   std::uint64_t publish_queue_full = 0;      // topic → queue subscription deliveries refused (queue full)
   std::uint64_t pushes_given_up = 0;
   std::uint64_t dedup_hits = 0;
+  // Dead-lettered heads of a group in an ordered queue: each let the rest of its group go on.
+  std::uint64_t group_heads_dead_lettered = 0;
 };
 
 class engine {

@@ -56,9 +56,8 @@ void engine_impl::expire_time_to_live(queue_state& q) {
         report(trace_event::kind::dead_lettered, it->second.msg_number, q.name, it->second.dequeue_count,
                fmt::format("to {} after maxTimeToLive {} s", dlq->name, a.max_time_to_live));
       }
+      count_dead_letter(q, it->first, it->second);
       move_message(q, it->first, *dlq, q.name);
-      ++counters_.stats.messages_dead_lettered;
-      counters_changed();
     }
   }
   if (q.ttl_checked_seq != checked_before) put(keys::with_ids(keys::queue_prefix, q.id), encode_queue(q));

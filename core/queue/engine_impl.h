@@ -49,6 +49,9 @@ struct message {
   std::uint32_t generation = 0;
   message_state state = message_state::waiting;
   std::string dead_letter_source;  // in a dead-letter queue: the queue it came from
+  // The group it was sent with (ordered queues; "" the default group). Kept when the
+  // message is dead-lettered, so a redrive puts it back into its group.
+  std::string group;
 };
 
 struct dedup_entry {
@@ -73,12 +76,16 @@ struct queue_state {
   std::map<seq_t, message> live;     // not deleted
   std::map<seq_t, message> deleted;  // deleted, kept for the rewind window
 
-  // Indexes over `live`, memory only (open() rebuilds them). A message is in exactly one.
-  // `delayed` and `in_flight` may hold messages whose time has already come: receive
-  // moves those to `ready` first.
+  // Indexes over `live`, memory only (open() rebuilds them). A message is in exactly one,
+  // except in an ordered queue a message behind its group's head, which is in none until it
+  // heads the group. `delayed` and `in_flight` may hold messages whose time has already
+  // come: receive moves those to `ready` first.
   std::set<seq_t> ready;  // visible, taken in seq order
   time_index delayed;     // waiting, by visible time
   time_index in_flight;   // received, by visible time
+  // Ordered queues: the live messages of each group, in seq (send) order; the first is the
+  // group's head. Memory only. A group with no live message has no entry.
+  std::unordered_map<std::string, std::set<seq_t>> groups;
 
   std::unordered_map<std::string, dedup_entry> dedup;  // key → first enqueue
   std::set<std::pair<time_ms, std::string>> dedup_by_time;
@@ -270,7 +277,7 @@ class engine_impl final : public engine {
                                 bool dead_letter_queue_named) const;
   // Enqueues a new message at now_ (sequence number from the counter), visible at visible_ms.
   void enqueue(queue_state& q, std::uint64_t msg_number, std::string_view body, time_ms visible_ms,
-               std::string dead_letter_source);
+               std::string dead_letter_source, std::string group);
   // Moves the live message `seq` of `from` to the end of `to` as a fresh visible message
   // (dead-lettering and redrive); the caller checked that `to` has room.
   void move_message(queue_state& from, seq_t seq, queue_state& to, std::string dead_letter_source);
@@ -279,8 +286,18 @@ class engine_impl final : public engine {
   queue_state* dead_letter_target(const queue_state& q);
   // Moves the messages of `q` whose visible time has come from delayed/in_flight to ready.
   void promote_visible(queue_state& q);
+  // Puts a live message into the index its state and time call for; in an ordered queue only
+  // when it heads its group (the others wait unindexed).
   void index_message(queue_state& q, seq_t seq, const message& m);
   void unindex_message(queue_state& q, seq_t seq, const message& m);
+  // Ordered queues (no-ops otherwise): a message becoming live joins its group before it is
+  // indexed; one leaving `live` leaves it after it is unindexed, and when it was the head,
+  // the next message of the group becomes the head and is indexed.
+  void join_group(queue_state& q, seq_t seq, const message& m);
+  void leave_group(queue_state& q, seq_t seq, const message& m);
+  [[nodiscard]] static bool heads_group(const queue_state& q, seq_t seq, const message& m);
+  // Counts a dead-letter that unblocks a group (call before the message leaves `q`).
+  void count_dead_letter(const queue_state& q, seq_t seq, const message& m);
   // Removes a live message: memory, indexes and storage.
   void remove_live(queue_state& q, std::map<seq_t, message>::iterator it);
   void remove_deleted(queue_state& q, std::map<seq_t, message>::iterator it);

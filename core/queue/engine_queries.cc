@@ -12,10 +12,12 @@ namespace wharf::core::queue::detail {
 namespace {
 
 // Counts at `now`. Messages in delayed/in_flight whose time has come are visible even if
-// no receive has moved them to `ready` yet; only those few are walked.
+// no receive has moved them to `ready` yet; only those few are walked. In an ordered queue
+// the messages waiting behind their group's head (in no index) count as active: they are
+// neither received nor delayed, only not their group's turn yet.
 queue_counts count_messages(const queue_state& q, time_ms now) {
   queue_counts c;
-  c.active = q.ready.size();
+  c.active = q.live.size() - q.delayed.size() - q.in_flight.size();
   c.delayed = q.delayed.size();
   c.inactive = q.in_flight.size();
   const auto count_due = [now](const time_index& index) {
@@ -230,27 +232,28 @@ std::string engine_impl::dump() const {
   fmt::format_to(std::back_inserter(out), "applied {} last_now {}\n", applied_index_, last_now_);
   fmt::format_to(std::back_inserter(out),
                  "next queue {} topic {} subscription {} msg {} seq {} delivery {}\n"
-                 "stats expired {} dead_lettered {} publish_queue_full {} pushes_given_up {} dedup_hits {}\n",
+                 "stats expired {} dead_lettered {} publish_queue_full {} pushes_given_up {} dedup_hits {} "
+                 "group_heads_dead_lettered {}\n",
                  c.next_queue_id, c.next_topic_id, c.next_subscription_id, c.next_msg_number, c.next_seq,
                  c.next_delivery_id, st.messages_expired, st.messages_dead_lettered, st.publish_queue_full,
-                 st.pushes_given_up, st.dedup_hits);
+                 st.pushes_given_up, st.dedup_hits, st.group_heads_dead_lettered);
   for (const auto& [name, q] : queues_) {
     const queue_attributes& a = q.attributes;
     fmt::format_to(std::back_inserter(out),
                    "queue {} {} created {} modified {} ttl_checked {}\n"
                    "  heap {} polling {} visibility {} size {} retention {} rewind {} dlq '{}' policy {} "
-                   "max_receive {} ttl {} dedup_window {}\n",
+                   "max_receive {} ttl {} dedup_window {} ordered {}\n",
                    q.id, name, q.create_ms, q.modify_ms, q.ttl_checked_seq, a.max_msg_heap_num,
                    a.polling_wait_seconds, a.visibility_timeout, a.max_msg_size, a.msg_retention_seconds,
                    a.rewind_seconds, a.dead_letter_queue, static_cast<int>(a.policy), a.max_receive_count,
-                   a.max_time_to_live, a.dedup_window_seconds);
+                   a.max_time_to_live, a.dedup_window_seconds, a.ordered);
     for (const auto* messages : {&q.live, &q.deleted}) {
       for (const auto& [seq, m] : *messages) {
         fmt::format_to(std::back_inserter(out),
                        "  message {} msg {} state {} enqueue {} visible {} first_dequeue {} dequeues {} "
-                       "generation {} source '{}' body '",
+                       "generation {} source '{}' group '{}' body '",
                        seq, m.msg_number, static_cast<int>(m.state), m.enqueue_ms, m.visible_ms,
-                       m.first_dequeue_ms, m.dequeue_count, m.generation, m.dead_letter_source);
+                       m.first_dequeue_ms, m.dequeue_count, m.generation, m.dead_letter_source, escaped(m.group));
         out += escaped(read_body(keys::with_ids(keys::message_body_prefix, q.id, seq))) + "'\n";
       }
     }

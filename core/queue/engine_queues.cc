@@ -17,6 +17,8 @@ constexpr std::size_t max_batch = 16;
 constexpr std::uint32_t max_delay_seconds = 3600;
 // wharf extension: dedup keys are 1..128 bytes.
 constexpr std::size_t max_dedup_key_bytes = 128;
+// Message group ids (msgGroupId) are 1..128 bytes.
+constexpr std::size_t max_group_id_bytes = 128;
 // One redrive command moves at most this many messages (it is one log entry and one batch).
 constexpr std::uint32_t max_redrive_messages = 10000;
 
@@ -31,6 +33,7 @@ queue_attributes merged(queue_attributes a, const queue_attribute_changes& c) {
   if (c.policy) a.policy = *c.policy;
   if (c.max_receive_count) a.max_receive_count = *c.max_receive_count;
   if (c.max_time_to_live) a.max_time_to_live = *c.max_time_to_live;
+  if (c.ordered) a.ordered = *c.ordered;
   // Unless named, the dedup window follows a retention shorter than it (a queue keeping
   // messages 60 s cannot remember keys for 300 s): a CMQ client never names it.
   a.dedup_window_seconds = c.dedup_window_seconds
@@ -132,6 +135,11 @@ result engine_impl::on(const create_queue& c) {
 result engine_impl::on(const set_queue_attributes& c) {
   queue_state* q = find_queue(c.name);
   if (!q) return queue_not_found(c.name);
+  // Groups are kept only by an ordered queue: turning it on or off later would have to
+  // order (or forget the order of) messages already sent.
+  if (c.attributes.ordered && *c.attributes.ordered != q->attributes.ordered) {
+    return failure(code::invalid_parameter, "orderedQueue is fixed when the queue is created");
+  }
   const queue_attributes attributes = merged(q->attributes, c.attributes);
   const bool named = c.attributes.dead_letter_queue.has_value();
   if (status s = validate(attributes, c.name, named); !s.ok()) return failure(s.value, std::move(s.message));
@@ -179,6 +187,7 @@ result engine_impl::on(const purge_queue& c) {
   q->ready.clear();
   q->delayed.clear();
   q->in_flight.clear();
+  q->groups.clear();
   q->dedup.clear();
   q->dedup_by_time.clear();
   // ttl_checked_seq stays: the sequence numbers of later messages are all above it.
@@ -222,6 +231,7 @@ queue_state* engine_impl::dead_letter_target(const queue_state& q) {
 }
 
 void engine_impl::index_message(queue_state& q, seq_t seq, const message& m) {
+  if (q.attributes.ordered && !heads_group(q, seq, m)) return;
   if (m.visible_ms <= now_) {
     q.ready.insert(seq);
   } else if (m.state == message_state::received) {
@@ -234,6 +244,36 @@ void engine_impl::index_message(queue_state& q, seq_t seq, const message& m) {
 void engine_impl::unindex_message(queue_state& q, seq_t seq, const message& m) {
   if (q.ready.erase(seq) != 0) return;
   (m.state == message_state::received ? q.in_flight : q.delayed).erase({m.visible_ms, seq});
+}
+
+bool engine_impl::heads_group(const queue_state& q, seq_t seq, const message& m) {
+  const auto group = q.groups.find(m.group);
+  return group != q.groups.end() && *group->second.begin() == seq;
+}
+
+void engine_impl::join_group(queue_state& q, seq_t seq, const message& m) {
+  if (q.attributes.ordered) q.groups[m.group].insert(seq);
+}
+
+void engine_impl::leave_group(queue_state& q, seq_t seq, const message& m) {
+  if (!q.attributes.ordered) return;
+  const auto group = q.groups.find(m.group);
+  if (group == q.groups.end()) return;
+  std::set<seq_t>& members = group->second;
+  const bool was_head = *members.begin() == seq;
+  members.erase(seq);
+  if (members.empty()) {
+    q.groups.erase(group);
+  } else if (was_head) {
+    const seq_t next = *members.begin();
+    index_message(q, next, q.live.at(next));
+  }
+}
+
+void engine_impl::count_dead_letter(const queue_state& q, seq_t seq, const message& m) {
+  ++counters_.stats.messages_dead_lettered;
+  if (q.attributes.ordered && heads_group(q, seq, m)) ++counters_.stats.group_heads_dead_lettered;
+  counters_changed();
 }
 
 void engine_impl::promote_visible(queue_state& q) {
@@ -250,7 +290,7 @@ void engine_impl::store_message(const queue_state& q, seq_t seq, const message& 
 }
 
 void engine_impl::enqueue(queue_state& q, std::uint64_t msg_number, std::string_view body,
-                          time_ms visible_ms, std::string dead_letter_source) {
+                          time_ms visible_ms, std::string dead_letter_source, std::string group) {
   const seq_t seq = counters_.next_seq++;
   counters_changed();
   message m;
@@ -258,9 +298,12 @@ void engine_impl::enqueue(queue_state& q, std::uint64_t msg_number, std::string_
   m.enqueue_ms = now_;
   m.visible_ms = visible_ms;
   m.dead_letter_source = std::move(dead_letter_source);
+  m.group = std::move(group);
   store_message(q, seq, m);
   put_body(keys::with_ids(keys::message_body_prefix, q.id, seq), body);
-  index_message(q, seq, q.live.emplace(seq, std::move(m)).first->second);
+  const message& stored = q.live.emplace(seq, std::move(m)).first->second;
+  join_group(q, seq, stored);
+  index_message(q, seq, stored);
   reschedule(q);
 }
 
@@ -269,12 +312,14 @@ void engine_impl::move_message(queue_state& from, seq_t seq, queue_state& to,
   const auto it = from.live.find(seq);
   const std::string body = read_body(keys::with_ids(keys::message_body_prefix, from.id, seq));
   const std::uint64_t msg_number = it->second.msg_number;
+  std::string group = it->second.group;
   remove_live(from, it);
-  enqueue(to, msg_number, body, now_, std::move(dead_letter_source));
+  enqueue(to, msg_number, body, now_, std::move(dead_letter_source), std::move(group));
 }
 
 void engine_impl::remove_live(queue_state& q, std::map<seq_t, message>::iterator it) {
   unindex_message(q, it->first, it->second);
+  leave_group(q, it->first, it->second);
   erase(keys::with_ids(keys::message_state_prefix, q.id, it->first));
   erase(keys::with_ids(keys::message_body_prefix, q.id, it->first));
   q.live.erase(it);
@@ -298,6 +343,14 @@ result engine_impl::on(const send_messages& c) {
     if (item.dedup_key && (item.dedup_key->empty() || item.dedup_key->size() > max_dedup_key_bytes)) {
       return failure(code::invalid_parameter,
                      fmt::format("dedupKey must be 1..{} bytes", max_dedup_key_bytes));
+    }
+    if (item.group && !q->attributes.ordered) {
+      return failure(code::invalid_parameter,
+                     fmt::format("msgGroupId needs an ordered queue: {} was not created with orderedQueue=1",
+                                 q->name));
+    }
+    if (item.group && (item.group->empty() || item.group->size() > max_group_id_bytes)) {
+      return failure(code::invalid_parameter, fmt::format("msgGroupId must be 1..{} bytes", max_group_id_bytes));
     }
     if (item.body.size() > q->attributes.max_msg_size) {
       return failure(code::message_too_large,
@@ -350,7 +403,7 @@ result engine_impl::on(const send_messages& c) {
       continue;
     }
     const std::uint64_t msg_number = counters_.next_msg_number++;
-    enqueue(*q, msg_number, item.body, now_ + from_seconds(item.delay_seconds), {});
+    enqueue(*q, msg_number, item.body, now_ + from_seconds(item.delay_seconds), {}, item.group.value_or(""));
     if (dedup && item.dedup_key) {
       q->dedup.emplace(*item.dedup_key, dedup_entry{now_, msg_number});
       q->dedup_by_time.emplace(now_, *item.dedup_key);
@@ -390,9 +443,8 @@ result engine_impl::on(const receive_messages& c) {
           report(trace_event::kind::dead_lettered, m.msg_number, q->name, m.dequeue_count,
                  fmt::format("to {} after maxReceiveCount {}", dlq->name, a.max_receive_count));
         }
+        count_dead_letter(*q, seq, m);
         move_message(*q, seq, *dlq, q->name);
-        ++counters_.stats.messages_dead_lettered;
-        counters_changed();
         continue;
       }
     }
@@ -413,6 +465,7 @@ result engine_impl::on(const receive_messages& c) {
     out.first_dequeue_time_s = to_seconds(m.first_dequeue_ms);
     out.next_visible_time_s = to_seconds(m.visible_ms);
     out.dequeue_count = m.dequeue_count;
+    out.group = m.group;
     if (observer_) report(trace_event::kind::received, out.msg_id, q->name, m.dequeue_count);
     r.messages.push_back(std::move(out));
   }
@@ -445,6 +498,7 @@ result engine_impl::on(const delete_messages& c) {
     if (m.enqueue_ms + from_seconds(q->attributes.rewind_seconds) > now_) {
       // Kept (metadata and body) for RewindQueue until the rewind window passes.
       unindex_message(*q, it->first, m);
+      leave_group(*q, it->first, m);
       m.state = message_state::deleted;
       store_message(*q, it->first, m);
       q->deleted.insert(q->live.extract(it));
@@ -481,15 +535,20 @@ result engine_impl::on(const rewind_queue& c) {
     unindex_message(*q, it->first, it->second);
   }
   while (!q->deleted.empty() && std::prev(q->deleted.end())->second.enqueue_ms >= from) {
-    rewound.push_back(std::prev(q->deleted.end())->first);
-    q->live.insert(q->deleted.extract(std::prev(q->deleted.end())));
+    const seq_t seq = std::prev(q->deleted.end())->first;
+    rewound.push_back(seq);
+    const auto it = q->live.insert(q->deleted.extract(std::prev(q->deleted.end()))).position;
+    join_group(*q, seq, it->second);
   }
+  // Every live message of a group sent before `from` precedes every rewound one (seq order
+  // is enqueue order), so the heads of such groups stay; the rewound messages queue up
+  // behind them, or one heads its group.
   for (const seq_t seq : rewound) {
     message& m = q->live.find(seq)->second;
     m.state = message_state::waiting;
     m.visible_ms = now_;
     ++m.generation;  // every handle given out before is stale now
-    q->ready.insert(seq);
+    index_message(*q, seq, m);
     store_message(*q, seq, m);
     if (observer_) report(trace_event::kind::rewound, m.msg_number, q->name, m.dequeue_count);
   }

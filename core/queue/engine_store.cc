@@ -1,5 +1,7 @@
 // The queue core's storage records (key layout: engine.cc) and loading the state from them.
 // Every record starts with a format byte; load() refuses a record it cannot read whole.
+// Fields added after a record kind was first written go at its end, so a record written
+// before them reads with their default.
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -129,6 +131,7 @@ std::string encode_counters(const counters& c) {
   w.varint(c.stats.publish_queue_full);
   w.varint(c.stats.pushes_given_up);
   w.varint(c.stats.dedup_hits);
+  w.varint(c.stats.group_heads_dead_lettered);
   return w.take();
 }
 
@@ -139,6 +142,7 @@ std::string encode_queue(const queue_state& q) {
   w.svarint(q.create_ms);
   w.svarint(q.modify_ms);
   w.varint(q.ttl_checked_seq);
+  w.boolean(q.attributes.ordered);
   return w.take();
 }
 
@@ -152,6 +156,7 @@ std::string encode_message(const message& m) {
   w.varint(m.generation);
   w.u8(static_cast<std::uint8_t>(m.state));
   w.bytes(m.dead_letter_source);
+  w.bytes(m.group);
   return w.take();
 }
 
@@ -221,6 +226,7 @@ void engine_impl::load() {
     c.stats.publish_queue_full = r.varint();
     c.stats.pushes_given_up = r.varint();
     c.stats.dedup_hits = r.varint();
+    if (!r.done()) c.stats.group_heads_dead_lettered = r.varint();
     finish(r, "counters");
   }
   // Message indexes split visible from not-yet-visible messages as of the last command.
@@ -260,6 +266,7 @@ void engine_impl::load_queues() {
     q.create_ms = r.svarint();
     q.modify_ms = r.svarint();
     q.ttl_checked_seq = r.varint();
+    if (!r.done()) q.attributes.ordered = r.boolean();
     finish(r, "queue");
     const auto [it, inserted] = queues_.emplace(q.name, std::move(q));
     if (!inserted) corrupt("queue (duplicate name)");
@@ -283,12 +290,15 @@ void engine_impl::load_messages() {
     m.generation = r.u32();
     m.state = read_enum(r, message_state::waiting, message_state::deleted);
     m.dead_letter_source = r.bytes();
+    if (!r.done()) m.group = r.bytes();
     finish(r, "message");
     queue_state& queue = *q->second;
     if (m.state == message_state::deleted) {
       queue.deleted.emplace(seq, std::move(m));
     } else {
+      // Keys come in seq order, so each group's head joins (and is indexed) first.
       const auto it = queue.live.emplace(seq, std::move(m)).first;
+      join_group(queue, seq, it->second);
       index_message(queue, seq, it->second);
     }
     return true;

@@ -181,7 +181,7 @@ void engine_impl::fan_out(topic_state& t, const publish_item& item, std::uint64_
         }
         continue;
       }
-      enqueue(*q, msg_number, item.body, now_, {});
+      enqueue(*q, msg_number, item.body, now_, {}, {});
       if (observer_) {
         report(trace_event::kind::delivered, msg_number, q->name, 0, fmt::format("subscription {}", name));
       }

@@ -59,6 +59,9 @@ struct queue_attributes {
   std::uint32_t max_receive_count = 0;            // policy 0: 1..1000
   std::uint32_t max_time_to_live = 0;             // policy 1: 300..43200, < retention
   std::uint32_t dedup_window_seconds = 300;       // wharf extension: 0..retention; unnamed: min(300, retention)
+  // An ordered queue (CMQ's orderedQueue): messages of one group (send_item::group) are
+  // delivered in send order, one at a time. Fixed at CreateQueue.
+  bool ordered = false;
 };
 
 // The attributes a Create/SetQueueAttributes names; absent fields keep their value
@@ -75,6 +78,8 @@ struct queue_attribute_changes {
   std::optional<std::uint32_t> max_receive_count;
   std::optional<std::uint32_t> max_time_to_live;
   std::optional<std::uint32_t> dedup_window_seconds;
+  // Create: whether the queue is ordered. Set: allowed only with the queue's own value.
+  std::optional<bool> ordered;
 };
 
 enum class filter_type : std::uint8_t { tag = 1, routing_key = 2 };
@@ -120,12 +125,19 @@ struct send_item {
   std::string body;
   std::uint32_t delay_seconds = 0;           // 0..3600
   std::optional<std::string> dedup_key;      // wharf extension, see docs/API.md
+  // Ordered queues only (msgGroupId), 1..128 bytes; unnamed: the queue's default group.
+  std::optional<std::string> group;
 };
 // All items or none: a batch that does not fit fails as a whole.
 struct send_messages { std::string queue; std::vector<send_item> items; };
 
 // Takes up to max_messages visible messages (1..16) and makes them invisible for the
 // queue's visibility timeout. Answers code::no_message when none is visible.
+//
+// In an ordered queue only the oldest message of each group (its head) can be visible: the
+// next becomes visible once the head is deleted, dead-lettered or expired; a head whose
+// visibility timeout ends is visible again, before anything behind it. One receive may take
+// the heads of several groups, so groups are consumed in parallel.
 struct receive_messages { std::string queue; std::uint32_t max_messages = 1; };
 struct delete_messages { std::string queue; std::vector<std::string> receipt_handles; };
 
@@ -228,6 +240,7 @@ struct received_message {
   std::int64_t first_dequeue_time_s = 0;
   std::int64_t next_visible_time_s = 0;
   std::uint32_t dequeue_count = 0;
+  std::string group;  // ordered queues: the message's group ("" for the default group)
 };
 
 struct item_error {

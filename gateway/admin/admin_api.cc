@@ -226,6 +226,9 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
         s.engine.messages_expired);
   x.one("wharf_queue_messages_dead_lettered_total", "counter", "Queue messages moved to a dead-letter queue.",
         s.engine.messages_dead_lettered);
+  x.one("wharf_queue_group_heads_dead_lettered_total", "counter",
+        "Dead-lettered messages that headed their group in an ordered queue (each let its group go on).",
+        s.engine.group_heads_dead_lettered);
   x.one("wharf_queue_storage_failures_total", "counter", "Queue core commits that failed.", s.storage_failures);
   x.one("wharf_queue_traced_messages", "gauge", "Messages whose history the message trace holds now.",
         s.traced_messages);

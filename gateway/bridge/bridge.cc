@@ -258,7 +258,7 @@ void bridge::commands_for(const core::message& m, std::vector<q::command_body>& 
     if (!core::topic_matches(b.filter, m.topic)) continue;
     q::send_messages send;
     send.queue = b.destination;
-    send.items.push_back({.body = body_for(m, b.format), .delay_seconds = 0, .dedup_key = std::nullopt});
+    send.items.push_back({.body = body_for(m, b.format), .delay_seconds = 0, .dedup_key = std::nullopt, .group = std::nullopt});
     out.emplace_back(std::move(send));
   }
   for (const auto& b : cfg_.mqtt_to_topic) {
@@ -301,7 +301,7 @@ std::optional<q::command_body> bridge::event_command(const device_event& e) cons
   }
   q::send_messages send;
   send.queue = cfg_.events_queue;
-  send.items.push_back({.body = json::serialize(o), .delay_seconds = 0, .dedup_key = std::nullopt});
+  send.items.push_back({.body = json::serialize(o), .delay_seconds = 0, .dedup_key = std::nullopt, .group = std::nullopt});
   return q::command_body{std::move(send)};
 }
 

@@ -156,6 +156,7 @@ void write_message(std::string& out, char separator, const q::received_message& 
   json_text::append_member(out, ',', "firstDequeueTime", m.first_dequeue_time_s);
   json_text::append_member(out, ',', "nextVisibleTime", m.next_visible_time_s);
   json_text::append_member(out, ',', "dequeueCount", m.dequeue_count);
+  if (!m.group.empty()) json_text::append_member(out, ',', "msgGroupId", m.group);
 }
 
 // `,"msgList":[{"msgId":..},..]`
@@ -231,6 +232,10 @@ q::queue_attribute_changes queue_attribute_params(const call& c) {
   a.max_receive_count = optional_u32(c, "maxReceiveCount");
   a.max_time_to_live = optional_u32(c, "maxTimeToLive");
   a.dedup_window_seconds = optional_u32(c, "dedupWindowSeconds");
+  if (auto ordered = optional_uint(c, "orderedQueue")) {
+    if (*ordered > 1) throw bad_parameter{fmt::format("orderedQueue must be 0 or 1, got {}", *ordered)};
+    a.ordered = *ordered == 1;
+  }
   if (auto text = c.params.get("deadLetterPolicy")) read_dead_letter_policy_json(*text, a);
   return a;
 }
@@ -291,6 +296,7 @@ void get_queue_attributes(q::service& core, const call_ptr& c) {
                      {"msgRetentionSeconds", a.msg_retention_seconds},
                      {"rewindSeconds", a.rewind_seconds},
                      {"dedupWindowSeconds", a.dedup_window_seconds},
+                     {"orderedQueue", a.ordered ? 1 : 0},
                      {"createTime", info->create_time_s},
                      {"lastModifyTime", info->last_modify_time_s},
                      {"activeMsgNum", info->counts.active},
@@ -331,7 +337,7 @@ void list_queue(q::service& core, const call_ptr& c) {
 
 void send_message(q::service& core, const call_ptr& c) {
   q::send_item item{required(*c, "msgBody"), optional_u32(*c, "delaySeconds").value_or(0),
-                    optional_string(*c, "dedupKey")};
+                    optional_string(*c, "dedupKey"), optional_string(*c, "msgGroupId")};
   q::send_messages cmd{required(*c, "queueName"), {}};
   cmd.items.push_back(std::move(item));
   run_command(core, c, std::move(cmd), [](const q::result& r, std::string& out) {
@@ -346,12 +352,18 @@ void batch_send_message(q::service& core, const call_ptr& c) {
   const auto dedup_keys = array_views(*c, "dedupKey", max_batch);
   if (!dedup_keys.empty() && dedup_keys.size() != bodies.size())
     throw bad_parameter{"dedupKey.n must give one key per msgBody.n"};
+  // msgGroupId.n: one group per body; msgGroupId: one group for the whole batch.
+  const auto groups = array_views(*c, "msgGroupId", max_batch);
+  if (!groups.empty() && groups.size() != bodies.size())
+    throw bad_parameter{"msgGroupId.n must give one group per msgBody.n"};
+  const auto batch_group = optional_string(*c, "msgGroupId");
   const auto delay = optional_u32(*c, "delaySeconds").value_or(0);
   q::send_messages cmd{required(*c, "queueName"), {}};
   cmd.items.reserve(bodies.size());
   for (std::size_t i = 0; i < bodies.size(); ++i) {
     cmd.items.push_back({std::string(bodies[i]), delay,
-                         dedup_keys.empty() ? std::nullopt : std::optional<std::string>(dedup_keys[i])});
+                         dedup_keys.empty() ? std::nullopt : std::optional<std::string>(dedup_keys[i]),
+                         groups.empty() ? batch_group : std::optional<std::string>(groups[i])});
   }
   run_command(core, c, std::move(cmd), write_msg_list);
 }

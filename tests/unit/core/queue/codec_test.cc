@@ -24,6 +24,7 @@ std::vector<command> samples() {
   all.max_receive_count = 3;
   all.max_time_to_live = 600;
   all.dedup_window_seconds = 120;
+  all.ordered = true;
 
   subscription_attributes sub;
   sub.protocol = sub_protocol::http;
@@ -41,7 +42,8 @@ std::vector<command> samples() {
       {t, delete_queue{"orders"}},
       {t, rewind_queue{"orders", 1'699'999'000}},
       {t,
-       send_messages{"orders", {send_item{"hello", 5, "key-1"}, send_item{std::string("\0\xff", 2), 0, {}}}}},
+       send_messages{"orders", {send_item{"hello", 5, "key-1", {}}, send_item{std::string("\0\xff", 2), 0, {}, {}}}}},
+      {t, send_messages{"orders", {send_item{"a", 0, {}, "device-7"}, send_item{"b", 0, "k", std::string()}}}},
       {t, receive_messages{"orders", 16}},
       {t, delete_messages{"orders", {"h1", "h2"}}},
       {t, redrive_dead_letters{"dlq", "orders", 50}},
@@ -87,7 +89,7 @@ TEST(command_codec, every_command_type_round_trips) {
 }
 
 TEST(command_codec, fields_survive_decoding) {
-  const command c{1000, send_messages{"q", {send_item{"body", 9, "k"}}}};
+  const command c{1000, send_messages{"q", {send_item{"body", 9, "k", "group-1"}}}};
   const auto decoded = decode_command(encode_command(c));
   ASSERT_TRUE(decoded);
   const auto& send = std::get<send_messages>(decoded->body);
@@ -96,13 +98,34 @@ TEST(command_codec, fields_survive_decoding) {
   EXPECT_EQ(send.items[0].body, "body");
   EXPECT_EQ(send.items[0].delay_seconds, 9u);
   EXPECT_EQ(send.items[0].dedup_key, "k");
+  EXPECT_EQ(send.items[0].group, "group-1");
 }
 
 // The format is stable: version byte, tag, zigzag time. A change here breaks stored logs.
 TEST(command_codec, format_is_pinned) {
-  EXPECT_EQ(encode_command(command{0, tick{}}), std::string("\x01\x12\x00", 3));
-  EXPECT_EQ(encode_command(command{1, delete_queue{"q"}}), std::string("\x01\x03\x02\x01q", 5));
-  EXPECT_EQ(encode_command(command{1, purge_queue{"q"}}), std::string("\x01\x13\x02\x01q", 5));
+  EXPECT_EQ(encode_command(command{0, tick{}}), std::string("\x02\x12\x00", 3));
+  EXPECT_EQ(encode_command(command{1, delete_queue{"q"}}), std::string("\x02\x03\x02\x01q", 5));
+  EXPECT_EQ(encode_command(command{1, purge_queue{"q"}}), std::string("\x02\x13\x02\x01q", 5));
+  // send_messages "q", one item: body "b", delay 0, no dedup key, group "g".
+  EXPECT_EQ(encode_command(command{1, send_messages{"q", {send_item{"b", 0, {}, "g"}}}}),
+            std::string("\x02\x05\x02\x01q\x01\x01" "b\x00\x00\x01\x01g", 13));
+}
+
+// Entries logged before version 2 (no group, no ordered attribute) still decode.
+TEST(command_codec, version_1_entries_decode_without_the_later_fields) {
+  const auto send = decode_command(std::string("\x01\x05\x02\x01q\x01\x01" "b\x00\x01\x01k", 12));
+  ASSERT_TRUE(send);
+  const auto& items = std::get<send_messages>(send->body).items;
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].body, "b");
+  EXPECT_EQ(items[0].dedup_key, "k");
+  EXPECT_FALSE(items[0].group);
+  // create_queue "q" naming no attribute: eleven absent optionals.
+  const auto create = decode_command(std::string("\x01\x01\x02\x01q") + std::string(11, '\0'));
+  ASSERT_TRUE(create);
+  EXPECT_FALSE(std::get<create_queue>(create->body).attributes.ordered);
+  // The same bytes as version 2 lack the twelfth.
+  EXPECT_FALSE(decode_command(std::string("\x02\x01\x02\x01q") + std::string(11, '\0')));
 }
 
 TEST(command_codec, every_truncation_is_refused) {
@@ -121,12 +144,14 @@ TEST(command_codec, trailing_bytes_are_refused) {
 
 TEST(command_codec, unknown_version_tag_and_enum_values_are_refused) {
   std::string bytes = encode_command(command{0, tick{}});
-  bytes[0] = 2;
+  bytes[0] = 3;
+  EXPECT_FALSE(decode_command(bytes));
+  bytes[0] = 0;
   EXPECT_FALSE(decode_command(bytes));
   bytes = encode_command(command{0, tick{}});
   bytes[1] = 0;
   EXPECT_FALSE(decode_command(bytes));
-  bytes[1] = 20;  // the first tag not yet given
+  bytes[1] = 24;  // the first tag not yet given
   EXPECT_FALSE(decode_command(bytes));
   // create_topic ends with its filter type byte: 3 is not a filter type.
   bytes = encode_command(command{0, create_topic{"t", topic_attributes{1024, filter_type::tag}}});
@@ -201,7 +226,7 @@ TEST(result_codec, round_trips_and_refuses_anything_else) {
   r.outcome = {code::batch_delete_partial, "1 of 2 failed"};
   r.id = "queue-1";
   r.msg_ids = {"m1", "m2"};
-  r.messages = {received_message{"m1", "h1", std::string("b\0dy", 5), 1700000000, 1700000001, 1700000030, 2}};
+  r.messages = {received_message{"m1", "h1", std::string("b\0dy", 5), 1700000000, 1700000001, 1700000030, 2, "device-7"}};
   r.errors = {item_error{code::receipt_handle_invalid, "stale", "h9"}};
   r.count = 7;
   const std::string bytes = encode_result(r);
@@ -209,6 +234,7 @@ TEST(result_codec, round_trips_and_refuses_anything_else) {
   ASSERT_TRUE(back);
   EXPECT_EQ(encode_result(*back), bytes);
   EXPECT_EQ(back->messages.at(0).body, r.messages[0].body);
+  EXPECT_EQ(back->messages.at(0).group, "device-7");
   EXPECT_EQ(back->errors.at(0).receipt_handle, "h9");
   for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_result(bytes.substr(0, n))) << n;
   EXPECT_FALSE(decode_result(bytes + "x"));

@@ -76,7 +76,7 @@ class harness {
   }
   result send(const std::string& queue, std::string body, std::uint32_t delay_seconds = 0,
               std::optional<std::string> dedup_key = std::nullopt) {
-    return run(send_messages{queue, {send_item{std::move(body), delay_seconds, std::move(dedup_key)}}});
+    return run(send_messages{queue, {send_item{std::move(body), delay_seconds, std::move(dedup_key), {}}}});
   }
   result receive(const std::string& queue, std::uint32_t max_messages = 1) {
     return run(receive_messages{queue, max_messages});

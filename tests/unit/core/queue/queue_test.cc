@@ -145,17 +145,17 @@ TEST(queue_send, batch_and_item_validation_is_all_or_nothing) {
   a.max_msg_size = 1024;
   ASSERT_OK(h.create("q", a));
   expect_invalid(h.run(send_messages{"q", {}}), "msgBody");
-  expect_invalid(h.run(send_messages{"q", std::vector<send_item>(17, send_item{"x", 0, {}})}), "msgBody");
+  expect_invalid(h.run(send_messages{"q", std::vector<send_item>(17, send_item{"x", 0, {}, {}})}), "msgBody");
   expect_invalid(h.send("q", ""), "msgBody");
   expect_invalid(h.send("q", "x", 3601), "delaySeconds");
   expect_invalid(h.send("q", "x", 0, ""), "dedupKey");
   expect_invalid(h.send("q", "x", 0, std::string(129, 'k')), "dedupKey");
   EXPECT_CODE(h.send("q", std::string(1025, 'x')), code::message_too_large);
-  EXPECT_CODE(h.run(send_messages{"q", {send_item{"ok", 0, {}}, send_item{std::string(1025, 'x'), 0, {}}}}),
+  EXPECT_CODE(h.run(send_messages{"q", {send_item{"ok", 0, {}, {}}, send_item{std::string(1025, 'x'), 0, {}, {}}}}),
               code::message_too_large);
   EXPECT_EQ(h.counts("q").active, 0u);  // nothing of a failed batch was enqueued
   EXPECT_CODE(h.send("q", std::string(1024, 'x'), 3600, std::string(128, 'k')), code::ok);
-  EXPECT_CODE(h.run(send_messages{"q", std::vector<send_item>(16, send_item{"x", 0, {}})}), code::ok);
+  EXPECT_CODE(h.run(send_messages{"q", std::vector<send_item>(16, send_item{"x", 0, {}, {}})}), code::ok);
   EXPECT_EQ(h.counts("q").active, 16u);
   EXPECT_EQ(h.counts("q").delayed, 1u);
 }
@@ -163,7 +163,7 @@ TEST(queue_send, batch_and_item_validation_is_all_or_nothing) {
 TEST(queue_receive, in_enqueue_order_with_all_fields) {
   harness h;
   ASSERT_OK(h.create("q"));
-  const result sent = h.run(send_messages{"q", {send_item{"one", 0, {}}, send_item{"two", 0, {}}}});
+  const result sent = h.run(send_messages{"q", {send_item{"one", 0, {}, {}}, send_item{"two", 0, {}, {}}}});
   ASSERT_OK(sent);
   EXPECT_EQ(sent.msg_ids, (std::vector<std::string>{"msg-0000000000000001", "msg-0000000000000002"}));
   ASSERT_OK(h.send("q", "three"));
@@ -273,7 +273,7 @@ TEST(receipt_handle, of_a_deleted_and_recreated_queue_is_stale) {
 TEST(queue_delete_messages, batch_reports_the_failed_handles) {
   harness h;
   ASSERT_OK(h.create("q"));
-  ASSERT_OK(h.run(send_messages{"q", {send_item{"a", 0, {}}, send_item{"b", 0, {}}, send_item{"c", 0, {}}}}));
+  ASSERT_OK(h.run(send_messages{"q", {send_item{"a", 0, {}, {}}, send_item{"b", 0, {}, {}}, send_item{"c", 0, {}, {}}}}));
   const result r = h.receive("q", 3);
   ASSERT_EQ(r.messages.size(), 3u);
   expect_invalid(h.remove("q", {}), "receiptHandle");
@@ -324,7 +324,7 @@ TEST(queue_retention, ten_thousand_messages_expire_in_order) {
   const time_ms first = h.now;
   for (int batch = 0; batch < 625; ++batch) {
     std::vector<send_item> items;
-    for (int i = 0; i < 16; ++i) items.push_back(send_item{std::to_string(batch * 16 + i), 0, {}});
+    for (int i = 0; i < 16; ++i) items.push_back(send_item{std::to_string(batch * 16 + i), 0, {}, {}});
     ASSERT_OK(h.run(send_messages{"q", std::move(items)}));
     h.advance_ms(10);
   }
@@ -460,8 +460,8 @@ TEST(queue_dedup, repeats_inside_one_batch) {
   ASSERT_OK(h.create("q"));
   const result r =
       h.run(send_messages{"q",
-                          {send_item{"a", 0, "k1"}, send_item{"b", 0, "k2"}, send_item{"c", 0, "k1"},
-                           send_item{"d", 0, {}}, send_item{"e", 0, {}}}});
+                          {send_item{"a", 0, "k1", {}}, send_item{"b", 0, "k2", {}}, send_item{"c", 0, "k1", {}},
+                           send_item{"d", 0, {}, {}}, send_item{"e", 0, {}, {}}}});
   ASSERT_OK(r);
   ASSERT_EQ(r.msg_ids.size(), 5u);
   EXPECT_EQ(r.msg_ids[2], r.msg_ids[0]);
@@ -563,9 +563,9 @@ TEST(queue_purge, inside_one_batch_removes_only_what_was_sent_before_it) {
   ASSERT_OK(h.create("q"));
   // Range erases and puts of one batch apply in order.
   write_batch batch;
-  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"before", 0, "k"}}}}, batch));
+  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"before", 0, "k", {}}}}}, batch));
   const result purged = h.eng().apply(command{h.now, purge_queue{"q"}}, batch);
-  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"after", 0, "k"}}}}, batch));
+  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"after", 0, "k", {}}}}}, batch));
   h.commit(std::move(batch));
   EXPECT_EQ(purged.count, 1u);
   EXPECT_EQ(h.scan("cb/").size(), 1u);
@@ -602,7 +602,7 @@ TEST(queue_engine, bodies_are_found_before_their_commit) {
   ASSERT_OK(h.create("q"));
   // Send and receive in one uncommitted batch, as within one group commit.
   write_batch batch;
-  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"body", 0, {}}}}}, batch));
+  ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"body", 0, {}, {}}}}}, batch));
   const result r = h.eng().apply(command{h.now, receive_messages{"q", 1}}, batch);
   EXPECT_EQ(bodies_of(r), (std::vector<std::string>{"body"}));
   h.commit(std::move(batch));
@@ -618,7 +618,7 @@ TEST(queue_engine, applied_index_and_counters_are_written_once_per_batch) {
   ASSERT_OK(h.create("q"));
   write_batch batch;
   for (int i = 0; i < 3; ++i)
-    ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"m", 0, {}}}}}, batch));
+    ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", {send_item{"m", 0, {}, {}}}}}, batch));
   const auto writes_of = [](const write_batch& b, std::string_view key) {
     const auto ops = b.ops();
     return std::count_if(ops.begin(), ops.end(), [&](const write_batch::op& op) { return op.key == key; });
@@ -683,7 +683,7 @@ TEST(queue_heap_bound, a_full_queue_refuses_sends_and_fan_out) {
   sub.endpoint = "q";
   sub.format = notify_format::simplified;
   ASSERT_OK(h.run(subscribe{"t", "s", sub}));
-  const std::vector<send_item> sixteen(16, send_item{"x", 0, {}});
+  const std::vector<send_item> sixteen(16, send_item{"x", 0, {}, {}});
   for (int i = 0; i < 1000000 / 16 - 1; ++i) {
     write_batch discarded;
     ASSERT_OK(h.eng().apply(command{h.now, send_messages{"q", sixteen}}, discarded));

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 #include <string>
 #include <variant>
 #include <vector>
@@ -25,7 +26,7 @@ class workload {
   command_body next() {
     h_.advance_ms(pick(10) == 0 ? 1000 * (60 + pick(400)) : pick(3000));
     switch (pick(20)) {
-      case 0: return create_queue{queue_name(), random_attributes()};
+      case 0: return create_queue_command();
       case 1: return set_queue_attributes{queue_name(), random_attributes()};
       case 2:
         switch (pick(8)) {
@@ -38,7 +39,11 @@ class workload {
       case 5:
       case 6: return send();
       case 7:
-      case 8: return receive_messages{queue_name(), 1 + pick(pick(4) == 0 ? 20 : 4)};
+      case 8: {
+        receive_messages r{queue_name(), 1 + pick(pick(4) == 0 ? 20 : 4)};
+        last_received_from_ = r.queue;
+        return r;
+      }
       case 9:
       case 10: return delete_some();
       case 11: return redrive_dead_letters{"dlq", pick(2) ? "" : queue_name(), 1 + pick(5)};
@@ -64,9 +69,9 @@ class workload {
     }
   }
 
-  // Remembers receipt handles for later deletes.
+  // Remembers receipt handles (with their queue) for later deletes.
   void observe(const result& r) {
-    for (const auto& m : r.messages) handles_.push_back(m.receipt_handle);
+    for (const auto& m : r.messages) handles_.emplace_back(last_received_from_, m.receipt_handle);
     if (handles_.size() > 64) handles_.erase(handles_.begin(), handles_.begin() + 32);
   }
 
@@ -100,6 +105,16 @@ class workload {
   }
   std::string sub_name() { return "s" + std::to_string(pick(4)); }
 
+  // q2 and q3 are created ordered, mostly (drawn from a stream of their own).
+  command_body create_queue_command() {
+    create_queue c{queue_name(), random_attributes()};
+    if ((c.name == "q2" || c.name == "q3") && group_rng_() % 5 != 0) {
+      c.attributes.ordered = true;
+      ordered_queues_.insert(c.name);
+    }
+    return c;
+  }
+
   queue_attribute_changes random_attributes() {
     queue_attribute_changes a;
     a.visibility_timeout = 1 + pick(20);
@@ -129,18 +144,29 @@ class workload {
   command_body send() {
     send_messages s{queue_name(), {}};
     for (std::uint32_t n = 1 + pick(4); n > 0; --n) {
-      send_item item{"body-" + std::to_string(rng_() % 100000), pick(4) == 0 ? pick(5) : 0, std::nullopt};
+      send_item item{"body-" + std::to_string(rng_() % 100000), pick(4) == 0 ? pick(5) : 0, std::nullopt, {}};
       if (pick(3) == 0) item.dedup_key = "key" + std::to_string(pick(6));
+      // Groups (a stream of their own): mostly to the queues created ordered, now and then
+      // to another (refused) or empty (invalid); else the default group.
+      const auto g = group_rng_() % 6;
+      if (g < 3 && (ordered_queues_.contains(s.queue) || group_rng_() % 8 == 0)) {
+        item.group = "g" + std::to_string(g);
+      } else if (g == 3 && group_rng_() % 10 == 0) {
+        item.group = "";
+      }
       if (pick(50) == 0) item.body.clear();  // invalid
       s.items.push_back(std::move(item));
     }
     return s;
   }
 
+  // Mostly handles of the queue named, some of another.
   command_body delete_some() {
     delete_messages d{queue_name(), {}};
+    if (!handles_.empty() && pick(4) != 0) d.queue = handles_[pick(static_cast<std::uint32_t>(handles_.size()))].first;
     for (std::uint32_t n = 1 + pick(3); n > 0 && !handles_.empty(); --n) {
-      d.receipt_handles.push_back(handles_[pick(static_cast<std::uint32_t>(handles_.size()))]);
+      const auto& [queue, handle] = handles_[pick(static_cast<std::uint32_t>(handles_.size()))];
+      if (queue == d.queue || pick(4) == 0) d.receipt_handles.push_back(handle);
     }
     if (d.receipt_handles.empty() || pick(10) == 0) d.receipt_handles.push_back("bogus");
     return d;
@@ -204,7 +230,10 @@ class workload {
   harness& h_;
   std::mt19937_64 rng_;
   std::mt19937_64 auth_rng_{1};
-  std::vector<std::string> handles_;
+  std::mt19937_64 group_rng_{2};
+  std::set<std::string> ordered_queues_;  // created ordered at least once (a guess: creates may fail)
+  std::vector<std::pair<std::string, std::string>> handles_;  // (queue, receipt handle)
+  std::string last_received_from_;
 };
 
 std::vector<std::pair<std::string, std::string>> every_key(harness& h) { return h.scan("c"); }
@@ -232,6 +261,7 @@ TEST(replay, the_log_rebuilds_the_same_state_in_memory_and_on_disk) {
   EXPECT_GT(stats.messages_dead_lettered, 0u);
   EXPECT_GT(stats.messages_expired, 0u);
   EXPECT_GT(stats.dedup_hits, 0u);
+  EXPECT_GT(stats.group_heads_dead_lettered, 0u);
 
   harness replica;
   const auto log = original.scan(log_key_prefix);

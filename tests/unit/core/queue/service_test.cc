@@ -56,7 +56,7 @@ class service_test : public ::testing::Test {
   void create_queue(const std::string& name) { ASSERT_EQ(run(create_queue_cmd(name)).outcome.value, code::ok); }
   static command_body create_queue_cmd(const std::string& name) { return queue::create_queue{name, {}}; }
   static command_body send(const std::string& queue, std::string body, std::uint32_t delay_s = 0) {
-    return send_messages{queue, {{std::move(body), delay_s, std::nullopt}}};
+    return send_messages{queue, {{std::move(body), delay_s, std::nullopt, {}}}};
   }
 
   core::testing::temp_dir dir_;

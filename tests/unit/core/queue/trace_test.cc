@@ -69,7 +69,7 @@ class trace_test : public ::testing::Test {
   }
 
   std::string send(const std::string& queue, std::string body, std::string origin = {}) {
-    const result r = run(send_messages{queue, {{std::move(body), 0, std::nullopt}}}, std::move(origin));
+    const result r = run(send_messages{queue, {{std::move(body), 0, std::nullopt, {}}}}, std::move(origin));
     EXPECT_TRUE(r.outcome.ok()) << r.outcome.message;
     return r.msg_ids.empty() ? std::string() : r.msg_ids.front();
   }
@@ -144,8 +144,8 @@ TEST_F(trace_test, submit_all_gives_each_command_its_own_origin) {
   ASSERT_TRUE(run(create_queue{"orders", {}}).outcome.ok());
   std::promise<std::vector<result>> answer;
   auto future = answer.get_future();
-  svc_->submit_all({send_messages{"orders", {{"a", 0, std::nullopt}}},
-                    send_messages{"orders", {{"b", 0, std::nullopt}}}},
+  svc_->submit_all({send_messages{"orders", {{"a", 0, std::nullopt, {}}}},
+                    send_messages{"orders", {{"b", 0, std::nullopt, {}}}}},
                    [&answer](std::vector<result> r) { answer.set_value(std::move(r)); },
                    {"mqtt client dev-1", "mqtt client dev-2"});
   ASSERT_EQ(future.wait_for(test_wait), std::future_status::ready);
@@ -428,7 +428,7 @@ TEST(message_observer, results_state_and_storage_are_the_same_with_and_without_o
   const std::vector<std::function<command_body(testing::harness&)>> script = {
       [](auto&) { return create_queue{"dead", {}}; },
       [&](auto&) { return create_queue{"orders", with_dlq}; },
-      [](auto&) { return send_messages{"orders", {{"a", 0, "k"}, {"b", 0, "k"}, {"c", 5, std::nullopt}}}; },
+      [](auto&) { return send_messages{"orders", {{"a", 0, "k", {}}, {"b", 0, "k", {}}, {"c", 5, std::nullopt, {}}}}; },
       [](auto&) { return receive_messages{"orders", 1}; },
       [](auto& h) {
         h.advance_s(2);
@@ -452,12 +452,12 @@ TEST(message_observer, results_state_and_storage_are_the_same_with_and_without_o
         return push_result{due_push(h), true, false, 0};
       },
       [](auto&) { return purge_queue{"orders"}; },
-      [](auto&) { return send_messages{"orders", {{"late", 0, std::nullopt}}}; },
+      [](auto&) { return send_messages{"orders", {{"late", 0, std::nullopt, {}}}}; },
       [](auto& h) {
         h.advance_s(200);
         return tick{};  // retention
       },
-      [](auto&) { return send_messages{"dead", {{"d", 0, std::nullopt}}}; },
+      [](auto&) { return send_messages{"dead", {{"d", 0, std::nullopt, {}}}}; },
       [](auto&) { return delete_queue{"dead"}; },
       [](auto&) { return publish_messages{"news", {{"n2", {}, ""}}}; },  // "gone" misses its copy
       [&](auto& h) { return push_result{due_push(h), false, true, 0}; },

@@ -184,7 +184,7 @@ class cluster {
     }
     if (sched.chance(70)) {
       batch.push_back({"sim", q::command{epoch_ms + static_cast<q::time_ms>(sched.now()),
-                                         q::send_messages{"q", {{"m" + std::to_string(k), 0, std::nullopt}}}}});
+                                         q::send_messages{"q", {{"m" + std::to_string(k), 0, std::nullopt, {}}}}}});
     } else {
       q::receive_messages r;
       r.queue = "q";
