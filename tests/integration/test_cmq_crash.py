@@ -14,8 +14,15 @@ duplicates of not-deleted messages are allowed (at least once). Three rounds on 
 broker; each round also checks that the earlier rounds' queues stay drained.
 
 The kill point is drawn as a number of acknowledged sends, not as a delay, so that it
-falls inside the traffic whatever the broker's speed. wharf only; label slow."""
+falls inside the traffic whatever the broker's speed.
 
+The same with an ordered queue (test_kill_9_keeps_every_group_in_order): each sender owns
+some message groups and sends each group's messages one after another; consumers check
+that a message comes only when every message sent before it in its group was deleted (or
+its delete was on its way); after the restart the drain gives each group in order, and
+every acknowledged message not deleted comes back. wharf only; label slow."""
+
+import collections
 import os
 import random
 import sys
@@ -61,6 +68,26 @@ class Traffic:
             self.acked_count += len(pairs)
             if self.kill_at is not None and self.acked_count >= self.kill_at:
                 self.acked_event.set()
+
+
+class OrderedTraffic(Traffic):
+    """Traffic on an ordered queue, by (group, seq): bodies are "g<group>-<seq>"."""
+
+    def __init__(self):
+        super().__init__()
+        self.attempted_in_group = collections.defaultdict(list)  # group -> seqs, in send order
+
+    @staticmethod
+    def parse(body):
+        group, seq = body[1:].split("-")
+        return int(group), int(seq)
+
+    def out_of_order(self, body):
+        """Under the lock: what sent before `body` in its group is neither deleted nor being
+        deleted (a receive of `body` should have waited for it)."""
+        group, seq = self.parse(body)
+        return [j for j in self.attempted_in_group[group] if j < seq
+                and "g%d-%d" % (group, j) not in self.deleted | self.delete_pending]
 
 
 class CmqCrashTest(QueueApiTestCase):
@@ -176,6 +203,118 @@ class CmqCrashTest(QueueApiTestCase):
             got += [(m["msgBody"], m["msgId"]) for m in a["msgInfoList"]]
             self.ok("BatchDeleteMessage", dict(queueName=q, **indexed(
                 "receiptHandle", [m["receiptHandle"] for m in a["msgInfoList"]])), client=api)
+
+    def ordered_sender(self, broker, q, groups, traffic):
+        """Sends each of `groups`' messages after the previous one of that group was
+        answered: single sends and batches that may hold several of one group, in order."""
+        c = broker.cmq("queue-api", retry_idle=False, timeout_s=10)
+        next_seq = {g: 0 for g in groups}
+        rng = random.Random(groups[0])
+        try:
+            while not traffic.stop.is_set() and sum(next_seq.values()) < MAX_SENDS_PER_SENDER:
+                picked = [rng.choice(groups) for _ in range(rng.choice([1, 1, 3, 6]))]
+                bodies = []
+                with traffic.lock:
+                    for g in picked:
+                        bodies.append("g%d-%d" % (g, next_seq[g]))
+                        traffic.attempted.add(bodies[-1])
+                        traffic.attempted_in_group[g].append(next_seq[g])
+                        next_seq[g] += 1
+                if len(bodies) == 1:
+                    a = c.call("SendMessage", dict(queueName=q, msgBody=bodies[0], msgGroupId=str(picked[0])))
+                    ids = [a.get("msgId")]
+                else:
+                    a = c.call("BatchSendMessage", dict(queueName=q, **indexed("msgBody", bodies),
+                                                        **indexed("msgGroupId", [str(g) for g in picked])))
+                    ids = [m["msgId"] for m in a.get("msgList", [])]
+                if a.get("code") != 0:
+                    traffic.errors.append(("send", a))
+                    return
+                traffic.on_acked(list(zip(bodies, ids)))
+        except Exception as e:
+            traffic.failed(("ordered sender", repr(e)))
+        finally:
+            c.close()
+
+    def ordered_consumer(self, broker, q, traffic):
+        c = broker.cmq("queue-api", retry_idle=False, timeout_s=10)
+        try:
+            while not traffic.stop.is_set():
+                a = c.call("BatchReceiveMessage", dict(queueName=q, numOfMsg=8, pollingWaitSeconds=1))
+                if a.get("code") == 7000:
+                    continue
+                if a.get("code") != 0:
+                    traffic.errors.append(("BatchReceiveMessage", a))
+                    return
+                msgs = a["msgInfoList"]
+                with traffic.lock:
+                    for m in msgs:
+                        early = traffic.out_of_order(m["msgBody"])
+                        if early:
+                            traffic.errors.append(("out of order", m["msgBody"], "before", early))
+                        if m.get("msgGroupId") != str(traffic.parse(m["msgBody"])[0]):
+                            traffic.errors.append(("group", m))
+                    traffic.delete_pending.update(m["msgBody"] for m in msgs)
+                d = c.call("BatchDeleteMessage", dict(queueName=q, **indexed(
+                    "receiptHandle", [m["receiptHandle"] for m in msgs])))
+                failed = {e["receiptHandle"] for e in d.get("errorList", [])}
+                if d.get("code") not in (0, 6010) or any(e["code"] != 4430 for e in d.get("errorList", [])):
+                    traffic.errors.append(("BatchDeleteMessage", d))
+                with traffic.lock:
+                    traffic.delete_pending.difference_update(m["msgBody"] for m in msgs)
+                    traffic.deleted.update(m["msgBody"] for m in msgs if m["receiptHandle"] not in failed)
+        except Exception as e:
+            traffic.failed(("ordered consumer", repr(e)))
+        finally:
+            c.close()
+
+    def test_kill_9_keeps_every_group_in_order(self):
+        broker = self.new_broker(listeners=("queue-api",))
+        api = self.cmq(broker=broker)
+        q = self.new_queue("ordcrash", client=api, orderedQueue=1, visibilityTimeout=2)
+        traffic = OrderedTraffic()
+        traffic.kill_at = self.rng.randrange(50, 2000)
+        groups = 12
+        threads = [threading.Thread(target=self.ordered_sender,
+                                    args=(broker, q, list(range(i, groups, SENDERS)), traffic))
+                   for i in range(SENDERS)]
+        threads += [threading.Thread(target=self.ordered_consumer, args=(broker, q, traffic))
+                    for _ in range(CONSUMERS)]
+        for t in threads:
+            t.start()
+        fired = traffic.acked_event.wait(60)
+        time.sleep(self.rng.random() * 0.02)
+        traffic.killed.set()
+        broker.kill()
+        traffic.stop.set()
+        for t in threads:
+            t.join(30)
+            self.assertFalse(t.is_alive(), "a traffic thread hangs after the kill")
+        self.assertTrue(fired, "only %d sends acknowledged, kill point %d" % (traffic.acked_count, traffic.kill_at))
+        self.assertEqual(traffic.errors, [], "seed %d: before the kill" % self.seed)
+        sys.stderr.write("ordered: killed after %d acked sends, %d deletes\n"
+                         % (traffic.acked_count, len(traffic.deleted)))
+
+        broker.start()
+        after = self.drain(self.cmq(broker=broker), q)
+        drained = collections.defaultdict(list)
+        for body, msg_id in after:
+            self.assertIn(body, traffic.attempted, "never sent: %r" % body)
+            if body in traffic.acked:
+                self.assertEqual(msg_id, traffic.acked[body], body)
+            group, seq = traffic.parse(body)
+            drained[group].append(seq)
+        for group, seqs in drained.items():
+            self.assertEqual(seqs, sorted(seqs), "seed %d: group %d drained out of order" % (self.seed, group))
+            # What was sent before the first one drained was consumed before the kill (or
+            # its delete was on its way).
+            early = [j for j in traffic.attempted_in_group[group] if j < seqs[0]
+                     and "g%d-%d" % (group, j) not in traffic.deleted | traffic.delete_pending]
+            self.assertEqual(early, [], "seed %d: group %d skipped ahead" % (self.seed, group))
+        drained_bodies = {body for body, _ in after}
+        missing = sorted(set(traffic.acked) - traffic.deleted - traffic.delete_pending - drained_bodies)
+        self.assertEqual(missing, [], "seed %d: %d acknowledged messages lost" % (self.seed, len(missing)))
+        self.assertEqual(sorted(traffic.deleted & drained_bodies), [], "deleted messages came back")
 
     def test_kill_9_loses_no_acknowledged_message(self):
         broker = self.new_broker(listeners=("queue-api",))
