@@ -25,6 +25,12 @@ void read_bindings(const entry& list, std::string_view destination_key, std::vec
       if (auto v = read_enum(*e, body_formats, diag))
         binding.format = *v == "json" ? bridge_body_format::json : bridge_body_format::raw;
     }
+    // A core topic has no message groups: mqtt_to_topic does not know the key.
+    if (destination_key == "queue") {
+      if (auto e = b.find("group_level")) {
+        if (auto v = read_uint(*e, 1, 1000, diag)) binding.group_level = static_cast<std::uint32_t>(*v);
+      }
+    }
     if (!filter || !destination) return;
     binding.filter = std::move(*filter);
     binding.destination = std::move(*destination);

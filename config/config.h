@@ -217,6 +217,11 @@ struct bridge_binding {
   // raw: the payload is the message body; json: topic, client id, QoS, retain, properties
   // and the payload (text, or base64) as a JSON object. Default: raw.
   bridge_body_format format = bridge_body_format::raw;
+  // mqtt_to_queue only: the topic level (1 = the first) whose value is the message's group
+  // (msgGroupId), so one device's messages are consumed in order; the queue is created
+  // ordered. A topic without that level (or with it empty) goes to the queue's default
+  // group. 1..1000. Default: none (no group).
+  std::optional<std::uint32_t> group_level;
   std::string source_location;                    // "file:line:col"
 };
 

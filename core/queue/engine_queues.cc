@@ -17,8 +17,6 @@ constexpr std::size_t max_batch = 16;
 constexpr std::uint32_t max_delay_seconds = 3600;
 // wharf extension: dedup keys are 1..128 bytes.
 constexpr std::size_t max_dedup_key_bytes = 128;
-// Message group ids (msgGroupId) are 1..128 bytes.
-constexpr std::size_t max_group_id_bytes = 128;
 // One redrive command moves at most this many messages (it is one log entry and one batch).
 constexpr std::uint32_t max_redrive_messages = 10000;
 

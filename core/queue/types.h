@@ -3,6 +3,7 @@
 // happened, so applying the same commands in the same order gives the same state.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -125,9 +126,10 @@ struct send_item {
   std::string body;
   std::uint32_t delay_seconds = 0;           // 0..3600
   std::optional<std::string> dedup_key;      // wharf extension, see docs/API.md
-  // Ordered queues only (msgGroupId), 1..128 bytes; unnamed: the queue's default group.
+  // Ordered queues only (msgGroupId), 1..max_group_id_bytes; unnamed: the queue's default group.
   std::optional<std::string> group;
 };
+inline constexpr std::size_t max_group_id_bytes = 128;
 // All items or none: a batch that does not fit fails as a whole.
 struct send_messages { std::string queue; std::vector<send_item> items; };
 

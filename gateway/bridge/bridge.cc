@@ -188,6 +188,18 @@ std::string expand_topic_template(std::string_view mqtt_topic, std::string_view 
   }
 }
 
+std::optional<std::string> group_of(std::string_view topic, std::uint32_t level) {
+  std::size_t start = 0;
+  for (std::uint32_t i = 1; i < level; ++i) {
+    start = topic.find('/', start);
+    if (start == std::string_view::npos) return std::nullopt;
+    ++start;
+  }
+  const std::string_view value = topic.substr(start, topic.find('/', start) - start);
+  if (value.empty()) return std::nullopt;
+  return std::string(value.substr(0, q::max_group_id_bytes));
+}
+
 std::string routing_key_of(std::string_view topic) {
   std::string key(topic);
   std::replace(key.begin(), key.end(), '/', '.');
@@ -240,8 +252,11 @@ void bridge::add_uplink_bindings(std::vector<config::config_error>& errors) {
       check_filter(t.local_prefix + t.filter, t.source_location, "uplink.topics", errors);
       // Up: the bridge puts matching publishes into the uplink's queue, in the json format
       // the uplink reads back (topic, QoS, retain, properties).
-      cfg_.mqtt_to_queue.push_back({t.local_prefix + t.filter, u.queue, config::bridge_body_format::json,
-                                    t.source_location});
+      cfg_.mqtt_to_queue.push_back({.filter = t.local_prefix + t.filter,
+                                    .destination = u.queue,
+                                    .format = config::bridge_body_format::json,
+                                    .group_level = std::nullopt,
+                                    .source_location = t.source_location});
     }
     if (t.direction != config::uplink_direction::out)
       check_filter(t.remote_prefix + t.filter, t.source_location, "uplink.topics", errors);
@@ -258,7 +273,10 @@ void bridge::commands_for(const core::message& m, std::vector<q::command_body>& 
     if (!core::topic_matches(b.filter, m.topic)) continue;
     q::send_messages send;
     send.queue = b.destination;
-    send.items.push_back({.body = body_for(m, b.format), .delay_seconds = 0, .dedup_key = std::nullopt, .group = std::nullopt});
+    send.items.push_back({.body = body_for(m, b.format),
+                          .delay_seconds = 0,
+                          .dedup_key = std::nullopt,
+                          .group = b.group_level ? group_of(m.topic, *b.group_level) : std::nullopt});
     out.emplace_back(std::move(send));
   }
   for (const auto& b : cfg_.mqtt_to_topic) {
@@ -325,8 +343,34 @@ void bridge::provision(q::service& queue_core) const {
       throw std::runtime_error(fmt::format("bridge: cannot set up the uplink queue '{}': {}", u.queue, r.outcome.message));
     queues.erase(u.queue);
   }
-  for (const auto& name : queues)
-    require_created(run(queue_core, q::create_queue{name, queue_attributes}), "queue", name);
+  // A binding that groups by a topic level needs an ordered queue: created so, and one that
+  // exists already must be (orderedQueue is fixed at creation).
+  std::set<std::string, std::less<>> ordered;
+  for (const auto& b : cfg_.mqtt_to_queue)
+    if (b.group_level) ordered.insert(b.destination);
+  for (const auto& name : queues) {
+    q::queue_attribute_changes attributes = queue_attributes;
+    if (ordered.contains(name)) attributes.ordered = true;
+    require_created(run(queue_core, q::create_queue{name, attributes}), "queue", name);
+  }
+  if (!ordered.empty()) {
+    std::promise<std::vector<std::string>> listed;
+    auto plain_future = listed.get_future();
+    queue_core.query([&](const q::engine& e, q::time_ms now) {
+      std::vector<std::string> plain;
+      for (const auto& name : ordered) {
+        const auto info = e.queue(name, now);
+        if (info && !info->attributes.ordered) plain.push_back(name);
+      }
+      listed.set_value(std::move(plain));
+    });
+    if (const auto plain = plain_future.get(); !plain.empty()) {
+      throw std::runtime_error(fmt::format(
+          "bridge: mqtt_to_queue with group_level needs an ordered queue, and queue '{}' exists and is not "
+          "ordered (orderedQueue is fixed when a queue is created: bind another queue, or delete this one)",
+          plain.front()));
+    }
+  }
 
   // Routing-key topics: MQTT topic levels are the routing key, so subscriptions can bind
   // patterns like "sensors.*.temperature".

@@ -45,6 +45,11 @@ namespace wharf::gateway::bridge {
 
 // The routing key of a message published on MQTT `topic`: its levels joined by '.'.
 [[nodiscard]] std::string routing_key_of(std::string_view topic);
+// The message group of a PUBLISH to `topic` for a binding with group_level `level`: that
+// level's value, its first max_group_id_bytes bytes (devices whose ids share those share a
+// group: still in order, only less parallel); nullopt (the default group) when the topic
+// has no such level or it is empty.
+[[nodiscard]] std::optional<std::string> group_of(std::string_view topic, std::uint32_t level);
 
 // The `json` body format of a message (docs/BRIDGE.md), and back: the uplink's queue keeps
 // messages going up in it. message_from_json restores topic, payload, QoS, retain and the

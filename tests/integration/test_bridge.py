@@ -11,14 +11,15 @@ import unittest
 from pathlib import Path
 
 import mqtt_raw as raw
-from wharf_fixture import (HOST, V5, V311, WAIT_S, Broker, MosquittoSub, QueueApiTestCase,
-                           WHARF_BIN, mosquitto_pub, unique)
+from wharf_fixture import (HOST, V5, V311, WAIT_S, Broker, BrokerStartError, MosquittoSub,
+                           QueueApiTestCase, WHARF_BIN, mosquitto_pub, unique)
 
 BRIDGE = """\
   mqtt_to_queue:
     - {filter: "devices/+/telemetry", queue: telemetry, format: json}
     - {filter: "raw/#", queue: rawq}
     - {filter: "limited/#", queue: limited}
+    - {filter: "fleet/+/reading", queue: fleet-ordered, group_level: 2}
   mqtt_to_topic:
     - {filter: "sensors/#", topic: sensor-fanout}
   topic_to_mqtt:
@@ -111,6 +112,41 @@ class BridgeTest(QueueApiTestCase):
         self.assertEqual(sub.expect().payload, b"both")
         body = json.loads(self.take_until("telemetry", lambda b: json.loads(b)["clientId"] == c.client_id))
         self.assertEqual(body["payload"], "both")  # the unbound publish before it never came
+
+    def test_group_level_keeps_each_devices_messages_in_order(self):
+        self.assertEqual(self.attributes("fleet-ordered")["orderedQueue"], 1)
+        devices = [unique("car") for _ in range(3)]
+        clients = [self.client(client_id=d) for d in devices]
+        for n in range(10):
+            for d, c in zip(devices, clients):
+                c.publish("fleet/%s/reading" % d, str(n).encode(), qos=1)
+        got = {d: [] for d in devices}
+        deadline = time.monotonic() + WAIT_S
+        while sum(map(len, got.values())) < 30:
+            self.assertLess(time.monotonic(), deadline, got)
+            a = self.api.call("BatchReceiveMessage", dict(queueName="fleet-ordered", numOfMsg=16,
+                                                          pollingWaitSeconds=1))
+            if a["code"] == 7000:
+                continue
+            msgs = a["msgInfoList"]
+            groups = [m["msgGroupId"] for m in msgs]
+            self.assertEqual(len(groups), len(set(groups)), "two of one device at once: %r" % groups)
+            for m in msgs:
+                got[m["msgGroupId"]].append(int(m["msgBody"]))
+            self.ok("BatchDeleteMessage", dict(queueName="fleet-ordered", **{
+                "receiptHandle.%d" % i: m["receiptHandle"] for i, m in enumerate(msgs, 1)}))
+        self.assertEqual(got, {d: list(range(10)) for d in devices})
+
+    def test_group_level_refuses_a_queue_that_is_not_ordered(self):
+        b = self.new_broker(listeners=self.listeners, bridge="  mqtt_to_queue:\n    - {filter: \"a/#\", queue: qa}\n")
+        self.ok("CreateQueue", dict(queueName="plainq"), client=self.cmq(broker=b))
+        grouped = "  mqtt_to_queue:\n    - {filter: \"p/+\", queue: plainq, group_level: 2}\n"
+        b.reload("the bridge's new bindings were refused", bridge=grouped)
+        self.assertIn("queue 'plainq' exists and is not ordered", b.log())
+        b.stop()
+        with self.assertRaises(BrokerStartError) as refused:
+            b.start()
+        self.assertIn("queue 'plainq' exists and is not ordered", str(refused.exception))
 
     def test_qos2_publish_is_bridged_once(self):
         c = self.mqtt_client()

@@ -26,7 +26,7 @@ TEST(config_bridge, every_field_is_read_with_defaults_where_absent) {
   const config cfg = parse_config(R"(bridge:
   mqtt_to_queue:
     - {filter: "devices/+/telemetry", queue: telemetry, format: json}
-    - {filter: "raw/#", queue: rawq}
+    - {filter: "raw/#", queue: rawq, group_level: 2}
   mqtt_to_topic:
     - {filter: "sensors/#", topic: sensor-fanout, format: json}
   topic_to_mqtt:
@@ -42,6 +42,8 @@ TEST(config_bridge, every_field_is_read_with_defaults_where_absent) {
   EXPECT_EQ(b.mqtt_to_queue[0].format, bridge_body_format::json);
   EXPECT_EQ(b.mqtt_to_queue[0].source_location, "test.yaml:3:7");
   EXPECT_EQ(b.mqtt_to_queue[1].format, bridge_body_format::raw);
+  EXPECT_EQ(b.mqtt_to_queue[0].group_level, std::nullopt);
+  EXPECT_EQ(b.mqtt_to_queue[1].group_level, 2u);
   ASSERT_EQ(b.mqtt_to_topic.size(), 1u);
   EXPECT_EQ(b.mqtt_to_topic[0].filter, "sensors/#");
   EXPECT_EQ(b.mqtt_to_topic[0].destination, "sensor-fanout");
@@ -61,20 +63,25 @@ TEST(config_bridge, shape_errors_all_at_once) {
   mqtt_to_queue:
     - {filter: "a/b", format: xml}
     - just-a-string
+    - {filter: "c/+", queue: c, group_level: 0}
   topic_to_mqtt: {topic: t}
   mqtt_to_topic:
     - {filter: "", topic: t, qos: 1}
+    - {filter: "d/+", topic: d, group_level: 2}
   events: {queue: ""}
   queues: {}
 )"),
               ElementsAre("test.yaml:3:7: bridge.mqtt_to_queue[0]: missing required field 'queue'",
                           "test.yaml:3:31: bridge.mqtt_to_queue[0].format: invalid value 'xml', expected one of: raw, json",
                           "test.yaml:4:7: bridge.mqtt_to_queue[1]: expected a map with filter and queue",
-                          "test.yaml:5:18: bridge.topic_to_mqtt: expected a list of topic and mqtt_topic maps",
-                          "test.yaml:7:16: bridge.mqtt_to_topic[0].filter: expected a non-empty string",
-                          "test.yaml:7:30: unknown key 'qos' in bridge.mqtt_to_topic[0], expected one of: filter, topic, format",
-                          "test.yaml:8:19: bridge.events.queue: expected a non-empty string",
-                          "test.yaml:9:3: unknown key 'queues' in bridge, expected one of: mqtt_to_queue, mqtt_to_topic, "
+                          "test.yaml:5:46: bridge.mqtt_to_queue[2].group_level: 0 is out of range, expected 1..1000",
+                          "test.yaml:6:18: bridge.topic_to_mqtt: expected a list of topic and mqtt_topic maps",
+                          "test.yaml:8:16: bridge.mqtt_to_topic[0].filter: expected a non-empty string",
+                          "test.yaml:8:30: unknown key 'qos' in bridge.mqtt_to_topic[0], expected one of: filter, topic, format",
+                          "test.yaml:9:33: unknown key 'group_level' in bridge.mqtt_to_topic[1], expected one of: filter, "
+                          "topic, format",
+                          "test.yaml:10:19: bridge.events.queue: expected a non-empty string",
+                          "test.yaml:11:3: unknown key 'queues' in bridge, expected one of: mqtt_to_queue, mqtt_to_topic, "
                           "topic_to_mqtt, events, uplink"));
 }
 

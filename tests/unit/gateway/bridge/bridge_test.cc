@@ -14,9 +14,9 @@ using ::testing::ElementsAre;
 
 config::bridge_config sample_config() {
   config::bridge_config c;
-  c.mqtt_to_queue.push_back({"devices/+/telemetry", "telemetry", config::bridge_body_format::json, "f:3:7"});
-  c.mqtt_to_queue.push_back({"devices/#", "everything", config::bridge_body_format::raw, "f:4:7"});
-  c.mqtt_to_topic.push_back({"devices/+/telemetry", "fanout", config::bridge_body_format::raw, "f:6:7"});
+  c.mqtt_to_queue.push_back({"devices/+/telemetry", "telemetry", config::bridge_body_format::json, std::nullopt, "f:3:7"});
+  c.mqtt_to_queue.push_back({"devices/#", "everything", config::bridge_body_format::raw, std::nullopt, "f:4:7"});
+  c.mqtt_to_topic.push_back({"devices/+/telemetry", "fanout", config::bridge_body_format::raw, std::nullopt, "f:6:7"});
   c.topic_to_mqtt.push_back({"commands", "devices/{routingKey}/commands", 1, false, "f:8:7"});
   c.events_queue = "events";
   return c;
@@ -72,9 +72,9 @@ std::vector<std::string> errors_of(const config::bridge_config& c) {
 
 TEST(bridge_rules, bad_filters_and_templates_are_config_errors_at_their_binding) {
   config::bridge_config c;
-  c.mqtt_to_queue.push_back({"a/#/b", "q", config::bridge_body_format::raw, "w.yaml:3:7"});
-  c.mqtt_to_queue.push_back({"$share/g/a", "q", config::bridge_body_format::raw, "w.yaml:4:7"});
-  c.mqtt_to_topic.push_back({"x+", "t", config::bridge_body_format::raw, "w.yaml:6:7"});
+  c.mqtt_to_queue.push_back({"a/#/b", "q", config::bridge_body_format::raw, std::nullopt, "w.yaml:3:7"});
+  c.mqtt_to_queue.push_back({"$share/g/a", "q", config::bridge_body_format::raw, std::nullopt, "w.yaml:4:7"});
+  c.mqtt_to_topic.push_back({"x+", "t", config::bridge_body_format::raw, std::nullopt, "w.yaml:6:7"});
   c.topic_to_mqtt.push_back({"t", "a/#", 1, false, "w.yaml:8:7"});
   c.topic_to_mqtt.push_back({"t", "ok/{routingKey}", 1, false, "w.yaml:9:7"});
   c.topic_to_mqtt.push_back({"t", "ok/{routingKey}", 1, false, "w.yaml:10:7"});
@@ -88,8 +88,8 @@ TEST(bridge_rules, bad_filters_and_templates_are_config_errors_at_their_binding)
 
 TEST(bridge_rules, queue_and_topic_names_the_core_would_refuse_are_config_errors) {
   config::bridge_config c;
-  c.mqtt_to_queue.push_back({"a/#", "1queue", config::bridge_body_format::raw, "w.yaml:3:7"});
-  c.mqtt_to_topic.push_back({"b/#", "topic.dots", config::bridge_body_format::raw, "w.yaml:4:7"});
+  c.mqtt_to_queue.push_back({"a/#", "1queue", config::bridge_body_format::raw, std::nullopt, "w.yaml:3:7"});
+  c.mqtt_to_topic.push_back({"b/#", "topic.dots", config::bridge_body_format::raw, std::nullopt, "w.yaml:4:7"});
   c.topic_to_mqtt.push_back({"", "c/{routingKey}", 1, false, "w.yaml:5:7"});
   c.events_queue = std::string(65, 'e');
   c.events_source_location = "w.yaml:6:11";
@@ -137,6 +137,25 @@ TEST(bridge_rules, a_publish_becomes_one_command_per_matching_binding) {
   other.topic = "elsewhere";
   b.commands_for(other, out);
   EXPECT_TRUE(out.empty());
+}
+
+TEST(bridge_rules, group_level_names_the_message_group) {
+  EXPECT_EQ(group_of("devices/lamp-1/telemetry", 2), "lamp-1");
+  EXPECT_EQ(group_of("devices/lamp-1/telemetry", 1), "devices");
+  EXPECT_EQ(group_of("devices/lamp-1/telemetry", 3), "telemetry");
+  EXPECT_EQ(group_of("devices/lamp-1/telemetry", 4), std::nullopt);  // no such level
+  EXPECT_EQ(group_of("devices//telemetry", 2), std::nullopt);        // empty: the default group
+  EXPECT_EQ(group_of("/x", 1), std::nullopt);
+  EXPECT_EQ(group_of("/x", 2), "x");
+  EXPECT_EQ(group_of("a/" + std::string(200, 'd'), 2), std::string(q::max_group_id_bytes, 'd'));
+
+  config::bridge_config c;
+  c.mqtt_to_queue.push_back({"devices/+/telemetry", "ordered", config::bridge_body_format::raw, 2u, "f:3:7"});
+  const bridge b(c);
+  std::vector<q::command_body> out;
+  b.commands_for(telemetry("21.5"), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<q::send_messages>(out[0]).items.at(0).group, "lamp-1");
 }
 
 TEST(bridge_rules, json_body_carries_properties_and_base64_for_binary) {
