@@ -191,10 +191,10 @@ def idle_connections(bench, broker, connections, tls=None):
     return r
 
 
-def queue_api(bench, broker, duration):
+def queue_api(bench, broker, duration, extra_args=()):
     return run_bench(bench, ["queue", "--endpoint", "http://127.0.0.1:%d" % broker.api_port, "--secret-id", "compare",
                              "--secret-key", "compare-secret", "--batch", "16", "--producers", "4", "--consumers",
-                             "16", "--size", "64", "--duration", str(duration)])
+                             "16", "--size", "64", "--duration", str(duration), *extra_args])
 
 
 def best(results, key, higher_is_better=True):

@@ -119,6 +119,8 @@ queue options (and --rate, --size, --duration from pub/sub; --size at most 10485
   --producers P         senders, each on its own keep-alive connection (default 1)
   --consumers C         receivers, each on its own keep-alive connection (default 1)
   --polling-wait S      consumers' pollingWaitSeconds, 0..30 (default 1)
+  --groups G            an ordered queue (orderedQueue=1, created so) whose messages go to
+                        G message groups in turn (msgGroupId); default: a plain queue
 
 Latency is receive time minus the steady_clock send timestamp in the first 8 payload
 bytes. lost = messages that should have arrived (QoS > 0: acknowledged to the publisher;
@@ -231,6 +233,7 @@ std::optional<options> parse_options(int argc, char** argv, std::string& error, 
     else if (key == "--producers") ok = parse_number(v, o.producers) && o.producers > 0;
     else if (key == "--consumers") ok = parse_number(v, o.consumers) && o.consumers > 0;
     else if (key == "--polling-wait") ok = parse_number(v, o.polling_wait_s) && o.polling_wait_s <= 30;
+    else if (key == "--groups") ok = parse_number(v, o.groups) && o.groups > 0;
     else {
       error = "unknown option " + std::string(key);
       return std::nullopt;

@@ -60,6 +60,9 @@ struct options {
   std::uint32_t producers = 1;                // each on its own keep-alive connection. Default: 1
   std::uint32_t consumers = 1;                // each on its own keep-alive connection. Default: 1
   std::uint32_t polling_wait_s = 1;           // consumers' pollingWaitSeconds, 0..30. Default: 1
+  // An ordered queue whose messages spread over this many groups (msgGroupId), in turn;
+  // 0: a plain queue. Default: 0.
+  std::uint32_t groups = 0;
 };
 
 // The largest batch of the CMQ batch actions (msgBody.n, numOfMsg, receiptHandle.n).

@@ -125,7 +125,9 @@ asio::awaitable<void> pause(asio::steady_timer& timer, clock::duration d) {
   co_await timer.async_wait(asio::use_awaitable);
 }
 
-// The parameters of a producer's request; bodies are filler until stamped.
+// The parameters of a producer's request: the bodies (filler until stamped) from index
+// first_body on, then with --groups one group per body (set by set_groups).
+constexpr std::size_t first_body = 2;  // after Action and queueName
 cmq_params send_params(const run_state& st) {
   const options& o = *st.opts;
   const bool single = o.batch == 1;
@@ -134,7 +136,21 @@ cmq_params send_params(const run_state& st) {
   if (single) params.emplace_back("msgBody", filler);
   else
     for (std::uint32_t i = 1; i <= o.batch; ++i) params.emplace_back(fmt::format("msgBody.{}", i), filler);
+  if (o.groups > 0) {
+    if (single) params.emplace_back("msgGroupId", "");
+    else
+      for (std::uint32_t i = 1; i <= o.batch; ++i) params.emplace_back(fmt::format("msgGroupId.{}", i), "");
+  }
   return params;
+}
+
+// With --groups: the groups of the next request's bodies. The producers take the groups in
+// turn between them (producer p's n-th message goes to group (p + n * producers) mod G), so
+// every group gets messages at the same rate.
+void set_groups(cmq_params& params, const options& o, std::uint32_t producer, std::uint64_t& sent) {
+  if (o.groups == 0) return;
+  for (std::size_t i = first_body + o.batch; i < params.size(); ++i, ++sent)
+    params[i].second = fmt::format("g{}", (producer + sent * o.producers) % o.groups);
 }
 
 cmq_params receive_params(const run_state& st) {
@@ -174,7 +190,7 @@ asio::awaitable<void> produce(worker& w, run_state& st, clock::time_point start,
   timer.expires_at(start);
   co_await timer.async_wait(asio::use_awaitable);
   auto params = send_params(st);
-  const std::size_t first_body = 2;  // after Action and queueName
+  std::uint64_t grouped = 0;  // messages given a group so far
   while (true) {
     if (pace) {
       const auto due = pace->next();
@@ -187,7 +203,8 @@ asio::awaitable<void> produce(worker& w, run_state& st, clock::time_point start,
       break;
     }
     const auto begin = clock::now();
-    for (std::size_t i = first_body; i < params.size(); ++i) stamp(params[i].second, st.run_id, begin);
+    for (std::size_t i = first_body; i < first_body + o.batch; ++i) stamp(params[i].second, st.run_id, begin);
+    set_groups(params, o, w.index, grouped);
     const auto answer = co_await w.conn->call(params, request_timeout);
     if (answer.failure || answer.code != 0) {
       count_failure(st, *w.stats, params.front().second, answer);
@@ -293,6 +310,7 @@ cmq_answer call_alone(asio::io_context& io, const cmq_server& server, cmq_params
 bool create_queue(asio::io_context& io, const run_state& st) {
   cmq_params params{{"Action", "CreateQueue"}, {"queueName", st.queue}};
   if (st.opts->size_bytes > default_max_msg_size) params.emplace_back("maxMsgSize", std::to_string(st.opts->size_bytes));
+  if (st.opts->groups > 0) params.emplace_back("orderedQueue", "1");
   const auto answer = call_alone(io, st.server, std::move(params));
   if (answer.failure) throw std::runtime_error("CreateQueue: " + *answer.failure);
   if (answer.code == code_queue_exists) return false;
