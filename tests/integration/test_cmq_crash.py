@@ -204,6 +204,23 @@ class CmqCrashTest(QueueApiTestCase):
             self.ok("BatchDeleteMessage", dict(queueName=q, **indexed(
                 "receiptHandle", [m["receiptHandle"] for m in a["msgInfoList"]])), client=api)
 
+    def kill_during(self, broker, traffic, threads):
+        """Starts the traffic `threads`, kills the broker with SIGKILL once `traffic` reached
+        its kill point (or after 60 s), stops and joins the threads; returns whether the kill
+        point was reached."""
+        for t in threads:
+            t.start()
+        fired = traffic.acked_event.wait(60)
+        # A random few more milliseconds, so the kill lands at any point of a commit.
+        time.sleep(self.rng.random() * 0.02)
+        traffic.killed.set()
+        broker.kill()
+        traffic.stop.set()
+        for t in threads:
+            t.join(30)
+            self.assertFalse(t.is_alive(), "a traffic thread hangs after the kill")
+        return fired
+
     def ordered_sender(self, broker, q, groups, traffic):
         """Sends each of `groups`' messages after the previous one of that group was
         answered: single sends and batches that may hold several of one group, in order."""
@@ -280,16 +297,7 @@ class CmqCrashTest(QueueApiTestCase):
                    for i in range(SENDERS)]
         threads += [threading.Thread(target=self.ordered_consumer, args=(broker, q, traffic))
                     for _ in range(CONSUMERS)]
-        for t in threads:
-            t.start()
-        fired = traffic.acked_event.wait(60)
-        time.sleep(self.rng.random() * 0.02)
-        traffic.killed.set()
-        broker.kill()
-        traffic.stop.set()
-        for t in threads:
-            t.join(30)
-            self.assertFalse(t.is_alive(), "a traffic thread hangs after the kill")
+        fired = self.kill_during(broker, traffic, threads)
         self.assertTrue(fired, "only %d sends acknowledged, kill point %d" % (traffic.acked_count, traffic.kill_at))
         self.assertEqual(traffic.errors, [], "seed %d: before the kill" % self.seed)
         sys.stderr.write("ordered: killed after %d acked sends, %d deletes\n"
@@ -335,17 +343,7 @@ class CmqCrashTest(QueueApiTestCase):
             threads += [threading.Thread(target=self.consumer,
                                          args=(broker, q, traffic, bool(i % 2)))
                         for i in range(CONSUMERS)]
-            for t in threads:
-                t.start()
-            fired = traffic.acked_event.wait(60)
-            # A random few more milliseconds, so the kill lands at any point of a commit.
-            time.sleep(self.rng.random() * 0.02)
-            traffic.killed.set()
-            broker.kill()
-            traffic.stop.set()
-            for t in threads:
-                t.join(30)
-                self.assertFalse(t.is_alive(), "a traffic thread hangs after the kill")
+            fired = self.kill_during(broker, traffic, threads)
             self.assertTrue(fired, "round %d: only %d sends acknowledged, kill point %d"
                             % (round_no, traffic.acked_count, traffic.kill_at))
             self.assertEqual(traffic.errors, [], "round %d: error answers before the kill"
