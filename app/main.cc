@@ -17,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <iostream>
 #include <mutex>
 #include <string_view>
@@ -29,6 +30,7 @@
 #include "app/listeners.h"
 #include "config/config.h"
 #include "core/log.h"
+#include "core/encryption.h"
 #include "core/queue/service.h"
 #include "core/storage.h"
 #include "gateway/admin/admin_api.h"
@@ -167,6 +169,31 @@ struct reload_targets {
   wharf::gateway::http::cmq_api& queue_api;
 };
 
+// The store through encryption at rest when the config names keys. Refuses (throws) a store
+// that was encrypted when the config names none, and whatever open_encrypted refuses: a
+// missing or wrong key, values written in the clear. Nothing is written before the checks.
+std::unique_ptr<wharf::core::storage> with_encryption(const wharf::config::config& cfg,
+                                                      std::unique_ptr<wharf::core::storage> db) {
+  using namespace wharf;
+  if (!cfg.encryption) {
+    if (core::holds_encrypted_values(*db)) {
+      throw core::encryption_error(fmt::format("data_dir {} is encrypted: the config's encryption section must name "
+                                               "its keys", cfg.data_dir));
+    }
+    return db;
+  }
+  std::vector<core::encryption_key> keys;
+  for (const auto& k : cfg.encryption->keys) keys.push_back({k.id, k.key});
+  auto cipher = std::make_shared<core::value_cipher>(keys, cfg.encryption->active);
+  std::map<std::string, std::uint64_t> values_by_key;
+  auto encrypted = core::open_encrypted(std::move(db), cipher, &values_by_key);
+  std::string counts;
+  for (const auto& [id, n] : values_by_key) counts += fmt::format("{}{} with '{}'", counts.empty() ? "" : ", ", n, id);
+  log::app().info("encryption at rest: new values sealed with key '{}'; stored values: {}", cfg.encryption->active,
+                  counts.empty() ? "none yet" : counts);
+  return encrypted;
+}
+
 // SIGHUP: reads the config file again and applies what can change while running: users
 // and ACL, queue API credentials and rate limit, log levels, the mqtt section's limits,
 // the listeners (added, dropped, their settings, TLS certificates and admin users), the
@@ -251,8 +278,8 @@ int run(const options& opts) {
                                          "parent must be writable for it)",
                                          cfg.data_dir, ec.message(), ::getuid()));
   }
-  auto db = core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string(),
-                                 .min_free_bytes = cfg.min_free_disk_bytes});
+  auto db = with_encryption(cfg, core::storage::open({.path = (std::filesystem::path(cfg.data_dir) / "db").string(),
+                                                     .min_free_bytes = cfg.min_free_disk_bytes}));
   // The runtime MQTT users and roles live in the queue core; the MQTT side reads this copy.
   auth::runtime_users runtime_users;
   auto core_options = queue_core_options(cfg);

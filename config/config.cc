@@ -24,6 +24,7 @@
 
 #include "config/auth_config.h"
 #include "config/cluster_config.h"
+#include "config/encryption_config.h"
 #include "config/bridge_config.h"
 #include "config/queue_api_config.h"
 #include "config/yaml_reader.h"
@@ -248,6 +249,10 @@ class schema_reader {
       detail::read_cluster(*e, *cfg.cluster, diag_, read_file);
     }
     if (auto e = m.find("bridge")) detail::read_bridge(*e, cfg.bridge, diag_, read_file);
+    if (auto e = m.find("encryption")) {
+      cfg.encryption.emplace();
+      detail::read_encryption(*e, *cfg.encryption, diag_, read_file);
+    }
     m.finish();
   }
 

@@ -416,6 +416,19 @@ struct cluster_config {
   std::string source_location;         // "file:line:col" of the section
 };
 
+// Encryption at rest (docs/CONFIG.md, "encryption"): every value written to the store
+// sealed with AES-256-GCM. Changes apply at the next start.
+struct encryption_key_config {
+  std::string id;   // 1..64 characters, unique. Required.
+  std::string key;  // the 32 key bytes: key_file (a file of 64 hex digits) or key (64 hex digits). Required.
+  std::string source_location;
+};
+struct encryption_config {
+  std::vector<encryption_key_config> keys;  // at least one; older keys open what they sealed
+  std::string active;                       // the id of the key that seals new values. Required.
+  std::string source_location;
+};
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
@@ -435,6 +448,7 @@ struct config {
   bridge_config bridge;
   auth_config auth;
   std::optional<cluster_config> cluster;      // absent: this node alone
+  std::optional<encryption_config> encryption;  // absent: values stored in the clear
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 
