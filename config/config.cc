@@ -25,6 +25,7 @@
 #include "config/auth_config.h"
 #include "config/cluster_config.h"
 #include "config/encryption_config.h"
+#include "config/queue_config.h"
 #include "config/bridge_config.h"
 #include "config/queue_api_config.h"
 #include "config/yaml_reader.h"
@@ -239,10 +240,10 @@ class schema_reader {
     }
     if (auto e = m.find("mqtt")) read_mqtt(*e, cfg.mqtt);
     if (auto e = m.find("queue_api")) detail::read_queue_api(*e, cfg.queue_api, credentials_seen_, diag_);
-    if (auto e = m.find("queue")) read_queue(*e, cfg.queue);
     const detail::file_reader read_file = [this](map_reader& r, std::string_view key, bool required) {
       return read_tls_file(r, key, required);
     };
+    if (auto e = m.find("queue")) detail::read_queue(*e, cfg.queue, diag_, read_file);
     if (auto e = m.find("auth")) detail::read_auth(*e, cfg.auth, diag_, read_file);
     if (auto e = m.find("cluster")) {
       cfg.cluster.emplace();
@@ -623,56 +624,6 @@ class schema_reader {
         detail::read_uint_into(fm, "window_s", q.flapping.window_s, 1, 86400, diag_);
         detail::read_uint_into(fm, "ban_s", q.flapping.ban_s, 1, 604800, diag_);
         fm.finish();
-      }
-    }
-    m.finish();
-  }
-
-  void read_queue(const entry& e, queue_config& q) {
-    if (!e.value.IsMap()) {
-      diag_.add(detail::value_mark(e), "queue: expected a map of queue settings");
-      return;
-    }
-    map_reader m(e.value, "queue", diag_);
-    detail::read_uint_into(m, "max_queues", q.max_queues, 1, 10000000, diag_);
-    detail::read_uint_into(m, "max_topics", q.max_topics, 1, 10000000, diag_);
-    detail::read_uint_into(m, "max_subscriptions_per_topic", q.max_subscriptions_per_topic, 1, 100000, diag_);
-    detail::read_uint_into(m, "log_retain_entries", q.log_retain_entries, 0, 1000000000, diag_);
-    detail::read_uint_into(m, "tick_interval_ms", q.tick_interval_ms, 10, 60000, diag_);
-    if (auto p = m.find("push")) read_push(*p, q.push);
-    if (auto t = m.find("message_trace")) read_message_trace(*t, q);
-    m.finish();
-  }
-
-  void read_message_trace(const entry& e, queue_config& q) {
-    if (!e.value.IsMap()) {
-      diag_.add(detail::value_mark(e), "queue.message_trace: expected a map with retention_s and max_messages");
-      return;
-    }
-    map_reader m(e.value, "queue.message_trace", diag_);
-    detail::read_uint_into(m, "retention_s", q.trace_retention_s, 0, 604800, diag_);
-    detail::read_uint_into(m, "max_messages", q.trace_max_messages, 1, 10000000, diag_);
-    m.finish();
-  }
-
-  void read_push(const entry& e, queue_push_config& p) {
-    if (!e.value.IsMap()) {
-      diag_.add(detail::value_mark(e), "queue.push: expected a map of HTTP push settings");
-      return;
-    }
-    map_reader m(e.value, "queue.push", diag_);
-    detail::read_uint_into(m, "timeout_ms", p.timeout_ms, 100, 600000, diag_);
-    detail::read_uint_into(m, "max_in_flight", p.max_in_flight, 1, 100000, diag_);
-    if (auto ca = m.find("ca_file")) {
-      // Empty is allowed here: it names the system trust store.
-      if (auto text = detail::read_string(*ca, diag_); text && !text->empty()) {
-        std::string resolved = resolve(*text);
-        if (auto reason = unreadable_reason(resolved)) {
-          diag_.add(ca->key.Mark(),
-                    fmt::format("{}: cannot read file '{}': {}", ca->path, resolved, *reason));
-        } else {
-          p.ca_file = std::move(resolved);
-        }
       }
     }
     m.finish();

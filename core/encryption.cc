@@ -157,6 +157,14 @@ namespace {
 
 using visitor = std::function<bool(std::string_view key, std::string_view value)>;
 
+// A value read under `key`, opened (absent stays absent).
+std::optional<std::string> opened(const value_cipher& cipher, std::string_view key, std::optional<std::string> sealed) {
+  if (!sealed) return sealed;
+  auto plain = cipher.open(key, *sealed);
+  if (!plain) unreadable(key);
+  return plain;
+}
+
 // `visit` over opened values, the store's own records left out.
 visitor opening(const value_cipher& cipher, const visitor& visit) {
   return [&cipher, &visit](std::string_view key, std::string_view value) {
@@ -171,13 +179,7 @@ class encrypted_view final : public storage_view {
  public:
   encrypted_view(std::unique_ptr<storage_view> inner, std::shared_ptr<value_cipher> cipher)
       : inner_(std::move(inner)), cipher_(std::move(cipher)) {}
-  std::optional<std::string> get(std::string_view key) override {
-    auto v = inner_->get(key);
-    if (!v) return v;
-    auto plain = cipher_->open(key, *v);
-    if (!plain) unreadable(key);
-    return plain;
-  }
+  std::optional<std::string> get(std::string_view key) override { return opened(*cipher_, key, inner_->get(key)); }
   void scan_range(std::string_view begin, std::string_view end, const visitor& visit) override {
     inner_->scan_range(begin, end, opening(*cipher_, visit));
   }
@@ -210,13 +212,7 @@ class encrypted_storage final : public storage {
     inner_->write(sealed(batch), std::move(done), how);
   }
   std::error_code write_sync(write_batch batch) override { return inner_->write_sync(sealed(batch)); }
-  std::optional<std::string> get(std::string_view key) override {
-    auto v = inner_->get(key);
-    if (!v) return v;
-    auto plain = cipher_->open(key, *v);
-    if (!plain) unreadable(key);
-    return plain;
-  }
+  std::optional<std::string> get(std::string_view key) override { return opened(*cipher_, key, inner_->get(key)); }
   void scan_prefix(std::string_view prefix, const visitor& visit) override {
     inner_->scan_prefix(prefix, opening(*cipher_, visit));
   }
