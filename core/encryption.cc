@@ -6,6 +6,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <mutex>
 #include <utility>
 
 #include <fmt/format.h>
@@ -27,45 +28,12 @@ constexpr std::string_view check_plaintext = "wharf encryption key check";
 
 bool is_own(std::string_view key) noexcept { return key.starts_with(own_prefix); }
 
-struct cipher_ctx {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  ~cipher_ctx() { EVP_CIPHER_CTX_free(ctx); }
-  cipher_ctx() = default;
-  cipher_ctx(const cipher_ctx&) = delete;
-  cipher_ctx& operator=(const cipher_ctx&) = delete;
-};
-
 const unsigned char* bytes_of(std::string_view s) { return reinterpret_cast<const unsigned char*>(s.data()); }
 unsigned char* bytes_of(std::string& s) { return reinterpret_cast<unsigned char*>(s.data()); }
 
 int length_of(std::size_t n) {
   if (n > static_cast<std::size_t>(std::numeric_limits<int>::max())) throw std::length_error("value too large to seal");
   return static_cast<int>(n);
-}
-
-// Seals with `key` and `nonce`: the whole sealed value.
-std::string seal_with(std::string_view id, std::string_view key, const std::array<unsigned char, nonce_bytes>& nonce,
-                      std::string_view aad, std::string_view plaintext) {
-  std::string out;
-  out.reserve(2 + id.size() + nonce_bytes + plaintext.size() + tag_bytes);
-  out.push_back(static_cast<char>(sealed_magic));
-  out.push_back(static_cast<char>(id.size()));
-  out.append(id);
-  out.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
-  const std::size_t body = out.size();
-  out.resize(body + plaintext.size() + tag_bytes);
-  cipher_ctx c;
-  int n = 0;
-  const bool ok = c.ctx && EVP_EncryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, nonce_bytes, nullptr) == 1 &&
-                  EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, bytes_of(key), nonce.data()) == 1 &&
-                  EVP_EncryptUpdate(c.ctx, nullptr, &n, bytes_of(aad), length_of(aad.size())) == 1 &&
-                  EVP_EncryptUpdate(c.ctx, bytes_of(out) + body, &n, bytes_of(plaintext), length_of(plaintext.size())) == 1 &&
-                  EVP_EncryptFinal_ex(c.ctx, bytes_of(out) + body + n, &n) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes,
-                                      bytes_of(out) + body + plaintext.size()) == 1;
-  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed (OpenSSL)");
-  return out;
 }
 
 struct sealed_parts {
@@ -89,13 +57,73 @@ std::optional<sealed_parts> split(std::string_view sealed) noexcept {
 
 }  // namespace
 
+// OpenSSL contexts with the key already set up (its AES key schedule made once), kept for
+// reuse: a context per call cost more than sealing a small value itself. A context serves
+// one call at a time; the pool hands one out per call.
+class value_cipher::key_contexts {
+ public:
+  explicit key_contexts(std::string key) : key_(std::move(key)) {}
+  ~key_contexts() {
+    for (auto* pool : {&encrypting_, &decrypting_})
+      for (EVP_CIPHER_CTX* ctx : *pool) EVP_CIPHER_CTX_free(ctx);
+  }
+  key_contexts(const key_contexts&) = delete;
+  key_contexts& operator=(const key_contexts&) = delete;
+
+  // Runs `use(ctx)` with a context prepared for `encrypt`ing (or decrypting) with this key;
+  // the caller sets the nonce.
+  template <class Use>
+  bool with_context(bool encrypt, Use use) {
+    EVP_CIPHER_CTX* ctx = take(encrypt);
+    if (!ctx) return false;
+    const bool ok = use(ctx);
+    give_back(encrypt, ctx);
+    return ok;
+  }
+
+ private:
+  EVP_CIPHER_CTX* take(bool encrypt) {
+    {
+      const std::lock_guard lock(mu_);
+      auto& pool = encrypt ? encrypting_ : decrypting_;
+      if (!pool.empty()) {
+        EVP_CIPHER_CTX* ctx = pool.back();
+        pool.pop_back();
+        return ctx;
+      }
+    }
+    EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+    const auto* key = reinterpret_cast<const unsigned char*>(key_.data());
+    const bool ok = ctx && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr, encrypt ? 1 : 0) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, nonce_bytes, nullptr) == 1 &&
+                    EVP_CipherInit_ex(ctx, nullptr, nullptr, key, nullptr, encrypt ? 1 : 0) == 1;
+    if (!ok) {
+      EVP_CIPHER_CTX_free(ctx);
+      return nullptr;
+    }
+    return ctx;
+  }
+  void give_back(bool encrypt, EVP_CIPHER_CTX* ctx) {
+    const std::lock_guard lock(mu_);
+    (encrypt ? encrypting_ : decrypting_).push_back(ctx);
+  }
+
+  const std::string key_;
+  std::mutex mu_;
+  std::vector<EVP_CIPHER_CTX*> encrypting_;  // GUARDED_BY(mu_)
+  std::vector<EVP_CIPHER_CTX*> decrypting_;  // GUARDED_BY(mu_)
+};
+
 value_cipher::value_cipher(const std::vector<encryption_key>& keys, std::string active) : active_(std::move(active)) {
   for (const auto& k : keys) {
-    if (k.id.empty() || k.id.size() > 64 || k.bytes.size() != encryption_key_bytes || !keys_.emplace(k.id, k.bytes).second)
+    if (k.id.empty() || k.id.size() > 64 || k.bytes.size() != encryption_key_bytes ||
+        !keys_.emplace(k.id, std::make_unique<key_contexts>(k.bytes)).second)
       throw std::invalid_argument("encryption keys: ids must be unique, 1..64 bytes, keys 32 bytes");
   }
-  if (!keys_.contains(active_)) throw std::invalid_argument("encryption: the active key is not among the keys");
+  if (!has_key(active_)) throw std::invalid_argument("encryption: the active key is not among the keys");
 }
+
+value_cipher::~value_cipher() = default;
 
 std::vector<std::string> value_cipher::key_ids() const {
   std::vector<std::string> ids;
@@ -117,7 +145,25 @@ std::string value_cipher::seal(std::string_view id, std::string_view storage_key
   std::memcpy(nonce.data(), nonce_prefix_.data(), nonce_prefix_.size());
   const std::uint64_t count = nonce_counter_.fetch_add(1, std::memory_order_relaxed);
   for (std::size_t i = 0; i < 8; ++i) nonce[4 + i] = static_cast<unsigned char>(count >> (8 * (7 - i)));
-  return seal_with(id, keys_.find(id)->second, nonce, storage_key, plaintext);
+
+  std::string out;
+  out.reserve(2 + id.size() + nonce_bytes + plaintext.size() + tag_bytes);
+  out.push_back(static_cast<char>(sealed_magic));
+  out.push_back(static_cast<char>(id.size()));
+  out.append(id);
+  out.append(reinterpret_cast<const char*>(nonce.data()), nonce.size());
+  const std::size_t body = out.size();
+  out.resize(body + plaintext.size() + tag_bytes);
+  const bool ok = keys_.find(id)->second->with_context(true, [&](EVP_CIPHER_CTX* ctx) {
+    int n = 0;
+    return EVP_EncryptInit_ex(ctx, nullptr, nullptr, nullptr, nonce.data()) == 1 &&
+           EVP_EncryptUpdate(ctx, nullptr, &n, bytes_of(storage_key), length_of(storage_key.size())) == 1 &&
+           EVP_EncryptUpdate(ctx, bytes_of(out) + body, &n, bytes_of(plaintext), length_of(plaintext.size())) == 1 &&
+           EVP_EncryptFinal_ex(ctx, bytes_of(out) + body + n, &n) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes, bytes_of(out) + body + plaintext.size()) == 1;
+  });
+  if (!ok) throw std::runtime_error("AES-256-GCM encryption failed (OpenSSL)");
+  return out;
 }
 
 std::optional<std::string> value_cipher::open(std::string_view storage_key, std::string_view sealed) const {
@@ -126,17 +172,15 @@ std::optional<std::string> value_cipher::open(std::string_view storage_key, std:
   const auto key = keys_.find(p->id);
   if (key == keys_.end()) return std::nullopt;
   std::string out(p->ciphertext.size(), '\0');
-  cipher_ctx c;
-  int n = 0;
   std::string tag(p->tag);
-  const bool ok =
-      c.ctx && EVP_DecryptInit_ex(c.ctx, EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
-      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, nonce_bytes, nullptr) == 1 &&
-      EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, bytes_of(key->second), bytes_of(p->nonce)) == 1 &&
-      EVP_DecryptUpdate(c.ctx, nullptr, &n, bytes_of(storage_key), length_of(storage_key.size())) == 1 &&
-      EVP_DecryptUpdate(c.ctx, bytes_of(out), &n, bytes_of(p->ciphertext), length_of(p->ciphertext.size())) == 1 &&
-      EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, bytes_of(tag)) == 1 &&
-      EVP_DecryptFinal_ex(c.ctx, bytes_of(out) + n, &n) == 1;
+  const bool ok = key->second->with_context(false, [&](EVP_CIPHER_CTX* ctx) {
+    int n = 0;
+    return EVP_DecryptInit_ex(ctx, nullptr, nullptr, nullptr, bytes_of(p->nonce)) == 1 &&
+           EVP_DecryptUpdate(ctx, nullptr, &n, bytes_of(storage_key), length_of(storage_key.size())) == 1 &&
+           EVP_DecryptUpdate(ctx, bytes_of(out), &n, bytes_of(p->ciphertext), length_of(p->ciphertext.size())) == 1 &&
+           EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, bytes_of(tag)) == 1 &&
+           EVP_DecryptFinal_ex(ctx, bytes_of(out) + n, &n) == 1;
+  });
   if (!ok) return std::nullopt;
   return out;
 }

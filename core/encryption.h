@@ -38,6 +38,9 @@ class value_cipher {
  public:
   // REQUIRES: ids unique, every key encryption_key_bytes long, `active` one of the ids.
   value_cipher(const std::vector<encryption_key>& keys, std::string active);
+  ~value_cipher();
+  value_cipher(const value_cipher&) = delete;
+  value_cipher& operator=(const value_cipher&) = delete;
 
   // The sealed form of `plaintext` stored under `storage_key`, with the active key (or the
   // key `id`, which the cipher has).
@@ -57,7 +60,8 @@ class value_cipher {
   void set_start(std::uint32_t start) noexcept;
 
  private:
-  std::map<std::string, std::string, std::less<>> keys_;
+  class key_contexts;  // the key and OpenSSL contexts prepared with it (encryption.cc)
+  std::map<std::string, std::unique_ptr<key_contexts>, std::less<>> keys_;
   std::string active_;
   std::array<unsigned char, 4> nonce_prefix_{};
   std::atomic<std::uint64_t> nonce_counter_{0};
