@@ -98,6 +98,8 @@ wharf::core::queue::service_options queue_core_options(const wharf::config::conf
   o.limits.max_topics = cfg.queue.max_topics;
   o.limits.max_subscriptions_per_topic = cfg.queue.max_subscriptions_per_topic;
   o.limits.log_retain_entries = cfg.queue.log_retain_entries;
+  for (const auto& t : cfg.tenants)
+    o.limits.tenant_quotas.emplace(t.name, wharf::core::queue::tenant_quota{t.max_queues, t.max_topics, t.max_stored_bytes});
   o.tick_interval = std::chrono::milliseconds(cfg.queue.tick_interval_ms);
   o.max_long_polls = cfg.queue_api.max_long_polls;
   o.max_pushes_in_flight = cfg.queue.push.max_in_flight;
@@ -304,8 +306,11 @@ int run(const options& opts) {
 
   gateway::http::authenticator queue_api_auth(cfg.queue_api.credentials,
                                               gateway::http::authenticator_options_from(cfg.queue_api));
-  gateway::http::cmq_api queue_api(queue_core, queue_api_auth, pool, {.max_params = cfg.queue_api.max_params,
-                                                                          .max_requests_per_second = cfg.queue_api.max_requests_per_second});
+  gateway::http::cmq_api queue_api(
+      queue_core, queue_api_auth, pool,
+      {.max_params = cfg.queue_api.max_params,
+       .max_requests_per_second = cfg.queue_api.max_requests_per_second,
+       .tenant_requests_per_second = gateway::http::cmq_api::tenant_rates(cfg.tenants)});
 
   auto queue_api_server_options = gateway::http::http_server_options_from(cfg.queue_api);
   queue_api_server_options.error_body = [&queue_api](int code, const std::string& message) {

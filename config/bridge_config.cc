@@ -14,6 +14,13 @@ constexpr std::array<std::string_view, 2> body_formats = {"raw", "json"};
 constexpr std::array<std::string_view, 3> directions = {"out", "in", "both"};
 constexpr std::array<std::string_view, 2> mqtt_versions = {"3.1.1", "5"};
 
+// A binding's `tenant` (checked against `tenants:` once the whole file is read).
+void read_tenant(map_reader& b, std::string& out, diagnostics& diag) {
+  if (auto e = b.find("tenant")) {
+    if (auto v = read_non_empty_string(*e, diag)) out = std::move(*v);
+  }
+}
+
 // mqtt_to_queue / mqtt_to_topic: `destination_key` names the queue or the topic.
 void read_bindings(const entry& list, std::string_view destination_key, std::vector<bridge_binding>& out,
                    diagnostics& diag) {
@@ -31,6 +38,7 @@ void read_bindings(const entry& list, std::string_view destination_key, std::vec
         if (auto v = read_uint(*e, 1, 1000, diag)) binding.group_level = static_cast<std::uint32_t>(*v);
       }
     }
+    read_tenant(b, binding.tenant, diag);
     if (!filter || !destination) return;
     binding.filter = std::move(*filter);
     binding.destination = std::move(*destination);
@@ -127,6 +135,7 @@ void read_bridge(const entry& e, bridge_config& out, diagnostics& diag, const fi
       if (auto r = b.find("retain")) {
         if (auto v = read_bool(*r, diag)) binding.retain = *v;
       }
+      read_tenant(b, binding.tenant, diag);
       if (!topic || !mqtt_topic) return;
       binding.topic = std::move(*topic);
       binding.mqtt_topic = std::move(*mqtt_topic);

@@ -25,6 +25,7 @@
 #include "config/auth_config.h"
 #include "config/cluster_config.h"
 #include "config/encryption_config.h"
+#include "config/tenant_config.h"
 #include "config/queue_config.h"
 #include "config/bridge_config.h"
 #include "config/queue_api_config.h"
@@ -197,6 +198,7 @@ class schema_reader {
     if (cfg.listeners.empty() && !listeners_given_) cfg.listeners.push_back(default_listener());
     point_at_development_certificate(cfg);
     check_admin_users(cfg);
+    detail::check_tenant_references(cfg, diag_);
     if (first_queue_api_listener_ && credentials_seen_.entries == 0) {
       diag_.add(credentials_seen_.mark.value_or(*first_queue_api_listener_),
                 "queue_api.credentials: at least one credential is required when a queue-api "
@@ -254,6 +256,7 @@ class schema_reader {
       cfg.encryption.emplace();
       detail::read_encryption(*e, *cfg.encryption, diag_, read_file);
     }
+    if (auto e = m.find("tenants")) detail::read_tenants(*e, cfg.tenants, diag_);
     m.finish();
   }
 

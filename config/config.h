@@ -134,6 +134,10 @@ struct queue_api_credential {
   // Absent: every action on every queue and topic. Present: only what a grant allows;
   // anything else is answered 4100 (docs/CONFIG.md). Default: absent.
   std::optional<std::vector<queue_api_grant>> scopes{};
+  // The tenant whose queues and topics its requests name (one of `tenants`). Default: ""
+  // (the default tenant).
+  std::string tenant{};
+  std::string tenant_location{};  // "file:line:col" of `tenant`, when given
 };
 
 // The CMQ-compatible HTTP queue API: authentication and the bounds of its listeners.
@@ -223,6 +227,9 @@ struct bridge_binding {
   // group. 1..1000. Default: none (no group).
   std::optional<std::uint32_t> group_level;
   std::string source_location;                    // "file:line:col"
+  // The tenant whose MQTT topics `filter` names (under its mount) and whose queue or topic
+  // `destination` is. Default: "" (the default tenant).
+  std::string tenant{};
 };
 
 // Messages published to the core topic `topic` are published to MQTT on `mqtt_topic`,
@@ -233,6 +240,7 @@ struct bridge_mqtt_binding {
   std::uint8_t qos = 1;                           // 0..2. Default: 1.
   bool retain = false;                            // Default: false.
   std::string source_location;
+  std::string tenant{};                           // as bridge_binding::tenant. Default: "".
 };
 
 // One topic mapping of the uplink, as Mosquitto's bridge `topic` lines: a message on local
@@ -429,6 +437,30 @@ struct encryption_config {
   std::string source_location;
 };
 
+// A tenant (docs/CONFIG.md "tenants"): its own queue and topic names (CMQ API, through the
+// credentials that name it), its own MQTT topic tree (under "$tenant/<name>/", which its
+// devices never see), and its quotas.
+struct tenant_config {
+  std::string name;  // Required, unique: 1..32 characters, a letter, then letters, digits, '_' or '-'.
+  // MQTT usernames whose clients belong to it (a client certificate's identity too, where
+  // the listener makes it the username): exact names, or prefixes ending in '*'. No
+  // username may match two tenants. Default: none.
+  std::vector<std::string> mqtt_users;
+  // quotas: 0 is no quota of its own (the `queue:` limits still hold).
+  std::size_t max_queues = 1000;              // quotas.queues → CMQ 4450. 0..1000000. Default: 1000.
+  std::size_t max_topics = 1000;              // quotas.topics → CMQ 4450. 0..1000000. Default: 1000.
+  std::uint32_t max_requests_per_second = 0;  // quotas.requests_per_second, all its SecretIds → 4420. Default: 0.
+  std::uint64_t max_stored_bytes = 0;         // quotas.stored_bytes, message bodies kept → 4410. Default: 0.
+  std::string source_location;                // of the entry
+};
+
+// Whether `pattern` (a name, or a prefix ending in '*') matches `name`.
+[[nodiscard]] bool name_pattern_matches(std::string_view pattern, std::string_view name) noexcept;
+
+// The tenant whose mqtt_users match `username` ("" when none: the default tenant).
+[[nodiscard]] std::string_view tenant_of_mqtt_user(const std::vector<tenant_config>& tenants,
+                                                   std::string_view username) noexcept;
+
 struct config {
   std::string data_dir = "./wharf-data";      // RocksDB and generated files. Default: ./wharf-data.
   // Storage writes are refused while data_dir's file system has less free space (QoS 1/2
@@ -449,6 +481,7 @@ struct config {
   auth_config auth;
   std::optional<cluster_config> cluster;      // absent: this node alone
   std::optional<encryption_config> encryption;  // absent: values stored in the clear
+  std::vector<tenant_config> tenants;         // Default: none (everything is the default tenant's)
   std::string source_file;                    // the file it was loaded from ("<embedded>")
 };
 

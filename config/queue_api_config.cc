@@ -91,6 +91,13 @@ void read_credentials(const entry& e, std::vector<queue_api_credential>& out, cr
     auto key = read_required_string(m, "secret_key", diag);
     std::optional<std::vector<queue_api_grant>> scopes;
     if (auto s = m.find("scopes")) scopes = read_scopes(*s, diag);
+    std::string tenant, tenant_location;
+    if (auto t = m.find("tenant")) {
+      if (auto v = read_non_empty_string(*t, diag)) {
+        tenant = std::move(*v);
+        tenant_location = diag.location(value_mark(*t));
+      }
+    }
     m.finish();
     if (id) {
       auto [pos, inserted] = first_line.emplace(id->first, id->second.line + 1);
@@ -100,7 +107,10 @@ void read_credentials(const entry& e, std::vector<queue_api_credential>& out, cr
         continue;
       }
     }
-    if (id && key) out.push_back({std::move(id->first), std::move(key->first), std::move(scopes)});
+    if (id && key) {
+      out.push_back({std::move(id->first), std::move(key->first), std::move(scopes), std::move(tenant),
+                     std::move(tenant_location)});
+    }
   }
 }
 

@@ -53,6 +53,10 @@ bool is_env_name(std::string_view name) {
 
 }  // namespace
 
+void diagnostics::add_at(const std::string& location, std::string message) {
+  errors_.push_back(error_at(location, std::move(message)));
+}
+
 void diagnostics::add(const YAML::Mark& mark, std::string message) {
   config_error err;
   err.file = file_;

@@ -25,6 +25,8 @@ class diagnostics {
   explicit diagnostics(std::string file) : file_(std::move(file)) {}
 
   void add(const YAML::Mark& mark, std::string message);
+  // At a source_location ("file:line:col") recorded while reading, for checks across sections.
+  void add_at(const std::string& location, std::string message);
   [[nodiscard]] bool empty() const noexcept { return errors_.empty(); }
   [[nodiscard]] const std::string& file() const noexcept { return file_; }
   // "file:line:col" of `mark`, for source_location fields.

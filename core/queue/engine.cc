@@ -10,7 +10,7 @@
 // | `cm/applied` | applied index, latest command time | once per batch (finish_batch) |
 // | `cm/counters` | id counters (queue, topic, subscription, msg number, seq, delivery), engine_stats | once per batch, when one changed |
 // | `cq/<be64 queue id>` | name, attributes, create/modify time, time-to-live cursor | create/set queue, TTL expiry |
-// | `cs/<be64 queue id><be64 seq>` | message metadata: msg number, enqueue/visible/first-dequeue time, dequeue count, generation, state (waiting, received, deleted-kept-for-rewind), dead-letter source | enqueue, receive, delete, rewind |
+// | `cs/<be64 queue id><be64 seq>` | message metadata: msg number, enqueue/visible/first-dequeue time, dequeue count, generation, state (waiting, received, deleted-kept-for-rewind), dead-letter source, group, body size | enqueue, receive, delete, rewind |
 // | `cb/<be64 queue id><be64 seq>` | message body | once, at enqueue |
 // | `cd/<be64 queue id><be64 first ms><dedup key>` | msg number of the key's first message | send with a new key; erased when its window ends |
 // | `ct/<be64 topic id>` | name, attributes, create/modify time, msg count | create/set topic, publish |
@@ -31,14 +31,6 @@
 #include "core/queue/engine_impl.h"
 
 namespace wharf::core::queue {
-
-bool is_valid_name(std::string_view name) noexcept {
-  if (name.empty() || name.size() > 64) return false;
-  const auto is_letter = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-  if (!is_letter(name.front())) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return is_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; });
-}
 
 namespace detail {
 namespace {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/queue/message_trace.h"
+#include "core/queue/tenant.h"
 #include "core/queue/types.h"
 #include "core/storage.h"
 
@@ -45,6 +46,15 @@ struct engine_limits {
   // Whether apply() writes the "cl/" log at all: not when a replicated log (the Raft log)
   // keeps the commands. Default: true.
   bool keep_command_log = true;
+  // Quotas of named tenants (config `tenants:`); a tenant not here has none of its own.
+  std::map<std::string, tenant_quota, std::less<>> tenant_quotas;
+};
+
+// What a tenant holds in the queue core (engine::usage), against its quota.
+struct tenant_usage {
+  std::size_t queues = 0;
+  std::size_t topics = 0;
+  std::uint64_t stored_bytes = 0;  // bodies of its messages not yet removed (rewindable ones too)
 };
 
 // Counts of one queue at a moment (GetQueueAttributes).
@@ -119,6 +129,9 @@ struct engine_stats {
   std::uint64_t dedup_hits = 0;
   // Dead-lettered heads of a group in an ordered queue: each let the rest of its group go on.
   std::uint64_t group_heads_dead_lettered = 0;
+  // Requests refused by a tenant's quota (queues, topics, stored bytes) and copies of a
+  // publish a queue did not take for its tenant's stored-bytes quota.
+  std::uint64_t tenant_quota_refusals = 0;
 };
 
 class engine {
@@ -153,12 +166,20 @@ class engine {
   [[nodiscard]] virtual std::optional<queue_info> queue(std::string_view name, time_ms now) const = 0;
   // Names containing search_word (all when empty), sorted by name, paged by offset/limit;
   // total is the number matching before paging.
-  [[nodiscard]] virtual std::vector<queue_info> list_queues(std::string_view search_word, std::size_t offset,
+  // `tenant`: only that tenant's names ("" the default tenant's; nullopt every tenant's),
+  // with `search_word` matched against the name within the tenant.
+  [[nodiscard]] virtual std::vector<queue_info> list_queues(std::optional<std::string_view> tenant,
+                                                            std::string_view search_word, std::size_t offset,
                                                             std::size_t limit, std::size_t& total,
                                                             time_ms now) const = 0;
   [[nodiscard]] virtual std::optional<topic_info> topic(std::string_view name) const = 0;
-  [[nodiscard]] virtual std::vector<topic_info> list_topics(std::string_view search_word, std::size_t offset,
+  [[nodiscard]] virtual std::vector<topic_info> list_topics(std::optional<std::string_view> tenant,
+                                                            std::string_view search_word, std::size_t offset,
                                                             std::size_t limit, std::size_t& total) const = 0;
+  // What `tenant` ("" the default tenant) holds.
+  [[nodiscard]] virtual tenant_usage usage(std::string_view tenant) const = 0;
+  // The tenants holding a queue or a topic, "" (the default tenant) first, then by name.
+  [[nodiscard]] virtual std::vector<std::string> tenants() const = 0;
   [[nodiscard]] virtual std::optional<subscription_info> subscription(std::string_view topic,
                                                                       std::string_view name) const = 0;
   [[nodiscard]] virtual std::vector<subscription_info> list_subscriptions(std::string_view topic,
@@ -202,9 +223,6 @@ class engine {
   // same log have equal dumps. For tests.
   [[nodiscard]] virtual std::string dump() const = 0;
 };
-
-// Queue, topic and subscription names: 1..64 characters, ^[A-Za-z][A-Za-z0-9_-]*$.
-[[nodiscard]] bool is_valid_name(std::string_view name) noexcept;
 
 // Encoding of a command as a log entry (stable binary format, versioned by its first byte).
 [[nodiscard]] std::string encode_command(const command& cmd);

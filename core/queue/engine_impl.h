@@ -52,6 +52,7 @@ struct message {
   // The group it was sent with (ordered queues; "" the default group). Kept when the
   // message is dead-lettered, so a redrive puts it back into its group.
   std::string group;
+  std::uint32_t body_bytes = 0;  // its body's size, for its tenant's stored bytes
 };
 
 struct dedup_entry {
@@ -91,6 +92,7 @@ struct queue_state {
   std::set<std::pair<time_ms, std::string>> dedup_by_time;
 
   std::optional<time_ms> housekeeping_ms;  // this queue's entry in engine_impl::housekeeping_
+  std::uint64_t stored_bytes = 0;  // bodies of live and deleted messages, memory only
 };
 
 struct topic_state;
@@ -219,11 +221,14 @@ class engine_impl final : public engine {
   void committed(std::uint64_t index) override;
 
   std::optional<queue_info> queue(std::string_view name, time_ms now) const override;
-  std::vector<queue_info> list_queues(std::string_view search_word, std::size_t offset, std::size_t limit,
-                                      std::size_t& total, time_ms now) const override;
+  std::vector<queue_info> list_queues(std::optional<std::string_view> tenant, std::string_view search_word,
+                                      std::size_t offset, std::size_t limit, std::size_t& total,
+                                      time_ms now) const override;
   std::optional<topic_info> topic(std::string_view name) const override;
-  std::vector<topic_info> list_topics(std::string_view search_word, std::size_t offset, std::size_t limit,
-                                      std::size_t& total) const override;
+  std::vector<topic_info> list_topics(std::optional<std::string_view> tenant, std::string_view search_word,
+                                      std::size_t offset, std::size_t limit, std::size_t& total) const override;
+  tenant_usage usage(std::string_view tenant) const override;
+  std::vector<std::string> tenants() const override;
   std::optional<subscription_info> subscription(std::string_view topic, std::string_view name) const override;
   std::vector<subscription_info> list_subscriptions(std::string_view topic, std::string_view search_word,
                                                     std::size_t offset, std::size_t limit,
@@ -301,6 +306,16 @@ class engine_impl final : public engine {
   // Removes a live message: memory, indexes and storage.
   void remove_live(queue_state& q, std::map<seq_t, message>::iterator it);
   void remove_deleted(queue_state& q, std::map<seq_t, message>::iterator it);
+  // A tenant's stored bytes follow its messages' bodies: added at enqueue, removed with the
+  // message (memory only; load() counts them again).
+  void stored_added(queue_state& q, std::uint64_t bytes);
+  void stored_removed(queue_state& q, std::uint64_t bytes);
+  // Why `tenant` may not make one more queue (topics: `topics`) or store `adding` more
+  // bytes, or nullopt when it may (counted when refused).
+  [[nodiscard]] std::optional<result> over_tenant_count(std::string_view tenant, bool topics);
+  [[nodiscard]] std::optional<result> over_tenant_bytes(std::string_view tenant, std::uint64_t adding);
+  // The number of queues (or topics) of `tenant`.
+  [[nodiscard]] std::size_t tenant_count(std::string_view tenant, bool topics) const;
   void store_message(const queue_state& q, seq_t seq, const message& m);
   // Erases every message and dedup key record of `q` from storage (not from memory).
   void erase_message_records(const queue_state& q);
@@ -374,6 +389,7 @@ class engine_impl final : public engine {
   std::map<std::string, mqtt_role, std::less<>> mqtt_roles_;  // by name
   mqtt_auth_changes mqtt_auth_changes_;  // observation only (take_mqtt_auth_changes)
   std::set<std::pair<time_ms, std::uint64_t>> housekeeping_;  // (due, queue id)
+  std::map<std::string, std::uint64_t, std::less<>> tenant_bytes_;  // stored bytes by tenant, memory only
 
   std::map<std::string, topic_state, std::less<>> topics_;  // by name
   std::unordered_map<std::uint64_t, subscription_state*> subscription_by_id_;

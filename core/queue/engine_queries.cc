@@ -69,14 +69,17 @@ subscription_info describe(const subscription_state& s) {
   return info;
 }
 
-// Entries of a name-ordered map whose name contains `search_word`, paged.
+// Entries of a name-ordered map whose name contains `search_word`, paged. `tenant`: only
+// that tenant's, matched by the name within it.
 template <class Map, class Describe>
-auto list_page(const Map& map, std::string_view search_word, std::size_t offset, std::size_t limit,
-               std::size_t& total, Describe describe_one) {
+auto list_page(const Map& map, std::optional<std::string_view> tenant, std::string_view search_word,
+               std::size_t offset, std::size_t limit, std::size_t& total, Describe describe_one) {
   std::vector<decltype(describe_one(map.begin()->second))> page;
   total = 0;
   for (const auto& [name, entry] : map) {
-    if (name.find(search_word) == std::string::npos) continue;
+    if (tenant && tenant_of(name) != *tenant) continue;
+    const std::string_view shown = tenant ? local_name(name) : std::string_view(name);
+    if (shown.find(search_word) == std::string::npos) continue;
     if (total++ >= offset && page.size() < limit) page.push_back(describe_one(entry));
   }
   return page;
@@ -113,9 +116,10 @@ std::optional<queue_info> engine_impl::queue(std::string_view name, time_ms now)
   return describe(*q, now);
 }
 
-std::vector<queue_info> engine_impl::list_queues(std::string_view search_word, std::size_t offset,
+std::vector<queue_info> engine_impl::list_queues(std::optional<std::string_view> tenant,
+                                                 std::string_view search_word, std::size_t offset,
                                                  std::size_t limit, std::size_t& total, time_ms now) const {
-  return list_page(queues_, search_word, offset, limit, total,
+  return list_page(queues_, tenant, search_word, offset, limit, total,
                    [now](const queue_state& q) { return describe(q, now); });
 }
 
@@ -125,10 +129,37 @@ std::optional<topic_info> engine_impl::topic(std::string_view name) const {
   return describe(*t);
 }
 
-std::vector<topic_info> engine_impl::list_topics(std::string_view search_word, std::size_t offset,
+std::vector<topic_info> engine_impl::list_topics(std::optional<std::string_view> tenant,
+                                                 std::string_view search_word, std::size_t offset,
                                                  std::size_t limit, std::size_t& total) const {
-  return list_page(topics_, search_word, offset, limit, total,
+  return list_page(topics_, tenant, search_word, offset, limit, total,
                    [](const topic_state& t) { return describe(t); });
+}
+
+tenant_usage engine_impl::usage(std::string_view tenant) const {
+  tenant_usage u;
+  u.queues = tenant_count(tenant, false);
+  u.topics = tenant_count(tenant, true);
+  if (const auto it = tenant_bytes_.find(tenant); it != tenant_bytes_.end()) u.stored_bytes = it->second;
+  return u;
+}
+
+std::vector<std::string> engine_impl::tenants() const {
+  std::set<std::string, std::less<>> named;
+  std::vector<std::string> out;
+  bool default_tenant = false;
+  const auto collect = [&](const auto& map) {
+    for (const auto& entry : map) {
+      const auto tenant = tenant_of(entry.first);
+      if (tenant.empty()) default_tenant = true;
+      else named.emplace(tenant);
+    }
+  };
+  collect(queues_);
+  collect(topics_);
+  if (default_tenant) out.emplace_back();
+  out.insert(out.end(), named.begin(), named.end());
+  return out;
 }
 
 std::optional<subscription_info> engine_impl::subscription(std::string_view topic,
@@ -149,7 +180,7 @@ std::vector<subscription_info> engine_impl::list_subscriptions(std::string_view 
     total = 0;
     return {};
   }
-  return list_page(t->subscriptions, search_word, offset, limit, total,
+  return list_page(t->subscriptions, std::nullopt, search_word, offset, limit, total,
                    [](const subscription_state& s) { return describe(s); });
 }
 
@@ -233,10 +264,10 @@ std::string engine_impl::dump() const {
   fmt::format_to(std::back_inserter(out),
                  "next queue {} topic {} subscription {} msg {} seq {} delivery {}\n"
                  "stats expired {} dead_lettered {} publish_queue_full {} pushes_given_up {} dedup_hits {} "
-                 "group_heads_dead_lettered {}\n",
+                 "group_heads_dead_lettered {} tenant_quota_refusals {}\n",
                  c.next_queue_id, c.next_topic_id, c.next_subscription_id, c.next_msg_number, c.next_seq,
                  c.next_delivery_id, st.messages_expired, st.messages_dead_lettered, st.publish_queue_full,
-                 st.pushes_given_up, st.dedup_hits, st.group_heads_dead_lettered);
+                 st.pushes_given_up, st.dedup_hits, st.group_heads_dead_lettered, st.tenant_quota_refusals);
   for (const auto& [name, q] : queues_) {
     const queue_attributes& a = q.attributes;
     fmt::format_to(std::back_inserter(out),

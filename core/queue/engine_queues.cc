@@ -86,7 +86,9 @@ status engine_impl::validate(const queue_attributes& a, std::string_view queue_n
   if (a.dead_letter_queue.empty()) return {};
   // The dead-letter queue must exist when it is named; a later DeleteQueue of it does not
   // invalidate this queue (its messages then simply stay: see dead_letter_target).
-  if (dead_letter_queue_named && (a.dead_letter_queue == queue_name || !find_queue(a.dead_letter_queue))) {
+  // It is a queue of the same tenant: another tenant's is as if it did not exist.
+  if (dead_letter_queue_named && (a.dead_letter_queue == queue_name || !find_queue(a.dead_letter_queue) ||
+                                  tenant_of(a.dead_letter_queue) != tenant_of(queue_name))) {
     return invalid("deadLetterQueueName must name an existing queue other than this one");
   }
   switch (a.policy) {
@@ -104,7 +106,7 @@ status engine_impl::validate(const queue_attributes& a, std::string_view queue_n
 }
 
 result engine_impl::on(const create_queue& c) {
-  if (!is_valid_name(c.name)) {
+  if (!is_valid_engine_name(c.name)) {
     return failure(code::invalid_parameter,
                    "queueName must be 1..64 characters: a letter, then letters, digits, '_' or '-'");
   }
@@ -113,6 +115,7 @@ result engine_impl::on(const create_queue& c) {
   if (queues_.size() >= limits_.max_queues) {
     return failure(code::too_many, fmt::format("at most {} queues", limits_.max_queues));
   }
+  if (auto refused = over_tenant_count(tenant_of(c.name), false)) return std::move(*refused);
   const queue_attributes attributes = merged({}, c.attributes);
   if (status s = validate(attributes, c.name, true); !s.ok()) return failure(s.value, std::move(s.message));
 
@@ -160,6 +163,7 @@ result engine_impl::on(const delete_queue& c) {
     }
   }
   erase_message_records(q);
+  stored_removed(q, q.stored_bytes);
   erase(keys::with_ids(keys::queue_prefix, q.id));
   if (q.housekeeping_ms) housekeeping_.erase({*q.housekeeping_ms, q.id});
   queue_by_id_.erase(q.id);
@@ -180,6 +184,7 @@ result engine_impl::on(const purge_queue& c) {
   erase_message_records(*q);
   result r;
   r.count = q->live.size();
+  stored_removed(*q, q->stored_bytes);
   q->live.clear();
   q->deleted.clear();
   q->ready.clear();
@@ -297,6 +302,8 @@ void engine_impl::enqueue(queue_state& q, std::uint64_t msg_number, std::string_
   m.visible_ms = visible_ms;
   m.dead_letter_source = std::move(dead_letter_source);
   m.group = std::move(group);
+  m.body_bytes = static_cast<std::uint32_t>(body.size());
+  stored_added(q, m.body_bytes);
   store_message(q, seq, m);
   put_body(keys::with_ids(keys::message_body_prefix, q.id, seq), body);
   const message& stored = q.live.emplace(seq, std::move(m)).first->second;
@@ -320,13 +327,72 @@ void engine_impl::remove_live(queue_state& q, std::map<seq_t, message>::iterator
   leave_group(q, it->first, it->second);
   erase(keys::with_ids(keys::message_state_prefix, q.id, it->first));
   erase(keys::with_ids(keys::message_body_prefix, q.id, it->first));
+  stored_removed(q, it->second.body_bytes);
   q.live.erase(it);
 }
 
 void engine_impl::remove_deleted(queue_state& q, std::map<seq_t, message>::iterator it) {
   erase(keys::with_ids(keys::message_state_prefix, q.id, it->first));
   erase(keys::with_ids(keys::message_body_prefix, q.id, it->first));
+  stored_removed(q, it->second.body_bytes);
   q.deleted.erase(it);
+}
+
+void engine_impl::stored_added(queue_state& q, std::uint64_t bytes) {
+  q.stored_bytes += bytes;
+  const auto tenant = tenant_of(q.name);
+  auto it = tenant_bytes_.find(tenant);
+  if (it == tenant_bytes_.end()) it = tenant_bytes_.emplace(std::string(tenant), 0).first;
+  it->second += bytes;
+}
+
+void engine_impl::stored_removed(queue_state& q, std::uint64_t bytes) {
+  if (bytes == 0) return;
+  q.stored_bytes -= bytes;
+  const auto it = tenant_bytes_.find(tenant_of(q.name));
+  it->second -= bytes;
+  if (it->second == 0) tenant_bytes_.erase(it);
+}
+
+std::size_t engine_impl::tenant_count(std::string_view tenant, bool topics) const {
+  const auto count = [&](const auto& by_name) -> std::size_t {
+    if (tenant.empty()) {
+      return static_cast<std::size_t>(std::count_if(by_name.begin(), by_name.end(), [](const auto& entry) {
+        return tenant_of(entry.first).empty();
+      }));
+    }
+    // A named tenant's names are one range of the sorted map: "<tenant>:" up to "<tenant>;".
+    const std::string first = engine_name(tenant, "");
+    std::string past = first;
+    past.back() = static_cast<char>(tenant_separator + 1);
+    return static_cast<std::size_t>(std::distance(by_name.lower_bound(first), by_name.lower_bound(past)));
+  };
+  return topics ? count(topics_) : count(queues_);
+}
+
+std::optional<result> engine_impl::over_tenant_count(std::string_view tenant, bool topics) {
+  const auto quota = limits_.tenant_quotas.find(tenant);
+  if (quota == limits_.tenant_quotas.end()) return std::nullopt;
+  const std::size_t max = topics ? quota->second.max_topics : quota->second.max_queues;
+  if (max == 0 || tenant_count(tenant, topics) < max) return std::nullopt;
+  ++counters_.stats.tenant_quota_refusals;
+  counters_changed();
+  return failure(code::too_many, fmt::format("tenant {} has its quota of {} {} (tenants quotas.{})", tenant, max,
+                                             topics ? "topics" : "queues", topics ? "topics" : "queues"));
+}
+
+std::optional<result> engine_impl::over_tenant_bytes(std::string_view tenant, std::uint64_t adding) {
+  const auto quota = limits_.tenant_quotas.find(tenant);
+  if (quota == limits_.tenant_quotas.end() || quota->second.max_stored_bytes == 0) return std::nullopt;
+  const auto stored = tenant_bytes_.find(tenant);
+  const std::uint64_t now_stored = stored == tenant_bytes_.end() ? 0 : stored->second;
+  if (now_stored + adding <= quota->second.max_stored_bytes) return std::nullopt;
+  ++counters_.stats.tenant_quota_refusals;
+  counters_changed();
+  return failure(code::queue_full,
+                 fmt::format("tenant {} stores {} bytes of messages; {} more would pass its quota of {} "
+                             "(tenants quotas.stored_bytes)",
+                             tenant, now_stored, adding, quota->second.max_stored_bytes));
 }
 
 result engine_impl::on(const send_messages& c) {
@@ -384,6 +450,11 @@ result engine_impl::on(const send_messages& c) {
     return failure(code::queue_full, fmt::format("queue {} holds maxMsgHeapNum ({}) messages", q->name,
                                                  q->attributes.max_msg_heap_num));
   }
+  std::uint64_t new_bytes = 0;
+  for (std::size_t i = 0; i < c.items.size(); ++i) {
+    if (!repeat_of_entry[i] && repeat_of_item[i] == not_a_repeat) new_bytes += c.items[i].body.size();
+  }
+  if (auto refused = over_tenant_bytes(tenant_of(q->name), new_bytes)) return std::move(*refused);
 
   result r;
   r.msg_ids.reserve(c.items.size());
@@ -562,7 +633,9 @@ result engine_impl::on(const redrive_dead_letters& c) {
   }
   queue_state* dlq = find_queue(c.dead_letter_queue);
   if (!dlq) return queue_not_found(c.dead_letter_queue);
-  if (!c.source_queue.empty() && !find_queue(c.source_queue)) return queue_not_found(c.source_queue);
+  if (!c.source_queue.empty() &&
+      (!find_queue(c.source_queue) || tenant_of(c.source_queue) != tenant_of(c.dead_letter_queue)))
+    return queue_not_found(c.source_queue);
   expire(*dlq);
 
   // Letters in enqueue order. A letter a consumer holds (received, not yet visible again)

@@ -132,6 +132,7 @@ std::string encode_counters(const counters& c) {
   w.varint(c.stats.pushes_given_up);
   w.varint(c.stats.dedup_hits);
   w.varint(c.stats.group_heads_dead_lettered);
+  w.varint(c.stats.tenant_quota_refusals);
   return w.take();
 }
 
@@ -157,6 +158,7 @@ std::string encode_message(const message& m) {
   w.u8(static_cast<std::uint8_t>(m.state));
   w.bytes(m.dead_letter_source);
   w.bytes(m.group);
+  w.varint(m.body_bytes);
   return w.take();
 }
 
@@ -227,6 +229,7 @@ void engine_impl::load() {
     c.stats.pushes_given_up = r.varint();
     c.stats.dedup_hits = r.varint();
     if (!r.done()) c.stats.group_heads_dead_lettered = r.varint();
+    if (!r.done()) c.stats.tenant_quota_refusals = r.varint();
     finish(r, "counters");
   }
   // Message indexes split visible from not-yet-visible messages as of the last command.
@@ -291,8 +294,16 @@ void engine_impl::load_messages() {
     m.state = read_enum(r, message_state::waiting, message_state::deleted);
     m.dead_letter_source = r.bytes();
     if (!r.done()) m.group = r.bytes();
+    const bool sized = !r.done();
+    if (sized) m.body_bytes = r.u32();
     finish(r, "message");
     queue_state& queue = *q->second;
+    // A record from before sizes were kept: its body tells.
+    if (!sized) {
+      const auto body = store_.get(keys::with_ids(keys::message_body_prefix, queue.id, seq));
+      m.body_bytes = body ? static_cast<std::uint32_t>(body->size()) : 0;
+    }
+    stored_added(queue, m.body_bytes);
     if (m.state == message_state::deleted) {
       queue.deleted.emplace(seq, std::move(m));
     } else {

@@ -82,7 +82,7 @@ const topic_state* engine_impl::find_topic(std::string_view name) const {
 }
 
 result engine_impl::on(const create_topic& c) {
-  if (!is_valid_name(c.name)) {
+  if (!is_valid_engine_name(c.name)) {
     return failure(code::invalid_parameter,
                    "topicName must be 1..64 characters: a letter, then letters, digits, '_' or '-'");
   }
@@ -91,6 +91,7 @@ result engine_impl::on(const create_topic& c) {
   if (topics_.size() >= limits_.max_topics) {
     return failure(code::too_many, fmt::format("at most {} topics", limits_.max_topics));
   }
+  if (auto refused = over_tenant_count(tenant_of(c.name), true)) return std::move(*refused);
   if (auto e = invalid_topic_msg_size(c.attributes.max_msg_size)) return failure(e->value, e->message);
   if (c.attributes.filter != filter_type::tag && c.attributes.filter != filter_type::routing_key) {
     return failure(code::invalid_parameter, "filterType must be 1 or 2");
@@ -173,11 +174,16 @@ void engine_impl::fan_out(topic_state& t, const publish_item& item, std::uint64_
       // The publish succeeds whatever one subscription's queue does; a copy the queue
       // cannot take (gone or full) is counted, never silently dropped.
       queue_state* q = find_queue(a.endpoint);
-      if (!q || is_full(*q)) {
+      // (Subscribe keeps the queue in the topic's tenant; a queue of that name made later
+      // by another tenant cannot be one.)
+      if (q && tenant_of(q->name) != tenant_of(t.name)) q = nullptr;
+      const bool over_quota = q && !is_full(*q) && over_tenant_bytes(tenant_of(q->name), item.body.size());
+      if (!q || is_full(*q) || over_quota) {
         ++counters_.stats.publish_queue_full;
         if (observer_) {
           report(trace_event::kind::not_delivered, msg_number, a.endpoint, 0,
-                 fmt::format("subscription {}: queue {} is {}", name, a.endpoint, q ? "full" : "missing"));
+                 fmt::format("subscription {}: queue {} is {}", name, a.endpoint,
+                             !q ? "missing" : over_quota ? "at its tenant's stored-bytes quota" : "full"));
         }
         continue;
       }
@@ -254,6 +260,10 @@ result engine_impl::on(const subscribe& c) {
   }
   if (status s = validate_subscription(c.attributes, true); !s.ok())
     return failure(s.value, std::move(s.message));
+  // A topic's copies go to queues of its own tenant only.
+  if (c.attributes.protocol == sub_protocol::queue && tenant_of(c.attributes.endpoint) != tenant_of(c.topic)) {
+    return failure(code::not_found, fmt::format("endpoint queue {} does not exist", c.attributes.endpoint));
+  }
 
   subscription_state& s = t->subscriptions[c.subscription];
   s.id = counters_.next_subscription_id++;

@@ -4,8 +4,10 @@
 #include <limits>
 #include <memory>
 
+#include <boost/url/parse_query.hpp>
 #include <fmt/format.h>
 
+#include "core/queue/tenant.h"
 #include "gateway/mqtt/transport/listener.h"
 #include "tls/crypto.h"
 
@@ -229,6 +231,9 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
   x.one("wharf_queue_group_heads_dead_lettered_total", "counter",
         "Dead-lettered messages that headed their group in an ordered queue (each let its group go on).",
         s.engine.group_heads_dead_lettered);
+  x.one("wharf_queue_tenant_quota_refusals_total", "counter",
+        "Requests (and topic copies into queues) refused by a tenant's quota: queues, topics, stored bytes.",
+        s.engine.tenant_quota_refusals);
   x.one("wharf_queue_storage_failures_total", "counter", "Queue core commits that failed.", s.storage_failures);
   x.one("wharf_queue_traced_messages", "gauge", "Messages whose history the message trace holds now.",
         s.traced_messages);
@@ -275,14 +280,43 @@ void write_core(exposition& x, const core::queue::service_stats& s) {
         s.peer_tls_refused);
 }
 
+// The label of a tenant ("" is the default tenant).
+std::string tenant_label(std::string_view tenant) {
+  return label_value(tenant.empty() ? core::queue::default_tenant_name : tenant);
+}
+
+// Each tenant's queues, topics and stored bytes (from the core) and its queue API requests.
+void write_tenants(exposition& x, const std::vector<std::string>& tenants, const core::queue::engine& engine,
+                   const std::vector<http::cmq_tenant_stats>& requests) {
+  std::vector<std::pair<std::string, core::queue::tenant_usage>> usage;
+  for (const auto& t : tenants) usage.emplace_back(t, engine.usage(t));
+  x.family("wharf_tenant_queues", "gauge", "Queues of each tenant.");
+  for (const auto& [t, u] : usage) x.sample("wharf_tenant_queues", fmt::format("tenant=\"{}\"", tenant_label(t)), u.queues);
+  x.family("wharf_tenant_topics", "gauge", "Topics of each tenant.");
+  for (const auto& [t, u] : usage) x.sample("wharf_tenant_topics", fmt::format("tenant=\"{}\"", tenant_label(t)), u.topics);
+  x.family("wharf_tenant_stored_bytes", "gauge", "Bodies of each tenant's messages kept (its quotas.stored_bytes).");
+  for (const auto& [t, u] : usage)
+    x.sample("wharf_tenant_stored_bytes", fmt::format("tenant=\"{}\"", tenant_label(t)), u.stored_bytes);
+  x.family("wharf_tenant_cmq_requests_total", "counter", "Queue API requests of each tenant (authenticated).");
+  for (const auto& r : requests)
+    x.sample("wharf_tenant_cmq_requests_total", fmt::format("tenant=\"{}\"", tenant_label(r.tenant)), r.requests);
+  x.family("wharf_tenant_cmq_rate_limited_total", "counter",
+           "Queue API requests of each tenant over its quotas.requests_per_second (code 4420).");
+  for (const auto& r : requests)
+    x.sample("wharf_tenant_cmq_rate_limited_total", fmt::format("tenant=\"{}\"", tenant_label(r.tenant)),
+             r.rate_limited);
+}
+
 void write_queues(exposition& x, const std::vector<core::queue::queue_info>& queues) {
   x.family("wharf_queue_messages", "gauge",
            "Messages in each queue: visible, inflight (received, invisible) and delayed.");
   for (const auto& q : queues) {
-    const auto name = label_value(q.name);
-    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"visible\"", name), q.counts.active);
-    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"inflight\"", name), q.counts.inactive);
-    x.sample("wharf_queue_messages", fmt::format("queue=\"{}\",state=\"delayed\"", name), q.counts.delayed);
+    // The queue's engine name ("tenant:name" for a tenant's) and its tenant.
+    const auto labels = fmt::format("queue=\"{}\",tenant=\"{}\"", label_value(q.name),
+                                    tenant_label(core::queue::tenant_of(q.name)));
+    x.sample("wharf_queue_messages", fmt::format("{},state=\"visible\"", labels), q.counts.active);
+    x.sample("wharf_queue_messages", fmt::format("{},state=\"inflight\"", labels), q.counts.inactive);
+    x.sample("wharf_queue_messages", fmt::format("{},state=\"delayed\"", labels), q.counts.delayed);
   }
 }
 
@@ -369,8 +403,26 @@ void admin_api::handle(http::http_request request, http::respond_fn respond, con
     respond(text(404, "not found; served here: /healthz, /readyz, /metrics, /api/v1/ (docs/ADMIN.md)\n"));
     return;
   }
-  authenticated(request, allowed, std::move(respond), [this](http::respond_fn answer) {
-    render_metrics([answer = std::move(answer)](std::string body) { answer({200, prometheus_type, std::move(body)}); });
+  // /metrics?tenant=NAME: only that tenant's series ("default": the default tenant's).
+  std::optional<std::string> tenant;
+  if (const auto query = target.find('?'); query != std::string_view::npos) {
+    auto params = boost::urls::parse_query(target.substr(query + 1));
+    if (params) {
+      for (auto p : *params) {
+        if (p.key == "tenant") tenant = p.has_value ? std::string(p.value) : std::string();
+      }
+    }
+  }
+  if (tenant) {
+    if (*tenant == core::queue::default_tenant_name) {
+      tenant->clear();
+    } else if (!core::queue::is_valid_tenant_name(*tenant)) {
+      respond(text(400, fmt::format("parameter 'tenant' must be a tenant's name or 'default', got '{}'\n", *tenant)));
+      return;
+    }
+  }
+  authenticated(request, allowed, std::move(respond), [this, tenant](http::respond_fn answer) {
+    render_metrics(tenant, [answer = std::move(answer)](std::string body) { answer({200, prometheus_type, std::move(body)}); });
   });
 }
 
@@ -402,17 +454,32 @@ void admin_api::authenticated(const http::http_request& request, const listener_
                                  });
 }
 
-void admin_api::render_metrics(std::function<void(std::string)> done) {
+void admin_api::render_metrics(std::optional<std::string> tenant, std::function<void(std::string)> done) {
   auto x = std::make_shared<exposition>();
+  auto requests = sources_.queue_api ? sources_.queue_api().tenants : std::vector<http::cmq_tenant_stats>{};
+  if (tenant) {
+    // One tenant's series only: what the core and the queue API know of it.
+    std::erase_if(requests, [&](const http::cmq_tenant_stats& r) { return r.tenant != *tenant; });
+    sources_.queue_core.query([x, tenant = std::move(*tenant), requests = std::move(requests), done = std::move(done)](
+                                  const core::queue::engine& engine, core::queue::time_ms now) {
+      write_tenants(*x, {tenant}, engine, requests);
+      std::size_t total = 0;
+      write_queues(*x, engine.list_queues(tenant, {}, 0, std::numeric_limits<std::size_t>::max(), total, now));
+      done(x->take());
+    });
+    return;
+  }
   write_mqtt(*x, sources_.broker);
   if (sources_.listeners) write_listeners(*x, sources_.listeners());
   if (sources_.bridge != nullptr && sources_.bridge->has_uplink()) write_uplink(*x, sources_.bridge->uplink_stats());
   if (sources_.queue_api) write_queue_api(*x, sources_.queue_api());
   write_core(*x, sources_.queue_core.stats());
   write_storage(*x, sources_.storage.stats());
-  sources_.queue_core.query([x, done = std::move(done)](const core::queue::engine& engine, core::queue::time_ms now) {
+  sources_.queue_core.query([x, requests = std::move(requests), done = std::move(done)](
+                                const core::queue::engine& engine, core::queue::time_ms now) {
     std::size_t total = 0;
-    write_queues(*x, engine.list_queues({}, 0, std::numeric_limits<std::size_t>::max(), total, now));
+    write_queues(*x, engine.list_queues(std::nullopt, {}, 0, std::numeric_limits<std::size_t>::max(), total, now));
+    write_tenants(*x, engine.tenants(), engine, requests);
     done(x->take());
   });
 }

@@ -74,7 +74,8 @@ class admin_api {
   void set_ready(bool ready) noexcept { ready_.store(ready, std::memory_order_relaxed); }
 
   // The /metrics text now (also for tests); `done` gets it on the queue core's thread.
-  void render_metrics(std::function<void(std::string)> done);
+  // `tenant`: only that tenant's series ("" the default tenant's); nullopt: everything.
+  void render_metrics(std::optional<std::string> tenant, std::function<void(std::string)> done);
 
  private:
   // The admin API's routes (admin_routes.cc), after authentication.

@@ -38,6 +38,7 @@
 #include "auth/password.h"
 #include "auth/rules_json.h"
 #include "core/queue/message_trace.h"
+#include "core/queue/tenant.h"
 #include "core/topic.h"
 #include "gateway/bridge/bridge.h"
 #include "gateway/admin/admin_api.h"
@@ -98,9 +99,15 @@ std::optional<std::size_t> size_param(const api_request& r, std::string_view nam
   return value;
 }
 
+// The tenant an engine name or an MQTT client id belongs to, as the admin API names it.
+std::string_view tenant_name(std::string_view tenant) {
+  return tenant.empty() ? q::default_tenant_name : tenant;
+}
+
 json::object session_json(const session_view& v) {
   json::object o;
   o["clientId"] = v.client_id;
+  o["tenant"] = tenant_name(q::mqtt_tenant_of(v.client_id));
   o["online"] = v.online;
   o["persistent"] = v.persistent;
   o["protocolVersion"] = v.protocol_version;
@@ -138,6 +145,7 @@ json::object session_detail_json(const session_view& v) {
 
 json::object queue_json(const q::queue_info& info) {
   json::object o{{"queueName", info.name},
+                 {"tenant", tenant_name(q::tenant_of(info.name))},
                  {"queueId", info.id},
                  {"visible", info.counts.active},
                  {"inflight", info.counts.inactive},
@@ -358,6 +366,15 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
     return true;
   };
   auto& broker = sources_.broker;
+  // ?tenant=NAME: only that tenant's ("default": the default tenant's); absent: everyone's.
+  std::optional<std::string> tenant = r.param("tenant");
+  if (tenant) {
+    if (*tenant == q::default_tenant_name) {
+      tenant->clear();
+    } else if (!q::is_valid_tenant_name(*tenant)) {
+      return respond(error_answer(400, fmt::format("parameter 'tenant' must be a tenant's name or 'default', got '{}'", *tenant)));
+    }
+  }
 
   if (seg.empty()) {
     respond(error_answer(404, "the admin API's routes are listed in docs/ADMIN.md"));
@@ -373,8 +390,8 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
                         {"retainedMessages", broker.retained_count()}};
     sources_.queue_core.query([respond, status = std::move(status)](const q::engine& engine, q::time_ms now) mutable {
       std::size_t queues = 0, topics = 0;
-      (void)engine.list_queues({}, 0, 0, queues, now);
-      (void)engine.list_topics({}, 0, 0, topics);
+      (void)engine.list_queues(std::nullopt, {}, 0, 0, queues, now);
+      (void)engine.list_topics(std::nullopt, {}, 0, 0, topics);
       status["queues"] = queues;
       status["topics"] = topics;
       respond(json_answer(200, status));
@@ -385,8 +402,8 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
     if (!paging(offset, limit)) return;
     if (seg[0] == "subscriptions") {
       // Every session's subscriptions, sorted: on the admin's own thread, not an I/O thread.
-      boost::asio::post(listing_, [&broker, respond, offset, limit, client = r.param("client")] {
-        broker.list_subscriptions(client, offset, limit, [respond](std::vector<subscription_view> page, std::size_t total) {
+      boost::asio::post(listing_, [&broker, respond, offset, limit, client = r.param("client"), tenant] {
+        broker.list_subscriptions(client, tenant, offset, limit, [respond](std::vector<subscription_view> page, std::size_t total) {
           json::array items;
           for (const auto& v : page) {
             auto sub = subscription_json(v.subscription);
@@ -401,6 +418,12 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
     auto filter = r.param("topic").value_or("#");
     if (!core::is_valid_topic_filter(filter) || filter.starts_with("$share/"))
       return respond(error_answer(400, fmt::format("parameter 'topic' must be an MQTT topic filter, got '{}'", filter)));
+    if (tenant) {
+      // A tenant's retained messages are under its mount (its devices' topics as they send them).
+      if (tenant->empty() && q::names_tenant_tree(filter))
+        return respond(error_answer(400, fmt::format("parameter 'topic' names the tenants' tree, not the default tenant's")));
+      filter = q::mount_filter(q::mqtt_mount(*tenant), filter);
+    }
     boost::asio::post(listing_, [&broker, respond, offset, limit, filter = std::move(filter)] {
       broker.list_retained(filter, offset, limit, [respond](std::vector<core::message> page, std::size_t total) {
         json::array items;
@@ -426,8 +449,8 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
       std::size_t offset = 0, limit = 0;
       if (!paging(offset, limit)) return;
       // Sorting every session id is O(n log n): on the admin's own thread, not an I/O thread.
-      boost::asio::post(listing_, [&broker, respond, online, offset, limit, clients] {
-        broker.list_sessions(online, offset, limit,
+      boost::asio::post(listing_, [&broker, respond, online, offset, limit, clients, tenant] {
+        broker.list_sessions(online, tenant, offset, limit,
                              [respond, key = clients ? "clients" : "sessions"](std::vector<session_view> page,
                                                                                 std::size_t total) {
                                json::array items;
@@ -463,18 +486,20 @@ void admin_api::serve_api(const http::http_request& request, http::respond_fn re
       if (!get) return wrong_method("GET");
       std::size_t offset = 0, limit = 0;
       if (!paging(offset, limit)) return;
-      sources_.queue_core.query([respond, queues, offset, limit, search = r.param("search").value_or("")](
+      sources_.queue_core.query([respond, queues, offset, limit, search = r.param("search").value_or(""), tenant](
                                     const q::engine& engine, q::time_ms now) {
         std::size_t total = 0;
         json::array items;
+        const auto in_tenant = tenant ? std::optional<std::string_view>(*tenant) : std::nullopt;
         if (queues) {
-          for (const auto& info : engine.list_queues(search, offset, limit, total, now))
+          for (const auto& info : engine.list_queues(in_tenant, search, offset, limit, total, now))
             items.push_back(queue_json(info));
         } else {
-          for (const auto& info : engine.list_topics(search, offset, limit, total)) {
+          for (const auto& info : engine.list_topics(in_tenant, search, offset, limit, total)) {
             std::size_t subscriptions = 0;
             (void)engine.list_subscriptions(info.name, {}, 0, 0, subscriptions);
             items.push_back(json::object{{"topicName", info.name},
+                                         {"tenant", tenant_name(q::tenant_of(info.name))},
                                          {"topicId", info.id},
                                          {"msgCount", info.msg_count},
                                          {"subscriptionCount", subscriptions},

@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "core/queue/service.h"
+#include "core/queue/tenant.h"
 #include "core/topic.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/protocol/codec.h"
@@ -131,8 +132,36 @@ std::optional<core::message> message_from_json(std::string_view body) {
 
 namespace {
 
-std::string body_for(const core::message& m, config::bridge_body_format format) {
-  return format == config::bridge_body_format::json ? json_body(m) : m.payload;
+// The length of the mount of a binding's tenant (0 for the default tenant).
+std::size_t mount_length(const std::string& tenant) {
+  return tenant.empty() ? 0 : q::mqtt_mount_root.size() + tenant.size() + 1;
+}
+
+// A tenant's binding in the broker's and the core's terms: its filter under the tenant's
+// mount, its queue or topic the tenant's one, its group level counted from the mount
+// (two levels: "$tenant/<name>").
+void place_in_tenant(config::bridge_binding& b) {
+  if (b.tenant.empty()) return;
+  b.filter = q::mqtt_mount(b.tenant) + b.filter;
+  b.destination = q::engine_name(b.tenant, b.destination);
+  if (b.group_level) *b.group_level += 2;
+}
+
+void place_in_tenant(config::bridge_mqtt_binding& b) {
+  if (b.tenant.empty()) return;
+  b.topic = q::engine_name(b.tenant, b.topic);
+  b.mqtt_topic = q::mqtt_mount(b.tenant) + b.mqtt_topic;
+}
+
+// The body of `m` for a binding of `tenant`: its json form names the topic and the client
+// as the tenant's devices see them.
+std::string body_for(const core::message& m, config::bridge_body_format format, const std::string& tenant) {
+  if (format == config::bridge_body_format::raw) return m.payload;
+  if (tenant.empty()) return json_body(m);
+  core::message seen = m;
+  seen.topic.erase(0, mount_length(tenant));
+  if (seen.publisher_client_id.starts_with(q::mqtt_mount_root)) seen.publisher_client_id.erase(0, mount_length(tenant));
+  return json_body(seen);
 }
 
 std::string_view event_name(device_event::kind k) {
@@ -208,16 +237,18 @@ std::string routing_key_of(std::string_view topic) {
 
 bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
   std::vector<config::config_error> errors;
-  for (const auto& b : cfg_.mqtt_to_queue) {
+  for (auto& b : cfg_.mqtt_to_queue) {
     check_filter(b.filter, b.source_location, "mqtt_to_queue", errors);
     check_name(b.destination, b.source_location, "mqtt_to_queue.queue", errors);
+    place_in_tenant(b);
   }
-  for (const auto& b : cfg_.mqtt_to_topic) {
+  for (auto& b : cfg_.mqtt_to_topic) {
     check_filter(b.filter, b.source_location, "mqtt_to_topic", errors);
     check_name(b.destination, b.source_location, "mqtt_to_topic.topic", errors);
+    place_in_tenant(b);
   }
   if (!cfg_.events_queue.empty()) check_name(cfg_.events_queue, cfg_.events_source_location, "events.queue", errors);
-  for (const auto& b : cfg_.topic_to_mqtt) {
+  for (auto& b : cfg_.topic_to_mqtt) {
     check_name(b.topic, b.source_location, "topic_to_mqtt.topic", errors);
     // With any routing key of letters and digits the template must give a topic name.
     const auto sample = expand_topic_template(b.mqtt_topic, "key");
@@ -228,6 +259,7 @@ bridge::bridge(config::bridge_config cfg) : cfg_(std::move(cfg)) {
                                             b.mqtt_topic, routing_key_placeholder)));
       continue;
     }
+    place_in_tenant(b);
     if (!mqtt_by_subscription_.emplace(subscription_name(b), &b).second) {
       errors.push_back(config::error_at(b.source_location, fmt::format("bridge.topic_to_mqtt: topic '{}' is bound to '{}' "
                                                                "with the same qos and retain more than once",
@@ -273,7 +305,7 @@ void bridge::commands_for(const core::message& m, std::vector<q::command_body>& 
     if (!core::topic_matches(b.filter, m.topic)) continue;
     q::send_messages send;
     send.queue = b.destination;
-    send.items.push_back({.body = body_for(m, b.format),
+    send.items.push_back({.body = body_for(m, b.format, b.tenant),
                           .delay_seconds = 0,
                           .dedup_key = std::nullopt,
                           .group = b.group_level ? group_of(m.topic, *b.group_level) : std::nullopt});
@@ -283,7 +315,9 @@ void bridge::commands_for(const core::message& m, std::vector<q::command_body>& 
     if (!core::topic_matches(b.filter, m.topic)) continue;
     q::publish_messages publish;
     publish.topic = b.destination;
-    publish.items.push_back({.body = body_for(m, b.format), .tags = {}, .routing_key = routing_key_of(m.topic)});
+    publish.items.push_back({.body = body_for(m, b.format, b.tenant),
+                             .tags = {},
+                             .routing_key = routing_key_of(std::string_view(m.topic).substr(mount_length(b.tenant)))});
     out.emplace_back(std::move(publish));
   }
 }
@@ -388,7 +422,7 @@ void bridge::provision(q::service& queue_core) const {
   queue_core.query([&listed](const q::engine& e, q::time_ms) {
     std::vector<std::pair<std::string, std::string>> found;
     std::size_t total = 0;
-    for (const auto& t : e.list_topics("", 0, std::numeric_limits<std::size_t>::max(), total)) {
+    for (const auto& t : e.list_topics(std::nullopt, "", 0, std::numeric_limits<std::size_t>::max(), total)) {
       std::size_t subs = 0;
       for (const auto& s : e.list_subscriptions(t.name, "", 0, std::numeric_limits<std::size_t>::max(), subs))
         if (s.attributes.protocol == q::sub_protocol::mqtt) found.emplace_back(t.name, s.name);

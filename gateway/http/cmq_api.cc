@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/queue/tenant.h"
 #include "gateway/http/json_text.h"
 
 namespace wharf::gateway::http {
@@ -33,6 +34,7 @@ struct cmq_call {
   std::shared_ptr<const std::atomic<bool>> abandoned;  // the client went away (server.h)
   std::string origin;  // who asks, for the message trace: "SecretId X from address:port"
   std::shared_ptr<const credential> caller;            // who signed it
+  std::string tenant;  // the caller's tenant ("" the default tenant): every name is in it
 };
 
 namespace {
@@ -98,6 +100,15 @@ std::string required(const call& c, std::string_view name) {
   auto v = c.params.get(name);
   if (!v || v->empty()) throw bad_parameter{fmt::format("missing parameter {}", name)};
   return std::string(*v);
+}
+
+// A queue or topic name a query reads, as the engine names it in the caller's tenant. A
+// name holding the tenant separator is no valid name (and would reach out of the tenant).
+std::string name_param(const call& c, std::string_view name) {
+  std::string value = required(c, name);
+  if (value.find(q::tenant_separator) != std::string::npos)
+    throw bad_parameter{fmt::format("{} must be 1..64 characters: a letter, then letters, digits, '_' or '-'", name)};
+  return q::engine_name(c.tenant, value);
 }
 
 std::optional<std::string> optional_string(const call& c, std::string_view name) {
@@ -167,17 +178,28 @@ void write_msg_list(const q::result& r, std::string& out) {
   });
 }
 
+// Submits `body`, whose names are as the caller gave them, in the caller's tenant;
+// `done` gets the result as the caller sees it (tenant.h).
+template <class Done>
+void submit_scoped(q::service& core, const call_ptr& c, q::command_body body, Done done) {
+  if (q::status refused = q::scope(c->tenant, body); !refused.ok()) throw bad_parameter{std::move(refused.message)};
+  core.submit(
+      std::move(body),
+      [c, done = std::move(done)](q::result r) {
+        q::unscope(c->tenant, r);
+        done(std::move(r));
+      },
+      c->origin);
+}
+
 // Runs `body` as a core command; on success `fill(r, out)` writes the action's answer fields.
 template <class Fill>
 void run_command(q::service& core, const call_ptr& c, q::command_body body, Fill fill) {
-  core.submit(
-      std::move(body),
-      [c, fill = std::move(fill)](q::result r) {
-        answer(c, std::move(r), [fill](const q::result& done, std::string& out) {
-          if (done.outcome.ok()) fill(done, out);
-        });
-      },
-      c->origin);
+  submit_scoped(core, c, std::move(body), [c, fill = std::move(fill)](q::result r) {
+    answer(c, std::move(r), [fill](const q::result& done, std::string& out) {
+      if (done.outcome.ok()) fill(done, out);
+    });
+  });
 }
 
 void run_command(q::service& core, const call_ptr& c, q::command_body body) {
@@ -262,14 +284,15 @@ void rewind_queue(q::service& core, const call_ptr& c) {
   run_command(core, c, q::rewind_queue{required(*c, "queueName"), static_cast<std::int64_t>(*start)});
 }
 
-json::object dead_letter_fields(const q::queue_attributes& a) {
+json::object dead_letter_fields(const q::queue_attributes& a, std::string_view tenant) {
   if (a.dead_letter_queue.empty()) return {};
-  json::object policy{{"deadLetterQueue", a.dead_letter_queue},
+  const std::string_view dead_letter_queue = q::unscoped(tenant, a.dead_letter_queue);
+  json::object policy{{"deadLetterQueue", dead_letter_queue},
                       {"policy", static_cast<int>(a.policy)},
                       {"maxReceiveCount", a.max_receive_count},
                       {"maxTimeToLive", a.max_time_to_live}};
   // Flat fields (the names CreateQueue takes) and CMQ's deadLetterPolicy object.
-  json::object out{{"deadLetterQueueName", a.dead_letter_queue},
+  json::object out{{"deadLetterQueueName", dead_letter_queue},
                    {"policy", static_cast<int>(a.policy)},
                    {"maxReceiveCount", a.max_receive_count},
                    {"maxTimeToLive", a.max_time_to_live}};
@@ -283,12 +306,13 @@ std::function<void(q::status)> refused(const call_ptr& c) {
 }
 
 void get_queue_attributes(q::service& core, const call_ptr& c) {
-  core.query([c, name = required(*c, "queueName")](const q::engine& e, q::time_ms now) {
+  core.query([c, name = name_param(*c, "queueName")](const q::engine& e, q::time_ms now) {
     auto info = e.queue(name, now);
-    if (!info) return answer(c, q::code::not_found, fmt::format("queue {} does not exist", name));
+    const auto shown = q::unscoped(c->tenant, name);
+    if (!info) return answer(c, q::code::not_found, fmt::format("queue {} does not exist", shown));
     const auto& a = info->attributes;
     json::object out{{"queueId", info->id},
-                     {"queueName", info->name},
+                     {"queueName", shown},
                      {"maxMsgHeapNum", a.max_msg_heap_num},
                      {"pollingWaitSeconds", a.polling_wait_seconds},
                      {"visibilityTimeout", a.visibility_timeout},
@@ -306,7 +330,7 @@ void get_queue_attributes(q::service& core, const call_ptr& c) {
                      {"rewindMsgNum", info->counts.rewindable},
                      {"rewindmsgNum", info->counts.rewindable},
                      {"minMsgTime", info->counts.min_msg_time_s}};
-    for (auto& [key, value] : dead_letter_fields(a)) out[key] = std::move(value);
+    for (auto& [key, value] : dead_letter_fields(a, c->tenant)) out[key] = std::move(value);
     answer(c, q::code::ok, "", std::move(out));
   }, refused(c));
 }
@@ -329,8 +353,8 @@ void list_queue(q::service& core, const call_ptr& c) {
   core.query([c, p = page_params(*c)](const q::engine& e, q::time_ms now) {
     std::size_t total = 0;
     json::array list;
-    for (const auto& info : e.list_queues(p.search_word, p.offset, p.limit, total, now))
-      list.push_back(json::object{{"queueId", info.id}, {"queueName", info.name}});
+    for (const auto& info : e.list_queues(c->tenant, p.search_word, p.offset, p.limit, total, now))
+      list.push_back(json::object{{"queueId", info.id}, {"queueName", q::unscoped(c->tenant, info.name)}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"queueList", std::move(list)}});
   }, refused(c));
 }
@@ -377,8 +401,9 @@ std::optional<std::chrono::milliseconds> polling_wait_param(const call& c) {
 }
 
 void receive_message(q::service& core, const call_ptr& c) {
-  q::receive_messages request{required(*c, "queueName"), 1};
+  q::receive_messages request{name_param(*c, "queueName"), 1};
   core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
+    q::unscope(c->tenant, r);
     answer(c, std::move(r), [](const q::result& done, std::string& out) {
       if (done.outcome.ok()) write_message(out, ',', done.messages.at(0));
     });
@@ -389,8 +414,9 @@ void batch_receive_message(q::service& core, const call_ptr& c) {
   const auto count = optional_uint(*c, "numOfMsg");
   if (!count) throw bad_parameter{"missing parameter numOfMsg"};
   if (*count < 1 || *count > max_batch) throw bad_parameter{fmt::format("numOfMsg must be 1..{}, got {}", max_batch, *count)};
-  q::receive_messages request{required(*c, "queueName"), static_cast<std::uint32_t>(*count)};
+  q::receive_messages request{name_param(*c, "queueName"), static_cast<std::uint32_t>(*count)};
   core.receive(std::move(request), polling_wait_param(*c), [c](q::result r) {
+    q::unscope(c->tenant, r);
     answer(c, std::move(r), [](const q::result& done, std::string& out) {
       if (!done.outcome.ok()) return;
       // A message's fields other than its body take under 200 bytes.
@@ -414,7 +440,7 @@ void delete_message(q::service& core, const call_ptr& c) {
 void batch_delete_message(q::service& core, const call_ptr& c) {
   q::delete_messages cmd{required(*c, "queueName"), array(*c, "receiptHandle", max_batch)};
   if (cmd.receipt_handles.empty()) throw bad_parameter{"missing parameter receiptHandle.n"};
-  core.submit(std::move(cmd), [c](q::result r) {
+  submit_scoped(core, c, std::move(cmd), [c](q::result r) {
     answer(c, std::move(r), [](const q::result& done, std::string& out) {
       if (done.errors.empty()) return;
       json_text::append_array(out, ',', "errorList", done.errors, [](std::string& o, const q::item_error& e) {
@@ -424,7 +450,7 @@ void batch_delete_message(q::service& core, const call_ptr& c) {
         o.push_back('}');
       });
     });
-  }, c->origin);
+  });
 }
 
 // wharf extension: RedriveDeadLetters(deadLetterQueueName, [queueName], [limit]).
@@ -458,12 +484,13 @@ void delete_topic(q::service& core, const call_ptr& c) {
 }
 
 void get_topic_attributes(q::service& core, const call_ptr& c) {
-  core.query([c, name = required(*c, "topicName")](const q::engine& e, q::time_ms) {
+  core.query([c, name = name_param(*c, "topicName")](const q::engine& e, q::time_ms) {
     auto info = e.topic(name);
-    if (!info) return answer(c, q::code::not_found, fmt::format("topic {} does not exist", name));
+    const auto shown = q::unscoped(c->tenant, name);
+    if (!info) return answer(c, q::code::not_found, fmt::format("topic {} does not exist", shown));
     answer(c, q::code::ok, "",
            {{"topicId", info->id},
-            {"topicName", info->name},
+            {"topicName", shown},
             {"msgCount", info->msg_count},
             {"maxMsgSize", info->attributes.max_msg_size},
             // Topics keep no messages: a publish is delivered at once (HTTP retries are
@@ -479,8 +506,8 @@ void list_topic(q::service& core, const call_ptr& c) {
   core.query([c, p = page_params(*c)](const q::engine& e, q::time_ms) {
     std::size_t total = 0;
     json::array list;
-    for (const auto& info : e.list_topics(p.search_word, p.offset, p.limit, total))
-      list.push_back(json::object{{"topicId", info.id}, {"topicName", info.name}});
+    for (const auto& info : e.list_topics(c->tenant, p.search_word, p.offset, p.limit, total))
+      list.push_back(json::object{{"topicId", info.id}, {"topicName", q::unscoped(c->tenant, info.name)}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"topicList", std::move(list)}});
   }, refused(c));
 }
@@ -555,6 +582,11 @@ void unsubscribe(q::service& core, const call_ptr& c) {
   run_command(core, c, q::unsubscribe{required(*c, "topicName"), required(*c, "subscriptionName")});
 }
 
+// A subscription's endpoint as its tenant gave it: a queue's name within the tenant.
+std::string_view shown_endpoint(const q::subscription_attributes& a, std::string_view tenant) {
+  return a.protocol == q::sub_protocol::queue ? q::unscoped(tenant, a.endpoint) : std::string_view(a.endpoint);
+}
+
 std::string_view protocol_name(q::sub_protocol p) {
   switch (p) {
     case q::sub_protocol::http: return "http";
@@ -565,17 +597,20 @@ std::string_view protocol_name(q::sub_protocol p) {
 }
 
 void get_subscription_attributes(q::service& core, const call_ptr& c) {
-  core.query([c, topic = required(*c, "topicName"), name = required(*c, "subscriptionName")](const q::engine& e,
-                                                                                             q::time_ms) {
+  core.query([c, topic = name_param(*c, "topicName"), name = required(*c, "subscriptionName")](const q::engine& e,
+                                                                                               q::time_ms) {
     auto info = e.subscription(topic, name);
-    if (!info) return answer(c, q::code::not_found, fmt::format("subscription {} of topic {} does not exist", name, topic));
+    if (!info) {
+      return answer(c, q::code::not_found, fmt::format("subscription {} of topic {} does not exist", name,
+                                                       q::unscoped(c->tenant, topic)));
+    }
     const auto& a = info->attributes;
     answer(c, q::code::ok, "",
            {{"subscriptionId", info->id},
             {"topicOwner", "wharf"},
             {"msgCount", info->pending_pushes},
             {"protocol", protocol_name(a.protocol)},
-            {"endpoint", a.endpoint},
+            {"endpoint", shown_endpoint(a, c->tenant)},
             {"notifyStrategy", a.strategy == q::notify_strategy::backoff_retry ? "BACKOFF_RETRY" : "EXPONENTIAL_DECAY_RETRY"},
             {"notifyContentFormat", a.format == q::notify_format::json ? "JSON" : "SIMPLIFIED"},
             {"createTime", info->create_time_s},
@@ -588,15 +623,17 @@ void get_subscription_attributes(q::service& core, const call_ptr& c) {
 }
 
 void list_subscription_by_topic(q::service& core, const call_ptr& c) {
-  core.query([c, topic = required(*c, "topicName"), p = page_params(*c)](const q::engine& e, q::time_ms) {
-    if (!e.topic(topic)) return answer(c, q::code::not_found, fmt::format("topic {} does not exist", topic));
+  core.query([c, topic = name_param(*c, "topicName"), p = page_params(*c)](const q::engine& e, q::time_ms) {
+    if (!e.topic(topic)) {
+      return answer(c, q::code::not_found, fmt::format("topic {} does not exist", q::unscoped(c->tenant, topic)));
+    }
     std::size_t total = 0;
     json::array list;
     for (const auto& info : e.list_subscriptions(topic, p.search_word, p.offset, p.limit, total))
       list.push_back(json::object{{"subscriptionId", info.id},
                                   {"subscriptionName", info.name},
                                   {"protocol", protocol_name(info.attributes.protocol)},
-                                  {"endpoint", info.attributes.endpoint}});
+                                  {"endpoint", shown_endpoint(info.attributes, c->tenant)}});
     answer(c, q::code::ok, "", {{"totalCount", total}, {"subscriptionList", std::move(list)}});
   }, refused(c));
 }
@@ -689,7 +726,13 @@ std::string random_request_id_prefix() {
 cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options)
     : core_(queue_core), auth_(auth), pool_(pool), options_(options),
       rate_limiter_(options.max_requests_per_second),
-      request_id_prefix_(random_request_id_prefix()) {}
+      request_id_prefix_(random_request_id_prefix()) {
+  tenants_[""] = std::make_unique<tenant_entry>();
+  for (const auto& [name, rate] : options_.tenant_requests_per_second) {
+    auto& entry = tenants_[name] = std::make_unique<tenant_entry>();
+    entry->rate_per_s = rate;
+  }
+}
 
 void cmq_api::handle(http_request request, respond_fn respond) {
   requests_.fetch_add(1, std::memory_order_relaxed);
@@ -712,7 +755,10 @@ void cmq_api::handle(http_request request, respond_fn respond) {
     return c->respond(answer_text(static_cast<int>(who.error().code), who.error().message, c->request_id));
   }
   c->caller = std::move(*who);
-  c->origin = fmt::format("SecretId {} from {}", c->caller->secret_id, request.remote);
+  c->tenant = c->caller->tenant;
+  c->origin = c->tenant.empty() ? fmt::format("SecretId {} from {}", c->caller->secret_id, request.remote)
+                                : fmt::format("SecretId {} (tenant {}) from {}", c->caller->secret_id, c->tenant,
+                                              request.remote);
   if (!rate_limiter_.admit(c->caller->secret_id, request_rate_limiter::clock::now())) {
     return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
                                   fmt::format("SecretId '{}' is over {} requests a second "
@@ -720,7 +766,39 @@ void cmq_api::handle(http_request request, respond_fn respond) {
                                               c->caller->secret_id, rate_limiter_.rate_per_s()),
                                   c->request_id));
   }
+  if (std::uint32_t rate = 0; !admit_tenant(c->tenant, rate)) {
+    return c->respond(answer_text(static_cast<int>(cmq_error_code::rate_limited),
+                                  fmt::format("tenant '{}' is over {} requests a second (its "
+                                              "quotas.requests_per_second); nothing was changed",
+                                              c->tenant, rate),
+                                  c->request_id));
+  }
   dispatch(c);
+}
+
+bool cmq_api::admit_tenant(const std::string& tenant, std::uint32_t& rate) {
+  tenant_entry* entry = nullptr;
+  {
+    std::shared_lock lock(tenants_mu_);
+    if (const auto it = tenants_.find(tenant); it != tenants_.end()) entry = it->second.get();
+  }
+  if (entry == nullptr) {
+    std::unique_lock lock(tenants_mu_);
+    auto& slot = tenants_[tenant];
+    if (!slot) slot = std::make_unique<tenant_entry>();
+    entry = slot.get();
+  }
+  entry->requests.fetch_add(1, std::memory_order_relaxed);
+  rate = entry->rate_per_s.load(std::memory_order_relaxed);
+  if (tenant_rate_limiter_.admit(tenant, rate, request_rate_limiter::clock::now())) return true;
+  entry->rate_limited.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+std::map<std::string, std::uint32_t, std::less<>> cmq_api::tenant_rates(const std::vector<config::tenant_config>& tenants) {
+  std::map<std::string, std::uint32_t, std::less<>> rates;
+  for (const auto& t : tenants) rates.emplace(t.name, t.max_requests_per_second);
+  return rates;
 }
 
 void cmq_api::dispatch(const std::shared_ptr<cmq_call>& c) {
@@ -761,10 +839,16 @@ void cmq_api::reload(const config::queue_api_config& cfg) {
   rate_limiter_.set_rate_per_s(cfg.max_requests_per_second);
 }
 
-cmq_api_stats cmq_api::stats() const noexcept {
-  return {requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
-          bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused(),
-          scope_refusals_.load(std::memory_order_relaxed)};
+cmq_api_stats cmq_api::stats() const {
+  cmq_api_stats s{requests_.load(std::memory_order_relaxed), auth_failures_.load(std::memory_order_relaxed),
+                  bad_requests_.load(std::memory_order_relaxed), rate_limiter_.refused(),
+                  scope_refusals_.load(std::memory_order_relaxed), {}};
+  std::shared_lock lock(tenants_mu_);
+  for (const auto& [name, entry] : tenants_) {
+    s.tenants.push_back({name, entry->requests.load(std::memory_order_relaxed),
+                         entry->rate_limited.load(std::memory_order_relaxed)});
+  }
+  return s;
 }
 
 }  // namespace wharf::gateway::http

@@ -4,8 +4,7 @@
 
 namespace wharf::gateway::http {
 
-bool request_rate_limiter::admit(std::string_view caller, clock::time_point now) {
-  const std::uint32_t rate = rate_per_s();
+bool request_rate_limiter::admit(std::string_view caller, std::uint32_t rate, clock::time_point now) {
   if (rate == 0) return true;
   const double capacity = rate;
   std::lock_guard lock(mu_);

@@ -28,7 +28,11 @@ class request_rate_limiter {
   // Takes one request's token of `caller`; false when its bucket is empty (counted).
   // Thread-safe. Callers are authenticated SecretIds, so the map holds at most one bucket
   // per credential ever configured.
-  [[nodiscard]] bool admit(std::string_view caller, clock::time_point now);
+  [[nodiscard]] bool admit(std::string_view caller, clock::time_point now) {
+    return admit(caller, rate_per_s(), now);
+  }
+  // The same with the caller's own rate (a tenant's quota); 0: no limit.
+  [[nodiscard]] bool admit(std::string_view caller, std::uint32_t rate_per_s, clock::time_point now);
 
   [[nodiscard]] std::uint32_t rate_per_s() const noexcept { return rate_per_s_.load(std::memory_order_relaxed); }
   [[nodiscard]] std::uint64_t refused() const;

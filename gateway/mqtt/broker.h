@@ -121,6 +121,8 @@ class broker {
  public:
   broker(const config::config& cfg, core::storage& db, io_pool& pool);
   ~broker();
+  // The tenants and their MQTT users (config `tenants:`, as at start).
+  [[nodiscard]] const std::vector<config::tenant_config>& tenants() const noexcept { return cfg_.tenants; }
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;
 
@@ -180,12 +182,15 @@ class broker {
   // ---- admin API (broker_admin.cc). Thread-safe; `done` runs on an I/O thread. ----
   // Sessions sorted by client id (only online or only offline ones when `online` says),
   // from `offset`, at most `limit`; `total` counts all that match.
-  void list_sessions(std::optional<bool> online, std::size_t offset, std::size_t limit,
+  // `tenant`: only its clients' ("" the default tenant's).
+  void list_sessions(std::optional<bool> online, const std::optional<std::string>& tenant, std::size_t offset,
+                     std::size_t limit,
                      std::function<void(std::vector<session_view> page, std::size_t total)> done);
   // Subscriptions of every session (only `client_id`'s when given), sorted by client id
   // and filter, from `offset`, at most `limit`; `total` counts all that match. O(sessions):
   // call it off the I/O threads.
-  void list_subscriptions(std::optional<std::string> client_id, std::size_t offset, std::size_t limit,
+  void list_subscriptions(std::optional<std::string> client_id, const std::optional<std::string>& tenant,
+                          std::size_t offset, std::size_t limit,
                           std::function<void(std::vector<subscription_view> page, std::size_t total)> done);
   // Retained messages whose topic matches `filter` (as a subscription would: "#" leaves the
   // broker's `$SYS` topics out), sorted by topic, from `offset`, at most `limit`; `total`

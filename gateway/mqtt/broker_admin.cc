@@ -12,6 +12,7 @@
 #include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
+#include "core/queue/tenant.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/shard.h"
@@ -58,11 +59,12 @@ void connection::describe(session_view& view, bool with_subscriptions) const {
   if (with_subscriptions) view.subscriptions = subscriptions_;
 }
 
-void broker::list_sessions(std::optional<bool> online, std::size_t offset, std::size_t limit,
-                           std::function<void(std::vector<session_view>, std::size_t)> done) {
+void broker::list_sessions(std::optional<bool> online, const std::optional<std::string>& tenant, std::size_t offset,
+                           std::size_t limit, std::function<void(std::vector<session_view>, std::size_t)> done) {
   std::vector<std::shared_ptr<session::session_entry>> all;
   all.reserve(sessions_.size());
   sessions_.for_each([&](const std::shared_ptr<session::session_entry>& e) {
+    if (tenant && core::queue::mqtt_tenant_of(e->client_id) != *tenant) return;
     if (online) {
       std::lock_guard lock(e->mu);
       if ((e->owner_shard >= 0) != *online) return;
@@ -110,10 +112,12 @@ void broker::list_sessions(std::optional<bool> online, std::size_t offset, std::
   }
 }
 
-void broker::list_subscriptions(std::optional<std::string> client_id, std::size_t offset, std::size_t limit,
+void broker::list_subscriptions(std::optional<std::string> client_id, const std::optional<std::string>& tenant,
+                                std::size_t offset, std::size_t limit,
                                 std::function<void(std::vector<subscription_view>, std::size_t)> done) {
   std::vector<subscription_view> all;
-  auto take = [&all](const session::session_entry& e) {
+  auto take = [&all, &tenant](const session::session_entry& e) {
+    if (tenant && core::queue::mqtt_tenant_of(e.client_id) != *tenant) return;
     std::lock_guard lock(e.mu);
     for (const auto& sub : e.subscriptions) all.push_back({e.client_id, sub});
   };

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/queue/tenant.h"
 #include "core/topic.h"
 #include "gateway/mqtt/protocol/codec.h"
 
@@ -299,7 +300,7 @@ void connection::handle_publish(mqtt::publish_packet& p) {
 
   const auto now = unix_now_ms();
   auto m = std::make_shared<core::message>();
-  m->topic = std::move(p.topic);
+  m->topic = mount_.empty() ? std::move(p.topic) : mount_ + p.topic;
   m->payload = std::move(p.payload);
   m->qos = qos;
   m->retain = p.retain;
@@ -502,6 +503,8 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     }
     auto verdict = home_.access()->check_subscription(identity(), req.filter);
     if (hook_verdict_on('s', req.filter) == false) verdict.granted = false;
+    // A default-tenant client never subscribes into the tenants' tree.
+    if (mount_.empty() && core::queue::names_tenant_tree(req.filter)) verdict.granted = false;
     if (!verdict.granted) {
       broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
       // 3.1.1's SUBACK has one failure code, 0x80.
@@ -514,14 +517,16 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       fail(reason_code::protocol_error, "No Local on a shared subscription");  // [MQTT-3.8.3-4]
       return;
     }
-    auto existing = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == req.filter; });
+    // Held under the tenant's mount: routes, the session and the store see only that.
+    const std::string filter = core::queue::mount_filter(mount_, req.filter);
+    auto existing = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
     const bool is_new = existing == subscriptions_.end();
     if (is_new && subscriptions_.size() >= limits.max_subscriptions_per_client) {
       ack.reasons.push_back(v5 ? reason_code::quota_exceeded : reason_code::unspecified_error);
       continue;
     }
     session::stored_subscription sub;
-    sub.filter = req.filter;
+    sub.filter = filter;
     sub.max_qos = static_cast<std::uint8_t>(req.options.max_qos);
     sub.no_local = req.options.no_local;
     sub.retain_as_published = req.options.retain_as_published;
@@ -549,8 +554,8 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
 
     // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
     if (!shared && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
-      broker_.retained_.match(req.filter, now, [&](const core::message& rm) {
-        if (verdict.withheld && verdict.withheld->withholds(rm.topic)) {
+      broker_.retained_.match(filter, now, [&](const core::message& rm) {
+        if (verdict.withheld && verdict.withheld->withholds(std::string_view(rm.topic).substr(mount_.size()))) {
           broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
           return;
         }
@@ -576,7 +581,8 @@ void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
   mqtt::unsuback_packet ack;
   ack.packet_id = p.packet_id;
   bool erased = false;
-  for (const auto& filter : p.filters) {
+  for (const auto& sent : p.filters) {
+    const std::string filter = core::queue::mount_filter(mount_, sent);
     auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
     if (it == subscriptions_.end()) {
       ack.reasons.push_back(reason_code::no_subscription_existed);

@@ -128,6 +128,11 @@ class connection final : public stream_handler {
   // Runs the packets held (while authenticating, or over the inbound rate), then reads on.
   void release_held_packets();
   [[nodiscard]] auth::client_identity identity() const noexcept;
+  // The client id as the client knows it (without its tenant's mount).
+  [[nodiscard]] std::string_view device_client_id() const noexcept;
+  // Puts the client in its username's tenant: its client id and will under the tenant's
+  // mount. False (refused, CONNACK sent) for a default-tenant client id in the tenants' tree.
+  [[nodiscard]] bool enter_tenant();
   [[nodiscard]] bool may_publish(std::string_view topic) const;
   // Who this client is, for the queue core's message trace: "mqtt client <id>".
   [[nodiscard]] std::string trace_origin() const;
@@ -185,7 +190,10 @@ class connection final : public stream_handler {
   std::uint32_t keep_alive_ms_ = 0;
 
   // Session.
+  // As the broker holds it: the tenant's mount, then what the client sent (tenant.h).
   std::string client_id_;
+  // "$tenant/<name>/" for a client of a tenant, "" for the default tenant's: set at admit().
+  std::string mount_;
   std::optional<std::string> username_;  // as authenticated; none: anonymous
   std::vector<config::acl_rule> own_rules_;  // from its token, the HTTP hook or the runtime store, tried before auth.acl
   bool runtime_user_ = false;                // logged in as a user of the runtime store

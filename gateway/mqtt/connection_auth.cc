@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/log.h"
+#include "core/queue/tenant.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/protocol/codec.h"
@@ -313,10 +314,27 @@ void connection::refresh_runtime_user(const std::unordered_set<std::string>& cha
   }
 }
 
+bool connection::enter_tenant() {
+  const auto tenant = username_ ? config::tenant_of_mqtt_user(broker_.tenants(), *username_) : std::string_view{};
+  mount_ = core::queue::mqtt_mount(tenant);
+  if (mount_.empty() && client_id_.starts_with(core::queue::mqtt_mount_root)) {
+    refuse_connect(reason_code::client_identifier_not_valid,
+                   fmt::format("client ids beginning with '{}' are the tenants' own", core::queue::mqtt_mount_root));
+    return false;
+  }
+  client_id_.insert(0, mount_);
+  return true;
+}
+
 void connection::admit() {
+  if (!enter_tenant()) return;
   if (will_ && !may_publish(will_->topic)) {
     refuse_connect(reason_code::not_authorized, "the ACL does not allow publishing the will's topic");
     return;
+  }
+  if (will_ && !mount_.empty()) {
+    will_->topic.insert(0, mount_);
+    will_->publisher_client_id = client_id_;
   }
   const bool held = state_ == state::authenticating;
   state_ = state::awaiting_connect;
@@ -347,12 +365,19 @@ void connection::release_held_packets() {
 }
 
 auth::client_identity connection::identity() const noexcept {
-  auth::client_identity who{.client_id = client_id_, .username = std::nullopt, .own_rules = own_rules_};
+  auth::client_identity who{.client_id = device_client_id(), .username = std::nullopt, .own_rules = own_rules_};
   if (username_) who.username = *username_;
   return who;
 }
 
+std::string_view connection::device_client_id() const noexcept {
+  return std::string_view(client_id_).substr(std::min(mount_.size(), client_id_.size()));
+}
+
 bool connection::may_publish(std::string_view topic) const {
+  // A default-tenant client never names the tenants' tree (its own clients' topics are
+  // mounted, so theirs never do).
+  if (mount_.empty() && core::queue::names_tenant_tree(topic)) return false;
   if (hook_verdict_on('p', topic) == false) return false;
   return home_.access()->may_publish(identity(), topic);
 }

@@ -2,6 +2,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "core/log.h"
+#include "core/queue/tenant.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/protocol/codec.h"
 
@@ -66,7 +67,10 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
   for (auto& sub : discarded) home_.remove_route(entry_.get(), sub.filter);
   if (std::exchange(identity_changed_, false)) {
     for (const auto& sub : subscriptions_)
-      home_.add_route(entry_, sub, home_.access()->check_subscription(identity(), sub.filter).withheld);
+      home_.add_route(entry_, sub,
+                      home_.access()
+                          ->check_subscription(identity(), core::queue::unmount_filter(mount_, sub.filter))
+                          .withheld);
   }
   home_.attach(entry_.get(), this);
   broker_.counters_.clients_connected.fetch_add(1, std::memory_order_relaxed);
@@ -156,7 +160,7 @@ void connection::finish_connect(bool session_present) {
     props.wildcard_subscription_available = 1;
     props.subscription_identifier_available = 1;
     props.shared_subscription_available = 1;
-    if (assigned_client_id_) props.assigned_client_identifier = client_id_;
+    if (assigned_client_id_) props.assigned_client_identifier = device_client_id();
     if (server_keep_alive_) props.server_keep_alive = *server_keep_alive_;
     props.session_expiry_interval = session_expiry_s_;
   }
@@ -340,7 +344,8 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
   p.qos = static_cast<mqtt::qos>(d.qos);
   p.retain = d.retain;
   p.packet_id = d.qos > 0 ? d.packet_id : 0;
-  p.topic = m.topic;
+  // Every topic its subscriptions match is under its mount, which it never sees.
+  p.topic = std::string_view(m.topic).substr(std::min(mount_.size(), m.topic.size()));
   p.payload = m.payload;
   if (version_ == protocol_version::v5) {
     auto& props = p.props;

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/log.h"
+#include "core/queue/tenant.h"
 #include "core/topic.h"
 #include "core/queue/service.h"
 #include "gateway/mqtt/connection.h"
@@ -195,7 +196,14 @@ std::shared_ptr<const auth::withheld_topics> withheld_from(const auth::access_po
     username = entry.username;
     if (entry.rules) own_rules = *entry.rules;
   }
-  return policy.check_subscription({.client_id = entry.client_id, .username = username, .own_rules = own_rules}, filter)
+  // The ACL speaks of what the client sent: a tenant's client id and filter without its mount.
+  const auto mount = core::queue::mqtt_mount_of(entry.client_id);
+  const std::string sent = core::queue::unmount_filter(mount, filter);
+  return policy
+      .check_subscription({.client_id = std::string_view(entry.client_id).substr(mount.size()),
+                           .username = username,
+                           .own_rules = own_rules},
+                          sent)
       .withheld;
 }
 
@@ -211,7 +219,9 @@ void shard::recheck_routes() {
 }
 
 bool shard::sends(const route_value& value, std::string_view topic) {
-  if (!value.withheld || !value.withheld->withholds(topic)) return true;
+  if (!value.withheld ||
+      !value.withheld->withholds(topic.substr(core::queue::mqtt_mount_of(value.entry->client_id).size())))
+    return true;
   broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
