@@ -148,7 +148,7 @@ class CheckConfigTest(ConfigCliTestCase):
             "7:20: auth.acl[1].permission: invalid value 'maybe', expected one of: allow, deny",
             "9:20: mqtt.receive_maximum: 0 is out of range, expected 1..65535",
             "10:1: unknown key 'colour', expected one of: data_dir, min_free_disk_bytes, listeners, "
-            "io_threads, log_level, log_levels, log_format, mqtt, queue_api, queue, auth, cluster, bridge, encryption"])
+            "io_threads, log_level, log_levels, log_format, mqtt, queue_api, queue, auth, cluster, bridge, encryption, tenants"])
 
     def test_env_substitution(self):
         port = free_port()

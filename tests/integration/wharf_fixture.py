@@ -191,7 +191,8 @@ class Broker:
     of the `bridge:` section's body, indented by two spaces, and so is `auth` (wharf only)
     of the `auth:` section's. MQTT listeners let anonymous clients in unless `anonymous`
     is false; `listener_keys` maps a listener kind to more of its keys ("k: v, k2: v2");
-    `extra_credentials` are more queue API credentials, (secret_id, secret_key, scopes);
+    `extra_credentials` are more queue API credentials, (secret_id, secret_key[, scopes[,
+    tenant]]);
     `top_level` is more YAML text at the top level of the config (wharf only)."""
 
     def __init__(self, listeners=("mqtt",), mqtt=None, name="broker", queue_api=None,
@@ -260,10 +261,15 @@ class Broker:
         if self.has_queue_api():
             lines.append("queue_api:")
             lines.append("  credentials:")
-            # A credential is (secret_id, secret_key), or with its scopes as YAML flow text.
-            lines += ["    - {secret_id: %s, secret_key: %s%s}"
-                      % (cred[0], cred[1], ", scopes: %s" % cred[2] if len(cred) > 2 else "")
-                      for cred in self.credentials]
+            # A credential is (secret_id, secret_key), then optionally its scopes as YAML flow
+            # text (None: none) and its tenant.
+            for cred in self.credentials:
+                extra = ""
+                if len(cred) > 2 and cred[2] is not None:
+                    extra += ", scopes: %s" % cred[2]
+                if len(cred) > 3:
+                    extra += ", tenant: %s" % cred[3]
+                lines.append("    - {secret_id: %s, secret_key: %s%s}" % (cred[0], cred[1], extra))
             for k, v in self.queue_api.items():
                 lines.append("  %s: %s" % (k, v))
             q = {"tick_interval_ms": 1000}

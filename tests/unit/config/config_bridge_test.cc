@@ -77,9 +77,9 @@ TEST(config_bridge, shape_errors_all_at_once) {
                           "test.yaml:5:46: bridge.mqtt_to_queue[2].group_level: 0 is out of range, expected 1..1000",
                           "test.yaml:6:18: bridge.topic_to_mqtt: expected a list of topic and mqtt_topic maps",
                           "test.yaml:8:16: bridge.mqtt_to_topic[0].filter: expected a non-empty string",
-                          "test.yaml:8:30: unknown key 'qos' in bridge.mqtt_to_topic[0], expected one of: filter, topic, format",
+                          "test.yaml:8:30: unknown key 'qos' in bridge.mqtt_to_topic[0], expected one of: filter, topic, format, tenant",
                           "test.yaml:9:33: unknown key 'group_level' in bridge.mqtt_to_topic[1], expected one of: filter, "
-                          "topic, format",
+                          "topic, format, tenant",
                           "test.yaml:10:19: bridge.events.queue: expected a non-empty string",
                           "test.yaml:11:3: unknown key 'queues' in bridge, expected one of: mqtt_to_queue, mqtt_to_topic, "
                           "topic_to_mqtt, events, uplink"));

@@ -246,7 +246,7 @@ TEST(config_errors_report, unknown_key_without_a_close_match_lists_the_known_one
   EXPECT_THAT(errors_of("colour: red\n"),
               ElementsAre("test.yaml:1:1: unknown key 'colour', expected one of: data_dir, "
                           "min_free_disk_bytes, listeners, io_threads, log_level, log_levels, log_format, mqtt, "
-                          "queue_api, queue, auth, cluster, bridge, encryption"));
+                          "queue_api, queue, auth, cluster, bridge, encryption, tenants"));
 }
 
 TEST(config_errors_report, duplicate_key) {

@@ -586,12 +586,12 @@ TEST(queue_list, search_sort_and_paging) {
   harness h;
   for (const std::string name : {"orders-b", "users", "orders-a", "orders-c"}) ASSERT_OK(h.create(name));
   std::size_t total = 0;
-  auto page = h.eng().list_queues("orders", 1, 5, total, h.now);
+  auto page = h.eng().list_queues(std::nullopt, "orders", 1, 5, total, h.now);
   EXPECT_EQ(total, 3u);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].name, "orders-b");
   EXPECT_EQ(page[1].name, "orders-c");
-  page = h.eng().list_queues("", 0, 2, total, h.now);
+  page = h.eng().list_queues(std::nullopt, "", 0, 2, total, h.now);
   EXPECT_EQ(total, 4u);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].name, "orders-a");

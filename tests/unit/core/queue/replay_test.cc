@@ -80,9 +80,16 @@ class workload {
 
   std::string queue_name() {
     static const char* names[] = {"q0", "q1", "q2", "q3", "dlq", "9bad"};
-    return names[pick(pick(10) == 0 ? 6 : 5)];
+    return in_tenant(names[pick(pick(10) == 0 ? 6 : 5)]);
   }
-  std::string topic_name() { return pick(2) ? "t0" : "t1"; }
+  std::string topic_name() { return in_tenant(pick(2) ? "t0" : "t1"); }
+  // q1 and t1 are tenant acme's half the time (a stream of their own, so the other draws stay
+  // as they were): references across tenants are refused, and acme's quotas (tenant_limits)
+  // refuse some of its creates and sends.
+  std::string in_tenant(std::string name) {
+    if ((name == "q1" || name == "t1") && tenant_rng_() % 2 == 0) return "acme:" + name;
+    return name;
+  }
 
   // MQTT users and roles: puts, deletes, a role missing or still held, and so refusals.
   // Drawn from a stream of their own, so the queue and topic commands stay as they were.
@@ -231,6 +238,7 @@ class workload {
   std::mt19937_64 rng_;
   std::mt19937_64 auth_rng_{1};
   std::mt19937_64 group_rng_{2};
+  std::mt19937_64 tenant_rng_{3};
   std::set<std::string> ordered_queues_;  // created ordered at least once (a guess: creates may fail)
   std::vector<std::pair<std::string, std::string>> handles_;  // (queue, receipt handle)
   std::string last_received_from_;
@@ -238,8 +246,15 @@ class workload {
 
 std::vector<std::pair<std::string, std::string>> every_key(harness& h) { return h.scan("c"); }
 
+// The workload's tenant acme: one queue and one topic, and little room for bodies.
+engine_limits tenant_limits() {
+  engine_limits limits = harness::test_limits();
+  limits.tenant_quotas.emplace("acme", tenant_quota{.max_queues = 1, .max_topics = 1, .max_stored_bytes = 64});
+  return limits;
+}
+
 TEST(replay, the_log_rebuilds_the_same_state_in_memory_and_on_disk) {
-  harness original;
+  harness original(tenant_limits());
   workload w(original, 7);
   std::vector<result> results;
   std::vector<std::size_t> succeeded(std::variant_size_v<command_body>, 0);
@@ -262,8 +277,10 @@ TEST(replay, the_log_rebuilds_the_same_state_in_memory_and_on_disk) {
   EXPECT_GT(stats.messages_expired, 0u);
   EXPECT_GT(stats.dedup_hits, 0u);
   EXPECT_GT(stats.group_heads_dead_lettered, 0u);
+  EXPECT_GT(stats.tenant_quota_refusals, 0u);
+  EXPECT_GT(original.eng().usage("acme").queues, 0u);
 
-  harness replica;
+  harness replica(tenant_limits());
   const auto log = original.scan(log_key_prefix);
   ASSERT_EQ(log.size(), 4000u);
   std::size_t index = 0;
@@ -289,7 +306,7 @@ TEST(replay, the_log_rebuilds_the_same_state_in_memory_and_on_disk) {
 }
 
 TEST(replay, reopen_gives_the_same_dump_at_every_point) {
-  harness h;
+  harness h(tenant_limits());
   workload w(h, 99);
   for (int i = 0; i < 600; ++i) {
     w.observe(h.run(w.next()));
@@ -297,10 +314,16 @@ TEST(replay, reopen_gives_the_same_dump_at_every_point) {
       const std::string before = h.eng().dump();
       const engine_stats stats = h.eng().stats();
       const auto tick_time = h.eng().next_tick_time();
+      // Memory only, counted again at load: each tenant's stored bytes.
+      const auto stored = [&h] {
+        return std::pair(h.eng().usage("").stored_bytes, h.eng().usage("acme").stored_bytes);
+      };
+      const auto stored_before = stored();
       h.reopen();
       ASSERT_EQ(h.eng().dump(), before) << "after command " << i;
       EXPECT_EQ(h.eng().stats().applied_index, stats.applied_index);
       EXPECT_EQ(h.eng().next_tick_time(), tick_time);
+      EXPECT_EQ(stored(), stored_before) << "after command " << i;
     }
   }
 }

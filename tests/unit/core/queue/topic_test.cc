@@ -57,7 +57,7 @@ TEST(topic_create, validation_limits_and_ids) {
   EXPECT_EQ(info.attributes.filter, filter_type::routing_key);
   EXPECT_EQ(info.attributes.max_msg_size, 1048576u);
   std::size_t total = 0;
-  EXPECT_EQ(h.eng().list_topics("", 0, 10, total).size(), 2u);
+  EXPECT_EQ(h.eng().list_topics(std::nullopt, "", 0, 10, total).size(), 2u);
   EXPECT_EQ(total, 2u);
 }
 

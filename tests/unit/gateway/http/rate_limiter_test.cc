@@ -40,6 +40,19 @@ TEST(request_rate_limiter, callers_have_their_own_buckets) {
   EXPECT_TRUE(limiter.admit("quiet", t));
 }
 
+TEST(request_rate_limiter, each_caller_at_its_own_rate) {
+  // The tenants' limiter: one bucket per tenant, each at its quota's rate.
+  request_rate_limiter limiter(0);
+  const auto t = clock::now();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(limiter.admit("acme", 3, t)) << i;
+  EXPECT_FALSE(limiter.admit("acme", 3, t));
+  EXPECT_TRUE(limiter.admit("acme", 3, t + 334ms));
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(limiter.admit("globex", 0, t));  // no quota
+  EXPECT_TRUE(limiter.admit("initech", 1, t));
+  EXPECT_FALSE(limiter.admit("initech", 1, t));
+  EXPECT_EQ(limiter.refused(), 2u);
+}
+
 TEST(request_rate_limiter, a_new_rate_applies_to_the_next_request) {
   request_rate_limiter limiter(10);
   const auto t = clock::now();
