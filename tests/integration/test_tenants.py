@@ -9,10 +9,10 @@ import unittest
 
 from admin_client import admin_get, ops_entry, parse_exposition, scrape, metric
 from test_auth import PASSWORDS, password_hash, users_section
-from wharf_fixture import QueueApiTestCase, unique, wait_until
+from wharf_fixture import Client, QueueApiTestCase, certs, client_tls_context, unique
 
 TENANTS = """tenants:
-  - {name: acme, mqtt_users: [alice], quotas: {queues: 6, topics: 2, stored_bytes: 2000}}
+  - {name: acme, mqtt_users: [alice, "device-*"], quotas: {queues: 6, topics: 2, stored_bytes: 2000}}
   - {name: globex, mqtt_users: [bob], quotas: {requests_per_second: 5}}
 """
 ACME, GLOBEX = 2, 3  # indexes of their credentials (after the fixture's two default ones)
@@ -20,7 +20,7 @@ NOT_FOUND, INVALID, QUEUE_FULL, RATE_LIMITED, TOO_MANY, BAD_HANDLE = 4440, 4000,
 
 
 class TenantTest(QueueApiTestCase):
-    listeners = ("queue-api", "mqtt", "admin")
+    listeners = ("queue-api", "mqtt", "mtls", "admin")
     bridge_config = "  mqtt_to_queue:\n    - {filter: 'fleet/+/telemetry', queue: telemetry, tenant: acme}\n"
 
     @classmethod
@@ -30,7 +30,8 @@ class TenantTest(QueueApiTestCase):
             "extra_credentials": [("acme-id", "acme-secret", None, "acme"),
                                   ("globex-id", "globex-secret", None, "globex")],
             "auth": users_section(password_hash("alice"), password_hash("bob"), ops_entry()),
-            "listener_keys": {"admin": "users: [ops]"},
+            # The test client certificate's CN, device-42, is its username there: acme's.
+            "listener_keys": {"admin": "users: [ops]", "mtls": "username_from_cert: cn"},
         }
         super().setUpClass()
 
@@ -90,28 +91,37 @@ class TenantTest(QueueApiTestCase):
         acme_handle = self.receive_one(orders, client=self.acme)["receiptHandle"]
         before = self.attributes(orders)
 
-        engine_name = "acme:" + orders
-        attempts = [
-            ("SendMessage", dict(queueName=engine_name, msgBody="x")),
-            ("ReceiveMessage", dict(queueName=engine_name)),
-            ("DeleteMessage", dict(queueName=engine_name, receiptHandle=acme_handle)),
-            ("GetQueueAttributes", dict(queueName=engine_name)),
-            ("SetQueueAttributes", dict(queueName=engine_name, visibilityTimeout=5)),
-            ("SetQueueAttributes", dict(queueName=orders, deadLetterQueueName="acme:" + dlq, maxReceiveCount=1)),
-            ("DeleteQueue", dict(queueName=engine_name)),
-            ("RewindQueue", dict(queueName=engine_name, startConsumeTime=0)),
-            ("RedriveDeadLetters", dict(deadLetterQueueName="acme:" + dlq)),
-            ("CreateQueue", dict(queueName=engine_name)),
-            ("CreateTopic", dict(topicName="acme:t")),
-        ]
-        for action, params in attempts:
+        def attempts(prefix):
+            """Requests naming the queues `orders` and `dlq` of the tenant `prefix` names."""
+            target = prefix + orders
+            return [
+                ("SendMessage", dict(queueName=target, msgBody="x")),
+                ("ReceiveMessage", dict(queueName=target)),
+                ("DeleteMessage", dict(queueName=target, receiptHandle=acme_handle)),
+                ("GetQueueAttributes", dict(queueName=target)),
+                ("SetQueueAttributes", dict(queueName=target, visibilityTimeout=5)),
+                ("SetQueueAttributes", dict(queueName=orders, deadLetterQueueName=prefix + dlq, maxReceiveCount=1)),
+                ("DeleteQueue", dict(queueName=target)),
+                ("RewindQueue", dict(queueName=target, startConsumeTime=0)),
+                ("RedriveDeadLetters", dict(deadLetterQueueName=prefix + dlq)),
+                ("CreateQueue", dict(queueName=target)),
+                ("CreateTopic", dict(topicName=prefix + "t")),
+                ("Subscribe", dict(topicName=prefix + "t", subscriptionName="s", protocol="queue", endpoint=target,
+                                   notifyContentFormat="SIMPLIFIED")),
+            ]
+
+        # The default tenant and globex at acme's; acme at globex's and the default tenant's.
+        for action, params in attempts("acme:"):
             a = self.fails(INVALID, action, params)
             self.assertIn("must be 1..64 characters", a["message"])
+            a = self.as_globex(action, params, code=INVALID)
+            self.assertIn("must be 1..64 characters", a["message"])
+        for prefix in ("globex:", "default:"):
+            for action, params in attempts(prefix):
+                self.fails(INVALID, action, params, client=self.acme)
         # The tenant's own handle on the default tenant's queue of the same name: not a handle there.
         self.fails(BAD_HANDLE, "DeleteMessage", dict(queueName=orders, receiptHandle=acme_handle))
         self.fails(BAD_HANDLE, "DeleteMessage", dict(queueName=orders, receiptHandle=default_handle), client=self.acme)
-        # A tenant names the default tenant's queue no better.
-        self.fails(INVALID, "SendMessage", dict(queueName="default:" + orders, msgBody="x"), client=self.acme)
         a = self.fails(NOT_FOUND, "GetQueueAttributes", dict(queueName=unique("nothing")), client=self.acme)
         self.assertNotIn("acme", a["message"])
 
@@ -121,6 +131,7 @@ class TenantTest(QueueApiTestCase):
             self.assertEqual(after[key], before[key], key)
         self.assertNotIn("deadLetterQueueName", after)
         self.assertEqual(self.attributes(orders, client=self.acme)["inactiveMsgNum"], 1)
+        self.as_globex("GetQueueAttributes", dict(queueName=orders), code=NOT_FOUND)  # globex never had one
         self.delete(orders, default_handle)
         self.delete(orders, acme_handle, client=self.acme)
 
@@ -193,6 +204,16 @@ class TenantTest(QueueApiTestCase):
         self.assertEqual((msg.topic, msg.payload), ("sensors/t", b"acme's"))  # the mount is never seen
         bob.expect_none()
         anyone.expect_none()
+        # The other way: globex's publish stays in globex; and a tenant naming the tree gets a
+        # filter inside its own tree, which acme's messages never reach.
+        self.assertEqual(bob.subscribe("$tenant/acme/#", qos=1), 1)
+        self.login("bob").publish("sensors/t", b"globex's", qos=1)
+        self.assertEqual(bob.expect().payload, b"globex's")
+        alice_2.publish("sensors/t", b"acme's again", qos=1)
+        self.assertEqual(alice.expect().payload, b"acme's again")
+        bob.expect_none()
+        alice.expect_none()
+        anyone.expect_none()
         # The default tenant cannot subscribe or publish into the tenants' tree.
         self.assertEqual(anyone.subscribe("$tenant/acme/#", qos=1), 0x87)
         self.assertEqual(anyone.subscribe("$share/g/$tenant/acme/#", qos=1), 0x87)
@@ -200,7 +221,6 @@ class TenantTest(QueueApiTestCase):
         alice.expect_none()
         self.assertTrue(info.is_published())
         # ...nor use a client id in it.
-        from wharf_fixture import Client
         intruder = Client(self.broker, client_id="$tenant/acme/" + dev)
         self.addCleanup(intruder.close)
         intruder.connect(expect_rc=0x85)
@@ -225,6 +245,20 @@ class TenantTest(QueueApiTestCase):
         self.assertIn(dev, [c["clientId"] for c in json.loads(body)["clients"]])
         status, _, body, _ = admin_get(self.broker, "/api/v1/retained?tenant=acme&topic=config/%23")
         self.assertEqual([m["topic"] for m in json.loads(body)["retained"]], ["$tenant/acme/config/rate"])
+
+    def test_a_certificate_identity_belongs_to_a_tenant(self):
+        tls = client_tls_context(cert=certs().client_cert, key=certs().client_key)
+        device = self.client(kind="mtls", tls=tls)  # CN=device-42 matches acme's "device-*"
+        device.subscribe("cmd/#", qos=1)
+        self.client().publish("cmd/lamp", b"from the default tenant", qos=1)
+        self.login("bob").publish("cmd/lamp", b"from globex", qos=1)
+        self.login("alice").publish("cmd/lamp", b"on", qos=1)
+        msg = device.expect()
+        self.assertEqual((msg.topic, msg.payload), ("cmd/lamp", b"on"))
+        device.expect_none()
+        status, _, body, _ = admin_get(self.broker, "/api/v1/clients/%24tenant%2Facme%2F" + device.client_id)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["username"], "device-42")
 
     def test_a_bridge_binding_of_a_tenant(self):
         device = unique("d")
