@@ -43,7 +43,7 @@ struct listener_set::plan {
   std::vector<running> added;
 };
 
-listener_set::listener_set(gateway::io_pool& pool, listener_targets targets)
+listener_set::listener_set(net::io_pool& pool, listener_targets targets)
     : pool_(pool), targets_(std::move(targets)) {}
 
 listener_set::running listener_set::start(std::size_t index, const config::listener_config& l,
@@ -67,12 +67,12 @@ listener_set::running listener_set::start(std::size_t index, const config::liste
         options);
   } else {
     targets_.broker.set_listener(index, l);
-    gateway::listener_options options;
+    net::listener_options options;
     options.max_ws_message_bytes = std::size_t{max_packet_size} + 4096;
     options.acceptor.takes_over_own_listener = takes_over;
-    r.handle = gateway::start_listener(
+    r.handle = net::start_listener(
         pool_, index, l, std::move(tls_context),
-        [&broker = targets_.broker](std::shared_ptr<gateway::stream> s) { broker.accept(std::move(s)); }, options);
+        [&broker = targets_.broker](std::shared_ptr<net::stream> s) { broker.accept(std::move(s)); }, options);
   }
   const auto port = std::visit([](const auto& h) { return h.port(); }, r.handle);
   log::app().info("listening on {} ({}{}), port {}", l.bind, kind_name(l.type), l.tls ? ", tls" : "", port);
@@ -90,9 +90,9 @@ void listener_set::start_all(const config::config& cfg) {
 }
 
 bool listener_set::listens_on(const std::string& bind) const {
-  const auto endpoint = gateway::parse_bind(bind);
+  const auto endpoint = net::parse_bind(bind);
   return std::any_of(running_.begin(), running_.end(),
-                     [&](const running& r) { return gateway::parse_bind(r.config.bind) == endpoint; });
+                     [&](const running& r) { return net::parse_bind(r.config.bind) == endpoint; });
 }
 
 std::shared_ptr<listener_set::plan> listener_set::prepare(const config::config& next, std::vector<std::string>& errors) {
@@ -163,7 +163,7 @@ std::vector<gateway::admin::listener_counters> listener_set::counters() const {
   out.reserve(running_.size());
   for (const auto& r : running_) {
     gateway::admin::listener_counters c{r.config.bind, kind_name(r.config.type)};
-    if (const auto* mqtt = std::get_if<gateway::listener_handle>(&r.handle)) {
+    if (const auto* mqtt = std::get_if<net::listener_handle>(&r.handle)) {
       const auto s = mqtt->stats();
       c.accepted = s.accepted;
       c.handshake_failures = s.handshake_failures + s.upgrade_refused;

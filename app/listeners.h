@@ -17,8 +17,8 @@
 #include "gateway/admin/admin_api.h"
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/listener.h"
+#include "net/io_pool.h"
+#include "net/listener.h"
 
 namespace wharf::app {
 
@@ -34,7 +34,7 @@ struct listener_targets {
 
 class listener_set {
  public:
-  listener_set(gateway::io_pool& pool, listener_targets targets);
+  listener_set(net::io_pool& pool, listener_targets targets);
 
   // Starts the config's listeners, in order. Throws (std::system_error: cannot bind;
   // std::runtime_error: TLS files) like any start failure.
@@ -59,7 +59,7 @@ class listener_set {
   struct running {
     std::size_t index = 0;  // the broker's listener index (admission, settings)
     config::listener_config config;
-    std::variant<gateway::listener_handle, gateway::http::http_listener> handle;
+    std::variant<net::listener_handle, gateway::http::http_listener> handle;
     std::shared_ptr<gateway::admin::listener_users> admin_users;  // admin listeners: its `users`
   };
   // `takes_over` when one of running_ listens on the same address (acceptor_options).
@@ -69,7 +69,7 @@ class listener_set {
   // Whether a running listener is bound to the address `bind` names. REQUIRES: mu_ held.
   [[nodiscard]] bool listens_on(const std::string& bind) const;
 
-  gateway::io_pool& pool_;
+  net::io_pool& pool_;
   listener_targets targets_;
   mutable std::mutex mu_;  // running_ and next_index_: a reload vs. /metrics
   std::vector<running> running_;

@@ -39,8 +39,8 @@
 #include "gateway/http/server.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/runtime_mirror.h"
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/listener.h"
+#include "net/io_pool.h"
+#include "net/listener.h"
 #include "gateway/push/push_client.h"
 #include "tls/tls_context.h"
 
@@ -291,7 +291,7 @@ int run(const options& opts) {
   };
   core::queue::service queue_core(*db, std::move(core_options));
 
-  gateway::io_pool pool(cfg.io_threads);
+  net::io_pool pool(cfg.io_threads);
   gateway::broker broker(cfg, *db, pool);
   broker.attach_runtime_users(runtime_users);
   broker.load();

@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "core/queue/tenant.h"
-#include "gateway/mqtt/transport/listener.h"
+#include "net/listener.h"
 #include "tls/crypto.h"
 
 namespace wharf::gateway::admin {
@@ -149,7 +149,7 @@ void write_mqtt(exposition& x, const broker& b) {
   x.one("wharf_mqtt_closes_cut_total", "counter",
         "Connections the broker closed whose peer did not read what was sent, or did not close after the "
         "broker's FIN, in time.",
-        load(c.closes_cut) + gateway::tcp_drains_cut());
+        load(c.closes_cut) + net::tcp_drains_cut());
   x.one("wharf_mqtt_protocol_errors_total", "counter", "Connections closed for protocol violations.",
         load(c.protocol_errors));
   x.one("wharf_mqtt_wills_published_total", "counter", "Will messages published.", load(c.wills_published));

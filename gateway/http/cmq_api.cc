@@ -723,7 +723,7 @@ std::string random_request_id_prefix() {
 
 }  // namespace
 
-cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options)
+cmq_api::cmq_api(core::queue::service& queue_core, authenticator& auth, net::io_pool& pool, cmq_api_options options)
     : core_(queue_core), auth_(auth), pool_(pool), options_(options),
       rate_limiter_(options.max_requests_per_second),
       request_id_prefix_(random_request_id_prefix()) {
@@ -739,7 +739,7 @@ void cmq_api::handle(http_request request, respond_fn respond) {
   auto c = std::make_shared<cmq_call>();
   c->request_id = next_request_id();
   c->respond = std::move(respond);
-  c->home = &pool_.context(io_pool::index_of_current_thread());
+  c->home = &pool_.context(net::io_pool::index_of_current_thread());
   c->abandoned = request.abandoned;
 
   auto params = params_of_request(request.method, request.target, request.content_type, request.body, options_.max_params);

@@ -20,7 +20,7 @@
 #include "gateway/http/cmq_signature.h"
 #include "gateway/http/rate_limiter.h"
 #include "gateway/http/server.h"
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/io_pool.h"
 
 namespace wharf::gateway::http {
 
@@ -53,7 +53,7 @@ struct cmq_api_stats {
 class cmq_api {
  public:
   // REQUIRES: `queue_core`, `auth` and `pool` outlive every request in flight.
-  cmq_api(core::queue::service& queue_core, authenticator& auth, io_pool& pool, cmq_api_options options);
+  cmq_api(core::queue::service& queue_core, authenticator& auth, net::io_pool& pool, cmq_api_options options);
 
   // The server's request handler.
   void handle(http_request request, respond_fn respond);
@@ -85,7 +85,7 @@ class cmq_api {
 
   core::queue::service& core_;
   authenticator& auth_;
-  io_pool& pool_;
+  net::io_pool& pool_;
   cmq_api_options options_;
   request_rate_limiter rate_limiter_;
   request_rate_limiter tenant_rate_limiter_{0};  // keyed by tenant, at each tenant's rate

@@ -23,7 +23,7 @@
 #include <utility>
 
 #include "core/log.h"
-#include "gateway/mqtt/transport/proxy_accept.h"
+#include "net/proxy_accept.h"
 #include "tls/tls_context.h"
 
 namespace wharf::gateway::http {
@@ -41,8 +41,8 @@ struct http_server_state {
   request_handler handler;
   bool tls = false;                // HTTPS
   tls::context_slot tls_context;   // HTTPS: the context new connections use (reload replaces it)
-  std::shared_ptr<const proxy_options> proxy;  // null: no PROXY header taken
-  std::shared_ptr<proxy_counters> proxy_counts = std::make_shared<proxy_counters>();
+  std::shared_ptr<const net::proxy_options> proxy;  // null: no PROXY header taken
+  std::shared_ptr<net::proxy_counters> proxy_counts = std::make_shared<net::proxy_counters>();
 
   std::atomic<std::uint64_t> connections_open{0};
   std::atomic<std::uint64_t> connections_refused{0};
@@ -82,7 +82,7 @@ std::string remote_text(const tcp::socket& socket) {
   boost::system::error_code ec;
   const auto remote = socket.remote_endpoint(ec);
   if (ec) return "?";
-  return endpoint_text(address_text(remote.address()), remote.port());
+  return endpoint_text(net::address_text(remote.address()), remote.port());
 }
 
 // Where bytes discarded during a lingering close go. Shared by all connections of a
@@ -139,7 +139,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
   static constexpr bool is_tls = !std::is_same_v<Stream, tcp::socket>;
 
   // `proxied`: the client as a PROXY header named it (else the socket's peer).
-  connection(tcp::socket socket, const std::optional<proxy_source>& proxied, std::shared_ptr<server_state> state)
+  connection(tcp::socket socket, const std::optional<net::proxy_source>& proxied, std::shared_ptr<server_state> state)
       : stream_(make_stream(std::move(socket), *state)), timer_(stream_.get_executor()), state_(std::move(state)) {
     remote_ = proxied ? endpoint_text(proxied->address, proxied->port) : remote_text(lowest_layer());
   }
@@ -434,7 +434,7 @@ class connection final : public answerable, public std::enable_shared_from_this<
   std::uint64_t watch_generation_ = 0;  // a peer watch acts only if the answer has not come
 };
 
-void start_connection(tcp::socket socket, const std::optional<proxy_source>& proxied,
+void start_connection(tcp::socket socket, const std::optional<net::proxy_source>& proxied,
                       const std::shared_ptr<server_state>& state) {
   if (state->connections_open.fetch_add(1, std::memory_order_relaxed) >= state->options.max_connections) {
     state->connections_open.fetch_sub(1, std::memory_order_relaxed);
@@ -451,7 +451,7 @@ void start_connection(tcp::socket socket, const std::optional<proxy_source>& pro
 void accept_connection(tcp::socket socket, const std::shared_ptr<server_state>& state) {
   if (!state->proxy) return start_connection(std::move(socket), std::nullopt, state);
   accept_proxied(std::move(socket), state->proxy, state->proxy_counts,
-                 [state](tcp::socket s, std::optional<proxy_source> client) {
+                 [state](tcp::socket s, std::optional<net::proxy_source> client) {
                    start_connection(std::move(s), client, state);
                  });
 }
@@ -471,7 +471,7 @@ http_server_options http_server_options_from(const config::queue_api_config& cfg
 http_server_stats http_listener::stats() const noexcept {
   http_server_stats s;
   if (!state_) return s;
-  const acceptor_stats a = acceptors_.stats();
+  const net::acceptor_stats a = acceptors_.stats();
   s.accepted = a.accepted;
   s.accept_pauses = a.accept_pauses;
   s.accept_errors = a.accept_errors;
@@ -497,7 +497,7 @@ void http_listener::replace_tls_context(std::shared_ptr<asio::ssl::context> cont
   if (state_ && state_->tls && context) state_->tls_context.replace(std::move(context));
 }
 
-http_listener start_http_listener(io_pool& pool, const config::listener_config& cfg,
+http_listener start_http_listener(net::io_pool& pool, const config::listener_config& cfg,
                                   std::shared_ptr<asio::ssl::context> tls_or_null, request_handler handler,
                                   http_server_options options) {
   if (cfg.tls && !tls_or_null) {
@@ -509,10 +509,10 @@ http_listener start_http_listener(io_pool& pool, const config::listener_config& 
   state->handler = std::move(handler);
   state->tls = tls_or_null != nullptr;
   state->tls_context.replace(std::move(tls_or_null));
-  state->proxy = proxy_options_from(cfg.proxy_protocol);
+  state->proxy = net::proxy_options_from(cfg.proxy_protocol);
 
   http_listener listener;
-  listener.acceptors_ = start_acceptors(pool, cfg.bind, state->options.acceptor,
+  listener.acceptors_ = net::start_acceptors(pool, cfg.bind, state->options.acceptor,
                                         [state](tcp::socket socket) { accept_connection(std::move(socket), state); });
   listener.state_ = std::move(state);
   log::http().info("queue API listener {} ({}) on port {} with {} acceptors", cfg.bind,

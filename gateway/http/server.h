@@ -1,5 +1,5 @@
 // The HTTP/1.1 server of the CMQ queue API (plain and TLS) on the wharf io_pool. Like the
-// MQTT listeners it accepts on every I/O thread (SO_REUSEPORT, gateway/mqtt/transport/
+// MQTT listeners it accepts on every I/O thread (SO_REUSEPORT, net/
 // acceptor.h), and a connection stays on the thread that accepted it.
 //
 // A connection serves one request at a time: the next request is read only after the
@@ -35,8 +35,8 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "config/config.h"
-#include "gateway/mqtt/transport/acceptor.h"
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/acceptor.h"
+#include "net/io_pool.h"
 
 namespace wharf::gateway::http {
 
@@ -104,7 +104,7 @@ struct http_server_options {
   // and message; the dispatch layer supplies one that adds its requestId. Default:
   // {"code":4000,"message":"...","requestId":""}.
   std::function<std::string(int code, const std::string& message)> error_body;
-  acceptor_options acceptor;
+  net::acceptor_options acceptor;
 };
 
 // The options a queue-api listener runs with, from the config's queue_api section.
@@ -148,17 +148,17 @@ class http_listener {
   void replace_tls_context(std::shared_ptr<boost::asio::ssl::context> context) const;
 
  private:
-  friend http_listener start_http_listener(io_pool&, const config::listener_config&,
+  friend http_listener start_http_listener(net::io_pool&, const config::listener_config&,
                                            std::shared_ptr<boost::asio::ssl::context>, request_handler,
                                            http_server_options);
   std::shared_ptr<detail::http_server_state> state_;
-  acceptor_group acceptors_;
+  net::acceptor_group acceptors_;
 };
 
 // Starts serving HTTP on `cfg.bind` on every pool thread; TLS when `tls_or_null` is given
 // (tls::make_server_context(*cfg.tls)). Throws std::system_error when the address cannot be
 // parsed or bound, std::invalid_argument when cfg.tls is set but no context is given.
-[[nodiscard]] http_listener start_http_listener(io_pool& pool, const config::listener_config& cfg,
+[[nodiscard]] http_listener start_http_listener(net::io_pool& pool, const config::listener_config& cfg,
                                                 std::shared_ptr<boost::asio::ssl::context> tls_or_null,
                                                 request_handler handler, http_server_options options = {});
 

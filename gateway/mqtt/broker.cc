@@ -40,7 +40,7 @@ std::int64_t unix_now_ms() {
       .count();
 }
 
-broker::broker(const config::config& cfg, core::storage& db, io_pool& pool)
+broker::broker(const config::config& cfg, core::storage& db, net::io_pool& pool)
     : cfg_(cfg),
       db_(db),
       pool_(pool),
@@ -262,9 +262,9 @@ void broker::start() {
   for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get()] { s->start_timer(); });
 }
 
-void broker::accept(std::shared_ptr<stream> s) {
-  const auto index = io_pool::index_of_current_thread();
-  auto& home = *shards_[index == io_pool::npos ? 0 : index];
+void broker::accept(std::shared_ptr<net::stream> s) {
+  const auto index = net::io_pool::index_of_current_thread();
+  auto& home = *shards_[index == net::io_pool::npos ? 0 : index];
   s->set_handler(std::make_unique<connection>(home, s));
 }
 

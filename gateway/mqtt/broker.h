@@ -25,8 +25,8 @@
 #include "core/retained_store.h"
 #include "core/storage.h"
 #include "gateway/mqtt/admission.h"
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/io_pool.h"
+#include "net/stream.h"
 #include "session/registry.h"
 
 namespace wharf::core::queue {
@@ -119,7 +119,7 @@ enum class admin_outcome : std::uint8_t {
 
 class broker {
  public:
-  broker(const config::config& cfg, core::storage& db, io_pool& pool);
+  broker(const config::config& cfg, core::storage& db, net::io_pool& pool);
   ~broker();
   // The tenants and their MQTT users (config `tenants:`, as at start).
   [[nodiscard]] const std::vector<config::tenant_config>& tenants() const noexcept { return cfg_.tenants; }
@@ -174,7 +174,7 @@ class broker {
   // Arms the per-shard timers (keep alive, will delay, session expiry, $SYS).
   void start();
   // Takes an accepted stream. REQUIRES: called on the stream's I/O thread.
-  void accept(std::shared_ptr<stream> s);
+  void accept(std::shared_ptr<net::stream> s);
   // Graceful stop: every live connection gets DISCONNECT 0x8B (v5), wills are published,
   // sessions are persisted, storage is flushed. Blocks until done. The pool still runs.
   void shutdown();
@@ -237,7 +237,7 @@ class broker {
   core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
   std::atomic<std::uint32_t> next_core_publish_shard_{0};
   core::storage& db_;
-  io_pool& pool_;
+  net::io_pool& pool_;
   session::registry sessions_;
   core::retained_store retained_;
   broker_counters counters_;

@@ -17,7 +17,7 @@ namespace {
 constexpr std::uint32_t unlimited_packet_size = 268435460;  // 256 MiB + header: the protocol maximum
 }
 
-connection::connection(shard& home, std::shared_ptr<stream> s)
+connection::connection(shard& home, std::shared_ptr<net::stream> s)
     : home_(home),
       broker_(home.owner()),
       stream_(std::move(s)),

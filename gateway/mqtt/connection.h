@@ -22,15 +22,15 @@
 #include "gateway/mqtt/protocol/framer.h"
 #include "gateway/mqtt/protocol/packets.h"
 #include "gateway/mqtt/shard.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/stream.h"
 #include "session/outbound_window.h"
 #include "session/registry.h"
 
 namespace wharf::gateway {
 
-class connection final : public stream_handler {
+class connection final : public net::stream_handler {
  public:
-  connection(shard& home, std::shared_ptr<stream> s);
+  connection(shard& home, std::shared_ptr<net::stream> s);
   ~connection() override;
 
   void on_data(std::span<const std::uint8_t> bytes) override;
@@ -180,7 +180,7 @@ class connection final : public stream_handler {
 
   shard& home_;
   broker& broker_;
-  std::shared_ptr<stream> stream_;
+  std::shared_ptr<net::stream> stream_;
   std::uint64_t id_;
   state state_ = state::awaiting_connect;
   mqtt::framer framer_;

@@ -20,7 +20,7 @@ using mqtt::reason_code;
 namespace {
 
 // The username a verified client certificate gives on `listener`, when it is set to take one.
-std::optional<std::string> certificate_username(const config::listener_config& listener, const peer_info& peer) {
+std::optional<std::string> certificate_username(const config::listener_config& listener, const net::peer_info& peer) {
   switch (listener.username_from_cert) {
     case config::cert_identity::none: break;
     case config::cert_identity::common_name: return peer.cert_common_name;

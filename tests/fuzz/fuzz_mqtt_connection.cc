@@ -20,8 +20,8 @@
 #include "core/storage.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/protocol/codec.h"
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/io_pool.h"
+#include "net/stream.h"
 #include "tests/support/fake_stream.h"
 
 namespace {
@@ -45,7 +45,7 @@ struct fixture {
     std::filesystem::remove_all(dir);
     // No fsync: the fuzzer looks for logic faults, not durability (the crash test does that).
     db = core::storage::open({.path = dir.string(), .sync = false});
-    pool = std::make_unique<gateway::io_pool>(1);
+    pool = std::make_unique<net::io_pool>(1);
     broker = std::make_unique<gateway::broker>(cfg, *db, *pool);
     (void)broker->load();
     subscriber = connect_subscriber();
@@ -77,7 +77,7 @@ struct fixture {
   config::config cfg;
   std::filesystem::path dir;
   std::unique_ptr<core::storage> db;
-  std::unique_ptr<gateway::io_pool> pool;
+  std::unique_ptr<net::io_pool> pool;
   std::unique_ptr<gateway::broker> broker;
   std::shared_ptr<fake_stream> subscriber;
 };

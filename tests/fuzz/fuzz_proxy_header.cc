@@ -11,10 +11,10 @@
 
 #include <boost/asio/ip/address.hpp>
 
-#include "gateway/mqtt/transport/proxy_protocol.h"
+#include "net/proxy_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  using namespace wharf::gateway;
+  using namespace wharf::net;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const auto p = parse_proxy_header(bytes);
   if (p.result == proxy_parse::verdict::complete) {

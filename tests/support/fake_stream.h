@@ -1,4 +1,4 @@
-// An in-memory gateway::stream for driving broker connections without sockets: bytes go in
+// An in-memory net::stream for driving broker connections without sockets: bytes go in
 // through feed(), everything the connection writes is kept in output(). Used by the
 // connection unit tests and the connection fuzzer.
 #pragma once
@@ -10,11 +10,11 @@
 #include <span>
 #include <vector>
 
-#include "gateway/mqtt/transport/stream.h"
+#include "net/stream.h"
 
 namespace wharf::test {
 
-class fake_stream final : public gateway::stream {
+class fake_stream final : public net::stream {
  public:
   void write(std::vector<std::uint8_t> bytes) override { output_.insert(output_.end(), bytes.begin(), bytes.end()); }
   void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) override {
@@ -23,8 +23,8 @@ class fake_stream final : public gateway::stream {
   void close() override { closed_ = true; }
   void set_reading(bool) override {}
   [[nodiscard]] std::size_t queued_output_bytes() const noexcept override { return 0; }
-  [[nodiscard]] const gateway::peer_info& peer() const noexcept override { return peer_; }
-  void set_handler(std::unique_ptr<gateway::stream_handler> handler) override { handler_ = std::move(handler); }
+  [[nodiscard]] const net::peer_info& peer() const noexcept override { return peer_; }
+  void set_handler(std::unique_ptr<net::stream_handler> handler) override { handler_ = std::move(handler); }
 
   // Delivers bytes as a transport would, unless the connection has closed itself.
   void feed(std::span<const std::uint8_t> bytes) {
@@ -39,8 +39,8 @@ class fake_stream final : public gateway::stream {
   [[nodiscard]] std::vector<std::uint8_t>& output() noexcept { return output_; }
 
  private:
-  gateway::peer_info peer_{"127.0.0.1", 1, 0, false, false, std::nullopt, {}};
-  std::unique_ptr<gateway::stream_handler> handler_;
+  net::peer_info peer_{"127.0.0.1", 1, 0, false, false, std::nullopt, {}};
+  std::unique_ptr<net::stream_handler> handler_;
   std::vector<std::uint8_t> output_;
   bool closed_ = false;
 };

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "gateway/http/server.h"
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/io_pool.h"
 #include "tests/support/wait_for.h"
 
 namespace wharf::gateway::http::test {
@@ -66,7 +66,7 @@ class test_server {
   [[nodiscard]] std::size_t held_answers();
 
  private:
-  io_pool pool_;
+  net::io_pool pool_;
   std::mutex mutex_;
   std::condition_variable answer_held_;
   std::vector<http_request> requests_;

@@ -110,7 +110,7 @@ double idle_connection_heap(bool use_tls) {
   }
   constexpr std::size_t warm = 20;
   constexpr std::size_t measured = 300;
-  io_pool pool(1);
+  net::io_pool pool(1);
   auto listener = start_http_listener(pool, loopback_listener(), server_tls,
                                       [](http_request, respond_fn respond) { respond(R"({"code":0})"); });
   signal_pair signals;

@@ -286,7 +286,7 @@ TEST_F(http_tls_test, handshake_timeout_and_failure_are_counted) {
 }
 
 TEST(http_server_start, tls_configured_without_a_context_is_refused) {
-  io_pool pool(1);
+  net::io_pool pool(1);
   auto cfg = loopback_listener();
   cfg.tls = config::tls_config{};
   EXPECT_THROW((void)start_http_listener(pool, cfg, nullptr, [](http_request, respond_fn) {}), std::invalid_argument);

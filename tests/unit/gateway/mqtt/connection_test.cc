@@ -11,7 +11,7 @@
 #include "core/storage.h"
 #include "gateway/mqtt/broker.h"
 #include "gateway/mqtt/protocol/codec.h"
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/io_pool.h"
 #include "session/session_store.h"
 #include "tests/support/fake_stream.h"
 
@@ -36,7 +36,7 @@ class connection_test : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     db_ = core::storage::open({.path = dir_.string()});
-    pool_ = std::make_unique<io_pool>(1);  // its threads never start: the test runs shard 0
+    pool_ = std::make_unique<net::io_pool>(1);  // its threads never start: the test runs shard 0
     broker_ = std::make_unique<broker>(cfg_, *db_, *pool_);
     (void)broker_->load();
   }
@@ -159,7 +159,7 @@ class connection_test : public ::testing::Test {
   config::config cfg_;
   std::filesystem::path dir_;
   std::unique_ptr<core::storage> db_;
-  std::unique_ptr<io_pool> pool_;
+  std::unique_ptr<net::io_pool> pool_;
   std::unique_ptr<broker> broker_;
   std::deque<client> clients_;
 };

@@ -5,7 +5,7 @@
 // on the listen queue. Shared by the MQTT listeners and the HTTP queue API.
 #pragma once
 
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/io_pool.h"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 struct acceptor_options {
   // After accept fails with EMFILE/ENFILE/ENOBUFS/ENOMEM the acceptor waits this long before
@@ -82,4 +82,4 @@ class acceptor_group {
 // resolved (first result). Throws std::system_error on a malformed bind.
 [[nodiscard]] boost::asio::ip::tcp::endpoint parse_bind(std::string_view bind);
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

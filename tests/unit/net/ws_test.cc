@@ -11,7 +11,7 @@
 #include <boost/beast/websocket/ssl.hpp>
 #include <gtest/gtest.h>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -185,4 +185,4 @@ TEST(wss_stream, echo) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

@@ -2,9 +2,9 @@
 // fixture on 127.0.0.1:0, and waiting helpers. Tests use real loopback sockets.
 #pragma once
 
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/listener.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/io_pool.h"
+#include "net/listener.h"
+#include "net/stream.h"
 #include "tests/support/wait_for.h"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 
 // Counts live handlers and on_closed calls across all tests (reset per test).
 struct handler_counters {
@@ -103,4 +103,4 @@ class temp_dir {
 boost::asio::ip::tcp::endpoint loopback(std::uint16_t port);
 std::vector<std::uint8_t> bytes_of(std::string_view s);
 
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

@@ -1,14 +1,14 @@
-#include "gateway/mqtt/transport/listener.h"
+#include "net/listener.h"
 
 #include "core/log.h"
-#include "gateway/mqtt/transport/detail.h"
+#include "net/detail.h"
 
 #include <fmt/format.h>
 
 #include <string>
 #include <system_error>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -89,4 +89,4 @@ listener_handle start_listener(io_pool& pool, std::size_t listener_index, const 
   return handle;
 }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -1,4 +1,4 @@
-#include "gateway/mqtt/transport/proxy_protocol.h"
+#include "net/proxy_protocol.h"
 
 #include <boost/asio/ip/address_v4.hpp>
 #include <boost/asio/ip/address_v6.hpp>
@@ -7,9 +7,9 @@
 #include <charconv>
 #include <cstring>
 
-#include "gateway/mqtt/transport/acceptor.h"
+#include "net/acceptor.h"
 
-namespace wharf::gateway {
+namespace wharf::net {
 namespace {
 
 namespace ip = boost::asio::ip;
@@ -196,4 +196,4 @@ bool address_set::contains(const ip::address& address_in) const {
   return false;
 }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

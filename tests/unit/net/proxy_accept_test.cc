@@ -12,7 +12,7 @@
 
 #include "test_support.h"
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -150,4 +150,4 @@ TEST(proxy_accept, a_trusted_source_without_a_good_header_in_time_is_closed) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

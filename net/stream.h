@@ -13,7 +13,7 @@
 #include <system_error>
 #include <vector>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 struct peer_info {
   std::string remote_address;   // "127.0.0.1", "::1"
@@ -55,4 +55,4 @@ class stream {
   virtual void set_handler(std::unique_ptr<stream_handler> handler) = 0;
 };
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

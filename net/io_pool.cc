@@ -1,11 +1,11 @@
-#include "gateway/mqtt/transport/io_pool.h"
+#include "net/io_pool.h"
 
 #include <cassert>
 #include <exception>
 
 #include "core/log.h"
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 namespace {
 thread_local std::size_t t_thread_index = io_pool::npos;
@@ -70,4 +70,4 @@ void io_pool::thread_main(std::size_t index) {
   t_pool = nullptr;
 }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -1,4 +1,4 @@
-#include "gateway/mqtt/transport/proxy_accept.h"
+#include "net/proxy_accept.h"
 
 #include <boost/asio/steady_timer.hpp>
 
@@ -11,9 +11,9 @@
 #include <utility>
 
 #include "core/log.h"
-#include "gateway/mqtt/transport/acceptor.h"
+#include "net/acceptor.h"
 
-namespace wharf::gateway {
+namespace wharf::net {
 namespace {
 
 namespace asio = boost::asio;
@@ -144,4 +144,4 @@ void accept_proxied(tcp::socket socket, std::shared_ptr<const proxy_options> opt
   std::make_shared<proxy_read>(std::move(socket), std::move(options), std::move(counters), std::move(then))->start();
 }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -13,7 +13,7 @@
 //   executor_type get_executor();
 #pragma once
 
-#include "gateway/mqtt/transport/detail.h"
+#include "net/detail.h"
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/post.hpp>
@@ -21,7 +21,7 @@
 
 #include <chrono>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 // Per-connection read buffer of TLS / WebSocket streams, held while a read is pending.
 // It adapts: a read that fills it makes the next one 4x larger (bulk transfer), one that
@@ -238,4 +238,4 @@ class async_stream : public stream {
   bool closed_ = false;
 };
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail

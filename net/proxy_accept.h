@@ -18,9 +18,9 @@
 #include <optional>
 
 #include "config/config.h"
-#include "gateway/mqtt/transport/proxy_protocol.h"
+#include "net/proxy_protocol.h"
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 struct proxy_options {
   address_set trusted;  // the balancers
@@ -49,4 +49,4 @@ void accept_proxied(boost::asio::ip::tcp::socket socket, std::shared_ptr<const p
                     std::shared_ptr<proxy_counters> counters,
                     std::function<void(boost::asio::ip::tcp::socket, std::optional<proxy_source>)> then);
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -2,7 +2,7 @@
 // connections (client allocations must not count) and accept under EMFILE (client sockets
 // must not count against the server's descriptor limit). The child is forked before the
 // server pool's threads start.
-#include "gateway/mqtt/transport/detail.h"
+#include "net/detail.h"
 #include "test_support.h"
 #include "tls/tls_context.h"
 
@@ -24,7 +24,7 @@
 #include <filesystem>
 #include <thread>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -249,4 +249,4 @@ TEST(listener, emfile_pauses_accepting_and_recovers) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

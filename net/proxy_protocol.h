@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 // Longest header accepted: v1's limit, and for v2 the address block of IPv6 with room for
 // TLVs (ALPN, authority, ...). A longer v2 header is refused.
@@ -62,4 +62,4 @@ class address_set {
   std::vector<network> networks_;
 };
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -1,12 +1,12 @@
 // The PROXY protocol header parser over byte arrays (proxy_protocol.h), and address sets.
-#include "gateway/mqtt/transport/proxy_protocol.h"
+#include "net/proxy_protocol.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace wharf::gateway {
+namespace wharf::net {
 namespace {
 
 using verdict = proxy_parse::verdict;
@@ -140,4 +140,4 @@ TEST(address_set, networks_and_single_addresses) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -5,9 +5,9 @@
 #pragma once
 
 #include "config/config.h"
-#include "gateway/mqtt/transport/acceptor.h"
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/acceptor.h"
+#include "net/io_pool.h"
+#include "net/stream.h"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -21,7 +21,7 @@
 #include <string_view>
 #include <vector>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 // Called on the stream's own I/O thread once the transport handshake (TLS handshake,
 // WebSocket upgrade) has completed. The callee attaches a handler with set_handler();
@@ -100,4 +100,4 @@ class listener_handle {
                                              std::shared_ptr<boost::asio::ssl::context> tls_or_null,
                                              accept_callback on_accept, listener_options options = {});
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

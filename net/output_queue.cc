@@ -1,10 +1,10 @@
-#include "gateway/mqtt/transport/detail.h"
+#include "net/detail.h"
 
 #include <algorithm>
 #include <cassert>
 #include <cstring>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 void output_queue::push(std::vector<std::uint8_t> bytes) {
   if (bytes.empty()) return;
@@ -87,4 +87,4 @@ std::span<std::uint8_t> thread_read_buffer() {
   return {buffer.get(), size};
 }
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail

@@ -7,7 +7,7 @@
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -300,4 +300,4 @@ TEST(listener, a_stream_without_handler_is_freed) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

@@ -10,7 +10,7 @@
 
 #include <thread>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 namespace {
 
 namespace asio = boost::asio;
@@ -222,4 +222,4 @@ TEST_F(tls_fixture, set_reading_false_holds_data_until_resumed) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

@@ -7,7 +7,7 @@
 // several packets: bytes are passed to on_data as they come, frame boundaries ignored.
 // [MQTT-6.0.0-4] the server selects "mqtt" when offered ("mqttv3.1" for old clients).
 #include "core/log.h"
-#include "gateway/mqtt/transport/async_stream.h"
+#include "net/async_stream.h"
 #include "tls/tls_context.h"
 
 #include <boost/asio/ssl/stream.hpp>
@@ -19,7 +19,7 @@
 #include <string_view>
 #include <type_traits>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 namespace {
 
@@ -219,4 +219,4 @@ void start_wss(tcp::socket socket, peer_info peer, const std::shared_ptr<listene
 std::size_t sizeof_ws_stream() noexcept { return sizeof(ws_stream<tcp::socket>); }
 std::size_t sizeof_wss_stream() noexcept { return sizeof(ws_stream<ssl_socket>); }
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail

@@ -10,7 +10,7 @@
 //
 // WebSocket over TLS keeps asio::ssl::stream (Beast needs an asio stream below it).
 #include "core/log.h"
-#include "gateway/mqtt/transport/async_stream.h"
+#include "net/async_stream.h"
 #include "tls/tls_context.h"
 
 #include <openssl/err.h>
@@ -20,7 +20,7 @@
 
 #include <cerrno>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 namespace {
 
@@ -197,4 +197,4 @@ void start_tls(tcp::socket socket, peer_info peer, const std::shared_ptr<listene
 
 std::size_t sizeof_tls_stream() noexcept { return sizeof(tls_stream); }
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail

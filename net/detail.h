@@ -1,9 +1,9 @@
 // Internals shared by the stream implementations. Not part of the transport's API.
 #pragma once
 
-#include "gateway/mqtt/transport/listener.h"
-#include "gateway/mqtt/transport/proxy_accept.h"
-#include "gateway/mqtt/transport/stream.h"
+#include "net/listener.h"
+#include "net/proxy_accept.h"
+#include "net/stream.h"
 #include "tls/tls_context.h"
 
 #include <boost/asio/buffer.hpp>
@@ -20,7 +20,7 @@
 #include <span>
 #include <vector>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 // What every stream of one listener shares: options, TLS context, callback, counters.
 // Lives as long as the longest-living acceptor or handshake of the listener.
@@ -88,4 +88,4 @@ void start_wss(boost::asio::ip::tcp::socket socket, peer_info peer, const std::s
 [[nodiscard]] std::size_t sizeof_ws_stream() noexcept;
 [[nodiscard]] std::size_t sizeof_wss_stream() noexcept;
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail

@@ -1,5 +1,5 @@
-#include "gateway/mqtt/transport/io_pool.h"
-#include "gateway/mqtt/transport/listener.h"
+#include "net/io_pool.h"
+#include "net/listener.h"
 #include "tests/support/wait_for.h"
 
 #include <boost/asio/post.hpp>
@@ -9,7 +9,7 @@
 #include <set>
 #include <thread>
 
-namespace wharf::gateway {
+namespace wharf::net {
 namespace {
 
 using wharf::test::wait_for;
@@ -84,4 +84,4 @@ TEST(parse_bind, errors) {
 }
 
 }  // namespace
-}  // namespace wharf::gateway
+}  // namespace wharf::net

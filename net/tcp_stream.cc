@@ -6,7 +6,7 @@
 // Asio registers sockets edge-triggered (EPOLLET), and async_wait never reads
 // speculatively, so a wait is only armed after a read saw EWOULDBLOCK; whenever reading
 // starts or resumes without that (set_handler, set_reading(true)), a read is tried first.
-#include "gateway/mqtt/transport/detail.h"
+#include "net/detail.h"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -18,7 +18,7 @@
 
 #include <sys/socket.h>
 
-namespace wharf::gateway::detail {
+namespace wharf::net::detail {
 
 namespace {
 
@@ -278,10 +278,10 @@ void start_tcp(tcp::socket socket, peer_info peer, const std::shared_ptr<listene
 
 std::size_t sizeof_tcp_stream() noexcept { return sizeof(tcp_stream); }
 
-}  // namespace wharf::gateway::detail
+}  // namespace wharf::net::detail
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 std::uint64_t tcp_drains_cut() noexcept { return detail::drains_cut.load(std::memory_order_relaxed); }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -1,4 +1,4 @@
-#include "gateway/mqtt/transport/acceptor.h"
+#include "net/acceptor.h"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -15,7 +15,7 @@
 
 #include "core/log.h"
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
@@ -255,4 +255,4 @@ acceptor_group start_acceptors(io_pool& pool, std::string_view bind, acceptor_op
   return group;
 }
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net

@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-namespace wharf::gateway::test {
+namespace wharf::net::test {
 
 std::vector<std::uint8_t> patterned_bytes(std::size_t size) {
   // Byte i is i * 7 (mod 256), which repeats every 256 bytes: one period is written byte by
@@ -108,4 +108,4 @@ boost::asio::ip::tcp::endpoint loopback(std::uint16_t port) {
 
 std::vector<std::uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
 
-}  // namespace wharf::gateway::test
+}  // namespace wharf::net::test

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-namespace wharf::gateway {
+namespace wharf::net {
 
 class io_pool {
  public:
@@ -55,4 +55,4 @@ class io_pool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace wharf::gateway
+}  // namespace wharf::net
