@@ -1,7 +1,10 @@
-// Byte writer and reader for wharf's binary formats: the queue core's commands
+// Byte writer and reader for every binary format of wharf: the queue core's commands
 // (queue/command_codec.cc) and storage records (queue/engine_store.cc), the replication log
-// and the peer links' frames (replication/). Integers are LEB128 varints (signed ones
-// zigzag), strings are length-prefixed.
+// and the peer links' frames (replication/), MQTT messages as stored (core/message.cc) and
+// the session store's records (session/session_store.cc). Integers are LEB128 varints
+// (signed ones zigzag), strings are length-prefixed by a varint; the session records, older
+// than the rest, use fixed-width little-endian integers and a 32-bit length (le16..le64,
+// le32_bytes), kept so that stores written before still load.
 //
 // The reader never reads past its input and never allocates more than its input could
 // hold: the first failure sticks, later reads return zero values, and a decoder checks
@@ -20,7 +23,19 @@ namespace wharf::core::binary {
 
 class writer {
  public:
+  writer() = default;
+  // Appends to `out` (take() gives it back, with what was written after it).
+  explicit writer(std::string out) noexcept : out_(std::move(out)) {}
+
   void u8(std::uint8_t v) { out_.push_back(static_cast<char>(v)); }
+  void le16(std::uint16_t v) { little_endian(v, 2); }
+  void le32(std::uint32_t v) { little_endian(v, 4); }
+  void le64(std::uint64_t v) { little_endian(v, 8); }
+  // A 32-bit little-endian length, then the bytes. REQUIRES: s.size() < 2^32.
+  void le32_bytes(std::string_view s) {
+    le32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+  }
   void boolean(bool v) { u8(v ? 1 : 0); }
   void varint(std::uint64_t v) {
     while (v >= 0x80) {
@@ -44,6 +59,10 @@ class writer {
   [[nodiscard]] std::string take() { return std::move(out_); }
 
  private:
+  void little_endian(std::uint64_t v, int width) {
+    for (int i = 0; i < width; ++i, v >>= 8) out_.push_back(static_cast<char>(v & 0xff));
+  }
+
   std::string out_;
 };
 
@@ -57,6 +76,19 @@ class reader {
       return 0;
     }
     return static_cast<std::uint8_t>(in_[pos_++]);
+  }
+  std::uint16_t le16() noexcept { return static_cast<std::uint16_t>(little_endian(2)); }
+  std::uint32_t le32() noexcept { return static_cast<std::uint32_t>(little_endian(4)); }
+  std::uint64_t le64() noexcept { return little_endian(8); }
+  std::string le32_bytes() {
+    const std::uint32_t n = le32();
+    if (!ok_ || n > in_.size() - pos_) {
+      fail();
+      return {};
+    }
+    std::string s(in_.substr(pos_, n));
+    pos_ += n;
+    return s;
   }
   bool boolean() noexcept {
     const std::uint8_t v = u8();
@@ -123,6 +155,7 @@ class reader {
   }
 
   void fail() noexcept { ok_ = false; }
+  // Everything read so far was well formed (a decoder checks before using a count or a flag).
   [[nodiscard]] bool ok() const noexcept { return ok_; }
   // Bytes not read yet: a count of items beyond it is corrupt.
   [[nodiscard]] std::size_t remaining() const noexcept { return in_.size() - pos_; }
@@ -130,6 +163,17 @@ class reader {
   [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == in_.size(); }
 
  private:
+  std::uint64_t little_endian(int width) noexcept {
+    if (!ok_ || in_.size() - pos_ < static_cast<std::size_t>(width)) {
+      fail();
+      return 0;
+    }
+    std::uint64_t v = 0;
+    for (int i = 0; i < width; ++i) v |= static_cast<std::uint64_t>(static_cast<std::uint8_t>(in_[pos_ + i])) << (8 * i);
+    pos_ += static_cast<std::size_t>(width);
+    return v;
+  }
+
   std::string_view in_;
   std::size_t pos_ = 0;
   bool ok_ = true;

@@ -1,6 +1,6 @@
 #include "session/session_store.h"
 
-#include "session/binary_io.h"
+#include "core/binary.h"
 
 namespace wharf::session {
 namespace {
@@ -27,15 +27,16 @@ std::string prefix_end(std::string prefix) {
   return prefix;
 }
 
-void write_message(byte_writer& w, const core::message& m) {
+// A stored message inside a record: its own encoding (core/message.h), length-prefixed.
+void write_message(core::binary::writer& w, const core::message& m) {
   std::string encoded;
   core::encode_message(m, encoded);
-  w.str(encoded);
+  w.le32_bytes(encoded);
 }
 
-bool read_message(byte_reader& r, core::message& m) {
-  std::string encoded;
-  return r.str(encoded) && core::decode_message(encoded, m);
+bool read_message(core::binary::reader& r, core::message& m) {
+  const std::string encoded = r.le32_bytes();
+  return r.ok() && core::decode_message(encoded, m);
 }
 
 }  // namespace
@@ -64,117 +65,114 @@ std::string inbound_qos2(std::string_view client_id, std::uint16_t packet_id) {
 }
 }  // namespace keys
 
+// The records' integers are fixed-width little-endian and their strings have a 32-bit
+// length (core/binary.h's le* forms): the layout they were first written in.
 std::string encode_record(const session_record& r) {
-  std::string out;
-  byte_writer w(out);
+  core::binary::writer w;
   w.u8(session_record_format);
   w.u8(r.protocol_version);
-  w.u32(r.expiry_interval_s);
-  w.i64(r.disconnected_unix_ms);
+  w.le32(r.expiry_interval_s);
+  w.le64(static_cast<std::uint64_t>(r.disconnected_unix_ms));
   w.u8(r.pending_will ? 1 : 0);
   if (r.pending_will) {
     write_message(w, *r.pending_will);
-    w.i64(r.will_due_unix_ms);
+    w.le64(static_cast<std::uint64_t>(r.will_due_unix_ms));
   }
   w.u8(r.username ? 1 : 0);
-  if (r.username) w.str(*r.username);
-  w.u32(static_cast<std::uint32_t>(r.rules.size()));
+  if (r.username) w.le32_bytes(*r.username);
+  w.le32(static_cast<std::uint32_t>(r.rules.size()));
   for (const auto& rule : r.rules) {
     w.u8(static_cast<std::uint8_t>(rule.permission));
     w.u8(static_cast<std::uint8_t>(rule.action));
-    w.str(rule.topic);
+    w.le32_bytes(rule.topic);
   }
-  return out;
+  return w.take();
 }
 
 bool decode_record(std::string_view bytes, session_record& out) {
-  byte_reader r(bytes);
-  std::uint8_t format = 0, has_will = 0;
-  if (!r.u8(format) || (format != session_record_format && format != 1)) return false;
-  if (!r.u8(out.protocol_version) || !r.u32(out.expiry_interval_s) || !r.i64(out.disconnected_unix_ms) ||
-      !r.u8(has_will))
-    return false;
+  core::binary::reader r(bytes);
+  const std::uint8_t format = r.u8();
+  if (!r.ok() || (format != session_record_format && format != 1)) return false;
+  out.protocol_version = r.u8();
+  out.expiry_interval_s = r.le32();
+  out.disconnected_unix_ms = static_cast<std::int64_t>(r.le64());
+  const std::uint8_t has_will = r.u8();
   out.pending_will.reset();
   if (has_will) {
     core::message will;
-    if (!read_message(r, will) || !r.i64(out.will_due_unix_ms)) return false;
+    if (!read_message(r, will)) return false;
+    out.will_due_unix_ms = static_cast<std::int64_t>(r.le64());
     out.pending_will = std::move(will);
   }
   out.username.reset();
+  out.rules.clear();
   if (format == session_record_format) {
-    std::uint8_t has_username = 0;
-    if (!r.u8(has_username) || has_username > 1) return false;
-    if (has_username) {
-      std::string username;
-      if (!r.str(username)) return false;
-      out.username = std::move(username);
-    }
-    std::uint32_t count = 0;
-    if (!r.u32(count)) return false;
-    out.rules.clear();
+    const std::uint8_t has_username = r.u8();
+    if (has_username > 1) return false;
+    if (has_username) out.username = r.le32_bytes();
+    const std::uint32_t count = r.le32();
+    // Each rule takes at least six bytes: a corrupt count cannot make us loop long.
+    if (!r.ok() || count > r.remaining() / 6) return false;
     for (std::uint32_t i = 0; i < count; ++i) {
       config::acl_rule rule;
-      std::uint8_t permission = 0, action = 0;
-      if (!r.u8(permission) || !r.u8(action) || !r.str(rule.topic) || permission > 1 || action > 2) return false;
+      const std::uint8_t permission = r.u8();
+      const std::uint8_t action = r.u8();
+      rule.topic = r.le32_bytes();
+      if (!r.ok() || permission > 1 || action > 2) return false;
       rule.permission = static_cast<config::acl_permission>(permission);
       rule.action = static_cast<config::acl_action>(action);
       rule.source_location = "token";
       out.rules.push_back(std::move(rule));
     }
-  } else {
-    out.rules.clear();
   }
-  return r.empty();
+  return r.done();
 }
 
 std::string encode_subscription(const stored_subscription& s) {
-  std::string out;
-  byte_writer w(out);
+  core::binary::writer w;
   w.u8(record_format);
-  w.str(s.filter);
+  w.le32_bytes(s.filter);
   w.u8(s.max_qos);
   w.u8(static_cast<std::uint8_t>((s.no_local ? 1 : 0) | (s.retain_as_published ? 2 : 0)));
   w.u8(s.retain_handling);
-  w.u32(s.subscription_id);
-  return out;
+  w.le32(s.subscription_id);
+  return w.take();
 }
 
 bool decode_subscription(std::string_view bytes, stored_subscription& out) {
-  byte_reader r(bytes);
-  std::uint8_t format = 0, flags = 0;
-  if (!r.u8(format) || format != record_format) return false;
-  if (!r.str(out.filter) || !r.u8(out.max_qos) || !r.u8(flags) || !r.u8(out.retain_handling) ||
-      !r.u32(out.subscription_id))
-    return false;
+  core::binary::reader r(bytes);
+  if (r.u8() != record_format) return false;
+  out.filter = r.le32_bytes();
+  out.max_qos = r.u8();
+  const std::uint8_t flags = r.u8();
+  out.retain_handling = r.u8();
+  out.subscription_id = r.le32();
   out.no_local = flags & 1;
   out.retain_as_published = flags & 2;
-  return r.empty() && out.max_qos <= 2 && out.retain_handling <= 2;
+  return r.done() && out.max_qos <= 2 && out.retain_handling <= 2;
 }
 
 std::string encode_delivery(const stored_delivery& d) {
-  std::string out;
-  byte_writer w(out);
+  core::binary::writer w;
   w.u8(record_format);
   write_message(w, d.msg);
-  w.u32(static_cast<std::uint32_t>(d.subscription_ids.size()));
-  for (auto id : d.subscription_ids) w.u32(id);
-  w.u16(d.packet_id);
+  w.le32(static_cast<std::uint32_t>(d.subscription_ids.size()));
+  for (auto id : d.subscription_ids) w.le32(id);
+  w.le16(d.packet_id);
   w.u8(d.pubrel_sent ? 1 : 0);
-  return out;
+  return w.take();
 }
 
 bool decode_delivery(std::string_view bytes, stored_delivery& out) {
-  byte_reader r(bytes);
-  std::uint8_t format = 0, pubrel = 0;
-  std::uint32_t ids = 0;
-  if (!r.u8(format) || format != record_format || !read_message(r, out.msg) || !r.u32(ids)) return false;
-  if (ids > 65536) return false;
+  core::binary::reader r(bytes);
+  if (r.u8() != record_format || !read_message(r, out.msg)) return false;
+  const std::uint32_t ids = r.le32();
+  if (!r.ok() || ids > 65536) return false;
   out.subscription_ids.resize(ids);
-  for (auto& id : out.subscription_ids)
-    if (!r.u32(id)) return false;
-  if (!r.u16(out.packet_id) || !r.u8(pubrel)) return false;
-  out.pubrel_sent = pubrel != 0;
-  return r.empty();
+  for (auto& id : out.subscription_ids) id = r.le32();
+  out.packet_id = r.le16();
+  out.pubrel_sent = r.u8() != 0;
+  return r.done();
 }
 
 stored_delivery to_stored(const delivery& d) {

@@ -63,6 +63,41 @@ TEST(session_store, a_record_of_format_1_loads_with_no_username) {
   EXPECT_EQ(out, r);
 }
 
+// The bytes of each record, as stores written by earlier builds hold them: fixed-width
+// little-endian integers, 32-bit string lengths, the message in its own varint encoding.
+TEST(session_store, the_record_layouts_are_pinned) {
+  using namespace std::string_literals;
+  EXPECT_EQ(encode_subscription({"a/b", 1, true, false, 2, 0x01020304}),
+            "\x01"
+            "\x03\x00\x00\x00"
+            "a/b"
+            "\x01\x01\x02"
+            "\x04\x03\x02\x01"s);
+  core::message m;
+  m.topic = "t";
+  m.payload = "p";
+  m.qos = 1;
+  m.retain = true;
+  m.publish_unix_ms = 1;
+  m.publisher_client_id = "c";
+  const std::string message_bytes = "\x01\x05\x01t\x01p\x00\x00\x02\x01"
+                                    "c"s;
+  stored_delivery d{m, {7}, 0x0102, true};
+  const std::string delivery_bytes = "\x01\x0b\x00\x00\x00"s + message_bytes +
+                                     "\x01\x00\x00\x00\x07\x00\x00\x00\x02\x01\x01"s;
+  EXPECT_EQ(encode_delivery(d), delivery_bytes);
+  stored_delivery back;
+  ASSERT_TRUE(decode_delivery(delivery_bytes, back));
+  EXPECT_EQ(back, d);
+  session_record r;
+  r.protocol_version = 5;
+  r.expiry_interval_s = 60;
+  r.disconnected_unix_ms = 5;
+  r.username = "u";
+  EXPECT_EQ(encode_record(r), "\x02\x05\x3c\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00"
+                              "\x00\x01\x01\x00\x00\x00u\x00\x00\x00\x00"s);
+}
+
 TEST(session_store, subscription_and_delivery_round_trip) {
   stored_subscription s{"$share/g/a/+", 2, false, true, 1, 77};
   stored_subscription s2;
