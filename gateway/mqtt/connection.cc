@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "core/queue/tenant.h"
 #include "core/topic.h"
+#include "gateway/mqtt/publish_conversion.h"
 #include "gateway/mqtt/protocol/codec.h"
 
 namespace wharf::gateway {
@@ -216,21 +217,11 @@ void connection::handle_connect(mqtt::connect_packet& p) {
 
   if (p.will) {
     auto& w = *p.will;
-    core::message m;
-    m.topic = std::move(w.topic);
-    m.payload = std::move(w.payload);
-    m.qos = static_cast<std::uint8_t>(w.qos);
-    m.retain = w.retain;
-    m.payload_format_indicator = w.props.payload_format_indicator;
-    m.content_type = w.props.content_type;
-    m.response_topic = w.props.response_topic;
-    m.correlation_data = w.props.correlation_data;
-    for (auto& up : w.props.user_properties) m.user_properties.emplace_back(up.name, up.value);
-    m.publisher_client_id = client_id_;
-    if (w.props.message_expiry_interval)
-      m.expiry_unix_ms = std::int64_t{*w.props.message_expiry_interval} * 1000;  // relative until published
+    // Its expiry stays relative (from 0) until it is published (shard::publish_will).
+    will_ = std::make_unique<core::message>(
+        message_from_publish(std::move(w.topic), std::move(w.payload), w.qos, w.retain, w.props, 0));
+    will_->publisher_client_id = client_id_;
     will_delay_s_ = w.props.will_delay_interval.value_or(0);
-    will_ = std::make_unique<core::message>(std::move(m));
   }
   if (!admitted_by_limits()) return;
   authenticate(std::move(p.username), std::move(p.password));
@@ -299,17 +290,8 @@ void connection::handle_publish(mqtt::publish_packet& p) {
   publish_tokens_ -= 1;
 
   const auto now = unix_now_ms();
-  auto m = std::make_shared<core::message>();
-  m->topic = mount_.empty() ? std::move(p.topic) : mount_ + p.topic;
-  m->payload = std::move(p.payload);
-  m->qos = qos;
-  m->retain = p.retain;
-  m->payload_format_indicator = p.props.payload_format_indicator;
-  m->content_type = std::move(p.props.content_type);
-  m->response_topic = std::move(p.props.response_topic);
-  m->correlation_data = std::move(p.props.correlation_data);
-  for (auto& up : p.props.user_properties) m->user_properties.emplace_back(std::move(up.name), std::move(up.value));
-  if (p.props.message_expiry_interval) m->expiry_unix_ms = now + std::int64_t{*p.props.message_expiry_interval} * 1000;
+  auto m = std::make_shared<core::message>(message_from_publish(
+      mount_.empty() ? std::move(p.topic) : mount_ + p.topic, std::move(p.payload), p.qos, p.retain, p.props, now));
   m->publish_unix_ms = now;
   m->publisher_client_id = client_id_;
 

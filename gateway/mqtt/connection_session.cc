@@ -3,6 +3,7 @@
 
 #include "core/log.h"
 #include "core/queue/tenant.h"
+#include "gateway/mqtt/publish_conversion.h"
 #include "gateway/mqtt/connection.h"
 #include "gateway/mqtt/protocol/codec.h"
 
@@ -339,25 +340,9 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
     drop();
     return;
   }
-  mqtt::publish_packet p;
-  p.dup = dup;
-  p.qos = static_cast<mqtt::qos>(d.qos);
-  p.retain = d.retain;
-  p.packet_id = d.qos > 0 ? d.packet_id : 0;
   // Every topic its subscriptions match is under its mount, which it never sees.
-  p.topic = std::string_view(m.topic).substr(std::min(mount_.size(), m.topic.size()));
-  p.payload = m.payload;
-  if (version_ == protocol_version::v5) {
-    auto& props = p.props;
-    props.payload_format_indicator = m.payload_format_indicator;
-    props.content_type = m.content_type;
-    props.response_topic = m.response_topic;
-    props.correlation_data = m.correlation_data;
-    for (auto& [k, v] : m.user_properties) props.user_properties.push_back({k, v});
-    if (m.expiry_unix_ms != 0)  // [MQTT-3.3.2-6] the remaining lifetime
-      props.message_expiry_interval = static_cast<std::uint32_t>((m.expiry_unix_ms - now + 999) / 1000);
-    props.subscription_identifiers = d.subscription_ids;
-  }
+  auto p = publish_of_delivery(d, dup, std::string_view(m.topic).substr(std::min(mount_.size(), m.topic.size())),
+                               version_, now);
   if (mqtt::encoded_size(p, version_) > client_max_packet_size_) {
     // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
     broker_.counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
