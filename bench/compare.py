@@ -197,6 +197,44 @@ def queue_api(bench, broker, duration, extra_args=()):
                              "16", "--size", "64", "--duration", str(duration), *extra_args])
 
 
+def with_cpu(broker, run, rate_key, count_key):
+    """(messages a second, wharf CPU microseconds per message) of one run."""
+    before = cpu_seconds(broker.proc.pid)
+    r = run()
+    cpu = cpu_seconds(broker.proc.pid) - before
+    if r.get("errors"):
+        sys.exit("%s: %d errors: %s" % (broker.name, r["errors"], r))
+    return r[rate_key], (cpu * 1e6 / r[count_key] if r[count_key] else float("nan"))
+
+
+def alternate(brokers, workloads, rounds):
+    """Runs every workload on every broker, alternating, `rounds` times. `brokers`: {label:
+    broker}; `workloads`: {name: run(broker) -> (msg/s, CPU us/msg)}. Returns {(workload,
+    label): [(msg/s, CPU us/msg) per round]}, printing each run."""
+    results = {(w, label): [] for w in workloads for label in brokers}
+    for rnd in range(rounds):
+        for w, run in workloads.items():
+            for label, broker in brokers.items():
+                rate, cpu_us = run(broker)
+                results[(w, label)].append((rate, cpu_us))
+                print("round %d %-46s %-9s %9.0f msg/s  %6.1f us CPU/msg" % (rnd + 1, w, label, rate, cpu_us),
+                      file=sys.stderr)
+    return results
+
+
+def ratio_table(labels, workloads, results):
+    """A Markdown table of alternate()'s medians for two brokers, the second over the first."""
+    first, second = labels
+    print("| workload | %s msg/s | %s msg/s | ratio | %s CPU us/msg | %s CPU us/msg | ratio |"
+          % (first, second, first, second))
+    print("|---|---|---|---|---|---|---|")
+    for w in workloads:
+        rate = [statistics.median(r for r, _ in results[(w, label)]) for label in labels]
+        cpu = [statistics.median(c for _, c in results[(w, label)]) for label in labels]
+        print("| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f |" % (w, rate[0], rate[1], rate[1] / rate[0],
+                                                                  cpu[0], cpu[1], cpu[1] / cpu[0]))
+
+
 def best(results, key, higher_is_better=True):
     values = [r[key] for r in results]
     return max(values) if higher_is_better else min(values)

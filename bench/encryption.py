@@ -17,7 +17,6 @@ import argparse
 import os
 import secrets
 import shutil
-import statistics
 import sys
 import tempfile
 
@@ -43,43 +42,20 @@ def main():
             brokers[label] = compare.start_wharf(os.path.abspath(a.wharf), workdir, 2, name="wharf-" + label,
                                                  extra_config=extra)
         workloads = {
-            "CMQ send+receive+delete, batches of 16": lambda b: with_cpu(b, lambda: compare.queue_api(
+            "CMQ send+receive+delete, batches of 16": lambda b: compare.with_cpu(b, lambda: compare.queue_api(
                 a.bench, b, a.duration), "deleted_per_s", "deleted"),
-            "MQTT QoS 1 into offline persistent sessions": lambda b: with_cpu(b, lambda: compare.pubsub(
+            "MQTT QoS 1 into offline persistent sessions": lambda b: compare.with_cpu(b, lambda: compare.pubsub(
                 a.bench, b, a.duration, "fanin", 1, publishers=4, subscribers=1, offline=True),
                 "received_per_s", "received"),
         }
-        results = {(w, label): [] for w in workloads for label in brokers}
-        for rnd in range(a.rounds):
-            for w, run in workloads.items():
-                for label, broker in brokers.items():
-                    rate, cpu_us = run(broker)
-                    results[(w, label)].append((rate, cpu_us))
-                    print("round %d %-46s %-9s %9.0f msg/s  %6.1f us CPU/msg" % (rnd + 1, w, label, rate, cpu_us),
-                          file=sys.stderr)
+        results = compare.alternate(brokers, workloads, a.rounds)
         print("Durable throughput without and with encryption at rest, two I/O threads, median of %d rounds of "
               "%.0f s:" % (a.rounds, a.duration))
-        print("| workload | clear msg/s | encrypted msg/s | ratio | clear CPU us/msg | encrypted CPU us/msg | ratio |")
-        print("|---|---|---|---|---|---|---|")
-        for w in workloads:
-            rate = [statistics.median(r for r, _ in results[(w, label)]) for label in brokers]
-            cpu = [statistics.median(c for _, c in results[(w, label)]) for label in brokers]
-            print("| %s | %.0f | %.0f | %.2f | %.1f | %.1f | %.2f |" % (w, rate[0], rate[1], rate[1] / rate[0],
-                                                                      cpu[0], cpu[1], cpu[1] / cpu[0]))
+        compare.ratio_table(list(brokers), workloads, results)
     finally:
         for broker in brokers.values():
             broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def with_cpu(broker, run, rate_key, count_key):
-    """(messages a second, wharf CPU microseconds per message) of one run."""
-    before = compare.cpu_seconds(broker.proc.pid)
-    r = run()
-    cpu = compare.cpu_seconds(broker.proc.pid) - before
-    if r.get("errors"):
-        sys.exit("%s: %d errors: %s" % (broker.name, r["errors"], r))
-    return r[rate_key], (cpu * 1e6 / r[count_key] if r[count_key] else float("nan"))
 
 
 if __name__ == "__main__":
