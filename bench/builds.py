@@ -14,8 +14,6 @@ usage: bench/builds.py --base OLD/wharf [--wharf build/wharf] [--bench build/wha
                        [--rounds 3] [--duration 5]
 """
 import argparse
-import os
-import shutil
 import sys
 import tempfile
 
@@ -31,29 +29,14 @@ def main():
     parser.add_argument("--duration", type=float, default=5)
     a = parser.parse_args()
 
-    workdir = tempfile.mkdtemp(prefix="wharf-builds-bench-")
-    brokers = {}
-    try:
-        for label, binary in (("base", a.base), ("new", a.wharf)):
-            brokers[label] = compare.start_wharf(os.path.abspath(binary), workdir, 2, name="wharf-" + label)
-        workloads = {
-            "MQTT QoS 0 fan-in, 4 publishers": lambda b: compare.with_cpu(b, lambda: compare.pubsub(
-                a.bench, b, a.duration, "fanin", 0, publishers=4, subscribers=1), "received_per_s", "received"),
-            "MQTT QoS 1 into offline persistent sessions": lambda b: compare.with_cpu(b, lambda: compare.pubsub(
-                a.bench, b, a.duration, "fanin", 1, publishers=4, subscribers=1, offline=True),
-                "received_per_s", "received"),
-            "CMQ send+receive+delete, batches of 16": lambda b: compare.with_cpu(b, lambda: compare.queue_api(
-                a.bench, b, a.duration), "deleted_per_s", "deleted"),
-        }
-        results = compare.alternate(brokers, workloads, a.rounds)
-        print("%s (new) against %s (base), two I/O threads each, median of %d rounds of %.0f s:"
-              % (a.wharf, a.base, a.rounds, a.duration))
-        compare.ratio_table(list(brokers), workloads, results)
-    finally:
-        for broker in brokers.values():
-            broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    workloads = {
+        "MQTT QoS 0 fan-in, 4 publishers": compare.mqtt_workload(a, 0),
+        "MQTT QoS 1 into offline persistent sessions": compare.mqtt_workload(a, 1, offline=True),
+        "CMQ send+receive+delete, batches of 16": compare.cmq_workload(a),
+    }
+    compare.ratio_run(tempfile.mkdtemp(prefix="wharf-builds-bench-"), {"base": (a.base, ""), "new": (a.wharf, "")},
+                      workloads, a.rounds, "%s (new) against %s (base), two I/O threads each, median of %d rounds "
+                      "of %.0f s:" % (a.wharf, a.base, a.rounds, a.duration))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -222,6 +222,36 @@ def alternate(brokers, workloads, rounds):
     return results
 
 
+def cmq_workload(a):
+    """CMQ send+receive+delete (queue_api) as an alternate() workload; `a` has bench, duration."""
+    return lambda b: with_cpu(b, lambda: queue_api(a.bench, b, a.duration), "deleted_per_s", "deleted")
+
+
+def mqtt_workload(a, qos, offline=False):
+    """MQTT fan-in, 4 publishers to 1 subscriber (offline: into persistent sessions), as an
+    alternate() workload."""
+    return lambda b: with_cpu(b, lambda: pubsub(a.bench, b, a.duration, "fanin", qos, publishers=4, subscribers=1,
+                                                 offline=offline), "received_per_s", "received")
+
+
+def ratio_run(workdir, wharfs, workloads, rounds, title):
+    """Starts each of `wharfs` ({label: (binary, extra config)}, two I/O threads each) in
+    `workdir`, runs alternate() and prints `title` and ratio_table(); stops them and removes
+    `workdir` whatever happens."""
+    brokers = {}
+    try:
+        for label, (binary, extra) in wharfs.items():
+            brokers[label] = start_wharf(os.path.abspath(binary), workdir, 2, name="wharf-" + label,
+                                         extra_config=extra)
+        results = alternate(brokers, workloads, rounds)
+        print(title)
+        ratio_table(list(brokers), workloads, results)
+    finally:
+        for broker in brokers.values():
+            broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def ratio_table(labels, workloads, results):
     """A Markdown table of alternate()'s medians for two brokers, the second over the first."""
     first, second = labels

@@ -16,8 +16,6 @@ usage: bench/encryption.py [--wharf build/wharf] [--bench build/wharf-bench] [--
 import argparse
 import os
 import secrets
-import shutil
-import sys
 import tempfile
 
 import compare
@@ -36,27 +34,13 @@ def main():
     with open(key_file, "w") as f:
         f.write(secrets.token_hex(32) + "\n")
     sealed = "encryption:\n  active: bench\n  keys:\n    - {id: bench, key_file: %s}\n" % key_file
-    brokers = {}
-    try:
-        for label, extra in (("clear", ""), ("encrypted", sealed)):
-            brokers[label] = compare.start_wharf(os.path.abspath(a.wharf), workdir, 2, name="wharf-" + label,
-                                                 extra_config=extra)
-        workloads = {
-            "CMQ send+receive+delete, batches of 16": lambda b: compare.with_cpu(b, lambda: compare.queue_api(
-                a.bench, b, a.duration), "deleted_per_s", "deleted"),
-            "MQTT QoS 1 into offline persistent sessions": lambda b: compare.with_cpu(b, lambda: compare.pubsub(
-                a.bench, b, a.duration, "fanin", 1, publishers=4, subscribers=1, offline=True),
-                "received_per_s", "received"),
-        }
-        results = compare.alternate(brokers, workloads, a.rounds)
-        print("Durable throughput without and with encryption at rest, two I/O threads, median of %d rounds of "
-              "%.0f s:" % (a.rounds, a.duration))
-        compare.ratio_table(list(brokers), workloads, results)
-    finally:
-        for broker in brokers.values():
-            broker.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
+    workloads = {
+        "CMQ send+receive+delete, batches of 16": compare.cmq_workload(a),
+        "MQTT QoS 1 into offline persistent sessions": compare.mqtt_workload(a, 1, offline=True),
+    }
+    compare.ratio_run(workdir, {"clear": (a.wharf, ""), "encrypted": (a.wharf, sealed)}, workloads, a.rounds,
+                      "Durable throughput without and with encryption at rest, two I/O threads, median of %d rounds "
+                      "of %.0f s:" % (a.rounds, a.duration))
 
 if __name__ == "__main__":
     main()
