@@ -291,7 +291,8 @@ void connection::handle_publish(mqtt::publish_packet& p) {
 
   const auto now = unix_now_ms();
   auto m = std::make_shared<core::message>(message_from_publish(
-      mount_.empty() ? std::move(p.topic) : mount_ + p.topic, std::move(p.payload), p.qos, p.retain, p.props, now));
+      in_tenant_ ? std::string(mount()) + p.topic : std::move(p.topic), std::move(p.payload), p.qos, p.retain, p.props,
+      now));
   m->publish_unix_ms = now;
   m->publisher_client_id = client_id_;
 
@@ -486,7 +487,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     auto verdict = home_.access()->check_subscription(identity(), req.filter);
     if (hook_verdict_on('s', req.filter) == false) verdict.granted = false;
     // A default-tenant client never subscribes into the tenants' tree.
-    if (mount_.empty() && core::queue::names_tenant_tree(req.filter)) verdict.granted = false;
+    if (!in_tenant_ && core::queue::names_tenant_tree(req.filter)) verdict.granted = false;
     if (!verdict.granted) {
       broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
       // 3.1.1's SUBACK has one failure code, 0x80.
@@ -500,7 +501,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
       return;
     }
     // Held under the tenant's mount: routes, the session and the store see only that.
-    const std::string filter = core::queue::mount_filter(mount_, req.filter);
+    const std::string filter = core::queue::mount_filter(mount(), req.filter);
     auto existing = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
     const bool is_new = existing == subscriptions_.end();
     if (is_new && subscriptions_.size() >= limits.max_subscriptions_per_client) {
@@ -537,7 +538,7 @@ void connection::handle_subscribe(const mqtt::subscribe_packet& p) {
     // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
     if (!shared && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
       broker_.retained_.match(filter, now, [&](const core::message& rm) {
-        if (verdict.withheld && verdict.withheld->withholds(std::string_view(rm.topic).substr(mount_.size()))) {
+        if (verdict.withheld && verdict.withheld->withholds(std::string_view(rm.topic).substr(mount().size()))) {
           broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
           return;
         }
@@ -564,7 +565,7 @@ void connection::handle_unsubscribe(const mqtt::unsubscribe_packet& p) {
   ack.packet_id = p.packet_id;
   bool erased = false;
   for (const auto& sent : p.filters) {
-    const std::string filter = core::queue::mount_filter(mount_, sent);
+    const std::string filter = core::queue::mount_filter(mount(), sent);
     auto it = std::find_if(subscriptions_.begin(), subscriptions_.end(), [&](auto& s) { return s.filter == filter; });
     if (it == subscriptions_.end()) {
       ack.reasons.push_back(reason_code::no_subscription_existed);

@@ -19,6 +19,7 @@
 
 #include "auth/access_policy.h"
 #include "core/message.h"
+#include "core/queue/tenant.h"
 #include "gateway/mqtt/protocol/framer.h"
 #include "gateway/mqtt/protocol/packets.h"
 #include "gateway/mqtt/shard.h"
@@ -130,6 +131,12 @@ class connection final : public net::stream_handler {
   [[nodiscard]] auth::client_identity identity() const noexcept;
   // The client id as the client knows it (without its tenant's mount).
   [[nodiscard]] std::string_view device_client_id() const noexcept;
+  // "$tenant/<name>/" for a client of a tenant, "" for the default tenant's: the prefix of
+  // its client id, topics and filters as the broker holds them. Read from client_id_, not
+  // kept beside it (a connection's bytes count: docs/PERFORMANCE.md).
+  [[nodiscard]] std::string_view mount() const noexcept {
+    return in_tenant_ ? core::queue::mqtt_mount_of(client_id_) : std::string_view{};
+  }
   // Puts the client in its username's tenant: its client id and will under the tenant's
   // mount. False (refused, CONNACK sent) for a default-tenant client id in the tenants' tree.
   [[nodiscard]] bool enter_tenant();
@@ -192,8 +199,6 @@ class connection final : public net::stream_handler {
   // Session.
   // As the broker holds it: the tenant's mount, then what the client sent (tenant.h).
   std::string client_id_;
-  // "$tenant/<name>/" for a client of a tenant, "" for the default tenant's: set at admit().
-  std::string mount_;
   std::optional<std::string> username_;  // as authenticated; none: anonymous
   std::vector<config::acl_rule> own_rules_;  // from its token, the HTTP hook or the runtime store, tried before auth.acl
   bool runtime_user_ = false;                // logged in as a user of the runtime store
@@ -223,6 +228,7 @@ class connection final : public net::stream_handler {
   bool session_ended_ = false;
   bool session_present_ = false;
   bool assigned_client_id_ = false;
+  bool in_tenant_ = false;  // client_id_ begins with its tenant's mount (set at admit())
   std::optional<std::uint16_t> server_keep_alive_;
   std::vector<session::stored_subscription> subscriptions_;
 

@@ -316,13 +316,13 @@ void connection::refresh_runtime_user(const std::unordered_set<std::string>& cha
 
 bool connection::enter_tenant() {
   const auto tenant = username_ ? config::tenant_of_mqtt_user(broker_.tenants(), *username_) : std::string_view{};
-  mount_ = core::queue::mqtt_mount(tenant);
-  if (mount_.empty() && client_id_.starts_with(core::queue::mqtt_mount_root)) {
+  if (tenant.empty() && client_id_.starts_with(core::queue::mqtt_mount_root)) {
     refuse_connect(reason_code::client_identifier_not_valid,
                    fmt::format("client ids beginning with '{}' are the tenants' own", core::queue::mqtt_mount_root));
     return false;
   }
-  client_id_.insert(0, mount_);
+  client_id_.insert(0, core::queue::mqtt_mount(tenant));
+  in_tenant_ = !tenant.empty();
   return true;
 }
 
@@ -332,8 +332,8 @@ void connection::admit() {
     refuse_connect(reason_code::not_authorized, "the ACL does not allow publishing the will's topic");
     return;
   }
-  if (will_ && !mount_.empty()) {
-    will_->topic.insert(0, mount_);
+  if (will_ && in_tenant_) {
+    will_->topic.insert(0, mount());
     will_->publisher_client_id = client_id_;
   }
   const bool held = state_ == state::authenticating;
@@ -371,13 +371,13 @@ auth::client_identity connection::identity() const noexcept {
 }
 
 std::string_view connection::device_client_id() const noexcept {
-  return std::string_view(client_id_).substr(std::min(mount_.size(), client_id_.size()));
+  return std::string_view(client_id_).substr(mount().size());
 }
 
 bool connection::may_publish(std::string_view topic) const {
   // A default-tenant client never names the tenants' tree (its own clients' topics are
   // mounted, so theirs never do).
-  if (mount_.empty() && core::queue::names_tenant_tree(topic)) return false;
+  if (!in_tenant_ && core::queue::names_tenant_tree(topic)) return false;
   if (hook_verdict_on('p', topic) == false) return false;
   return home_.access()->may_publish(identity(), topic);
 }

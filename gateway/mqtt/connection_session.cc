@@ -70,7 +70,7 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
     for (const auto& sub : subscriptions_)
       home_.add_route(entry_, sub,
                       home_.access()
-                          ->check_subscription(identity(), core::queue::unmount_filter(mount_, sub.filter))
+                          ->check_subscription(identity(), core::queue::unmount_filter(mount(), sub.filter))
                           .withheld);
   }
   home_.attach(entry_.get(), this);
@@ -341,7 +341,7 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
     return;
   }
   // Every topic its subscriptions match is under its mount, which it never sees.
-  auto p = publish_of_delivery(d, dup, std::string_view(m.topic).substr(std::min(mount_.size(), m.topic.size())),
+  auto p = publish_of_delivery(d, dup, std::string_view(m.topic).substr(std::min(mount().size(), m.topic.size())),
                                version_, now);
   if (mqtt::encoded_size(p, version_) > client_max_packet_size_) {
     // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
