@@ -80,16 +80,7 @@ class reader {
   std::uint16_t le16() noexcept { return static_cast<std::uint16_t>(little_endian(2)); }
   std::uint32_t le32() noexcept { return static_cast<std::uint32_t>(little_endian(4)); }
   std::uint64_t le64() noexcept { return little_endian(8); }
-  std::string le32_bytes() {
-    const std::uint32_t n = le32();
-    if (!ok_ || n > in_.size() - pos_) {
-      fail();
-      return {};
-    }
-    std::string s(in_.substr(pos_, n));
-    pos_ += n;
-    return s;
-  }
+  std::string le32_bytes() { return std::string(next_bytes(le32())); }
   bool boolean() noexcept {
     const std::uint8_t v = u8();
     if (v > 1) fail();
@@ -120,27 +111,10 @@ class reader {
     const std::uint64_t v = varint();
     return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
   }
-  std::string bytes() {
-    const std::uint64_t n = varint();
-    if (!ok_ || n > in_.size() - pos_) {
-      fail();
-      return {};
-    }
-    std::string s(in_.substr(pos_, n));
-    pos_ += n;
-    return s;
-  }
+  std::string bytes() { return std::string(next_bytes(varint())); }
   // bytes() without the copy: a view into the input, valid while the input is.
-  std::string_view bytes_view() noexcept {
-    const std::uint64_t n = varint();
-    if (!ok_ || n > in_.size() - pos_) {
-      fail();
-      return {};
-    }
-    const std::string_view s = in_.substr(pos_, n);
-    pos_ += n;
-    return s;
-  }
+  std::string_view bytes_view() noexcept { return next_bytes(varint()); }
+
   std::vector<std::string> strings() {
     const std::uint64_t n = varint();
     // Each string takes at least its length byte: a count beyond the rest is corrupt.
@@ -163,6 +137,18 @@ class reader {
   [[nodiscard]] bool done() const noexcept { return ok_ && pos_ == in_.size(); }
 
  private:
+  // The next `n` bytes (a length just read: nothing when the read failed), or nothing and
+  // failed when fewer are left.
+  std::string_view next_bytes(std::uint64_t n) noexcept {
+    if (!ok_ || n > in_.size() - pos_) {
+      fail();
+      return {};
+    }
+    const std::string_view s = in_.substr(pos_, n);
+    pos_ += n;
+    return s;
+  }
+
   std::uint64_t little_endian(int width) noexcept {
     if (!ok_ || in_.size() - pos_ < static_cast<std::size_t>(width)) {
       fail();
