@@ -56,7 +56,7 @@ broker::broker(const config::config& cfg, core::storage& db, net::io_pool& pool)
   for (std::size_t i = 0; i < pool.size(); ++i) {
     shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
     shards_.back()->access_ = access_;
-    shards_.back()->limits_ = limits;
+    shards_.back()->set_limits(limits);
   }
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) set_listener(i, cfg.listeners[i]);
 }
@@ -77,7 +77,7 @@ void broker::replace_limits(const config::config& next) {
   admission_.update(next.mqtt);
   memory_watermark_bytes_.store(memory_watermark(next.mqtt), std::memory_order_relaxed);
   auto limits = std::make_shared<const config::mqtt_config>(next.mqtt);
-  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), limits] { s->limits_ = limits; });
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), limits] { s->set_limits(limits); });
 }
 
 broker::~broker() = default;

@@ -43,16 +43,16 @@ session_view view_of_entry(const session::session_entry& entry, bool with_subscr
 
 void connection::describe(session_view& view, bool with_subscriptions) const {
   view.online = true;
-  view.protocol_version = static_cast<std::uint8_t>(version_);
-  view.persistent = session_expiry_s_ > 0;
-  view.expiry_interval_s = session_expiry_s_;
+  view.protocol_version = static_cast<std::uint8_t>(machine_.version());
+  view.persistent = machine_.session_expiry_s() > 0;
+  view.expiry_interval_s = machine_.session_expiry_s();
   view.username = username_;
   const auto& peer = stream_->peer();
   view.peer = peer.remote_address.find(':') == std::string::npos
                   ? fmt::format("{}:{}", peer.remote_address, peer.remote_port)
                   : fmt::format("[{}]:{}", peer.remote_address, peer.remote_port);
-  view.connected_at_ms = created_ms_;
-  view.keep_alive_s = static_cast<std::uint16_t>(keep_alive_ms_ / 1000);
+  view.connected_at_ms = machine_.started_ms();
+  view.keep_alive_s = machine_.keep_alive_s();
   view.inflight = window_.inflight();
   view.queued = window_.waiting();
   view.subscription_count = subscriptions_.size();

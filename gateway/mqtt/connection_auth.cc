@@ -1,6 +1,6 @@
 // connection: whether a CONNECT may go on at all (connection limits, rate, flapping), who
 // the client is (a client certificate, CONNECT's username and password, or nobody) and what
-// the ACL lets it publish. Subscriptions are checked in handle_subscribe.
+// the ACL lets it publish. Subscriptions are checked in connection::subscribe.
 #include <boost/asio/post.hpp>
 
 #include <utility>
@@ -96,7 +96,7 @@ void connection::try_sources(std::size_t next, std::optional<std::string> userna
         if (!token || !auth::jwt_verifier::looks_like_token(*token)) break;
         // The client is who the token names; a username sent beside a token in the password
         // is not used (MQTT 3.1.1 sends no password without one).
-        pause_for_credentials_check();
+        checking_credentials_ = true;
         broker_.check_token(policy, std::move(*token),
                             [on_checked = credentials_answer()](std::variant<auth::jwt_verifier::verified, std::string> r) mutable {
                               if (auto* why = std::get_if<std::string>(&r)) {
@@ -142,7 +142,7 @@ void connection::check_password(std::string account, const std::string& username
     return;
   }
   // PBKDF2 takes milliseconds: off this thread, which serves every client of the shard.
-  pause_for_credentials_check();
+  checking_credentials_ = true;
   broker_.check_password(home_.access(), std::move(account), stored, std::move(*password),
                          [on_checked = credentials_answer(), who = admitted_as{username, std::move(rules), runtime_user}](
                              bool matched) mutable {
@@ -155,7 +155,7 @@ void connection::check_password(std::string account, const std::string& username
 
 void connection::ask_hook(std::size_t source, std::optional<std::string> username, std::optional<std::string> password) {
   auto request = hook_request_for(auth::hook_request::kind::connect, {}, username, password);
-  pause_for_credentials_check();
+  checking_credentials_ = true;
   broker_.ask_hook(std::move(request), [on_checked = credentials_answer(), source, username = std::move(username),
                                         password = std::move(password)](auth::hook_answer answer) mutable {
     using outcome = auth::hook_answer::outcome;
@@ -193,24 +193,22 @@ auth::hook_request connection::hook_request_for(auth::hook_request::kind action,
                             .password_is_text = text,
                             .peer_address = peer.remote_address,
                             .peer_port = peer.remote_port,
-                            .protocol_version = static_cast<std::uint8_t>(version_),
+                            .protocol_version = static_cast<std::uint8_t>(machine_.version()),
                             .cert_common_name = peer.cert_common_name,
                             .cert_subject_alt_names = peer.cert_subject_alt_names,
                             .listener = peer.listener_index};
 }
 
-bool connection::awaits_hook_answers(const mqtt::packet& packet) {
+bool connection::holds(const mqtt::packet& packet) {
+  // With auth.http.authorize_publish / authorize_subscribe: a packet that publishes to a
+  // topic, or subscribes to a filter, the hook has not answered about yet waits for its
+  // answers (hook_answered releases it).
   const auto& hook = home_.access()->hook();
-  const bool live = state_ == state::connected || state_ == state::restoring;
-  if (!hook || !live || (!hook->authorize_publish && !hook->authorize_subscribe)) return false;
+  if (!hook || (!hook->authorize_publish && !hook->authorize_subscribe)) return false;
   std::vector<std::pair<char, std::string>> unknown;
   if (const auto* publish = std::get_if<mqtt::publish_packet>(&packet); publish && hook->authorize_publish) {
-    // The topic as handle_publish will resolve it; an alias it does not know is its to refuse.
-    std::string_view topic = publish->topic;
-    if (topic.empty() && publish->props.topic_alias) {
-      const auto known = inbound_aliases_.find(*publish->props.topic_alias);
-      if (known != inbound_aliases_.end()) topic = known->second;
-    }
+    // The topic as the machine will resolve it; an alias it does not know is its to refuse.
+    const std::string_view topic = machine_.resolved_topic(*publish);
     if (!topic.empty() && !hook_verdict_on('p', topic)) unknown.emplace_back('p', topic);
   } else if (const auto* subscribe = std::get_if<mqtt::subscribe_packet>(&packet); subscribe && hook->authorize_subscribe) {
     for (const auto& req : subscribe->subscriptions) {
@@ -219,7 +217,6 @@ bool connection::awaits_hook_answers(const mqtt::packet& packet) {
   }
   if (unknown.empty()) return false;
   hook_answers_awaited_ = static_cast<std::uint32_t>(unknown.size());
-  stream_->set_reading(false);
   for (auto& [action, topic] : unknown) {
     const auto kind = action == 'p' ? auth::hook_request::kind::publish : auth::hook_request::kind::subscribe;
     std::optional<std::string> username = username_;
@@ -243,13 +240,13 @@ bool connection::awaits_hook_answers(const mqtt::packet& packet) {
 }
 
 void connection::hook_answered(std::string key, bool allowed, std::uint32_t remember_ms) {
-  if (hook_answers_awaited_ == 0 || state_ == state::closed) return;
+  if (hook_answers_awaited_ == 0 || machine_.current_phase() == mqtt::connection_machine::phase::closed) return;
   constexpr std::size_t max_verdicts = 1024;
   if (hook_verdicts_.size() >= max_verdicts) hook_verdicts_.clear();
   // Remembered at least long enough for the held packet to run again on this turn.
   hook_verdicts_[std::move(key)] = {allowed, unix_now_ms() + std::max<std::int64_t>(remember_ms, 1000)};
   if (--hook_answers_awaited_ > 0) return;
-  release_held_packets();
+  machine_.release();
 }
 
 std::optional<bool> connection::hook_verdict_on(char action, std::string_view topic) const {
@@ -258,11 +255,6 @@ std::optional<bool> connection::hook_verdict_on(char action, std::string_view to
   const auto found = hook_verdicts_.find(key);
   if (found == hook_verdicts_.end() || found->second.until_ms < unix_now_ms()) return std::nullopt;
   return found->second.allowed;
-}
-
-void connection::pause_for_credentials_check() {
-  state_ = state::authenticating;
-  stream_->set_reading(false);
 }
 
 std::function<void(connection::credentials_verdict)> connection::credentials_answer() {
@@ -274,7 +266,8 @@ std::function<void(connection::credentials_verdict)> connection::credentials_ans
 }
 
 void connection::credentials_checked(credentials_verdict verdict) {
-  if (state_ != state::authenticating) return;
+  if (!checking_credentials_) return;
+  checking_credentials_ = false;
   if (auto* refused = std::get_if<refused_because>(&verdict)) {
     // The service failing or busy is not the client's fault: counted apart.
     const bool unavailable =
@@ -298,12 +291,12 @@ void connection::credentials_checked_now(admitted_as who) {
 }
 
 void connection::refresh_runtime_user(const std::unordered_set<std::string>& changed, bool everyone) {
-  if (!runtime_user_ || !username_ || state_ == state::closed) return;
+  if (!runtime_user_ || !username_ || machine_.current_phase() == mqtt::connection_machine::phase::closed) return;
   if (!everyone && !changed.contains(*username_)) return;
   const auto* users = broker_.runtime_users();
   auto account = users != nullptr ? users->find(*username_) : std::nullopt;
   if (!account) {
-    disconnect(reason_code::not_authorized, "its runtime user was deleted");
+    machine_.end(reason_code::not_authorized, "its runtime user was deleted");
     return;
   }
   own_rules_ = std::move(account->rules);
@@ -328,7 +321,7 @@ bool connection::enter_tenant() {
 
 void connection::admit() {
   if (!enter_tenant()) return;
-  if (will_ && !may_publish(will_->topic)) {
+  if (will_ && !allowed_to_publish(will_->topic)) {
     refuse_connect(reason_code::not_authorized, "the ACL does not allow publishing the will's topic");
     return;
   }
@@ -336,9 +329,6 @@ void connection::admit() {
     will_->topic.insert(0, mount());
     will_->publisher_client_id = client_id_;
   }
-  const bool held = state_ == state::authenticating;
-  state_ = state::awaiting_connect;
-  if (held) resume_after_connect_ = true;
   begin_session();
 }
 
@@ -350,18 +340,7 @@ void connection::refuse_connect(reason_code rc, std::string_view why, std::atomi
   counter.fetch_add(1, std::memory_order_relaxed);
   log::mqtt().info("connection from {} refused for client '{}'{}: {} ({})", stream_->peer().remote_address, client_id_,
                username_ ? fmt::format(" as '{}'", *username_) : std::string(), mqtt::to_string(rc), why);
-  send_connack_error(rc);
-  close_stream();
-}
-
-void connection::release_held_packets() {
-  auto held = std::exchange(held_packets_, {});
-  // A packet that pauses reading again (over the rate, or waiting for the HTTP hook) makes
-  // handle_packet hold the rest, in order.
-  for (auto& packet : held) {
-    if (!handle_packet(packet.header, packet.body)) return;
-  }
-  if (!paused_for_rate_ && hook_answers_awaited_ == 0) stream_->set_reading(true);
+  machine_.refuse_connect(rc);
 }
 
 auth::client_identity connection::identity() const noexcept {
@@ -374,7 +353,7 @@ std::string_view connection::device_client_id() const noexcept {
   return std::string_view(client_id_).substr(mount().size());
 }
 
-bool connection::may_publish(std::string_view topic) const {
+bool connection::allowed_to_publish(std::string_view topic) const {
   // A default-tenant client never names the tenants' tree (its own clients' topics are
   // mounted, so theirs never do).
   if (!in_tenant_ && core::queue::names_tenant_tree(topic)) return false;

@@ -5,7 +5,6 @@
 #include "core/queue/tenant.h"
 #include "gateway/mqtt/publish_conversion.h"
 #include "gateway/mqtt/connection.h"
-#include "gateway/mqtt/protocol/codec.h"
 
 namespace wharf::gateway {
 
@@ -58,10 +57,11 @@ void connection::take_session_locked(std::vector<session::stored_subscription>& 
   entry_->username = username_;
   entry_->rules = own_rules_.empty() ? nullptr : std::make_unique<const std::vector<config::acl_rule>>(own_rules_);
   if (!present && entry_->persistent) session::erase_session(home_.batch(), client_id_);
-  entry_->persistent = session_expiry_s_ > 0;
-  entry_->expiry_interval_s = session_expiry_s_;
+  const auto expiry_s = machine_.session_expiry_s();
+  entry_->persistent = expiry_s > 0;
+  entry_->expiry_interval_s = expiry_s;
   entry_->expires_at_ms = 0;
-  entry_->protocol_version = static_cast<std::uint8_t>(version_);
+  entry_->protocol_version = static_cast<std::uint8_t>(machine_.version());
 }
 
 void connection::finish_begin_session(std::vector<session::stored_subscription> discarded, bool present) {
@@ -74,18 +74,18 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
                           .withheld);
   }
   home_.attach(entry_.get(), this);
+  attached_ = true;
   broker_.counters_.clients_connected.fetch_add(1, std::memory_order_relaxed);
   broker_.counters_.clients_total.fetch_add(1, std::memory_order_relaxed);
-  if (session_expiry_s_ > 0) {
+  if (machine_.session_expiry_s() > 0) {
     session::session_record record;
-    record.protocol_version = static_cast<std::uint8_t>(version_);
-    record.expiry_interval_s = session_expiry_s_;
+    record.protocol_version = static_cast<std::uint8_t>(machine_.version());
+    record.expiry_interval_s = machine_.session_expiry_s();
     record.username = username_;
     record.rules = own_rules_;
     session::put_session(home_.batch(), client_id_, record);
   }
   if (present) {
-    state_ = state::restoring;
     restore_session();
   } else {
     finish_connect(false);
@@ -106,7 +106,10 @@ void connection::request_takeover(int owner_shard, std::uint64_t owner_generatio
     // connected event can (the core runs posted work in order).
     owner.send_core_outbox();
     owner.post_to(me, [&sh, my_id] {
-      if (auto* c = sh.find_connection(my_id); c && c->state_ == state::awaiting_connect) c->begin_session();
+      // Still waiting (not closed meanwhile): its session begins now.
+      if (auto* c = sh.find_connection(my_id);
+          c && !c->attached_ && c->machine_.current_phase() == mqtt::connection_machine::phase::connecting)
+        c->begin_session();
     });
   });
 }
@@ -122,7 +125,8 @@ void connection::restore_session() {
     // queue once they are durable, so none is missed or read twice.
     auto timer = std::make_shared<boost::asio::steady_timer>(home_.io(), std::chrono::milliseconds(1));
     timer->async_wait([timer, &sh = home_, id = id_](boost::system::error_code) {
-      if (auto* c = sh.find_connection(id); c && c->state_ == state::restoring) c->restore_session();
+      if (auto* c = sh.find_connection(id); c && c->machine_.current_phase() == mqtt::connection_machine::phase::connecting)
+        c->restore_session();
     });
     return;
   }
@@ -135,10 +139,7 @@ void connection::restore_session() {
     restored.push_back(std::move(d));
   }
   window_.restore(std::move(restored));
-  for (auto id : session::load_inbound_qos2(broker_.db_, client_id_)) {
-    inbound_qos2_.insert(id);
-    ++inbound_unacked_;
-  }
+  for (auto id : session::load_inbound_qos2(broker_.db_, client_id_)) machine_.restore_inbound_qos2(id);
   {
     std::lock_guard lock(entry_->mu);
     entry_->queued_count = 0;
@@ -149,25 +150,8 @@ void connection::restore_session() {
 
 void connection::finish_connect(bool session_present) {
   session_present_ = session_present;
-  const auto& limits = home_.limits();
-  mqtt::connack_packet ack;
-  ack.session_present = session_present;
-  if (version_ == protocol_version::v5) {
-    auto& props = ack.props;
-    props.receive_maximum = limits.receive_maximum;
-    props.maximum_packet_size = limits.max_packet_size;
-    props.topic_alias_maximum = limits.topic_alias_maximum;
-    props.retain_available = 1;
-    props.wildcard_subscription_available = 1;
-    props.subscription_identifier_available = 1;
-    props.shared_subscription_available = 1;
-    if (assigned_client_id_) props.assigned_client_identifier = device_client_id();
-    if (server_keep_alive_) props.server_keep_alive = *server_keep_alive_;
-    props.session_expiry_interval = session_expiry_s_;
-  }
-  state_ = state::connected;
   home_.send_outboxes();  // a discarded session's routes are gone before the client hears so
-  send(ack);
+  machine_.accept_connect(session_present, assigned_client_id_ ? device_client_id() : std::string_view{});
   pump();
 
   device_event e;
@@ -175,13 +159,13 @@ void connection::finish_connect(bool session_present) {
   e.client_id = client_id_;
   e.time_unix_ms = unix_now_ms();
   e.remote_address = stream_->peer().remote_address;
-  e.protocol_version = static_cast<std::uint8_t>(version_);
+  e.protocol_version = static_cast<std::uint8_t>(machine_.version());
   e.clean_start = clean_start_;
   e.session_present = session_present;
-  e.session_expiry_s = session_expiry_s_;
-  e.keep_alive_s = static_cast<std::uint16_t>(keep_alive_ms_ / 1000);
+  e.session_expiry_s = machine_.session_expiry_s();
+  e.keep_alive_s = machine_.keep_alive_s();
   home_.record_event(e);
-  if (std::exchange(resume_after_connect_, false)) release_held_packets();
+  machine_.release();  // what the client sent after its CONNECT
 }
 
 void connection::end_session(bool publish_will, std::optional<reason_code> reason) {
@@ -202,8 +186,9 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
   home_.record_event(e);
 
   std::unique_ptr<core::message> will_now;
+  const auto session_expiry_s = machine_.session_expiry_s();
   if (publish_will && will_) {
-    if (will_delay_s_ == 0 || session_expiry_s_ == 0)
+    if (will_delay_s_ == 0 || session_expiry_s == 0)
       will_now = std::move(will_);  // [MQTT-3.1.3-9]: no delay, or the session ends now
   }
   bool persist = false;
@@ -214,14 +199,14 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
     std::lock_guard lock(entry_->mu);
     if (entry_->generation != generation_ || entry_->owner_shard != home_.index()) return;  // taken over already
     entry_->owner_shard = -1;
-    if (session_expiry_s_ > 0) {
+    if (session_expiry_s > 0) {
       persist = true;
       entry_->persistent = true;
-      entry_->expiry_interval_s = session_expiry_s_;
-      entry_->expires_at_ms = session_expiry_s_ == 0xFFFFFFFF ? 0 : now + std::int64_t{session_expiry_s_} * 1000;
+      entry_->expiry_interval_s = session_expiry_s;
+      entry_->expires_at_ms = session_expiry_s == 0xFFFFFFFF ? 0 : now + std::int64_t{session_expiry_s} * 1000;
       if (publish_will && will_ && !will_now) {
         entry_->pending_will = std::move(will_);
-        entry_->will_due_ms = now + std::int64_t{std::min(will_delay_s_, session_expiry_s_)} * 1000;
+        entry_->will_due_ms = now + std::int64_t{std::min(will_delay_s_, session_expiry_s)} * 1000;
       }
       // What the session still holds goes back to its stored queue, in order, before any
       // message queued from now on (those get later sequence numbers).
@@ -239,8 +224,8 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
       ++entry_->writes_in_flight;
       home_.note_offline_write(entry_);
       session::session_record record;
-      record.protocol_version = static_cast<std::uint8_t>(version_);
-      record.expiry_interval_s = session_expiry_s_;
+      record.protocol_version = static_cast<std::uint8_t>(machine_.version());
+      record.expiry_interval_s = session_expiry_s;
       record.username = username_;
       record.rules = own_rules_;
       record.disconnected_unix_ms = now;
@@ -290,7 +275,7 @@ std::vector<session::delivery> connection::take_held_deliveries() {
 }
 
 void connection::enqueue(session::delivery d) {
-  if (state_ == state::connected && d.qos == 0 && window_.waiting() == 0) {
+  if (machine_.current_phase() == mqtt::connection_machine::phase::connected && d.qos == 0 && window_.waiting() == 0) {
     send_delivery(d, false);
     return;
   }
@@ -304,10 +289,10 @@ void connection::enqueue(session::delivery d) {
 }
 
 void connection::pump() {
-  if (state_ != state::connected) return;
+  if (machine_.current_phase() != mqtt::connection_machine::phase::connected) return;
   while (auto item = window_.next()) {
     if (item->delivery.pubrel_sent)
-      send_ack(packet_type::pubrel, item->delivery.packet_id, reason_code::success);
+      machine_.send_ack(packet_type::pubrel, item->delivery.packet_id, reason_code::success);
     else
       send_delivery(item->delivery, item->dup);
   }
@@ -342,48 +327,15 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
   }
   // Every topic its subscriptions match is under its mount, which it never sees.
   auto p = publish_of_delivery(d, dup, std::string_view(m.topic).substr(std::min(mount().size(), m.topic.size())),
-                               version_, now);
-  if (mqtt::encoded_size(p, version_) > client_max_packet_size_) {
+                               machine_.version(), now);
+  if (!machine_.send_publish(p)) {
     // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
     broker_.counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
     drop();
     return;
   }
-  if (client_topic_alias_max_ > 0) {
-    if (auto it = outbound_aliases_.find(p.topic); it != outbound_aliases_.end()) {
-      p.props.topic_alias = it->second;
-      p.topic.clear();
-    } else if (outbound_aliases_.size() < client_topic_alias_max_) {
-      const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
-      outbound_aliases_.emplace(p.topic, alias);
-      p.props.topic_alias = alias;
-    }
-  }
-  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(version_))][static_cast<std::size_t>(p.qos)]
-      .fetch_add(1, std::memory_order_relaxed);
-  send(p);
-}
-
-void connection::send(const mqtt::packet& p) {
-  std::vector<std::uint8_t> bytes;
-  bytes.reserve(mqtt::encoded_size(p, version_));
-  mqtt::encode(p, version_, bytes);
-  broker_.counters_.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
-  stream_->write(std::move(bytes));
-}
-
-void connection::send_connack_error(reason_code rc) {
-  mqtt::connack_packet ack;
-  ack.reason = rc;
-  send(ack);
-}
-
-void connection::send_ack(packet_type type, std::uint16_t packet_id, reason_code rc) {
-  mqtt::ack_packet ack;
-  ack.type = type;
-  ack.packet_id = packet_id;
-  ack.reason = rc;
-  send(ack);
+  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(machine_.version()))][d.qos].fetch_add(
+      1, std::memory_order_relaxed);
 }
 
 }  // namespace wharf::gateway

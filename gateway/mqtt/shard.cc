@@ -434,6 +434,19 @@ void shard::post_to(int target, std::function<void()> fn) {
   boost::asio::post(broker_.shards_[target]->ioc_, std::move(fn));
 }
 
+void shard::set_limits(std::shared_ptr<const config::mqtt_config> limits) {
+  limits_ = std::move(limits);
+  protocol_limits_ = mqtt::connection_limits{.max_packet_size = limits_->max_packet_size,
+                                             .receive_maximum = limits_->receive_maximum,
+                                             .topic_alias_maximum = limits_->topic_alias_maximum,
+                                             .max_keep_alive_s = limits_->max_keep_alive_s,
+                                             .max_session_expiry_s = limits_->max_session_expiry_s,
+                                             .max_client_id_length = limits_->max_client_id_length,
+                                             .connect_timeout_ms = limits_->connect_timeout_ms,
+                                             .max_publish_rate = limits_->max_publish_rate,
+                                             .max_inbound_bytes_rate = limits_->max_inbound_bytes_rate};
+}
+
 void shard::start_timer() {
   timer_.expires_after(std::chrono::milliseconds(250));
   timer_.async_wait([this](boost::system::error_code ec) {

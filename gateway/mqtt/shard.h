@@ -21,6 +21,7 @@
 #include "core/storage.h"
 #include "core/topic_trie.h"
 #include "gateway/mqtt/broker.h"
+#include "gateway/mqtt/protocol/connection_machine.h"
 #include "gateway/mqtt/queue_tap.h"
 #include "session/registry.h"
 #include "session/session_store.h"
@@ -85,6 +86,9 @@ class shard {
   // The mqtt section's limits this shard applies now (replaced by a config reload between
   // turns: a reference is good until the caller returns to the event loop).
   [[nodiscard]] const config::mqtt_config& limits() const noexcept { return *limits_; }
+  // The same limits as the protocol's rules read them (mqtt::connection_machine); the
+  // object stays in place, its values replaced with limits_.
+  [[nodiscard]] const mqtt::connection_limits& protocol_limits() const noexcept { return protocol_limits_; }
 
   // Routes `m` (published by `publisher_id`) to every matching session. Offline copies
   // go into this shard's pending storage batch; `ops.added` tells the caller to hold its
@@ -146,7 +150,10 @@ class shard {
   void start_timer();
 
  private:
-  friend class broker;  // sets tap_, access_ and limits_
+  friend class broker;  // sets tap_ and access_
+
+  // Puts `limits` in force (at start, and by a reload between turns).
+  void set_limits(std::shared_ptr<const config::mqtt_config> limits);
 
   void change_route(route_change change);
   // After a reload changed the ACL: compiles again what it withholds from each route here.
@@ -183,6 +190,7 @@ class shard {
   std::shared_ptr<const queue_tap> tap_;  // the bridge's rules; null: no bridge
   std::shared_ptr<const auth::access_policy> access_;
   std::shared_ptr<const config::mqtt_config> limits_;
+  mqtt::connection_limits protocol_limits_;
   std::vector<core::queue::command_body> core_outbox_;
   std::vector<std::string> core_origins_;  // one per command of core_outbox_
   std::vector<core_waiter> core_waiters_;
