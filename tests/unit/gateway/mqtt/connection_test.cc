@@ -428,6 +428,27 @@ TEST_F(connection_test, takeover_sends_0x8e_and_publishes_the_will) {
   EXPECT_EQ(only<mqtt::publish_packet>(watcher).payload, "gone");
 }
 
+// What a client sends right behind its CONNECT waits while the CONNECT takes the session
+// over: it runs once the CONNACK is out, not as packets before a CONNECT.
+TEST_F(connection_test, packets_pipelined_behind_a_takeover_connect_wait_for_its_connack) {
+  auto& old = connected("same");
+  auto& fresh = open(protocol_version::v5);
+  std::vector<std::uint8_t> bytes;
+  mqtt::encode(connect_as("same"), protocol_version::v5, bytes);
+  mqtt::subscribe_packet s;
+  s.packet_id = 3;
+  s.subscriptions.push_back({"pipelined/#", {mqtt::qos::at_least_once, false, false, 0}});
+  mqtt::encode(s, protocol_version::v5, bytes);
+  send_raw(fresh, bytes);
+  run();
+  EXPECT_EQ(disconnect_reason(old), reason_code::session_taken_over);
+  auto packets = received(fresh);
+  ASSERT_EQ(packets.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::connack_packet>(packets[0]).reason, reason_code::success);
+  EXPECT_EQ(std::get<mqtt::suback_packet>(packets[1]).reasons, std::vector<reason_code>{reason_code::granted_qos_1});
+  EXPECT_FALSE(fresh.stream->closed());
+}
+
 // [MQTT-3.14.4-3] A normal DISCONNECT discards the will; 0x04 publishes it.
 TEST_F(connection_test, will_follows_the_disconnect_reason) {
   auto& watcher = connected("watcher");
