@@ -48,6 +48,11 @@ void connection::write(std::vector<std::uint8_t> bytes) {
   stream_->write(std::move(bytes));
 }
 
+void connection::write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) {
+  broker_.counters_.bytes_sent.fetch_add(bytes->size(), std::memory_order_relaxed);
+  stream_->write_shared(std::move(bytes));
+}
+
 void connection::closing(const mqtt::close_cause& cause) {
   if (cause.protocol_error) broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   if (cause.reason) {

@@ -79,6 +79,7 @@ class connection final : public net::stream_handler, private mqtt::connection_ho
   // What the protocol's rules (mqtt::connection_machine) ask of the broker.
   [[nodiscard]] const mqtt::connection_limits& limits() const override;
   void write(std::vector<std::uint8_t> bytes) override;
+  void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) override;
   void set_reading(bool reading) override { stream_->set_reading(reading); }
   void closing(const mqtt::close_cause& cause) override;
   void rate_limited() override;

@@ -326,15 +326,24 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
     return;
   }
   // Every topic its subscriptions match is under its mount, which it never sees.
-  auto p = publish_of_delivery(d, dup, std::string_view(m.topic).substr(std::min(mount().size(), m.topic.size())),
-                               machine_.version(), now);
-  if (!machine_.send_publish(p)) {
+  const auto topic = std::string_view(m.topic).substr(std::min(mount().size(), m.topic.size()));
+  const auto version = machine_.version();
+  bool sent = false;
+  if ((version != protocol_version::v5 || d.subscription_ids.empty()) && !machine_.sets_topic_aliases()) {
+    // Nothing of its own in the PUBLISH but flags and packet id: the shard's one encoding.
+    sent = machine_.send_shared(home_.shared_publish_of(d, topic, version, now), dup, static_cast<mqtt::qos>(d.qos),
+                                d.retain, d.qos > 0 ? d.packet_id : 0);
+  } else {
+    auto p = publish_of_delivery(d, dup, topic, version, now);
+    sent = machine_.send_publish(p);
+  }
+  if (!sent) {
     // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
     broker_.counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
     drop();
     return;
   }
-  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(machine_.version()))][d.qos].fetch_add(
+  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(version))][d.qos].fetch_add(
       1, std::memory_order_relaxed);
 }
 

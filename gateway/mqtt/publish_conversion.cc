@@ -22,6 +22,11 @@ core::message message_from_publish(std::string topic, std::string payload, mqtt:
   return m;
 }
 
+std::optional<std::uint32_t> expiry_left_s(const core::message& m, std::int64_t now_ms) {
+  if (m.expiry_unix_ms == 0) return std::nullopt;
+  return static_cast<std::uint32_t>((m.expiry_unix_ms - now_ms + 999) / 1000);
+}
+
 mqtt::publish_packet publish_of_delivery(const session::delivery& d, bool dup, std::string_view topic,
                                          mqtt::protocol_version version, std::int64_t now_ms) {
   const core::message& m = *d.msg;
@@ -39,8 +44,7 @@ mqtt::publish_packet publish_of_delivery(const session::delivery& d, bool dup, s
     props.response_topic = m.response_topic;
     props.correlation_data = m.correlation_data;
     for (const auto& [k, v] : m.user_properties) props.user_properties.push_back({k, v});
-    if (m.expiry_unix_ms != 0)  // [MQTT-3.3.2-6] the remaining lifetime
-      props.message_expiry_interval = static_cast<std::uint32_t>((m.expiry_unix_ms - now_ms + 999) / 1000);
+    props.message_expiry_interval = expiry_left_s(m, now_ms);
     props.subscription_identifiers = d.subscription_ids;
   }
   return p;

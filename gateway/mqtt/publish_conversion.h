@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,10 @@ namespace wharf::gateway {
 // are the caller's to set.
 [[nodiscard]] core::message message_from_publish(std::string topic, std::string payload, mqtt::qos qos, bool retain,
                                                  mqtt::properties& props, std::int64_t expiry_from_ms);
+
+// The Message Expiry Interval `m` is sent with at `now_ms`: the lifetime left, rounded up
+// [MQTT-3.3.2-6]; none for a message that does not expire.
+[[nodiscard]] std::optional<std::uint32_t> expiry_left_s(const core::message& m, std::int64_t now_ms);
 
 // The PUBLISH a subscriber is sent for delivery `d` of its message, under `topic` (the topic
 // as that client knows it): the delivery's QoS, retain flag, packet id and subscription

@@ -10,6 +10,7 @@
 #include "core/topic.h"
 #include "core/queue/service.h"
 #include "gateway/mqtt/connection.h"
+#include "gateway/mqtt/publish_conversion.h"
 
 namespace wharf::gateway {
 
@@ -432,6 +433,31 @@ void shard::for_each_connection(const std::function<void(connection&)>& fn) {
 
 void shard::post_to(int target, std::function<void()> fn) {
   boost::asio::post(broker_.shards_[target]->ioc_, std::move(fn));
+}
+
+const mqtt::shared_publish& shard::shared_publish_of(const session::delivery& d, std::string_view topic,
+                                                    mqtt::protocol_version version, std::int64_t now_ms) {
+  if (encoded_message_ != d.msg) {
+    encoded_message_ = d.msg;
+    encodings_.clear();
+  }
+  const bool v5 = version == mqtt::protocol_version::v5;
+  const bool with_packet_id = d.qos > 0;
+  const auto expiry = v5 ? expiry_left_s(*d.msg, now_ms) : std::nullopt;
+  for (const auto& e : encodings_) {
+    if (e.v5 == v5 && e.with_packet_id == with_packet_id && e.topic_size == topic.size() && e.expiry_left_s == expiry)
+      return e.encoded;
+  }
+  session::delivery plain;
+  plain.msg = d.msg;
+  plain.qos = with_packet_id ? 1 : 0;
+  auto p = publish_of_delivery(plain, false, topic, version, now_ms);
+  if (v5) p.props.message_expiry_interval = expiry;
+  // Few kinds of subscriber get one message; a message with more starts over.
+  constexpr std::size_t max_encodings = 8;
+  if (encodings_.size() == max_encodings) encodings_.clear();
+  encodings_.push_back({v5, with_packet_id, topic.size(), expiry, mqtt::encode_shared(p, version)});
+  return encodings_.back().encoded;
 }
 
 void shard::set_limits(std::shared_ptr<const config::mqtt_config> limits) {

@@ -108,6 +108,14 @@ class shard {
   // Hands one delivery to the session, wherever it is now.
   void deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops);
 
+  // The PUBLISH of delivery `d`'s message for subscribers of `version` that know its topic
+  // as `topic` (the message's topic less their mount), without subscription identifiers,
+  // topic alias or packet identifier of its own: encoded once for every connection here
+  // that is sent it (one message at a time: a fan-out reaches a shard's subscribers one
+  // after another).
+  [[nodiscard]] const mqtt::shared_publish& shared_publish_of(const session::delivery& d, std::string_view topic,
+                                                              mqtt::protocol_version version, std::int64_t now_ms);
+
   // Adds / removes a session's subscription in every shard's trie (here at once, the
   // others at the end of this loop turn). `filter` as subscribed: "$share/g/f" is shared.
   void add_route(const std::shared_ptr<session::session_entry>& entry, const session::stored_subscription& sub,
@@ -194,6 +202,18 @@ class shard {
   std::vector<core::queue::command_body> core_outbox_;
   std::vector<std::string> core_origins_;  // one per command of core_outbox_
   std::vector<core_waiter> core_waiters_;
+
+  // The encodings of the last message sent here (shared_publish_of): one per kind of
+  // subscriber (version, with or without packet id, topic, expiry left).
+  struct publish_encoding {
+    bool v5 = false;
+    bool with_packet_id = false;
+    std::size_t topic_size = 0;  // the topic is the message's less a mount: its size tells which
+    std::optional<std::uint32_t> expiry_left_s;
+    mqtt::shared_publish encoded;
+  };
+  std::shared_ptr<const core::message> encoded_message_;
+  std::vector<publish_encoding> encodings_;
 
   core::write_batch batch_;
   std::vector<std::function<void()>> after_commit_;

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,6 +56,15 @@ struct decode_result {
 // programmer error (always-on assertion). Fields that the version has no room
 // for (properties before 5.0, reason codes where 3.1.1 has none) are left out.
 void encode(const packet& p, protocol_version version, std::vector<std::uint8_t>& out);
+
+// A PUBLISH encoded once for every subscriber that is sent the same bytes but for the fixed
+// header's flags (DUP, QoS 1 or 2, RETAIN) and the packet identifier: each one is sent the
+// shared bytes as they are, or a copy with those patched (connection_machine::send_shared).
+struct shared_publish {
+  std::shared_ptr<const std::vector<std::uint8_t>> bytes;
+  std::size_t packet_id_at = 0;  // where the packet identifier is; 0: a QoS 0 encoding, which has none
+};
+[[nodiscard]] shared_publish encode_shared(const publish_packet& p, protocol_version version);
 
 // Size in bytes of the encoded packet (fixed header included), without encoding it.
 [[nodiscard]] std::size_t encoded_size(const packet& p, protocol_version version);

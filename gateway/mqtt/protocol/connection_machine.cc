@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "core/topic.h"
+#include "gateway/mqtt/protocol/wire.h"
 
 namespace wharf::mqtt {
 
@@ -507,6 +508,29 @@ bool connection_machine::send_publish(publish_packet& p) {
   bytes.reserve(encoded_size(p, version_));
   encode(p, version_, bytes);
   host_.write(std::move(bytes));
+  return true;
+}
+
+bool connection_machine::send_shared(const shared_publish& shared, bool dup, qos q, bool retain,
+                                     std::uint16_t packet_id) {
+  const auto& bytes = *shared.bytes;
+  if (bytes.size() > client_max_packet_size_) return false;
+  const auto first_byte = static_cast<std::uint8_t>(static_cast<std::uint8_t>(packet_type::publish) << 4 |
+                                                    std::uint8_t{dup} << 3 | static_cast<std::uint8_t>(q) << 1 |
+                                                    std::uint8_t{retain});
+  const auto at = shared.packet_id_at;
+  WHARF_MQTT_ASSERT((at == 0) == (q == qos::at_most_once));
+  if (bytes[0] == first_byte && (at == 0 || (bytes[at] == packet_id >> 8 && bytes[at + 1] == (packet_id & 0xFF)))) {
+    host_.write_shared(shared.bytes);
+    return true;
+  }
+  std::vector<std::uint8_t> copy(bytes);
+  copy[0] = first_byte;
+  if (at != 0) {
+    copy[at] = static_cast<std::uint8_t>(packet_id >> 8);
+    copy[at + 1] = static_cast<std::uint8_t>(packet_id);
+  }
+  host_.write(std::move(copy));
   return true;
 }
 

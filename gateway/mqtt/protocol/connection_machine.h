@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -92,8 +93,10 @@ class connection_host {
 
   // The limits in force now.
   [[nodiscard]] virtual const connection_limits& limits() const = 0;
-  // Output. `write` takes one or more whole packets.
+  // Output. `write` takes one or more whole packets; `write_shared` bytes other
+  // connections are sent too (a PUBLISH encoded once).
   virtual void write(std::vector<std::uint8_t> bytes) = 0;
+  virtual void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) = 0;
   virtual void set_reading(bool reading) = 0;
   virtual void closing(const close_cause& cause) = 0;
   // The client sent faster than its rate: reading pauses until it is back within it.
@@ -172,6 +175,13 @@ class connection_machine {
   // Packet Size does not allow `p` [MQTT-3.1.2-25]; sets a topic alias where the client
   // accepts them.
   bool send_publish(publish_packet& p);
+  // The same for a PUBLISH encoded once for many subscribers, with this one's flags and
+  // packet identifier (QoS 1/2: `shared` must have been encoded with one). Sent as it is
+  // where those match, else a patched copy. Only for a client that is not set topic aliases
+  // (sets_topic_aliases).
+  bool send_shared(const shared_publish& shared, bool dup, qos q, bool retain, std::uint16_t packet_id);
+  // Whether the client accepts topic aliases, so each PUBLISH it is sent may carry its own.
+  [[nodiscard]] bool sets_topic_aliases() const noexcept { return client_topic_alias_max_ > 0; }
   void send(const packet& p);
   void send_ack(packet_type type, std::uint16_t packet_id, reason_code reason);
 

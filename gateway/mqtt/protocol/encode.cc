@@ -212,6 +212,23 @@ void encode(const packet& p, protocol_version version, std::vector<std::uint8_t>
       p);
 }
 
+shared_publish encode_shared(const publish_packet& p, protocol_version version) {
+  writer counter(nullptr);
+  write_body(counter, p, version);
+  const std::size_t body = counter.size();
+  WHARF_MQTT_ASSERT(body <= wire::varint_max);
+  auto bytes = std::make_shared<std::vector<std::uint8_t>>();
+  const std::size_t header = 1 + wire::varint_size(static_cast<std::uint32_t>(body));
+  bytes->reserve(header + body);
+  writer w(bytes.get());
+  w.u8(first_byte(p));
+  w.varint(static_cast<std::uint32_t>(body));
+  write_body(w, p, version);
+  // The packet identifier follows the topic name (a two-byte length, then its bytes).
+  const std::size_t packet_id_at = p.qos == qos::at_most_once ? 0 : header + 2 + p.topic.size();
+  return {std::move(bytes), packet_id_at};
+}
+
 std::size_t encoded_size(const packet& p, protocol_version version) {
   const std::size_t body = body_size(p, version);
   return 1 + wire::varint_size(static_cast<std::uint32_t>(body)) + body;

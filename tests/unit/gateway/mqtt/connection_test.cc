@@ -428,6 +428,63 @@ TEST_F(connection_test, takeover_sends_0x8e_and_publishes_the_will) {
   EXPECT_EQ(only<mqtt::publish_packet>(watcher).payload, "gone");
 }
 
+// One message to subscribers of every kind: each gets its own flags, packet id, QoS and
+// properties, whether it was sent the shard's one encoding or one of its own (a
+// subscription identifier, topic aliases).
+TEST_F(connection_test, fan_out_gives_each_subscriber_its_own_publish) {
+  auto& v5_qos0 = connected("v5-qos0");
+  subscribe(v5_qos0, "fan/#", mqtt::qos::at_most_once);
+  auto& v5_qos1 = connected("v5-qos1");
+  subscribe(v5_qos1, "fan/#", mqtt::qos::at_least_once);
+  auto& v3_qos2 = connected("v3-qos2", protocol_version::v3_1_1);
+  subscribe(v3_qos2, "fan/#", mqtt::qos::exactly_once);
+  auto& with_id = connected("with-id");
+  subscribe(with_id, "fan/#", mqtt::qos::at_least_once, 77);
+  mqtt::properties aliases;
+  aliases.topic_alias_maximum = 2;
+  auto& with_alias = connected("with-alias", protocol_version::v5, true, aliases);
+  subscribe(with_alias, "fan/#", mqtt::qos::at_most_once);
+
+  auto& pub = connected("pub");
+  auto p = publish("fan/out", mqtt::qos::exactly_once, 9, "payload");
+  p.props.message_expiry_interval = 600;
+  p.props.user_properties.push_back({"k", "v"});
+  send(pub, p);
+  run();
+  auto first = only<mqtt::publish_packet>(v5_qos1);
+  EXPECT_EQ(first.qos, mqtt::qos::at_least_once);
+  EXPECT_NE(first.packet_id, 0);
+  EXPECT_EQ(first.payload, "payload");
+  EXPECT_EQ(first.props.user_properties.size(), 1u);
+  EXPECT_TRUE(first.props.message_expiry_interval && *first.props.message_expiry_interval <= 600 &&
+              *first.props.message_expiry_interval >= 599);
+  send(pub, publish("fan/out", mqtt::qos::at_least_once, 10, "second"));
+  run();
+  auto second = only<mqtt::publish_packet>(v5_qos1);
+  EXPECT_EQ(second.payload, "second");
+  EXPECT_NE(second.packet_id, first.packet_id);  // its own packet id, patched into the shared bytes
+  EXPECT_FALSE(second.props.message_expiry_interval);
+  auto q0 = received(v5_qos0);
+  ASSERT_EQ(q0.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::publish_packet>(q0[0]).qos, mqtt::qos::at_most_once);
+  EXPECT_EQ(std::get<mqtt::publish_packet>(q0[0]).packet_id, 0);
+  EXPECT_EQ(std::get<mqtt::publish_packet>(q0[1]).payload, "second");
+  auto v3 = received(v3_qos2);
+  ASSERT_EQ(v3.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::publish_packet>(v3[0]).qos, mqtt::qos::exactly_once);  // min(2, 2)
+  EXPECT_EQ(std::get<mqtt::publish_packet>(v3[1]).qos, mqtt::qos::at_least_once);  // min(1, 2)
+  EXPECT_TRUE(std::get<mqtt::publish_packet>(v3[0]).props.user_properties.empty());  // 3.1.1 has none
+  const auto with_ids = received(with_id);
+  ASSERT_EQ(with_ids.size(), 2u);
+  for (const auto& got : with_ids)
+    EXPECT_EQ(std::get<mqtt::publish_packet>(got).props.subscription_identifiers, std::vector<std::uint32_t>{77});
+  auto aliased = received(with_alias);
+  ASSERT_EQ(aliased.size(), 2u);
+  EXPECT_EQ(std::get<mqtt::publish_packet>(aliased[0]).topic, "fan/out");
+  EXPECT_EQ(std::get<mqtt::publish_packet>(aliased[0]).props.topic_alias, std::uint16_t{1});
+  EXPECT_EQ(std::get<mqtt::publish_packet>(aliased[1]).topic, "");
+}
+
 // What a client sends right behind its CONNECT waits while the CONNECT takes the session
 // over: it runs once the CONNACK is out, not as packets before a CONNECT.
 TEST_F(connection_test, packets_pipelined_behind_a_takeover_connect_wait_for_its_connack) {

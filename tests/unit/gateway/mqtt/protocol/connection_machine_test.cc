@@ -38,6 +38,11 @@ class recording_host final : public connection_host {
 
   const connection_limits& limits() const override { return limits_in_force; }
   void write(std::vector<std::uint8_t> bytes) override { written.insert(written.end(), bytes.begin(), bytes.end()); }
+  void write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) override {
+    written.insert(written.end(), bytes->begin(), bytes->end());
+    shared_writes.push_back(std::move(bytes));
+  }
+  std::vector<std::shared_ptr<const std::vector<std::uint8_t>>> shared_writes;
 
   void set_reading(bool on) override { reading = on; }
   void closing(const close_cause& cause) override {
@@ -514,6 +519,42 @@ TEST_F(connection_machine_test, outbound_publish_respects_client_packet_size_and
   EXPECT_EQ(std::get<publish_packet>(out[1]).props.topic_alias, std::uint16_t{1});
   EXPECT_EQ(std::get<publish_packet>(out[2]).topic, "room/2");
   EXPECT_FALSE(std::get<publish_packet>(out[2]).props.topic_alias);
+}
+
+TEST_F(connection_machine_test, a_shared_encoding_is_sent_as_it_is_or_patched) {
+  connect(protocol_version::v5);
+  auto p = publish("shared/t", qos::at_most_once, 0);
+  p.props.user_properties.push_back({"k", "v"});
+  const auto qos0 = encode_shared(p, version_);
+  EXPECT_EQ(*qos0.bytes, test::encode(p, version_));
+  ASSERT_TRUE(machine_.send_shared(qos0, false, qos::at_most_once, false, 0));
+  ASSERT_EQ(host_.shared_writes.size(), 1u);
+  EXPECT_EQ(host_.shared_writes[0], qos0.bytes);  // the same bytes, not a copy
+
+  p.qos = qos::at_least_once;
+  p.packet_id = 1;
+  const auto with_id = encode_shared(p, version_);
+  host_.written.clear();
+  ASSERT_TRUE(machine_.send_shared(with_id, true, qos::exactly_once, true, 0x1234));
+  EXPECT_EQ(host_.shared_writes.size(), 1u);  // patched: a copy of its own
+  auto expected = p;
+  expected.dup = true;
+  expected.qos = qos::exactly_once;
+  expected.retain = true;
+  expected.packet_id = 0x1234;
+  EXPECT_EQ(only<publish_packet>(output()), expected);
+  ASSERT_TRUE(machine_.send_shared(with_id, false, qos::at_least_once, false, 1));
+  EXPECT_EQ(host_.shared_writes.size(), 2u);  // what it was encoded with: shared
+}
+
+TEST_F(connection_machine_test, a_shared_encoding_above_the_clients_maximum_is_not_sent) {
+  connect_packet c;
+  c.props.maximum_packet_size = 32;
+  connect(protocol_version::v5, c);
+  auto p = publish("t", qos::at_most_once, 0);
+  p.payload = std::string(40, 'z');
+  EXPECT_FALSE(machine_.send_shared(encode_shared(p, version_), false, qos::at_most_once, false, 0));
+  EXPECT_TRUE(host_.written.empty());
 }
 
 TEST_F(connection_machine_test, pubrec_from_the_client_is_answered_with_pubrel) {
