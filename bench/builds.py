@@ -6,6 +6,7 @@ ratio on one machine at one time.
 Starts each binary on loopback (two I/O threads, its own data directory) and runs:
   - MQTT QoS 0 fan-in: 4 publishers, 1 subscriber, 64-byte payloads;
   - MQTT QoS 1 into offline persistent sessions (stored, then delivered), 64-byte payloads;
+  - MQTT QoS 0 and QoS 1 fan-out: 1 publisher, 16 subscribers of its topic, 64-byte payloads;
   - the CMQ queue API over HTTP, batches of 16, 4 producers + 16 consumers, 64-byte bodies.
 The table shows the median of the rounds: messages a second and wharf's CPU per message,
 with the ratio new / base.
@@ -32,6 +33,10 @@ def main():
     workloads = {
         "MQTT QoS 0 fan-in, 4 publishers": compare.mqtt_workload(a, 0),
         "MQTT QoS 1 into offline persistent sessions": compare.mqtt_workload(a, 1, offline=True),
+        "MQTT QoS 0 fan-out, 1 publisher to 16 subscribers": compare.mqtt_workload(
+            a, 0, scenario="fanout", publishers=1, subscribers=16),
+        "MQTT QoS 1 fan-out, 1 publisher to 16 subscribers": compare.mqtt_workload(
+            a, 1, scenario="fanout", publishers=1, subscribers=16),
         "CMQ send+receive+delete, batches of 16": compare.cmq_workload(a),
     }
     compare.ratio_run(tempfile.mkdtemp(prefix="wharf-builds-bench-"), {"base": (a.base, ""), "new": (a.wharf, "")},

@@ -227,11 +227,11 @@ def cmq_workload(a):
     return lambda b: with_cpu(b, lambda: queue_api(a.bench, b, a.duration), "deleted_per_s", "deleted")
 
 
-def mqtt_workload(a, qos, offline=False):
-    """MQTT fan-in, 4 publishers to 1 subscriber (offline: into persistent sessions), as an
-    alternate() workload."""
-    return lambda b: with_cpu(b, lambda: pubsub(a.bench, b, a.duration, "fanin", qos, publishers=4, subscribers=1,
-                                                 offline=offline), "received_per_s", "received")
+def mqtt_workload(a, qos, offline=False, scenario="fanin", publishers=4, subscribers=1):
+    """MQTT pub/sub as an alternate() workload: by default fan-in, 4 publishers to 1
+    subscriber (offline: into persistent sessions)."""
+    return lambda b: with_cpu(b, lambda: pubsub(a.bench, b, a.duration, scenario, qos, publishers=publishers,
+                                                 subscribers=subscribers, offline=offline), "received_per_s", "received")
 
 
 def ratio_run(workdir, wharfs, workloads, rounds, title):
