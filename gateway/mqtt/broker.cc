@@ -54,11 +54,28 @@ broker::broker(const config::config& cfg, core::storage& db, net::io_pool& pool)
   hook_ = make_hook(*access_, nullptr);
   auto limits = std::make_shared<const config::mqtt_config>(cfg.mqtt);
   for (std::size_t i = 0; i < pool.size(); ++i) {
-    shards_.push_back(std::make_unique<shard>(*this, pool.context(i), static_cast<int>(i), pool.size()));
-    shards_.back()->access_ = access_;
+    shards_.push_back(std::make_unique<shard>(parts_for_shards(), pool.context(i), static_cast<int>(i), pool.size()));
+    shards_.back()->set_access_policy(access_, false);
     shards_.back()->set_limits(limits);
   }
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) set_listener(i, cfg.listeners[i]);
+}
+
+shared_parts broker::parts_for_shards() {
+  return shared_parts{.owner = *this,
+                      .db = db_,
+                      .sessions = sessions_,
+                      .retained = retained_,
+                      .counters = counters_,
+                      .admission_control = admission_,
+                      .shards = shards_};
+}
+
+void broker::run_housekeeping(shard& on, std::int64_t now_unix_ms) {
+  run_session_timers(on, now_unix_ms);
+  erase_expired_retained(on, now_unix_ms);
+  publish_sys(on, now_unix_ms);
+  check_memory(now_unix_ms);
 }
 
 void broker::set_listener(std::size_t index, const config::listener_config& listener) {
@@ -106,11 +123,7 @@ void broker::replace_access_policy(std::shared_ptr<const auth::access_policy> po
     access_ = policy;
   }
   for (auto& sh : shards_) {
-    boost::asio::post(sh->io(), [s = sh.get(), policy, acl_changed] {
-      s->access_ = policy;
-      // Every route's withheld topics compiled again: one pass over this shard's routes.
-      if (acl_changed) s->recheck_routes();
-    });
+    boost::asio::post(sh->io(), [s = sh.get(), policy, acl_changed] { s->set_access_policy(policy, acl_changed); });
   }
 }
 
@@ -223,12 +236,14 @@ std::size_t broker::load() {
 }
 
 void broker::attach_queue_core(core::queue::service& queue_core, std::shared_ptr<const queue_tap> tap) {
-  queue_core_ = &queue_core;
-  for (auto& sh : shards_) sh->tap_ = tap;
+  for (auto& sh : shards_) {
+    sh->attach_queue_core(queue_core);
+    sh->set_queue_tap(tap);
+  }
 }
 
 void broker::replace_queue_tap(std::shared_ptr<const queue_tap> tap) {
-  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), tap] { s->tap_ = tap; });
+  for (auto& sh : shards_) boost::asio::post(sh->io(), [s = sh.get(), tap] { s->set_queue_tap(tap); });
 }
 
 void broker::publish_from_core(core::message m, std::function<void(bool durable)> done) {

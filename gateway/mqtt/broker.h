@@ -36,6 +36,7 @@ class service;
 namespace wharf::gateway {
 
 class shard;
+struct shared_parts;
 class queue_tap;
 
 // Where a message came from or went to, for the counters: the queue core (the bridge's
@@ -218,12 +219,17 @@ class broker {
   [[nodiscard]] std::size_t session_count() const { return sessions_.size(); }
   [[nodiscard]] std::size_t retained_count() const { return retained_.size(); }
 
- private:
-  friend class shard;
-  friend class connection;
-
-  // Will-delay and session-expiry deadlines, processed by shard 0's timer.
+  // ---- for the shards (the rest they use is in their shared_parts) ----
+  // A session's next will-delay or expiry deadline (an offline session's, set when its
+  // connection ends). Thread-safe.
   void schedule_session_timer(std::int64_t due_unix_ms, const std::shared_ptr<session::session_entry>& entry);
+  // The broker-wide periodic duties, run by shard 0's timer on its thread: due session
+  // timers, expired retained messages, $SYS, the memory watermark.
+  void run_housekeeping(shard& on, std::int64_t now_unix_ms);
+
+ private:
+  // What each shard is given of the broker (shard.h).
+  [[nodiscard]] shared_parts parts_for_shards();
   void run_session_timers(shard& on, std::int64_t now_unix_ms);
   void publish_sys(shard& on, std::int64_t now_unix_ms);
   void erase_expired_retained(shard& on, std::int64_t now_unix_ms);
@@ -234,7 +240,6 @@ class broker {
                                std::function<void(admin_outcome)> done);
 
   const config::config& cfg_;
-  core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
   std::atomic<std::uint32_t> next_core_publish_shard_{0};
   core::storage& db_;
   net::io_pool& pool_;

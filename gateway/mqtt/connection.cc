@@ -22,14 +22,14 @@ connection::connection(shard& home, std::shared_ptr<net::stream> s)
       window_(home.limits().max_inflight, home.limits().max_queued_messages, home.limits().max_queued_bytes) {}
 
 connection::~connection() {
-  if (admitted_listener_) broker_.admission_.released(*admitted_listener_);
+  if (admitted_listener_) home_.admission_control().released(*admitted_listener_);
   home_.remove_connection(id_);
 }
 
 const mqtt::connection_limits& connection::limits() const { return home_.protocol_limits(); }
 
 void connection::on_data(std::span<const std::uint8_t> bytes) {
-  broker_.counters_.bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
+  home_.counters().bytes_received.fetch_add(bytes.size(), std::memory_order_relaxed);
   machine_.receive(bytes, unix_now_ms());
 }
 
@@ -38,23 +38,23 @@ void connection::on_closed(std::error_code ec) {
   // (listener_options close_timeout; a drain cut by close_drain is counted by the stream,
   // tcp_drains_cut, as the connection is gone by then).
   if (machine_.current_phase() == mqtt::connection_machine::phase::closed && ec == std::errc::timed_out)
-    broker_.counters_.closes_cut.fetch_add(1, std::memory_order_relaxed);
+    home_.counters().closes_cut.fetch_add(1, std::memory_order_relaxed);
   machine_.stream_closed();
   if (session_live()) end_session(/*publish_will=*/true, std::nullopt);
 }
 
 void connection::write(std::vector<std::uint8_t> bytes) {
-  broker_.counters_.bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
+  home_.counters().bytes_sent.fetch_add(bytes.size(), std::memory_order_relaxed);
   stream_->write(std::move(bytes));
 }
 
 void connection::write_shared(std::shared_ptr<const std::vector<std::uint8_t>> bytes) {
-  broker_.counters_.bytes_sent.fetch_add(bytes->size(), std::memory_order_relaxed);
+  home_.counters().bytes_sent.fetch_add(bytes->size(), std::memory_order_relaxed);
   stream_->write_shared(std::move(bytes));
 }
 
 void connection::closing(const mqtt::close_cause& cause) {
-  if (cause.protocol_error) broker_.counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  if (cause.protocol_error) home_.counters().protocol_errors.fetch_add(1, std::memory_order_relaxed);
   if (cause.reason) {
     log::mqtt().debug("client '{}' ({}): {} ({})", client_id_, stream_->peer().remote_address,
                       mqtt::to_string(*cause.reason), cause.why);
@@ -63,7 +63,7 @@ void connection::closing(const mqtt::close_cause& cause) {
   stream_->close();
 }
 
-void connection::rate_limited() { broker_.counters_.rate_limited.fetch_add(1, std::memory_order_relaxed); }
+void connection::rate_limited() { home_.counters().rate_limited.fetch_add(1, std::memory_order_relaxed); }
 
 void connection::connect(mqtt::connect_request request) {
   clean_start_ = request.clean_start;
@@ -89,7 +89,7 @@ void connection::connect(mqtt::connect_request request) {
 
 bool connection::may_publish(std::string_view topic) {
   if (allowed_to_publish(topic)) return true;
-  broker_.counters_.acl_denied_publishes.fetch_add(1, std::memory_order_relaxed);
+  home_.counters().acl_denied_publishes.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
@@ -110,7 +110,7 @@ reason_code publish_outcome(core::queue::code c) {
 
 mqtt::publish_commits connection::publish(mqtt::publish_packet& p, mqtt::ack_ticket ticket) {
   const auto qos = static_cast<std::uint8_t>(p.qos);
-  broker_.counters_.messages_received[protocol_index(static_cast<std::uint8_t>(machine_.version()))][qos].fetch_add(
+  home_.counters().messages_received[protocol_index(static_cast<std::uint8_t>(machine_.version()))][qos].fetch_add(
       1, std::memory_order_relaxed);
   const auto now = unix_now_ms();
   auto m = std::make_shared<core::message>(message_from_publish(
@@ -122,8 +122,8 @@ mqtt::publish_commits connection::publish(mqtt::publish_packet& p, mqtt::ack_tic
   durable_ops ops;
   if (m->retain) {
     // [MQTT-3.3.1-5..7] store, replace, or (empty payload) delete the retained message.
-    if (!broker_.retained_.set(*m, home_.batch()))
-      broker_.counters_.retained_rejected.fetch_add(1, std::memory_order_relaxed);
+    if (!home_.retained().set(*m, home_.batch()))
+      home_.counters().retained_rejected.fetch_add(1, std::memory_order_relaxed);
     else
       ops.added = true;
   }
@@ -132,7 +132,7 @@ mqtt::publish_commits connection::publish(mqtt::publish_packet& p, mqtt::ack_tic
   if (qos == 0) {
     // Nobody to answer: a refused copy is only counted.
     if (!ops.core_commands.empty()) {
-      home_.submit_to_core(std::move(ops.core_commands), trace_origin(), [&counters = broker_.counters_](core::queue::code worst) {
+      home_.submit_to_core(std::move(ops.core_commands), trace_origin(), [&counters = home_.counters()](core::queue::code worst) {
         if (worst != core::queue::code::ok) counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
       });
     }
@@ -164,7 +164,7 @@ std::uint8_t connection::commit_tickets(durable_ops& ops, mqtt::ack_ticket ticke
   if (!ops.core_commands.empty()) {
     ++commits;
     home_.submit_to_core(std::move(ops.core_commands), trace_origin(),
-                         [&home = home_, &counters = broker_.counters_, id = id_, ticket](core::queue::code worst) {
+                         [&home = home_, &counters = home_.counters(), id = id_, ticket](core::queue::code worst) {
                            if (worst != core::queue::code::ok)
                              counters.bridge_refused.fetch_add(1, std::memory_order_relaxed);
                            if (auto* c = home.find_connection(id)) c->machine_.commit_done(ticket, publish_outcome(worst));
@@ -206,7 +206,7 @@ mqtt::change_commits connection::subscribe(const mqtt::subscribe_packet& p, std:
     // A default-tenant client never subscribes into the tenants' tree.
     if (!in_tenant_ && core::queue::names_tenant_tree(req.filter)) verdict.granted = false;
     if (!verdict.granted) {
-      broker_.counters_.acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
+      home_.counters().acl_denied_subscriptions.fetch_add(1, std::memory_order_relaxed);
       // 3.1.1's SUBACK has one failure code, 0x80.
       reasons[i] = v5 ? static_cast<reason_code>(home_.access()->subscribe_denied_reason()) : reason_code::unspecified_error;
       continue;
@@ -248,9 +248,9 @@ mqtt::change_commits connection::subscribe(const mqtt::subscribe_packet& p, std:
 
     // Retained messages [MQTT-3.3.1-9..11]; not for shared subscriptions (MQTT 5.0 4.8.2).
     if (!core::parse_shared_filter(req.filter) && (sub.retain_handling == 0 || (sub.retain_handling == 1 && is_new))) {
-      broker_.retained_.match(filter, now, [&](const core::message& rm) {
+      home_.retained().match(filter, now, [&](const core::message& rm) {
         if (verdict.withheld && verdict.withheld->withholds(std::string_view(rm.topic).substr(mount().size()))) {
-          broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
+          home_.counters().acl_withheld.fetch_add(1, std::memory_order_relaxed);
           return;
         }
         session::delivery d;

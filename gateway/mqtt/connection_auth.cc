@@ -35,8 +35,8 @@ std::optional<std::string> certificate_username(const config::listener_config& l
 
 bool connection::admitted_by_limits() {
   const auto listener = stream_->peer().listener_index;
-  auto& counters = broker_.counters_;
-  switch (broker_.admission_.admit(listener, client_id_, unix_now_ms())) {
+  auto& counters = home_.counters();
+  switch (home_.admission_control().admit(listener, client_id_, unix_now_ms())) {
     case admission::verdict::admitted:
       admitted_listener_ = listener;
       return true;
@@ -273,7 +273,7 @@ void connection::credentials_checked(credentials_verdict verdict) {
     const bool unavailable =
         refused->code == reason_code::server_unavailable || refused->code == reason_code::server_busy;
     refuse_connect(refused->code, refused->why,
-                   unavailable ? broker_.counters_.auth_unavailable : broker_.counters_.auth_failures);
+                   unavailable ? home_.counters().auth_unavailable : home_.counters().auth_failures);
     return;
   }
   if (auto* passed = std::get_if<passed_on>(&verdict)) {
@@ -333,7 +333,7 @@ void connection::admit() {
 }
 
 void connection::refuse_connect(reason_code rc, std::string_view why) {
-  refuse_connect(rc, why, broker_.counters_.auth_failures);
+  refuse_connect(rc, why, home_.counters().auth_failures);
 }
 
 void connection::refuse_connect(reason_code rc, std::string_view why, std::atomic<std::uint64_t>& counter) {

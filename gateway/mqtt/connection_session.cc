@@ -13,7 +13,7 @@ using mqtt::protocol_version;
 using mqtt::reason_code;
 
 void connection::begin_session() {
-  entry_ = broker_.sessions_.get_or_create(client_id_);
+  entry_ = home_.sessions().get_or_create(client_id_);
   std::vector<session::stored_subscription> discarded;
   bool present = false;
   int owner = -1;
@@ -75,8 +75,8 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
   }
   home_.attach(entry_.get(), this);
   attached_ = true;
-  broker_.counters_.clients_connected.fetch_add(1, std::memory_order_relaxed);
-  broker_.counters_.clients_total.fetch_add(1, std::memory_order_relaxed);
+  home_.counters().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  home_.counters().clients_total.fetch_add(1, std::memory_order_relaxed);
   if (machine_.session_expiry_s() > 0) {
     session::session_record record;
     record.protocol_version = static_cast<std::uint8_t>(machine_.version());
@@ -94,23 +94,11 @@ void connection::finish_begin_session(std::vector<session::stored_subscription> 
 
 void connection::request_takeover(int owner_shard, std::uint64_t owner_generation) {
   // [MQTT-3.1.4-3] The existing connection is closed (0x8E) before this one goes on.
-  auto entry = entry_;
-  const int me = home_.index();
-  const auto my_id = id_;
-  auto& sh = home_;
-  home_.post_to(owner_shard, [&sh, owner_shard, entry, owner_generation, me, my_id, &b = broker_] {
-    shard& owner = *b.shards_[owner_shard];
-    if (auto* old = owner.live(entry.get()); old && old->generation() == owner_generation)
-      old->kick(reason_code::session_taken_over);
-    // The old connection's disconnected event reaches the core before the new one's
-    // connected event can (the core runs posted work in order).
-    owner.send_core_outbox();
-    owner.post_to(me, [&sh, my_id] {
-      // Still waiting (not closed meanwhile): its session begins now.
-      if (auto* c = sh.find_connection(my_id);
-          c && !c->attached_ && c->machine_.current_phase() == mqtt::connection_machine::phase::connecting)
-        c->begin_session();
-    });
+  home_.end_on_owner(owner_shard, entry_, owner_generation, [&home = home_, id = id_] {
+    // Still waiting (not closed meanwhile): its session begins now.
+    if (auto* c = home.find_connection(id);
+        c && !c->attached_ && c->machine_.current_phase() == mqtt::connection_machine::phase::connecting)
+      c->begin_session();
   });
 }
 
@@ -130,7 +118,7 @@ void connection::restore_session() {
     });
     return;
   }
-  auto queue = session::load_queue(broker_.db_, client_id_);
+  auto queue = session::load_queue(home_.storage(), client_id_);
   std::vector<session::delivery> restored;
   restored.reserve(queue.size());
   for (auto& [seq, stored] : queue) {
@@ -139,7 +127,7 @@ void connection::restore_session() {
     restored.push_back(std::move(d));
   }
   window_.restore(std::move(restored));
-  for (auto id : session::load_inbound_qos2(broker_.db_, client_id_)) machine_.restore_inbound_qos2(id);
+  for (auto id : session::load_inbound_qos2(home_.storage(), client_id_)) machine_.restore_inbound_qos2(id);
   {
     std::lock_guard lock(entry_->mu);
     entry_->queued_count = 0;
@@ -171,7 +159,7 @@ void connection::finish_connect(bool session_present) {
 void connection::end_session(bool publish_will, std::optional<reason_code> reason) {
   session_ended_ = true;
   home_.detach(entry_.get(), this);
-  broker_.counters_.clients_connected.fetch_sub(1, std::memory_order_relaxed);
+  home_.counters().clients_connected.fetch_sub(1, std::memory_order_relaxed);
   const auto now = unix_now_ms();
 
   device_event e;
@@ -251,7 +239,7 @@ void connection::end_session(bool publish_will, std::optional<reason_code> reaso
     }
     if (due != 0) broker_.schedule_session_timer(due, entry_);
   } else {
-    broker_.sessions_.erase(entry_);
+    home_.sessions().erase(entry_);
     for (auto& sub : unroute) home_.remove_route(entry_.get(), sub.filter);
     // Messages held for a session that ends are dropped with it (shared-subscription ones
     // were passed to another member above).
@@ -280,7 +268,7 @@ void connection::enqueue(session::delivery d) {
     return;
   }
   if (!window_.push(std::move(d))) {
-    if (broker_.counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+    if (home_.counters().dropped_queue_full.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
       log::mqtt().warn("client '{}': session queue full ({} waiting); dropping message (counted)", client_id_,
                    window_.waiting());
     return;
@@ -310,18 +298,18 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
   };
   if (d.qos == 0 && broker_.over_memory_watermark() && stream_->queued_output_bytes() > 0) {
     // Memory is short: QoS 0 to a client that has not taken what it was sent goes first.
-    broker_.counters_.dropped_memory_watermark.fetch_add(1, std::memory_order_relaxed);
+    home_.counters().dropped_memory_watermark.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (d.qos == 0 && stream_->queued_output_bytes() > home_.limits().max_queued_bytes) {
     // A slow reader: QoS 0 is what may be dropped; QoS 1/2 are bounded by the window.
-    if (broker_.counters_.dropped_slow_client.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
+    if (home_.counters().dropped_slow_client.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
       log::mqtt().warn("client '{}': {} bytes waiting to be sent; dropping QoS 0 messages (counted)", client_id_,
                    stream_->queued_output_bytes());
     return;
   }
   if (m.expiry_unix_ms != 0 && m.expiry_unix_ms <= now) {
-    broker_.counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);  // [MQTT-3.3.2-5]
+    home_.counters().dropped_expired.fetch_add(1, std::memory_order_relaxed);  // [MQTT-3.3.2-5]
     drop();
     return;
   }
@@ -339,11 +327,11 @@ void connection::send_delivery(const session::delivery& d, bool dup) {
   }
   if (!sent) {
     // [MQTT-3.1.2-25] Never send more than the client accepts: discard as if delivered.
-    broker_.counters_.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    home_.counters().dropped_too_large.fetch_add(1, std::memory_order_relaxed);
     drop();
     return;
   }
-  broker_.counters_.messages_sent[protocol_index(static_cast<std::uint8_t>(version))][d.qos].fetch_add(
+  home_.counters().messages_sent[protocol_index(static_cast<std::uint8_t>(version))][d.qos].fetch_add(
       1, std::memory_order_relaxed);
 }
 

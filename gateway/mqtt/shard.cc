@@ -14,8 +14,8 @@
 
 namespace wharf::gateway {
 
-shard::shard(broker& b, boost::asio::io_context& ioc, int index, std::size_t shard_count)
-    : broker_(b),
+shard::shard(shared_parts parts, boost::asio::io_context& ioc, int index, std::size_t shard_count)
+    : parts_(parts),
       ioc_(ioc),
       index_(index),
       delivery_outbox_(shard_count),
@@ -122,7 +122,7 @@ void shard::redispatch_shared(session::session_entry* leaving, session::delivery
 }
 
 void shard::deliver(const std::shared_ptr<session::session_entry>& entry, session::delivery d, durable_ops& ops) {
-  auto& counters = broker_.counters_;
+  auto& counters = parts_.counters;
   int owner;
   {
     std::lock_guard lock(entry->mu);
@@ -223,7 +223,7 @@ bool shard::sends(const route_value& value, std::string_view topic) {
   if (!value.withheld ||
       !value.withheld->withholds(topic.substr(core::queue::mqtt_mount_of(value.entry->client_id).size())))
     return true;
-  broker_.counters_.acl_withheld.fetch_add(1, std::memory_order_relaxed);
+  parts_.counters.acl_withheld.fetch_add(1, std::memory_order_relaxed);
   return false;
 }
 
@@ -257,11 +257,11 @@ void shard::bridge(const core::message& m, durable_ops& ops) {
 void shard::publish_will(core::message will, const std::string& client_id, std::int64_t now_ms) {
   if (will.expiry_unix_ms != 0) will.expiry_unix_ms += now_ms;
   will.publish_unix_ms = now_ms;
-  auto& counters = broker_.counters_;
+  auto& counters = parts_.counters;
   counters.wills_published.fetch_add(1, std::memory_order_relaxed);
   auto m = std::make_shared<const core::message>(std::move(will));
   durable_ops ops;
-  if (m->retain && !broker_.retained_.set(*m, batch()))
+  if (m->retain && !parts_.retained.set(*m, batch()))
     counters.retained_rejected.fetch_add(1, std::memory_order_relaxed);
   route(m, ops);
   bridge(*m, ops);
@@ -286,7 +286,7 @@ void shard::record_event(const device_event& e) {
   if (!command) return;
   std::vector<core::queue::command_body> commands;
   commands.push_back(std::move(*command));
-  submit_to_core(std::move(commands), "device events", [&counters = broker_.counters_, kind = e.what](core::queue::code worst) {
+  submit_to_core(std::move(commands), "device events", [&counters = parts_.counters, kind = e.what](core::queue::code worst) {
     if (worst == core::queue::code::ok) return;
     if (counters.bridge_events_failed.fetch_add(1, std::memory_order_relaxed) % 1000 == 0)
       log::mqtt().warn("bridge: the events queue refused a device event (kind {}, code {}); counted",
@@ -312,7 +312,7 @@ void shard::send_core_outbox() {
   core_outbox_.clear();
   auto origins = std::move(core_origins_);
   core_origins_.clear();
-  broker_.queue_core_->submit_all(
+  queue_core_->submit_all(
       std::move(commands),
       [this, waiters = std::move(waiters)](std::vector<core::queue::result> results) mutable {
     // The queue core's thread: back to ours with one post for the whole turn.
@@ -347,7 +347,7 @@ void shard::schedule_flush() {
 }
 
 void shard::send_outboxes() {
-  auto& shards = broker_.shards_;
+  const auto& shards = parts_.shards;
   for (std::size_t i = 0; i < shards.size(); ++i) {
     auto routes = std::move(route_outbox_[i]);
     auto deliveries = std::move(delivery_outbox_[i]);
@@ -376,7 +376,7 @@ void shard::flush() {
   offline_writes_.clear();
   core::write_batch batch = std::move(batch_);
   batch_ = core::write_batch{};
-  broker_.db_.write(std::move(batch), [this, callbacks = std::move(callbacks),
+  parts_.db.write(std::move(batch), [this, callbacks = std::move(callbacks),
                                        failure_callbacks = std::move(failure_callbacks),
                                        offline = std::move(offline)](std::error_code ec) mutable {
     // Writer thread: release the sessions' queue barrier here, then ack on our thread.
@@ -385,7 +385,7 @@ void shard::flush() {
       --entry->writes_in_flight;
     }
     if (ec) {
-      broker_.counters_.storage_errors.fetch_add(1, std::memory_order_relaxed);
+      parts_.counters.storage_errors.fetch_add(1, std::memory_order_relaxed);
       log::mqtt().error("storage write failed: {}; acknowledgements withheld", ec.message());
       if (!failure_callbacks.empty()) {
         boost::asio::post(ioc_, [failure_callbacks = std::move(failure_callbacks)] {
@@ -432,7 +432,26 @@ void shard::for_each_connection(const std::function<void(connection&)>& fn) {
 }
 
 void shard::post_to(int target, std::function<void()> fn) {
-  boost::asio::post(broker_.shards_[target]->ioc_, std::move(fn));
+  boost::asio::post(parts_.shards[target]->ioc_, std::move(fn));
+}
+
+void shard::end_on_owner(int owner_shard, std::shared_ptr<session::session_entry> entry,
+                         std::uint64_t owner_generation, std::function<void()> then) {
+  post_to(owner_shard, [owner = parts_.shards[owner_shard].get(), entry = std::move(entry), owner_generation,
+                        back = index_, then = std::move(then)]() mutable {
+    if (auto* old = owner->live(entry.get()); old && old->generation() == owner_generation)
+      old->kick(mqtt::reason_code::session_taken_over);
+    // The old connection's disconnected event reaches the core before the new one's
+    // connected event can (the core runs posted work in order).
+    owner->send_core_outbox();
+    owner->post_to(back, std::move(then));
+  });
+}
+
+void shard::set_access_policy(std::shared_ptr<const auth::access_policy> policy, bool acl_changed) {
+  access_ = std::move(policy);
+  // Every route's withheld topics compiled again: one pass over this shard's routes.
+  if (acl_changed) recheck_routes();
 }
 
 const mqtt::shared_publish& shard::shared_publish_of(const session::delivery& d, std::string_view topic,
@@ -486,10 +505,7 @@ void shard::tick() {
   const auto now = unix_now_ms();
   for_each_connection([now](connection& c) { c.tick(now); });
   if (index_ == 0) {
-    broker_.run_session_timers(*this, now);
-    broker_.erase_expired_retained(*this, now);
-    broker_.publish_sys(*this, now);
-    broker_.check_memory(now);
+    parts_.owner.run_housekeeping(*this, now);
   }
 }
 

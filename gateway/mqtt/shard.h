@@ -67,6 +67,19 @@ struct route_change {
                                                                          const session::session_entry& entry,
                                                                          std::string_view filter);
 
+// The broker's parts every shard and its connections share, handed to each shard when it
+// is made: what a shard and its connections use of the broker beyond its public interface
+// (`owner`), instead of reaching into it.
+struct shared_parts {
+  broker& owner;
+  core::storage& db;
+  session::registry& sessions;
+  core::retained_store& retained;
+  broker_counters& counters;
+  admission& admission_control;
+  const std::vector<std::unique_ptr<shard>>& shards;  // every shard, by index
+};
+
 // What a publish added to the shard's pending storage batch (`added`) and what it hands to
 // the queue core (`core_commands`, from the bridge): its acknowledgement waits for both.
 struct durable_ops {
@@ -76,11 +89,29 @@ struct durable_ops {
 
 class shard {
  public:
-  shard(broker& b, boost::asio::io_context& ioc, int index, std::size_t shard_count);
+  shard(shared_parts parts, boost::asio::io_context& ioc, int index, std::size_t shard_count);
 
   [[nodiscard]] int index() const noexcept { return index_; }
   [[nodiscard]] boost::asio::io_context& io() noexcept { return ioc_; }
-  [[nodiscard]] broker& owner() noexcept { return broker_; }
+  [[nodiscard]] broker& owner() noexcept { return parts_.owner; }
+  // What a session needs of the broker's shared parts: the client-id index, the retained
+  // messages, the store, the counters, the admission of CONNECTs.
+  [[nodiscard]] session::registry& sessions() noexcept { return parts_.sessions; }
+  [[nodiscard]] core::retained_store& retained() noexcept { return parts_.retained; }
+  [[nodiscard]] core::storage& storage() noexcept { return parts_.db; }
+  [[nodiscard]] broker_counters& counters() noexcept { return parts_.counters; }
+  [[nodiscard]] admission& admission_control() noexcept { return parts_.admission_control; }
+
+  // Puts in force (on this shard's thread, between turns): the users and ACL (`acl_changed`:
+  // every route's withheld topics compiled again), the bridge's rules, the mqtt limits.
+  void set_access_policy(std::shared_ptr<const auth::access_policy> policy, bool acl_changed);
+  void set_queue_tap(std::shared_ptr<const queue_tap> tap) { tap_ = std::move(tap); }
+  void set_limits(std::shared_ptr<const config::mqtt_config> limits);
+  // After the ACL, or a runtime user's own rules, changed: compiles again what it withholds
+  // from each route here.
+  void recheck_routes();
+  // The queue core the bridge hands commands to. REQUIRES: before the pool runs.
+  void attach_queue_core(core::queue::service& queue_core) { queue_core_ = &queue_core; }
   // The users and ACL this shard applies now (replaced by a config reload between turns).
   [[nodiscard]] const std::shared_ptr<const auth::access_policy>& access() const noexcept { return access_; }
   // The mqtt section's limits this shard applies now (replaced by a config reload between
@@ -154,18 +185,16 @@ class shard {
 
   // Runs `fn` on shard `target`'s thread (one post; for rare control messages).
   void post_to(int target, std::function<void()> fn);
+  // Takeover of a session live on shard `owner_shard` [MQTT-3.1.4-3]: there, its connection
+  // of `owner_generation` (if still live) is ended with 0x8E and its events go to the queue
+  // core; then `then` runs back on this shard.
+  void end_on_owner(int owner_shard, std::shared_ptr<session::session_entry> entry, std::uint64_t owner_generation,
+                    std::function<void()> then);
 
   void start_timer();
 
  private:
-  friend class broker;  // sets tap_ and access_
-
-  // Puts `limits` in force (at start, and by a reload between turns).
-  void set_limits(std::shared_ptr<const config::mqtt_config> limits);
-
   void change_route(route_change change);
-  // After a reload changed the ACL: compiles again what it withholds from each route here.
-  void recheck_routes();
   // False when the ACL withholds `topic` from the subscription `value` (counted).
   bool sends(const route_value& value, std::string_view topic);
   // Picks one member of a shared group for the next message: round robin, connected first.
@@ -175,7 +204,8 @@ class shard {
   void receive_deliveries(std::vector<std::pair<std::shared_ptr<session::session_entry>, session::delivery>>&& batch);
   void tick();
 
-  broker& broker_;
+  shared_parts parts_;
+  core::queue::service* queue_core_ = nullptr;  // the bridge's; null without one
   boost::asio::io_context& ioc_;
   const int index_;
   core::topic_trie<route_key, route_value, route_key_hash> routes_;
