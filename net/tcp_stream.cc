@@ -99,6 +99,10 @@ class tcp_stream final : public stream, public std::enable_shared_from_this<tcp_
     read_posted_ = true;
     asio::post(socket_.get_executor(), [self = shared_from_this()] {
       self->read_posted_ = false;
+      // A wait armed since (the read that was under way when reading resumed went on to
+      // EWOULDBLOCK) reads when data comes: a second one would be a second handler held
+      // by every idle connection.
+      if (self->read_waiting_) return;
       self->read_available();
     });
   }

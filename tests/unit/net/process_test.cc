@@ -144,7 +144,7 @@ std::shared_ptr<void> connect_one(kind k, asio::io_context& io, asio::ssl::conte
 }
 
 // Heap bytes per idle server connection (stream, socket state, handler, TLS state).
-double idle_connection_heap(kind k) {
+double idle_connection_heap(kind k, echo_options quiet = {}) {
   temp_dir dir;
   std::optional<tls::dev_certificates> certs;
   auto cfg = plain_listener(k == kind::ws || k == kind::wss ? config::listener_type::mqtt_ws
@@ -157,7 +157,6 @@ double idle_connection_heap(kind k) {
   }
   constexpr std::size_t warm = 20;
   constexpr std::size_t measured = 300;
-  echo_options quiet;
   quiet.record = false;  // the test's own bookkeeping must not count
   echo_server server(1, cfg, server_ctx, quiet, listener_options{}, false);
   channel ch;
@@ -204,6 +203,21 @@ TEST(transport_memory, idle_connection_heap) {
   // MQTT over TLS: OpenSSL's session state and no idle record buffer (asio::ssl::stream,
   // which WSS still uses, keeps ~68 KiB of buffers per connection).
   EXPECT_LT(tls_bytes, 20 * 1024.0);
+}
+
+// A handler that pauses reading and resumes it inside on_data (an MQTT connection does at
+// its CONNECT) leaves one read wait armed, not two: an idle connection holds one handler.
+TEST(transport_memory, pausing_and_resuming_in_on_data_costs_nothing_idle) {
+  if (sanitized) GTEST_SKIP() << "allocator replaced by the sanitizer";
+  echo_options pausing;
+  pausing.pause_in_on_data = true;
+  for (const auto k : {kind::tcp, kind::tls}) {
+    const double plain = idle_connection_heap(k);
+    const double paused = idle_connection_heap(k, pausing);
+    std::printf("idle heap per %s connection: %.0f B, paused and resumed once: %.0f B\n",
+                k == kind::tcp ? "tcp" : "tls", plain, paused);
+    EXPECT_LT(paused, plain + 64.0);  // a second armed wait costs ~160 B
+  }
 }
 
 TEST(listener, emfile_pauses_accepting_and_recovers) {

@@ -33,6 +33,10 @@ void echo_handler::on_data(std::span<const std::uint8_t> bytes) {
   EXPECT_FALSE(closed_) << "on_data after on_closed";
   counters_.bytes_in.fetch_add(bytes.size());
   received_ += bytes.size();
+  if (options_.pause_in_on_data) {
+    stream_.set_reading(false);
+    stream_.set_reading(true);
+  }
   if (options_.close_after_bytes > 0) {
     if (received_ >= options_.close_after_bytes) {
       stream_.write(patterned_bytes(options_.then_write));

@@ -39,6 +39,7 @@ struct echo_options {
   std::size_t then_write = 0;         // patterned_bytes(then_write)
   bool shared = false;                // use write_shared
   bool record = true;                 // echo_server records thread, peer and stream per accept
+  bool pause_in_on_data = false;      // set_reading(false) then (true) inside each on_data, as a CONNECT does
 };
 
 class echo_handler final : public stream_handler {
