@@ -179,12 +179,13 @@ class connection final : public net::stream_handler, private mqtt::connection_ho
   bool runtime_user_ = false;                // logged in as a user of the runtime store
   bool checking_credentials_ = false;        // a credentials check is out (credentials_checked answers it)
   // The HTTP hook's answers about this client's topics: action ('p', 's') and topic →
-  // allowed, until when (unix ms). Bounded: emptied when full.
+  // allowed, until when (unix ms). Bounded: emptied when full. Made at the first answer:
+  // most connections never ask (a connection's bytes count: docs/PERFORMANCE.md).
   struct hook_verdict {
     bool allowed = false;
     std::int64_t until_ms = 0;
   };
-  std::unordered_map<std::string, hook_verdict> hook_verdicts_;
+  std::unique_ptr<std::unordered_map<std::string, hook_verdict>> hook_verdicts_;
   std::uint32_t hook_answers_awaited_ = 0;  // the machine holds input until 0
   bool identity_changed_ = false;      // resuming a session another username left (begin_session)
   std::optional<std::size_t> admitted_listener_;  // counted by the broker's admission until destroyed

@@ -242,18 +242,20 @@ bool connection::holds(const mqtt::packet& packet) {
 void connection::hook_answered(std::string key, bool allowed, std::uint32_t remember_ms) {
   if (hook_answers_awaited_ == 0 || machine_.current_phase() == mqtt::connection_machine::phase::closed) return;
   constexpr std::size_t max_verdicts = 1024;
-  if (hook_verdicts_.size() >= max_verdicts) hook_verdicts_.clear();
+  if (!hook_verdicts_) hook_verdicts_ = std::make_unique<std::unordered_map<std::string, hook_verdict>>();
+  if (hook_verdicts_->size() >= max_verdicts) hook_verdicts_->clear();
   // Remembered at least long enough for the held packet to run again on this turn.
-  hook_verdicts_[std::move(key)] = {allowed, unix_now_ms() + std::max<std::int64_t>(remember_ms, 1000)};
+  (*hook_verdicts_)[std::move(key)] = {allowed, unix_now_ms() + std::max<std::int64_t>(remember_ms, 1000)};
   if (--hook_answers_awaited_ > 0) return;
   machine_.release();
 }
 
 std::optional<bool> connection::hook_verdict_on(char action, std::string_view topic) const {
+  if (!hook_verdicts_) return std::nullopt;
   std::string key(1, action);
   key += topic;
-  const auto found = hook_verdicts_.find(key);
-  if (found == hook_verdicts_.end() || found->second.until_ms < unix_now_ms()) return std::nullopt;
+  const auto found = hook_verdicts_->find(key);
+  if (found == hook_verdicts_->end() || found->second.until_ms < unix_now_ms()) return std::nullopt;
   return found->second.allowed;
 }
 

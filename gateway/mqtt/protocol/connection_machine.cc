@@ -258,8 +258,9 @@ void connection_machine::end(reason_code reason, std::string_view why, bool prot
 
 std::string_view connection_machine::resolved_topic(const publish_packet& p) const {
   if (!p.topic.empty() || !p.props.topic_alias) return p.topic;
-  const auto known = inbound_aliases_.find(*p.props.topic_alias);
-  return known == inbound_aliases_.end() ? std::string_view{} : std::string_view(known->second);
+  if (!sparse_) return {};
+  const auto known = sparse_->inbound_aliases.find(*p.props.topic_alias);
+  return known == sparse_->inbound_aliases.end() ? std::string_view{} : std::string_view(known->second);
 }
 
 void connection_machine::handle_publish(publish_packet& p) {
@@ -281,14 +282,15 @@ void connection_machine::handle_publish(publish_packet& p) {
       return;
     }
     if (p.topic.empty()) {
-      auto it = inbound_aliases_.find(alias);
-      if (it == inbound_aliases_.end()) {
+      const auto& aliases = sparse().inbound_aliases;
+      auto it = aliases.find(alias);
+      if (it == aliases.end()) {
         end(reason_code::protocol_error, "unknown topic alias", true);
         return;
       }
       p.topic = it->second;
     } else {
-      inbound_aliases_[alias] = p.topic;
+      sparse().inbound_aliases[alias] = p.topic;
     }
   } else if (p.topic.empty()) {
     end(reason_code::protocol_error, "empty topic without alias", true);
@@ -298,7 +300,7 @@ void connection_machine::handle_publish(publish_packet& p) {
   auto reply = [&](reason_code rc) {
     acknowledge({.reply = ack_packet{.type = ack_type, .packet_id = p.packet_id, .reason = rc, .props = {}}});
   };
-  if (qos == 2 && inbound_qos2_.contains(p.packet_id)) {
+  if (qos == 2 && awaits_pubrel(p.packet_id)) {
     // A resend of a QoS 2 publish already taken [MQTT-4.3.3-10]: acknowledged, not routed again.
     reply(reason_code::success);
     return;
@@ -321,7 +323,7 @@ void connection_machine::handle_publish(publish_packet& p) {
     return;
   }
   ++inbound_unacked_;
-  if (qos == 2) inbound_qos2_.insert(p.packet_id);
+  if (qos == 2) sparse().inbound_qos2.insert(p.packet_id);
   const auto packet_id = p.packet_id;
   const auto waits = host_.publish(p, next_ticket());
   acknowledge({.commits_pending = waits.commits,
@@ -350,7 +352,7 @@ void connection_machine::handle_ack(const ack_packet& p) {
                    : reason_code::packet_identifier_not_found);
       return;
     case packet_type::pubrel: {
-      const bool known = inbound_qos2_.erase(p.packet_id) != 0;
+      const bool known = end_inbound_qos2(p.packet_id);
       if (known) {
         --inbound_unacked_;
         host_.forget_inbound_qos2(p.packet_id);
@@ -417,7 +419,7 @@ void connection_machine::handle_disconnect(const disconnect_packet& p) {
 }
 
 void connection_machine::restore_inbound_qos2(std::uint16_t packet_id) {
-  if (inbound_qos2_.insert(packet_id).second) ++inbound_unacked_;
+  if (sparse().inbound_qos2.insert(packet_id).second) ++inbound_unacked_;
 }
 
 void connection_machine::acknowledge(pending_ack ack) {
@@ -480,7 +482,7 @@ void connection_machine::send_publish_ack(const pending_ack& ack) {
   }
   // Refused (a bridged copy the queue core did not take): the flow ends here either way, so
   // a resend of this id is a new message, not a duplicate.
-  if (ack.qos == 2 && inbound_qos2_.erase(ack.packet_id) != 0) host_.forget_inbound_qos2(ack.packet_id);
+  if (ack.qos == 2 && end_inbound_qos2(ack.packet_id)) host_.forget_inbound_qos2(ack.packet_id);
   if (version_ != protocol_version::v5) {
     // 3.1.1 has no negative acknowledgement: the connection closes, so the client sends it
     // again later.
@@ -495,12 +497,13 @@ void connection_machine::send_publish_ack(const pending_ack& ack) {
 bool connection_machine::send_publish(publish_packet& p) {
   if (encoded_size(p, version_) > client_max_packet_size_) return false;
   if (client_topic_alias_max_ > 0) {
-    if (auto it = outbound_aliases_.find(p.topic); it != outbound_aliases_.end()) {
+    auto& aliases = sparse().outbound_aliases;
+    if (auto it = aliases.find(p.topic); it != aliases.end()) {
       p.props.topic_alias = it->second;
       p.topic.clear();
-    } else if (outbound_aliases_.size() < client_topic_alias_max_) {
-      const auto alias = static_cast<std::uint16_t>(outbound_aliases_.size() + 1);
-      outbound_aliases_.emplace(p.topic, alias);
+    } else if (aliases.size() < client_topic_alias_max_) {
+      const auto alias = static_cast<std::uint16_t>(aliases.size() + 1);
+      aliases.emplace(p.topic, alias);
       p.props.topic_alias = alias;
     }
   }

@@ -272,10 +272,24 @@ class connection_machine {
   std::int64_t rate_refilled_ms_;
 
   // QoS 1/2 towards the broker.
-  std::unordered_set<std::uint16_t> inbound_qos2_;  // PUBREC sent, awaiting PUBREL
   std::uint32_t inbound_unacked_ = 0;
-  std::unordered_map<std::uint16_t, std::string> inbound_aliases_;
-  std::unordered_map<std::string, std::uint16_t> outbound_aliases_;
+  // What only some clients use (QoS 2 publishes, topic aliases): allocated at first use, so
+  // that an idle connection carries no three empty hash tables (docs/PERFORMANCE.md).
+  struct sparse_state {
+    std::unordered_set<std::uint16_t> inbound_qos2;  // PUBREC sent, awaiting PUBREL
+    std::unordered_map<std::uint16_t, std::string> inbound_aliases;
+    std::unordered_map<std::string, std::uint16_t> outbound_aliases;
+  };
+  std::unique_ptr<sparse_state> sparse_;
+  [[nodiscard]] sparse_state& sparse() {
+    if (!sparse_) sparse_ = std::make_unique<sparse_state>();
+    return *sparse_;
+  }
+  [[nodiscard]] bool awaits_pubrel(std::uint16_t packet_id) const {
+    return sparse_ && sparse_->inbound_qos2.contains(packet_id);
+  }
+  // Ends the QoS 2 flow of `packet_id`; false when it was not awaiting PUBREL.
+  bool end_inbound_qos2(std::uint16_t packet_id) { return sparse_ && sparse_->inbound_qos2.erase(packet_id) != 0; }
 
   std::vector<pending_ack> acks_;
   ack_ticket acks_base_ = 0;
