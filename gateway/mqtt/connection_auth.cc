@@ -268,7 +268,7 @@ std::function<void(connection::credentials_verdict)> connection::credentials_ans
 }
 
 void connection::credentials_checked(credentials_verdict verdict) {
-  if (!checking_credentials_) return;
+  if (!checking_credentials_ || machine_.current_phase() != mqtt::connection_machine::phase::connecting) return;
   checking_credentials_ = false;
   if (auto* refused = std::get_if<refused_because>(&verdict)) {
     // The service failing or busy is not the client's fault: counted apart.
