@@ -69,6 +69,11 @@ struct shared_publish {
 // Size in bytes of the encoded packet (fixed header included), without encoding it.
 [[nodiscard]] std::size_t encoded_size(const packet& p, protocol_version version);
 
+// The same two for a PUBLISH on its own: passed as a `packet`, it would be copied (payload
+// and all) into the variant first.
+void encode(const publish_packet& p, protocol_version version, std::vector<std::uint8_t>& out);
+[[nodiscard]] std::size_t encoded_size(const publish_packet& p, protocol_version version);
+
 // Topic name and filter rules live in core/topic.h (the trie needs them too).
 // Well-formed UTF-8 without U+0000, surrogates or non-characters that the spec forbids ([MQTT-1.5.4]).
 [[nodiscard]] bool is_valid_utf8(std::string_view text) noexcept;

@@ -424,12 +424,7 @@ void connection_machine::restore_inbound_qos2(std::uint16_t packet_id) {
 
 void connection_machine::acknowledge(pending_ack ack) {
   if (ack.commits_pending == 0 && !ack.then_store_qos2 && acks_.empty()) {
-    if (ack.publish) {
-      send_publish_ack(ack);
-    } else {
-      send(ack.reply);
-      if (ack.tell_when_sent) host_.acknowledgement_sent(acks_base_);
-    }
+    send_ready_ack(ack, acks_base_);
     ++acks_base_;
     return;
   }
@@ -458,12 +453,7 @@ void connection_machine::send_acks_ready() {
       return;
     }
     ++acks_sent_;
-    if (next.publish) {
-      send_publish_ack(next);
-    } else {
-      send(next.reply);
-      if (next.tell_when_sent) host_.acknowledgement_sent(ticket);
-    }
+    send_ready_ack(next, ticket);
     if (phase_ == phase::closed) return;
   }
   if (acks_sent_ == acks_.size()) {
@@ -471,6 +461,15 @@ void connection_machine::send_acks_ready() {
     acks_.clear();
     acks_sent_ = 0;
   }
+}
+
+void connection_machine::send_ready_ack(const pending_ack& ack, ack_ticket ticket) {
+  if (ack.publish) {
+    send_publish_ack(ack);
+    return;
+  }
+  send(ack.reply);
+  if (ack.tell_when_sent) host_.acknowledgement_sent(ticket);
 }
 
 void connection_machine::send_publish_ack(const pending_ack& ack) {
@@ -508,8 +507,7 @@ bool connection_machine::send_publish(publish_packet& p) {
     }
   }
   std::vector<std::uint8_t> bytes;
-  bytes.reserve(encoded_size(p, version_));
-  encode(p, version_, bytes);
+  encode(p, version_, bytes);  // reserves what it needs
   host_.write(std::move(bytes));
   return true;
 }
@@ -539,8 +537,7 @@ bool connection_machine::send_shared(const shared_publish& shared, bool dup, qos
 
 void connection_machine::send(const packet& p) {
   std::vector<std::uint8_t> bytes;
-  bytes.reserve(encoded_size(p, version_));
-  encode(p, version_, bytes);
+  encode(p, version_, bytes);  // reserves what it needs
   host_.write(std::move(bytes));
 }
 

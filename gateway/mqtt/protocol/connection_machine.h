@@ -240,6 +240,8 @@ class connection_machine {
   void acknowledge(pending_ack ack);
   [[nodiscard]] ack_ticket next_ticket() const noexcept { return acks_base_ + acks_.size(); }
   void send_acks_ready();
+  // Sends an acknowledgement whose commits are all done (`ticket`: its number).
+  void send_ready_ack(const pending_ack& ack, ack_ticket ticket);
   void send_publish_ack(const pending_ack& ack);
 
   connection_host& host_;

@@ -190,48 +190,56 @@ void write_body(writer& out, const auth_packet& p, protocol_version version) {
   wire::write_properties(out, property_scope::auth, p.props);
 }
 
-std::size_t body_size(const packet& p, protocol_version version) {
+// One packet of a known type: the variant's alternatives and a PUBLISH passed on its own
+// (no packet variant made of it, so no copy of its payload) share these.
+template <class Packet>
+std::size_t body_size(const Packet& p, protocol_version version) {
   writer counter(nullptr);
-  std::visit([&](const auto& typed) { write_body(counter, typed, version); }, p);
+  write_body(counter, p, version);
   WHARF_MQTT_ASSERT(counter.size() <= wire::varint_max);
   return counter.size();
+}
+
+std::size_t size_with_header(std::size_t body) {
+  return 1 + wire::varint_size(static_cast<std::uint32_t>(body)) + body;
+}
+
+// Appends `p`; returns the size of its fixed header.
+template <class Packet>
+std::size_t encode_typed(const Packet& p, protocol_version version, std::vector<std::uint8_t>& out) {
+  const std::size_t body = body_size(p, version);
+  out.reserve(out.size() + size_with_header(body));
+  writer w(&out);
+  w.u8(first_byte(p));
+  w.varint(static_cast<std::uint32_t>(body));
+  write_body(w, p, version);
+  return size_with_header(body) - body;
 }
 
 }  // namespace
 
 void encode(const packet& p, protocol_version version, std::vector<std::uint8_t>& out) {
-  const std::size_t body = body_size(p, version);
-  out.reserve(out.size() + 1 + wire::varint_size(static_cast<std::uint32_t>(body)) + body);
-  writer w(&out);
-  std::visit(
-      [&](const auto& typed) {
-        w.u8(first_byte(typed));
-        w.varint(static_cast<std::uint32_t>(body));
-        write_body(w, typed, version);
-      },
-      p);
+  std::visit([&](const auto& typed) { (void)encode_typed(typed, version, out); }, p);
+}
+
+void encode(const publish_packet& p, protocol_version version, std::vector<std::uint8_t>& out) {
+  (void)encode_typed(p, version, out);
 }
 
 shared_publish encode_shared(const publish_packet& p, protocol_version version) {
-  writer counter(nullptr);
-  write_body(counter, p, version);
-  const std::size_t body = counter.size();
-  WHARF_MQTT_ASSERT(body <= wire::varint_max);
   auto bytes = std::make_shared<std::vector<std::uint8_t>>();
-  const std::size_t header = 1 + wire::varint_size(static_cast<std::uint32_t>(body));
-  bytes->reserve(header + body);
-  writer w(bytes.get());
-  w.u8(first_byte(p));
-  w.varint(static_cast<std::uint32_t>(body));
-  write_body(w, p, version);
+  const std::size_t header = encode_typed(p, version, *bytes);
   // The packet identifier follows the topic name (a two-byte length, then its bytes).
   const std::size_t packet_id_at = p.qos == qos::at_most_once ? 0 : header + 2 + p.topic.size();
   return {std::move(bytes), packet_id_at};
 }
 
 std::size_t encoded_size(const packet& p, protocol_version version) {
-  const std::size_t body = body_size(p, version);
-  return 1 + wire::varint_size(static_cast<std::uint32_t>(body)) + body;
+  return std::visit([&](const auto& typed) { return size_with_header(body_size(typed, version)); }, p);
+}
+
+std::size_t encoded_size(const publish_packet& p, protocol_version version) {
+  return size_with_header(body_size(p, version));
 }
 
 }  // namespace wharf::mqtt

@@ -214,3 +214,30 @@ TEST(publish_round_trip, v5_all_properties) {
 
 }  // namespace
 }  // namespace wharf::mqtt
+
+namespace wharf::mqtt {
+namespace {
+
+// A PUBLISH encoded on its own (no packet variant, no copy) is the same bytes and size.
+TEST(publish_encode, on_its_own_matches_the_packet_variant) {
+  publish_packet p;
+  p.qos = qos::exactly_once;
+  p.retain = true;
+  p.topic = "a/b";
+  p.packet_id = 258;
+  p.payload = std::string(300, 'p');  // a two-byte Remaining Length
+  p.props.user_properties.push_back({"k", "v"});
+  for (const auto version : {protocol_version::v3_1_1, protocol_version::v5}) {
+    std::vector<std::uint8_t> alone;
+    encode(p, version, alone);
+    EXPECT_EQ(alone, test::encode(packet(p), version));
+    EXPECT_EQ(encoded_size(p, version), alone.size());
+    const auto shared = encode_shared(p, version);
+    EXPECT_EQ(*shared.bytes, alone);
+    EXPECT_EQ(alone[shared.packet_id_at], 1);  // 258 = 0x0102
+    EXPECT_EQ(alone[shared.packet_id_at + 1], 2);
+  }
+}
+
+}  // namespace
+}  // namespace wharf::mqtt
